@@ -1,0 +1,67 @@
+# Support Ledger — developer and CI entry points.
+#   make run            install, create the schema, load demo data, serve on http://127.0.0.1:5000
+#   make test           run the whole suite against a throwaway PostgreSQL (scripts/postgres.sh)
+#   make test PYTEST_ARGS="-x -k appointment"
+#   make bench | clean | pg-start | pg-stop | pg-status
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG := scripts/postgres.sh
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: venv run test bench clean pg-start pg-stop pg-status
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -e '.[test]'
+	touch $@
+
+run: venv
+	$(BIN)/ledger init
+	$(BIN)/ledger demo --if-empty
+	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
+
+# LEDGER_TEST_POSTGRES_URL already in the environment wins over the local cluster.
+test: venv
+	@if [ -n "$${LEDGER_TEST_POSTGRES_URL:-}" ]; then \
+		echo "make test: using LEDGER_TEST_POSTGRES_URL from the environment"; \
+	elif $(PG) installed; then \
+		$(PG) start; \
+		export LEDGER_TEST_POSTGRES_URL="$$($(PG) url)"; \
+	elif [ -n "$${CI:-}" ]; then \
+		echo "make test: ERROR: CI is set but PostgreSQL is not installed (apt-get install postgresql)." >&2; \
+		exit 1; \
+	else \
+		echo "" >&2; \
+		echo "make test: WARNING: PostgreSQL is not installed; PostgreSQL and concurrency tests will be SKIPPED." >&2; \
+		echo "make test: install it with 'apt-get install postgresql' (or set LEDGER_TEST_POSTGRES_URL)." >&2; \
+		echo "" >&2; \
+	fi; \
+	echo "+ $(BIN)/pytest $(PYTEST_ARGS)"; \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/run.py
+
+pg-start:
+	$(PG) start
+
+pg-stop:
+	$(PG) stop
+
+pg-status:
+	$(PG) status
+
+# Leaves instance/ and invoices/ alone: they hold local data, not build output.
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache test-artifacts build dist .coverage htmlcov
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +

@@ -1,0 +1,181 @@
+"""The JSON API under /api/v1: bearer tokens, role checks, the error object, idempotent POSTs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, g, request
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from ..db import acquire_write_lock
+from ..errors import BadRequest, Forbidden, IdempotencyConflict, Unauthorized, ValidationError, describe
+from ..extensions import csrf, db
+from ..models import IdempotencyRecord
+from ..services.users import user_for_token
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
+
+#: list pages: default and largest ``limit``
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def json_response(payload, status: int = 200) -> Response:
+    """A JSON response; Decimal and dates must already be strings."""
+    return current_app.response_class(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        mimetype="application/json",
+    )
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    body = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return json_response({"error": body}, status)
+
+
+@blueprint.before_request
+def authenticate() -> None:
+    """Every API call carries ``Authorization: Bearer TOKEN`` (the OpenAPI document excepted)."""
+    if request.endpoint == "api.openapi":
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    user = user_for_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        raise Unauthorized("a valid bearer token is required", "Authorization")
+    g.user = user
+
+
+def require(*roles: str) -> None:
+    """Refuse with 403 unless the signed-in user has one of ``roles`` (admin may do everything)."""
+    if g.user.role != "admin" and g.user.role not in roles:
+        raise Forbidden(f"the {g.user.role} role may not do this")
+
+
+@blueprint.errorhandler(Exception)
+def handle_error(error: Exception):
+    """Domain errors become the error object; nothing the request began is kept."""
+    db.session.rollback()
+    info = describe(error)
+    if info is not None:
+        return json_response(info.as_json(), info.status)
+    if isinstance(error, HTTPException):
+        return http_error(error)
+    raise error
+
+
+def http_error(error: HTTPException) -> Response:
+    """404, 405, 413 … as the API's error object."""
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
+    field = "body" if error.code in (400, 413) else None
+    return error_response(error.code or 500, codes.get(error.code, "error"), error.description, field)
+
+
+def body():
+    """The request's JSON object, as a :class:`fields.Body`."""
+    from .fields import Body, parse_json
+
+    return Body(parse_json(request.get_data(cache=True)))
+
+
+def page_args() -> tuple[int, int]:
+    """``(after_id, limit)`` from ``cursor`` and ``limit``."""
+    raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise ValidationError(f"limit is a whole number from 1 to {MAX_LIMIT}", "limit")
+    cursor = request.args.get("cursor")
+    after = 0
+    if cursor:
+        try:
+            after = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise BadRequest("cursor is not one this API gave out", "cursor") from None
+    return after, int(raw_limit)
+
+
+def page(items: list, limit: int, to_json, key=lambda item: item.id) -> dict:
+    """One page of a list, with the cursor of the next page or null."""
+    following = None
+    if len(items) == limit:
+        following = base64.urlsafe_b64encode(str(key(items[-1])).encode()).decode().rstrip("=")
+    return {"items": [to_json(item) for item in items], "next": following}
+
+
+def writes(view):
+    """A POST: one transaction, committed once; with ``Idempotency-Key`` replayed, never posted twice."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        acquire_write_lock(db.session)  # SQLite: one writer at a time from the first read on
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            response = view(*args, **kwargs)
+            db.session.commit()
+            return response
+        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+            raise BadRequest(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} characters", "Idempotency-Key")
+        fingerprint = _request_fingerprint()
+        earlier = _replay(key, fingerprint)
+        if earlier is not None:
+            return earlier
+        response = view(*args, **kwargs)
+        if 200 <= response.status_code < 300:
+            db.session.add(IdempotencyRecord(
+                user_id=g.user.id, key=key, request_hash=fingerprint,
+                status_code=response.status_code, response_body=response.get_data(),
+            ))
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same key, committed meanwhile by a parallel request
+            db.session.rollback()
+            earlier = _replay(key, fingerprint)
+            if earlier is None:
+                raise
+            return earlier
+        return response
+
+    return wrapper
+
+
+def _request_fingerprint() -> str:
+    raw = request.get_data(cache=True)
+    try:
+        canonical = json.dumps(json.loads(raw or b"{}"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = raw.decode("utf-8", "replace")
+    text = f"{request.method} {request.path}\n{canonical}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replay(key: str, fingerprint: str) -> Response | None:
+    record = db.session.query(IdempotencyRecord).filter_by(user_id=g.user.id, key=key).one_or_none()
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was used with another request", "Idempotency-Key")
+    response = current_app.response_class(record.response_body, status=record.status_code,
+                                          mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+from . import routes  # noqa: E402,F401  (registers the views)
+
+
+@blueprint.app_errorhandler(404)
+@blueprint.app_errorhandler(405)
+@blueprint.app_errorhandler(413)
+def api_http_error(error: HTTPException):
+    """Errors raised before any API view runs (an unknown path) still answer JSON under /api/."""
+    if request.path.startswith(blueprint.url_prefix):
+        return http_error(error)
+    return error

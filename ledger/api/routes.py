@@ -1,0 +1,273 @@
+"""API views: read the body, call one service, answer JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import g, request
+from sqlalchemy import select
+
+from ..errors import ValidationError
+from ..extensions import db
+from ..models import OVERAGE_POLICIES, SEVERITIES, Activity, Case, Client, User
+from ..services import balances, bundles, clients, ratecards, support, terms
+from . import blueprint, body, json_response, page, page_args, require, writes
+from .fields import parse_date
+from .openapi import document
+from .serialize import (
+    activity_json,
+    balance_json,
+    bundle_json,
+    case_json,
+    client_json,
+    entry_json,
+    rate_card_json,
+    term_close_json,
+)
+
+STAFF = ("account_manager", "finance")
+#: the largest bundle, note and subject lengths accepted
+MAX_NOTE, MAX_NAME = 5000, 200
+
+
+def today():
+    return datetime.now(timezone.utc).date()
+
+
+def as_of_arg(name: str = "as_of"):
+    raw = request.args.get(name)
+    return today() if raw is None else parse_date(raw, name)
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return json_response(document())
+
+
+# --- clients -----------------------------------------------------------------------
+
+
+@blueprint.post("/clients")
+@writes
+def create_client():
+    require("account_manager")
+    data = body()
+    currency = data.text("currency", max_length=3)
+    fields = dict(
+        code=data.text("code", max_length=32),
+        name=data.text("name", max_length=MAX_NAME),
+        currency=currency,
+        locale=data.text("locale", max_length=20),
+        tax_rate=data.decimal("tax_rate"),
+        term_start=data.date("term_start"),
+        maintenance_fee=_fee(data, currency),
+        overage_policy=data.choice("overage_policy", OVERAGE_POLICIES, default="bill"),
+        address=data.text("address", required=False, max_length=1000),
+    )
+    data.done()
+    client = clients.create_client(db.session, **fields)
+    return json_response(client_json(client, today()), 201)
+
+
+def _fee(data, currency: str):
+    """maintenance_fee, read only once the currency is known to be real."""
+    from ..money import is_currency
+
+    if not is_currency(currency):
+        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+    return data.money("maintenance_fee", currency, required=False)
+
+
+@blueprint.get("/clients")
+def list_clients():
+    after, limit = page_args()
+    statement = clients.visible_clients(g.user).where(Client.id > after)
+    rows = db.session.scalars(statement.order_by(None).order_by(Client.id).limit(limit)).all()
+    return json_response(page(rows, limit, lambda c: client_json(c, today())))
+
+
+@blueprint.get("/clients/<code>")
+def get_client(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    return json_response(client_json(client, today()))
+
+
+@blueprint.get("/clients/<code>/balance")
+def get_balance(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    return json_response(balance_json(client, balances.balance(db.session, client, as_of_arg())))
+
+
+@blueprint.get("/clients/<code>/entries")
+def list_entries(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    after, limit = page_args()
+    start = parse_date(request.args["from"], "from") if "from" in request.args else None
+    end = parse_date(request.args["to"], "to") if "to" in request.args else None
+    rows = balances.entries(db.session, client, start=start, end=end, after_id=after, limit=limit)
+    return json_response(page(rows, limit, entry_json))
+
+
+@blueprint.post("/clients/<code>/bundles")
+@writes
+def buy_bundle(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    require("account_manager")
+    data = body()
+    fields = dict(
+        quantity=data.integer("quantity", minimum=1, maximum=bundles.MAX_BUNDLE),
+        purchased_on=data.date("purchased_on"),
+        unit_price=data.money("unit_price", client.currency, required=False),
+        user=g.user,
+    )
+    data.done()
+    bundle = bundles.buy_bundle(db.session, client, **fields)
+    return json_response(bundle_json(bundle), 201)
+
+
+# --- cases and activities ----------------------------------------------------------
+
+
+@blueprint.post("/clients/<code>/cases")
+@writes
+def open_case(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    require("account_manager")
+    data = body()
+    fields = dict(
+        subject=data.text("subject", max_length=MAX_NAME),
+        severity=data.choice("severity", SEVERITIES),
+        opened_at=data.datetime("opened_at"),
+        user=g.user,
+    )
+    data.done()
+    case = support.open_case(db.session, client, **fields)
+    return json_response(case_json(case), 201)
+
+
+@blueprint.get("/clients/<code>/cases")
+def list_cases(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    after, limit = page_args()
+    rows = db.session.scalars(
+        select(Case).where(Case.client_id == client.id, Case.id > after).order_by(Case.id).limit(limit)
+    ).all()
+    return json_response(page(rows, limit, case_json))
+
+
+@blueprint.get("/cases/<number>")
+def get_case(number: str):
+    return json_response(case_json(support.find_case(db.session, number, g.user)))
+
+
+@blueprint.get("/cases/<number>/activities")
+def list_activities(number: str):
+    case = support.find_case(db.session, number, g.user)
+    after, limit = page_args()
+    rows = db.session.scalars(
+        select(Activity).where(Activity.case_id == case.id, Activity.id > after)
+        .order_by(Activity.id).limit(limit)
+    ).all()
+    return json_response(page(rows, limit, activity_json))
+
+
+@blueprint.post("/cases/<number>/helpdesk-answers")
+@writes
+def log_helpdesk_answer(number: str):
+    case = support.find_case(db.session, number, g.user)
+    require("account_manager")
+    data = body()
+    fields = dict(
+        answered_at=data.datetime("answered_at"),
+        by=data.text("by", max_length=120),
+        note=data.text("note", required=False, max_length=MAX_NOTE),
+        user=g.user,
+    )
+    data.done()
+    activity = support.log_helpdesk_answer(db.session, case, **fields)
+    return json_response(activity_json(activity), 201)
+
+
+@blueprint.post("/cases/<number>/responses")
+@writes
+def log_response(number: str):
+    case = support.find_case(db.session, number, g.user)
+    require("account_manager")
+    data = body()
+    fields = dict(
+        responded_at=data.datetime("responded_at"),
+        technician=data.text("technician", max_length=120),
+        note=data.text("note", required=False, max_length=MAX_NOTE),
+        user=g.user,
+    )
+    data.done()
+    activity = support.log_technician_response(db.session, case, **fields)
+    return json_response(activity_json(activity), 201)
+
+
+@blueprint.post("/cases/<number>/appointments")
+@writes
+def log_appointment(number: str):
+    case = support.find_case(db.session, number, g.user)
+    require("account_manager")
+    data = body()
+    fields = dict(
+        started_at=data.datetime("started_at"),
+        ended_at=data.datetime("ended_at"),
+        technician=data.text("technician", max_length=120),
+        note=data.text("note", required=False, max_length=MAX_NOTE),
+        user=g.user,
+    )
+    data.done()
+    activity = support.log_appointment(db.session, case, **fields)
+    return json_response(activity_json(activity), 201)
+
+
+@blueprint.get("/activities/<int:activity_id>")
+def get_activity(activity_id: int):
+    return json_response(activity_json(support.find_activity(db.session, activity_id, g.user)))
+
+
+@blueprint.post("/activities/<int:activity_id>/waive")
+@writes
+def waive(activity_id: int):
+    activity = support.find_activity(db.session, activity_id, g.user)
+    require("account_manager")
+    data = body()
+    reason = data.text("reason", max_length=MAX_NOTE)
+    data.done()
+    activity = support.waive(db.session, activity, reason, user=g.user)
+    return json_response(activity_json(activity), 201)
+
+
+# --- terms and the rate card -------------------------------------------------------
+
+
+@blueprint.post("/terms/close")
+@writes
+def close_terms():
+    require("finance")
+    data = body()
+    as_of = data.date("as_of")
+    data.done()
+    closed = terms.close_terms(db.session, as_of, user=g.user)
+    codes = dict(db.session.execute(select(Client.id, Client.code)).all())
+    return json_response({"closed": [term_close_json(r, codes[r.client_id]) for r in closed]})
+
+
+@blueprint.get("/rate-card")
+def rate_card():
+    require(*STAFF)
+    currency = request.args.get("currency", "USD")
+    card = ratecards.card_in_force(db.session, currency, as_of_arg("on"))
+    return json_response(rate_card_json(card))
+
+
+@blueprint.get("/me")
+def me():
+    user: User = g.user
+    return json_response({
+        "email": user.email,
+        "role": user.role,
+        "client": user.client.code if user.client else None,
+    })

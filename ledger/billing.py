@@ -1,0 +1,295 @@
+"""The billing rules, pure: values in, values out — no Flask, no SQLAlchemy.
+
+Every policy number lives in :class:`Policy`; the services pass ``POLICY`` (or a
+client's own policy, later) into these functions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Iterable, Literal
+
+OveragePolicy = Literal["bill", "block"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The vendor's charging policy; the defaults are SPEC.md's seed values."""
+
+    #: minutes covered by an appointment's first block
+    appointment_first_block_minutes: int = 60
+    #: incidents charged for the first block (or any part of it)
+    appointment_first_block_incidents: int = 2
+    #: minutes in each further block after the first
+    appointment_increment_minutes: int = 30
+    #: incidents charged for each further block (or any part of it)
+    appointment_increment_incidents: int = 1
+    #: the longest single appointment accepted, in minutes
+    appointment_max_minutes: int = 24 * 60
+    #: incidents charged for the first technician response on a case
+    technician_response_incidents: int = 1
+    #: the most unused incidents carried into the next term
+    rollover_cap: int = 15
+    #: professional-service work is billed in multiples of this many minutes
+    work_billing_increment_minutes: int = 15
+    #: days in an annual term's length are computed by calendar; this is the term in years
+    term_years: int = 1
+
+
+POLICY = Policy()
+
+
+class RuleViolation(ValueError):
+    """An input the rules refuse; ``field`` names the offending input."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InsufficientIncidents(RuleViolation):
+    """A charge under the block policy that the balance cannot cover."""
+
+    def __init__(self, needed: int, available: int):
+        super().__init__(
+            f"{needed} incident(s) needed but only {available} available; "
+            "this client's overage policy is 'block'",
+            field="incidents",
+        )
+        self.needed = needed
+        self.available = available
+
+
+# --- incidents charged -------------------------------------------------------------
+
+
+def appointment_minutes(started_at: datetime, ended_at: datetime, policy: Policy = POLICY) -> int:
+    """Length of an appointment in whole minutes, any part of a minute counted as one.
+
+    Refuses a missing time zone, an end not after the start, and an appointment
+    longer than the policy's maximum.
+    """
+    for name, value in (("started_at", started_at), ("ended_at", ended_at)):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise RuleViolation(f"{name} needs a UTC offset, for example +02:00", field=name)
+    seconds = (ended_at - started_at).total_seconds()
+    if seconds <= 0:
+        raise RuleViolation("the appointment must end after it starts", field="ended_at")
+    minutes = math.ceil(seconds / 60)
+    if minutes > policy.appointment_max_minutes:
+        hours = policy.appointment_max_minutes // 60
+        raise RuleViolation(f"a single appointment may last at most {hours} hours", "ended_at")
+    return minutes
+
+
+def appointment_incidents(minutes: int, policy: Policy = POLICY) -> int:
+    """Incidents for an appointment of ``minutes``: the first block, then each further block."""
+    if minutes <= 0:
+        raise RuleViolation("an appointment must last at least one minute", field="minutes")
+    if minutes > policy.appointment_max_minutes:
+        hours = policy.appointment_max_minutes // 60
+        raise RuleViolation(f"a single appointment may last at most {hours} hours", "minutes")
+    beyond = max(0, minutes - policy.appointment_first_block_minutes)
+    blocks = math.ceil(beyond / policy.appointment_increment_minutes)
+    return policy.appointment_first_block_incidents + blocks * policy.appointment_increment_incidents
+
+
+def technician_response_incidents(case_already_charged: bool, policy: Policy = POLICY) -> int:
+    """Incidents for a technician's response: the first on a case is charged, later ones are 0."""
+    return 0 if case_already_charged else policy.technician_response_incidents
+
+
+def helpdesk_answer_incidents(policy: Policy = POLICY) -> int:
+    """Incidents for an immediate help-desk answer: always 0 (it is still logged)."""
+    return 0
+
+
+def billed_work_minutes(minutes: int, policy: Policy = POLICY) -> int:
+    """Professional-service minutes rounded up to the billing increment (1 → 15, 16 → 30)."""
+    if minutes <= 0:
+        raise RuleViolation("minutes must be a positive whole number", field="minutes")
+    step = policy.work_billing_increment_minutes
+    return math.ceil(minutes / step) * step
+
+
+# --- terms -------------------------------------------------------------------------
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day ``years`` later; 29 February becomes 28 February."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+@dataclass(frozen=True, order=True)
+class Term:
+    """One annual term: ``start`` and ``end`` are both days inside the term."""
+
+    start: date
+    end: date
+
+    def contains(self, day: date) -> bool:
+        """Whether ``day`` falls inside this term."""
+        return self.start <= day <= self.end
+
+
+def term_containing(anniversary: date, day: date, policy: Policy = POLICY) -> Term:
+    """The annual term that contains ``day`` for a client whose terms start on ``anniversary``."""
+    years = day.year - anniversary.year
+    start = add_years(anniversary, years)
+    if start > day:
+        years -= 1
+    elif add_years(anniversary, years + policy.term_years) <= day:
+        years += 1
+    start = add_years(anniversary, years)
+    end = add_years(anniversary, years + policy.term_years) - timedelta(days=1)
+    return Term(start, end)
+
+
+def next_term(anniversary: date, term: Term, policy: Policy = POLICY) -> Term:
+    """The term that follows ``term``."""
+    return term_containing(anniversary, term.end + timedelta(days=1), policy)
+
+
+# --- lots: allocation and rollover -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LotBalance:
+    """What the rules need to know of one lot of incidents (or minutes)."""
+
+    id: int
+    remaining: int
+    starts_on: date
+    expires_on: date | None
+    #: tie-break after expiry: the order in which lots were created
+    sequence: int = 0
+
+    def usable_on(self, day: date) -> bool:
+        """Whether this lot can pay for a charge dated ``day``."""
+        not_expired = self.expires_on is None or day <= self.expires_on
+        return self.remaining > 0 and self.starts_on <= day and not_expired
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Take ``quantity`` from lot ``lot_id``."""
+
+    lot_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """How a charge is paid: draws from lots, earliest expiry first, and any overage."""
+
+    draws: tuple[Draw, ...] = ()
+    overage: int = 0
+
+    @property
+    def total(self) -> int:
+        """Everything charged: drawn plus overage."""
+        return sum(d.quantity for d in self.draws) + self.overage
+
+
+def fifo_order(lots: Iterable[LotBalance]) -> list[LotBalance]:
+    """Lots in the order charges draw from them: earliest expiry, then earliest created."""
+    never = date.max
+    return sorted(lots, key=lambda lot: (lot.expires_on or never, lot.sequence, lot.id))
+
+
+def allocate(
+    lots: Iterable[LotBalance],
+    quantity: int,
+    on: date,
+    overage_policy: OveragePolicy = "bill",
+) -> Allocation:
+    """Split a charge of ``quantity`` dated ``on`` across the usable lots, FIFO by expiry.
+
+    Under ``block`` a charge larger than the usable balance raises
+    :class:`InsufficientIncidents`; under ``bill`` the rest is overage.
+    """
+    if quantity < 0:
+        raise RuleViolation("a charge cannot be negative", field="quantity")
+    usable = [lot for lot in fifo_order(lots) if lot.usable_on(on)]
+    available = sum(lot.remaining for lot in usable)
+    if quantity > available and overage_policy == "block":
+        raise InsufficientIncidents(quantity, available)
+    draws: list[Draw] = []
+    left = quantity
+    for lot in usable:
+        if left == 0:
+            break
+        take = min(left, lot.remaining)
+        draws.append(Draw(lot.id, take))
+        left -= take
+    return Allocation(tuple(draws), overage=left)
+
+
+@dataclass(frozen=True)
+class LotClosing:
+    """What happens to one lot when its term closes."""
+
+    lot_id: int
+    rolled_over: int
+    expired: int
+
+
+@dataclass(frozen=True)
+class Rollover:
+    """A term's close: per lot, what rolls into the next term and what expires."""
+
+    closings: tuple[LotClosing, ...] = field(default_factory=tuple)
+
+    @property
+    def rolled_over(self) -> int:
+        """Incidents carried into the next term."""
+        return sum(c.rolled_over for c in self.closings)
+
+    @property
+    def expired(self) -> int:
+        """Incidents that lapse."""
+        return sum(c.expired for c in self.closings)
+
+
+def rollover(lots: Iterable[LotBalance], policy: Policy = POLICY) -> Rollover:
+    """Close the lots of an ending term: up to the cap rolls over, oldest lots first; the rest expires.
+
+    40 bought, 22 used: 18 unused → 15 roll over, 3 expire.
+    """
+    room = policy.rollover_cap
+    closings = []
+    for lot in fifo_order(lots):
+        if lot.remaining <= 0:
+            continue
+        rolled = min(room, lot.remaining)
+        room -= rolled
+        closings.append(LotClosing(lot.id, rolled, lot.remaining - rolled))
+    return Rollover(tuple(closings))
+
+
+def rollover_forecast(unused: int, policy: Policy = POLICY) -> tuple[int, int]:
+    """``(rolls over, expires)`` if ``unused`` incidents are still unused at the term's end."""
+    rolled = min(max(unused, 0), policy.rollover_cap)
+    return rolled, max(unused, 0) - rolled
+
+
+# --- money -------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+
+
+def round_money(amount: Decimal, exponent: Decimal = CENT) -> Decimal:
+    """Round a money amount half-up to the currency's smallest unit (cents by default)."""
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def tax_on(amount: Decimal, rate_percent: Decimal, exponent: Decimal = CENT) -> Decimal:
+    """Tax at ``rate_percent`` (``Decimal("8.25")`` is 8.25 %) on ``amount``, half-up to the cent."""
+    return round_money(amount * rate_percent / Decimal(100), exponent)

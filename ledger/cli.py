@@ -1,0 +1,162 @@
+"""The ``ledger`` command line. Each command is one transaction: committed once, or not at all."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from datetime import date
+
+import click
+from flask import Flask
+
+from .db import acquire_write_lock
+from .errors import describe
+from .extensions import db
+
+
+def init_app(app: Flask) -> None:
+    """Nothing to register on the app: the command group builds its own app."""
+
+
+@contextmanager
+def transaction():
+    """One unit of work: commit on success, roll back and report on any error."""
+    try:
+        acquire_write_lock(db.session)
+        yield db.session
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        info = describe(error)
+        if info is None:
+            raise
+        where = f"{info.field}: " if info.field else ""
+        raise click.ClickException(f"{where}{info.message}") from None
+
+
+class AppGroup(click.Group):
+    """Runs every command inside an app context of ``create_app()``."""
+
+    def invoke(self, ctx: click.Context):
+        from . import create_app
+
+        app = create_app()
+        ctx.obj = app
+        with app.app_context():
+            return super().invoke(ctx)
+
+
+@click.group(cls=AppGroup)
+def main() -> None:
+    """Support Ledger: incidents, prepaid hours and maintenance for support vendors."""
+
+
+def _require_schema() -> None:
+    from .migrate import is_current
+
+    if not is_current():
+        raise click.ClickException("the database schema is not current: run `ledger init` first")
+
+
+@main.command()
+def init() -> None:
+    """Create or migrate the database schema; safe to run again."""
+    from .migrate import upgrade
+
+    upgrade()
+    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="Do nothing if any client exists already.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Pretend today is this day.")
+def demo(if_empty: bool, today) -> None:
+    """Load demo clients, bundles, cases and months of usage; print how to sign in."""
+    from .demo import load_demo
+
+    _require_schema()
+    with transaction() as session:
+        sign_in = load_demo(session, today.date() if today else date.today(), if_empty=if_empty)
+    click.echo(sign_in)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=lambda: int(os.environ.get("LEDGER_WORKERS", 4)),
+              show_default="4, or LEDGER_WORKERS", type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the app with gunicorn and several worker processes."""
+    from .serve import serve as run_server
+
+    _require_schema()
+    db.engine.dispose()  # the workers open their own connections after the fork
+    run_server(host, port, workers)
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "account_manager", "finance", "client"]))
+@click.option("--client", "client_code", help="The client's code, for a client user.")
+@click.option("--password", help="Sign-in password; prompted for when omitted on a terminal.")
+def create_user(email: str, role: str, client_code: str | None, password: str | None) -> None:
+    """Create a user."""
+    from .models import Client
+    from .services.users import create_user as create
+
+    if password is None and sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with transaction() as session:
+        client = None
+        if client_code is not None:
+            client = session.query(Client).filter_by(code=client_code).one_or_none()
+            if client is None:
+                raise click.ClickException(f"client: no client {client_code!r}")
+        user = create(session, email, role, client=client, password=password)
+    click.echo(f"created {user.email} ({user.role})")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("email")
+def create_token(email: str) -> None:
+    """Print a new API token for EMAIL, alone on stdout."""
+    from .services.users import create_token as create
+    from .services.users import find_user
+
+    with transaction() as session:
+        token = create(session, find_user(session, email))
+    click.echo(token)
+
+
+@main.group()
+def terms() -> None:
+    """Annual terms."""
+
+
+@terms.command("close")
+@click.option("--as-of", "as_of", required=True, type=click.DateTime(["%Y-%m-%d"]))
+def close_terms(as_of) -> None:
+    """Close every term that ended on or before --as-of: rollover and expiry. Idempotent."""
+    from .models import Client
+    from .services.terms import close_terms as close
+
+    with transaction() as session:
+        closed = close(session, as_of.date())
+        codes = {c.id: c.code for c in session.query(Client)}
+        lines = [
+            f"{codes[r.client_id]}: term ending {r.term_end} closed, "
+            f"{r.rolled_over} rolled over, {r.expired} expired"
+            for r in closed
+        ]
+    click.echo("\n".join(lines) if lines else "no term to close")

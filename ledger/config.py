@@ -1,0 +1,57 @@
+"""Configuration: defaults, then ``instance/config.py``, then ``LEDGER_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: environment variables read into the Flask config, with their config keys
+ENVIRONMENT = {
+    "LEDGER_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "LEDGER_INVOICE_DIR": "INVOICE_DIR",
+    "LEDGER_SECRET_KEY": "SECRET_KEY",
+}
+
+#: the largest request body accepted, in bytes
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def defaults(instance_path: Path) -> dict:
+    """Settings that hold unless instance/config.py or the environment says otherwise."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance_path / 'ledger.sqlite3'}",
+        "INVOICE_DIR": str(PROJECT_ROOT / "invoices"),
+        "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "JSON_SORT_KEYS": False,
+        "VENDOR_NAME": "Support Ledger Demo Vendor",
+    }
+
+
+def from_environment() -> dict:
+    """The ``LEDGER_*`` variables that are set, under their config keys."""
+    return {key: os.environ[var] for var, key in ENVIRONMENT.items() if os.environ.get(var)}
+
+
+def instance_secret_key(instance_path: Path) -> str:
+    """The secret key kept in ``instance/secret_key``, generated on first use."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        draft = instance_path / f".secret_key.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:  # link() is atomic and never replaces: parallel workers agree on one key
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,158 @@
+"""Demo data a person can explore: three clients in three currencies and months of support."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import billing
+from .errors import Conflict
+from .models import Client
+from .money import Money
+from .services import balances, bundles, clients, ratecards, support, terms, users
+
+DEMO_PASSWORD = "demo-password"
+STAFF = (
+    ("admin@example.com", "admin"),
+    ("manager@example.com", "account_manager"),
+    ("finance@example.com", "finance"),
+)
+SUBJECTS = (
+    "Printer queue stuck after update", "VPN drops every hour", "Month-end report times out",
+    "New hire needs accounts", "Backup job failed overnight", "ERP login error 401",
+    "Email delivery delayed", "Label printer misaligned", "Warehouse scanner offline",
+    "Database disk nearly full", "Invoice export missing rows", "Slow response in branch office",
+)
+TECHNICIANS = ("Priya Raman", "Jonas Weber", "Amélie Tremblay", "Sam Okafor")
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    code: str
+    name: str
+    currency: str
+    locale: str
+    tax_rate: str
+    offset_hours: int
+    #: months between the first anniversary and today
+    months_ago: int
+    maintenance_fee: str
+    overage_policy: str
+    #: incidents bought at the start of each term
+    bundle: int
+    #: cases opened per month
+    cases_per_month: int
+    address: str
+    contact: str
+
+
+CLIENTS = (
+    DemoClient("ACME", "Acme Manufacturing Inc.", "USD", "en_US", "8.25", -5, 9, "12000.00", "bill",
+               100, 3, "1200 Industrial Way\nDayton, OH 45402\nUSA", "it@acme.example.com"),
+    DemoClient("BRAU", "Brauerei Adler GmbH", "EUR", "de_DE", "19", 1, 5, "8000.00", "block",
+               25, 3, "Hopfenstraße 7\n80331 München\nDeutschland", "it@brau.example.com"),
+    DemoClient("NORD", "Nordique Logistique ltée", "CAD", "fr_CA", "14.975", -5, 15, "9500.00", "bill",
+               60, 2, "455 rue du Port\nMontréal (Québec) H2Y 1A1\nCanada", "ti@nord.example.com"),
+)
+
+
+def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
+    """Load the demo (refusing a database that has clients unless ``if_empty``); return sign-in help."""
+    if session.scalar(select(Client.id).limit(1)) is not None:
+        if if_empty:
+            return "demo data is loaded already.\n" + _sign_in_help(tokens=None)
+        raise Conflict("the database has clients already; demo data goes into an empty one "
+                       "(use --if-empty to skip quietly)")
+    rng = random.Random(20261122)
+    for currency in sorted({c.currency for c in CLIENTS}):
+        ratecards.create_rate_card(session, currency, today.replace(day=1) - timedelta(days=900))
+    for user_email, role in STAFF:
+        users.create_user(session, user_email, role, password=DEMO_PASSWORD)
+    for spec in CLIENTS:
+        _load_client(session, spec, today, rng)
+    manager = users.find_user(session, "manager@example.com")
+    client_user = users.find_user(session, CLIENTS[0].contact)
+    tokens = {
+        manager.email: users.create_token(session, manager),
+        client_user.email: users.create_token(session, client_user),
+    }
+    return _sign_in_help(tokens)
+
+
+def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Random) -> None:
+    anniversary = _months_before(today, spec.months_ago).replace(day=1)
+    client = clients.create_client(
+        session, code=spec.code, name=spec.name, currency=spec.currency, locale=spec.locale,
+        tax_rate=Decimal(spec.tax_rate), term_start=anniversary,
+        maintenance_fee=Money(Decimal(spec.maintenance_fee), spec.currency),
+        overage_policy=spec.overage_policy, address=spec.address,
+    )
+    users.create_user(session, spec.contact, "client", client=client, password=DEMO_PASSWORD)
+    term = billing.term_containing(anniversary, anniversary)
+    bundles.buy_bundle(session, client, spec.bundle, anniversary)
+    zone = timezone(timedelta(hours=spec.offset_hours))
+    day = anniversary + timedelta(days=3)
+    while day < today - timedelta(days=2):
+        if day > term.end:
+            terms.close_client_terms(session, client, day)
+            term = billing.term_containing(anniversary, day)
+            bundles.buy_bundle(session, client, max(spec.bundle // 2, 10), term.start)
+        _support_day(session, client, day, zone, rng, spec.cases_per_month)
+        day += timedelta(days=rng.randint(4, 12))
+
+
+def _support_day(session, client, day, zone, rng, cases_per_month) -> None:
+    """One day with a new case: a help-desk answer or a technician's work, now and then an appointment."""
+    if rng.random() > cases_per_month / 3:
+        return
+    opened = datetime.combine(day, time(rng.randint(8, 15), rng.choice((0, 15, 30, 45))), zone)
+    case = support.open_case(session, client, rng.choice(SUBJECTS), rng.choice(
+        ("critical", "major", "moderate", "moderate", "minor", "minor")), opened)
+    technician = rng.choice(TECHNICIANS)
+    if rng.random() < 0.3:
+        support.log_helpdesk_answer(session, case, opened + timedelta(minutes=4), "Help desk",
+                                    "Answered on the phone: password reset.")
+        return
+    if _available(session, client, day) < 6 and client.overage_policy == "block":
+        return  # a blocked client stops here in the demo, a little before running dry
+    support.log_technician_response(session, case, opened + timedelta(minutes=rng.randint(10, 90)),
+                                    technician, "Remote session; collected logs.")
+    if rng.random() < 0.5:
+        support.log_technician_response(session, case, opened + timedelta(hours=3), technician,
+                                        "Follow-up: confirmed fixed.")
+    if rng.random() < 0.35:
+        start = opened + timedelta(days=1, hours=1)
+        minutes = rng.choice((45, 60, 75, 100, 150))
+        support.log_appointment(session, case, start, start + timedelta(minutes=minutes), technician,
+                                "On-site visit.")
+
+
+def _available(session: Session, client: Client, day: date) -> int:
+    return balances.balance(session, client, day).available
+
+
+def _months_before(day: date, months: int) -> date:
+    month = day.month - 1 - months
+    return date(day.year + month // 12, month % 12 + 1, 1)
+
+
+def _sign_in_help(tokens: dict[str, str] | None) -> str:
+    lines = [
+        "Demo users (password for all: %s):" % DEMO_PASSWORD,
+        *(f"  {email:28} {role}" for email, role in STAFF),
+        *(f"  {c.contact:28} client user of {c.code} ({c.name})" for c in CLIENTS),
+    ]
+    if tokens:
+        lines.append("API tokens (shown once; make more with `ledger tokens create EMAIL`):")
+        lines.extend(f"  {email:28} {token}" for email, token in tokens.items())
+        first = next(iter(tokens.values()))
+        lines.append(f"Try: curl -H 'Authorization: Bearer {first}' "
+                     "http://127.0.0.1:5000/api/v1/clients/ACME/balance")
+    else:
+        lines.append("API tokens: `ledger tokens create manager@example.com`")
+    return "\n".join(lines)

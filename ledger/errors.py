@@ -1,0 +1,84 @@
+"""Typed domain errors, and the one place that maps them to a status, a code and a field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .billing import InsufficientIncidents, RuleViolation
+
+
+class LedgerError(Exception):
+    """Base of every error a user can cause; ``field`` names the offending input."""
+
+    status = 422
+    code = "validation_error"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationError(LedgerError):
+    """Bad input: the request is refused and nothing is posted."""
+
+
+class InsufficientBalance(LedgerError):
+    code = "insufficient_balance"
+
+
+class NotFound(LedgerError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(LedgerError):
+    """The request clashes with the resource's state (accepting twice, closing a closed term)."""
+
+    status = 409
+    code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+class Forbidden(LedgerError):
+    status = 403
+    code = "forbidden"
+
+
+class Unauthorized(LedgerError):
+    status = 401
+    code = "unauthorized"
+
+
+class BadRequest(LedgerError):
+    status = 400
+    code = "bad_request"
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    status: int
+    code: str
+    message: str
+    field: str | None
+
+    def as_json(self) -> dict:
+        """The API's error object."""
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return {"error": body}
+
+
+def describe(error: Exception) -> ErrorInfo | None:
+    """Status, code, message and field for a domain error; None for anything else."""
+    if isinstance(error, LedgerError):
+        return ErrorInfo(error.status, error.code, error.message, error.field)
+    if isinstance(error, InsufficientIncidents):
+        return ErrorInfo(422, InsufficientBalance.code, error.message, error.field)
+    if isinstance(error, RuleViolation):
+        return ErrorInfo(422, ValidationError.code, error.message, error.field)
+    return None

@@ -1,0 +1,26 @@
+"""Alembic environment: migrates the database of the Flask app in context (``ledger init``)."""
+
+from alembic import context
+from flask import current_app
+
+from ledger.extensions import db
+
+
+def run_migrations() -> None:
+    connectable = db.engine
+    with connectable.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=db.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run `ledger init`")
+if not current_app:
+    raise SystemExit("run migrations through `ledger init`")
+run_migrations()

@@ -1,0 +1,82 @@
+"""Clients: creation, lookup within what a user may see, and their annual terms."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import billing
+from ..errors import Conflict, NotFound, ValidationError
+from ..models import OVERAGE_POLICIES, Client, User
+from ..money import Money, is_currency, is_locale
+
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+
+def create_client(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    currency: str,
+    locale: str,
+    tax_rate: Decimal,
+    term_start: date,
+    maintenance_fee: Money | None = None,
+    overage_policy: str = "bill",
+    address: str = "",
+) -> Client:
+    """Create a client; refuses a taken code, an unknown currency or locale, a bad tax rate."""
+    if not CODE_PATTERN.match(code):
+        raise ValidationError("use 1–32 letters, digits, '-' or '_', starting with a letter or digit", "code")
+    if not is_currency(currency):
+        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+    if not is_locale(locale):
+        raise ValidationError(f"{locale!r} is not a known locale (for example en_US, de_DE)", "locale")
+    if not Decimal(0) <= tax_rate <= Decimal(100) or tax_rate != tax_rate.quantize(Decimal("0.001")):
+        raise ValidationError("tax_rate is a percentage from 0 to 100 with at most 3 decimals", "tax_rate")
+    if overage_policy not in OVERAGE_POLICIES:
+        raise ValidationError("overage_policy is 'bill' or 'block'", "overage_policy")
+    fee = maintenance_fee or Money(Decimal(0), currency)
+    if fee.currency != currency or fee.amount < 0:
+        raise ValidationError("maintenance_fee is a non-negative amount in the client's currency", "maintenance_fee")
+    if session.scalar(select(Client.id).where(Client.code == code)) is not None:
+        raise Conflict(f"a client with code {code!r} exists already", "code")
+    client = Client(
+        code=code, name=name, currency=currency, locale=locale, tax_rate=tax_rate,
+        term_start=term_start, maintenance_fee_minor=fee.minor, overage_policy=overage_policy,
+        address=address,
+    )
+    session.add(client)
+    session.flush()
+    return client
+
+
+def visible_clients(user: User):
+    """A select of the clients ``user`` may see: a client user only its own."""
+    statement = select(Client).order_by(Client.code)
+    if user.role == "client":
+        statement = statement.where(Client.id == user.client_id)
+    return statement
+
+
+def find_client(session: Session, code: str, user: User) -> Client:
+    """The client with ``code`` if ``user`` may see it; NotFound otherwise (no hint either way)."""
+    client = session.scalar(visible_clients(user).where(Client.code == code))
+    if client is None:
+        raise NotFound(f"no client {code!r}", "code")
+    return client
+
+
+def current_term(client: Client, on: date) -> billing.Term:
+    """The client's annual term that contains ``on``."""
+    return billing.term_containing(client.term_start, on)
+
+
+def maintenance_fee(client: Client) -> Money:
+    """The client's annual maintenance fee."""
+    return Money.from_minor(client.maintenance_fee_minor, client.currency)

@@ -1,0 +1,72 @@
+"""Rate cards: versioned price lists per currency, and the seed card of SPEC.md."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound, ValidationError
+from ..models import RateCard, RateCardRole, VolumeDiscount
+from ..money import Money, is_currency
+
+#: SPEC.md's seed roles: code, title, hourly and daily price in major units (a day is 8 hours)
+SEED_ROLES = (
+    ("analyst", "Project Coordinator / Business Analyst", Decimal(150), Decimal(1200)),
+    ("consultant", "Implementation Specialist / Consultant", Decimal(125), Decimal(1000)),
+    ("developer", "Programmer Analyst / Developer", Decimal(125), Decimal(1000)),
+)
+#: volume-discount tiers on hours bought in one quote: (minimum hours, percent)
+SEED_DISCOUNTS = ((40, Decimal(5)), (80, Decimal(10)), (160, Decimal(15)))
+#: price of one incident in a bundle and one incident of overage, in major units
+SEED_INCIDENT_PRICE = Decimal(200)
+SEED_OVERAGE_PRICE = Decimal(250)
+
+
+def create_rate_card(
+    session: Session,
+    currency: str,
+    effective_from: date,
+    *,
+    incident_price: Decimal = SEED_INCIDENT_PRICE,
+    overage_price: Decimal = SEED_OVERAGE_PRICE,
+    maintenance_fee: Decimal = Decimal(0),
+    roles=SEED_ROLES,
+    discounts=SEED_DISCOUNTS,
+) -> RateCard:
+    """A new version of ``currency``'s card, in force from ``effective_from``; old versions stay."""
+    if not is_currency(currency):
+        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+    latest = session.scalar(select(func.max(RateCard.version)).where(RateCard.currency == currency))
+    card = RateCard(
+        currency=currency,
+        version=(latest or 0) + 1,
+        effective_from=effective_from,
+        incident_price_minor=Money(incident_price, currency).minor,
+        overage_price_minor=Money(overage_price, currency).minor,
+        maintenance_fee_minor=Money(maintenance_fee, currency).minor,
+        roles=[
+            RateCardRole(code=code, title=title, hourly_minor=Money(hourly, currency).minor,
+                         daily_minor=Money(daily, currency).minor)
+            for code, title, hourly, daily in roles
+        ],
+        volume_discounts=[VolumeDiscount(min_hours=h, percent=p) for h, p in discounts],
+    )
+    session.add(card)
+    session.flush()
+    return card
+
+
+def card_in_force(session: Session, currency: str, on: date) -> RateCard:
+    """The version of ``currency``'s card in force on ``on``."""
+    card = session.scalar(
+        select(RateCard)
+        .where(RateCard.currency == currency, RateCard.effective_from <= on)
+        .order_by(RateCard.effective_from.desc())
+        .limit(1)
+    )
+    if card is None:
+        raise NotFound(f"no rate card for {currency} in force on {on.isoformat()}", "currency")
+    return card

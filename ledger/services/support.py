@@ -1,0 +1,139 @@
+"""Support work against cases: help-desk answers, technician responses, appointments, waivers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from .. import billing
+from ..errors import Conflict, NotFound, ValidationError
+from ..models import SEVERITIES, Activity, Case, Client, User, Waiver
+from .clients import visible_clients
+from .ledger import charge_incidents, lock_client, post
+from .numbers import next_number
+
+
+def open_case(
+    session: Session, client: Client, subject: str, severity: str, opened_at: datetime,
+    user: User | None = None,
+) -> Case:
+    """Open a case for ``client`` with the next case number."""
+    if severity not in SEVERITIES:
+        raise ValidationError(f"severity is one of {', '.join(SEVERITIES)}", "severity")
+    number = next_number(session, "case")
+    case = Case(number=f"C-{number:06d}", client_id=client.id, subject=subject, severity=severity,
+                opened_at=opened_at, created_by_id=user.id if user else None)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def find_case(session: Session, number: str, user: User) -> Case:
+    """The case with ``number`` if ``user`` may see its client; NotFound otherwise."""
+    visible = visible_clients(user).with_only_columns(Client.id)
+    case = session.scalar(select(Case).where(Case.number == number, Case.client_id.in_(visible)))
+    if case is None:
+        raise NotFound(f"no case {number!r}", "number")
+    return case
+
+
+def find_activity(session: Session, activity_id: int, user: User) -> Activity:
+    """The activity if ``user`` may see its client; NotFound otherwise."""
+    visible = visible_clients(user).with_only_columns(Client.id)
+    activity = session.scalar(
+        select(Activity).where(Activity.id == activity_id, Activity.client_id.in_(visible))
+    )
+    if activity is None:
+        raise NotFound(f"no activity {activity_id}", "id")
+    return activity
+
+
+def log_helpdesk_answer(
+    session: Session, case: Case, answered_at: datetime, by: str, note: str = "",
+    user: User | None = None,
+) -> Activity:
+    """Log an immediate help-desk answer: charged 0, kept in the history."""
+    client = lock_client(session, case.client)
+    return _record(session, client, case, "helpdesk_answer", answered_at, by, note,
+                   billing.helpdesk_answer_incidents(), user=user)
+
+
+def log_technician_response(
+    session: Session, case: Case, responded_at: datetime, technician: str, note: str = "",
+    user: User | None = None,
+) -> Activity:
+    """Log a technician's response: the first on a case charges one incident, later ones 0."""
+    client = lock_client(session, case.client)
+    already = session.scalar(
+        select(exists().where(Activity.case_id == case.id, Activity.kind == "technician_response"))
+    )
+    incidents = billing.technician_response_incidents(bool(already))
+    return _record(session, client, case, "technician_response", responded_at, technician, note,
+                   incidents, user=user)
+
+
+def log_appointment(
+    session: Session, case: Case, started_at: datetime, ended_at: datetime, technician: str,
+    note: str = "", user: User | None = None,
+) -> Activity:
+    """Log a concluded appointment: 2 incidents for the first hour, 1 per further 30 minutes."""
+    minutes = billing.appointment_minutes(started_at, ended_at)
+    incidents = billing.appointment_incidents(minutes)
+    client = lock_client(session, case.client)
+    return _record(session, client, case, "appointment", started_at, technician, note, incidents,
+                   ended_at=ended_at, minutes=minutes, user=user)
+
+
+def _record(
+    session: Session, client: Client, case: Case, kind: str, occurred_at: datetime, actor: str,
+    note: str, incidents: int, *, ended_at: datetime | None = None, minutes: int | None = None,
+    user: User | None = None,
+) -> Activity:
+    if occurred_at < case.opened_at:
+        field = "started_at" if kind == "appointment" else _time_field(kind)
+        raise ValidationError(f"{field} is before case {case.number} was opened", field)
+    offset = occurred_at.utcoffset()
+    activity = Activity(
+        client_id=client.id, case=case, kind=kind, occurred_at=occurred_at, ended_at=ended_at,
+        utc_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
+        effective_on=occurred_at.date(), minutes=minutes, actor=actor, note=note,
+        incidents_charged=incidents, created_by_id=user.id if user else None,
+    )
+    session.add(activity)
+    charge_incidents(session, client, activity, incidents, user=user)
+    session.flush()
+    return activity
+
+
+def _time_field(kind: str) -> str:
+    return {"helpdesk_answer": "answered_at", "technician_response": "responded_at"}[kind]
+
+
+def waive(session: Session, activity: Activity, reason: str, user: User | None = None) -> Activity:
+    """Waive an activity's charge with a written reason: reversing entries return what it drew."""
+    if not reason.strip():
+        raise ValidationError("a waiver needs a written reason", "reason")
+    client = lock_client(session, activity.client)
+    session.refresh(activity)
+    if activity.waiver is not None:
+        raise Conflict("this activity is waived already", "id")
+    charges = [e for e in activity.entries if e.quantity < 0]
+    if not charges:
+        raise Conflict("this activity charged nothing; there is nothing to waive", "id")
+    if any(e.lot is not None and e.lot.closed for e in charges):
+        raise Conflict("the term this charge was drawn from is closed; correct it with a credit note", "id")
+    on = max(activity.effective_on, datetime.now(timezone.utc).date())
+    memo = f"waived: {reason.strip()}"
+    for entry in charges:
+        post(session, client, unit=entry.unit, quantity=-entry.quantity, kind="reversal",
+             effective_on=on, lot=entry.lot, activity=activity, reverses=entry, memo=memo, user=user)
+    session.add(Waiver(activity=activity, reason=reason.strip(), created_by_id=user.id if user else None))
+    session.flush()
+    return activity
+
+
+def net_incidents(activity: Activity) -> int:
+    """Incidents the activity costs now: what it charged, less any waiver."""
+    return 0 if activity.waiver is not None else activity.incidents_charged
