@@ -38,9 +38,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         configure_engine(db.engine)
 
-    from . import api, cli, web
+    from . import api, web
 
     app.register_blueprint(api.blueprint)
     web.init_app(app)
-    cli.init_app(app)
     return app

@@ -8,15 +8,9 @@ from contextlib import contextmanager
 from datetime import date
 
 import click
-from flask import Flask
-
 from .db import acquire_write_lock
 from .errors import describe
 from .extensions import db
-
-
-def init_app(app: Flask) -> None:
-    """Nothing to register on the app: the command group builds its own app."""
 
 
 @contextmanager

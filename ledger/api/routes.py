@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..errors import ValidationError
 from ..extensions import db
+from ..money import is_currency
 from ..models import OVERAGE_POLICIES, SEVERITIES, Activity, Case, Client, User
 from ..services import balances, bundles, clients, ratecards, support, terms
 from . import blueprint, body, json_response, page, page_args, require, writes
@@ -71,8 +72,6 @@ def create_client():
 
 def _fee(data, currency: str):
     """maintenance_fee, read only once the currency is known to be real."""
-    from ..money import is_currency
-
     if not is_currency(currency):
         raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
     return data.money("maintenance_fee", currency, required=False)
