@@ -293,3 +293,118 @@ def round_money(amount: Decimal, exponent: Decimal = CENT) -> Decimal:
 def tax_on(amount: Decimal, rate_percent: Decimal, exponent: Decimal = CENT) -> Decimal:
     """Tax at ``rate_percent`` (``Decimal("8.25")`` is 8.25 %) on ``amount``, half-up to the cent."""
     return round_money(amount * rate_percent / Decimal(100), exponent)
+
+
+# --- quotes ------------------------------------------------------------------------
+
+#: hours in a billable day
+HOURS_PER_DAY = 8
+#: the finest fraction of an hour or a day a quote line may hold
+QUOTE_STEP = Decimal("0.25")
+
+
+@dataclass(frozen=True)
+class RolePrice:
+    """A role's prices on one rate-card version, in major units."""
+
+    hourly: Decimal
+    daily: Decimal
+
+
+@dataclass(frozen=True)
+class QuoteLineRequest:
+    role: str
+    unit: Literal["hour", "day"]
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    role: str
+    unit: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    #: prepaid minutes the line credits
+    minutes: int
+
+
+@dataclass(frozen=True)
+class QuotePrice:
+    lines: tuple[PricedLine, ...]
+    minutes_total: int
+    discount_percent: Decimal
+    subtotal: Decimal
+    discount: Decimal
+    total: Decimal
+
+
+def discount_percent(hours: Decimal, tiers: Iterable[tuple[int, Decimal]]) -> Decimal:
+    """The volume discount for ``hours`` bought in one quote: the highest tier reached."""
+    reached = [percent for min_hours, percent in tiers if hours >= min_hours]
+    return max(reached, default=Decimal(0))
+
+
+def price_quote(
+    lines: Iterable[QuoteLineRequest],
+    prices: dict[str, RolePrice],
+    tiers: Iterable[tuple[int, Decimal]],
+    exponent: Decimal = CENT,
+) -> QuotePrice:
+    """Price quote lines from one card: line amounts, hours total, discount tier, totals.
+
+    ``discount`` = subtotal × percent / 100, half-up to the cent; ``total`` = subtotal − discount.
+    """
+    priced = []
+    for index, line in enumerate(lines):
+        where = f"lines[{index}]"
+        if line.role not in prices:
+            raise RuleViolation(f"unknown role {line.role!r}", f"{where}.role")
+        if line.quantity <= 0 or line.quantity % QUOTE_STEP != 0:
+            raise RuleViolation("quantity is a positive multiple of 0.25", f"{where}.quantity")
+        price = prices[line.role]
+        unit_price = price.daily if line.unit == "day" else price.hourly
+        hours = line.quantity * (HOURS_PER_DAY if line.unit == "day" else 1)
+        priced.append(PricedLine(line.role, line.unit, line.quantity, unit_price,
+                                 round_money(line.quantity * unit_price, exponent), int(hours * 60)))
+    if not priced:
+        raise RuleViolation("a quote needs at least one line", "lines")
+    minutes = sum(p.minutes for p in priced)
+    percent = discount_percent(Decimal(minutes) / 60, tiers)
+    subtotal = sum((p.amount for p in priced), Decimal(0))
+    discount = round_money(subtotal * percent / 100, exponent)
+    return QuotePrice(tuple(priced), minutes, percent, subtotal, discount, subtotal - discount)
+
+
+class InvalidTransition(RuleViolation):
+    """A quote (or invoice) cannot make that move from its state."""
+
+
+#: (state, action) → new state; every other pair is refused
+QUOTE_TRANSITIONS = {
+    ("draft", "send"): "sent",
+    ("sent", "accept"): "accepted",
+    ("sent", "decline"): "declined",
+    ("draft", "expire"): "expired",
+    ("sent", "expire"): "expired",
+}
+QUOTE_ACTIONS = ("send", "accept", "decline", "expire")
+
+
+def quote_state_on(state: str, valid_until: date, today: date) -> str:
+    """The state a quote is in on ``today``: an open quote past its validity date has expired."""
+    if state in ("draft", "sent") and today > valid_until:
+        return "expired"
+    return state
+
+
+def quote_transition(state: str, action: str) -> str:
+    """The state after ``action``; raises :class:`InvalidTransition` for a move the machine lacks."""
+    try:
+        return QUOTE_TRANSITIONS[(state, action)]
+    except KeyError:
+        raise InvalidTransition(f"a {state} quote cannot be {_past(action)}", "state") from None
+
+
+def _past(action: str) -> str:
+    return {"send": "sent", "accept": "accepted", "decline": "declined", "expire": "expired"}[action]

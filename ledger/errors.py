@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .billing import InsufficientIncidents, RuleViolation
+from .billing import InsufficientIncidents, InvalidTransition, RuleViolation
 
 
 class LedgerError(Exception):
@@ -77,6 +77,8 @@ def describe(error: Exception) -> ErrorInfo | None:
     """Status, code, message and field for a domain error; None for anything else."""
     if isinstance(error, LedgerError):
         return ErrorInfo(error.status, error.code, error.message, error.field)
+    if isinstance(error, InvalidTransition):
+        return ErrorInfo(409, Conflict.code, error.message, error.field)
     if isinstance(error, InsufficientIncidents):
         return ErrorInfo(422, InsufficientBalance.code, error.message, error.field)
     if isinstance(error, RuleViolation):

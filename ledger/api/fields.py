@@ -65,16 +65,51 @@ def parse_datetime(value, field: str) -> datetime:
 class Body:
     """A JSON object being read field by field; ``done()`` refuses any field nobody asked for."""
 
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, prefix: str = ""):
         self.data = data
+        self.prefix = prefix
         self.read: set[str] = set()
 
     def _get(self, name: str, required: bool):
         self.read.add(name)
         value = self.data.get(name)
         if value is None and required:
-            raise ValidationError(f"{name} is required", name)
+            raise self._invalid(name, "is required")
         return value
+
+    def _invalid(self, name: str, problem: str, prefixed: bool = True) -> ValidationError:
+        """The error for field ``name``: its full name leads the message unless ``prefixed`` is off."""
+        field = self._field(name)
+        return ValidationError(f"{field} {problem}" if prefixed else problem, field)
+
+    def _field(self, name: str) -> str:
+        """The field's full name, e.g. ``lines[2].quantity`` inside a list of objects."""
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def items(self, name: str, *, maximum: int, required: bool = True) -> list[Body]:
+        """A list of objects, each read as a Body of its own (``lines[0]``, ``lines[1]`` …)."""
+        value = self._get(name, required)
+        if value is None:
+            return []
+        field = self._field(name)
+        if not isinstance(value, list) or (required and not value):
+            raise ValidationError(f"{field} is a non-empty list", field)
+        if len(value) > maximum:
+            raise ValidationError(f"{field} has at most {maximum} entries", field)
+        rows = []
+        for index, row in enumerate(value):
+            if not isinstance(row, dict):
+                raise ValidationError(f"{field}[{index}] must be an object", f"{field}[{index}]")
+            rows.append(Body(row, f"{field}[{index}]"))
+        return rows
+
+    def quarter(self, name: str, *, maximum: Decimal) -> Decimal:
+        """A positive quantity in quarters (``2``, ``"0.25"``, ``1.5``) up to ``maximum``."""
+        number = self.decimal(name)
+        field = self._field(name)
+        if number <= 0 or number > maximum or number % Decimal("0.25") != 0:
+            raise ValidationError(f"{field} is a positive multiple of 0.25 up to {maximum}", field)
+        return number
 
     def text(self, name: str, *, required: bool = True, max_length: int = 200, default: str = "") -> str:
         """A string, stripped; required ones may not be blank."""
@@ -82,14 +117,14 @@ class Body:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise ValidationError(f"{name} must be a string", name)
+            raise self._invalid(name, "must be a string")
         value = value.strip()
         if required and not value:
-            raise ValidationError(f"{name} may not be blank", name)
+            raise self._invalid(name, "may not be blank")
         if len(value) > max_length:
-            raise ValidationError(f"{name} is longer than {max_length} characters", name)
+            raise self._invalid(name, f"is longer than {max_length} characters")
         if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in value):
-            raise ValidationError(f"{name} contains control characters", name)
+            raise self._invalid(name, "contains control characters")
         return value
 
     def integer(self, name: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:
@@ -98,9 +133,9 @@ class Body:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"{name} must be a whole number", name)
+            raise self._invalid(name, "must be a whole number")
         if not minimum <= value <= maximum:
-            raise ValidationError(f"{name} must be from {minimum} to {maximum}", name)
+            raise self._invalid(name, f"must be from {minimum} to {maximum}")
         return value
 
     def decimal(self, name: str, *, required: bool = True) -> Decimal | None:
@@ -109,13 +144,13 @@ class Body:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-            raise ValidationError(f"{name} must be a number written as a string, e.g. \"8.25\"", name)
+            raise self._invalid(name, "must be a number written as a string, e.g. \"8.25\"")
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise ValidationError(f"{value!r} is not a number", name) from None
+            raise self._invalid(name, f"{value!r} is not a number", prefixed=False) from None
         if not number.is_finite():
-            raise ValidationError(f"{value!r} is not a number", name)
+            raise self._invalid(name, f"{value!r} is not a number", prefixed=False)
         return number
 
     def money(self, name: str, currency: str, *, required: bool = True) -> Money | None:
@@ -124,24 +159,24 @@ class Body:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-            raise ValidationError(f"{name} is an amount written as a string, e.g. \"1234.50\"", name)
+            raise self._invalid(name, "is an amount written as a string, e.g. \"1234.50\"")
         try:
             amount = Money.parse(str(value), currency)
         except ValueError as error:
-            raise ValidationError(f"{name}: {error}", name) from None
+            raise self._invalid(name, f"is not a valid amount: {error}") from None
         if amount.amount < 0 or amount.amount >= Decimal("1e12"):
-            raise ValidationError(f"{name} must be from 0 to 999,999,999,999", name)
+            raise self._invalid(name, "must be from 0 to 999,999,999,999")
         return amount
 
     def date(self, name: str, *, required: bool = True) -> date | None:
         """A ``YYYY-MM-DD`` date."""
         value = self._get(name, required)
-        return None if value is None else parse_date(value, name)
+        return None if value is None else parse_date(value, self._field(name))
 
     def datetime(self, name: str, *, required: bool = True) -> datetime | None:
         """An ISO 8601 time with an offset."""
         value = self._get(name, required)
-        return None if value is None else parse_datetime(value, name)
+        return None if value is None else parse_datetime(value, self._field(name))
 
     def choice(self, name: str, choices: tuple[str, ...], *, default: str | None = None) -> str:
         """One of ``choices``."""
@@ -149,11 +184,12 @@ class Body:
         if value is None:
             return default
         if value not in choices:
-            raise ValidationError(f"{name} is one of {', '.join(choices)}", name)
+            raise self._invalid(name, f"is one of {', '.join(choices)}")
         return value
 
     def done(self) -> None:
         """Refuse fields that were not read: a typo must not be silently ignored."""
         unknown = sorted(set(self.data) - self.read)
         if unknown:
-            raise ValidationError(f"unknown field {unknown[0]!r}", unknown[0])
+            field = self._field(unknown[0])
+            raise ValidationError(f"unknown field {field!r}", field)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import select
 
+from .. import billing
 from ..errors import ValidationError
 from ..extensions import db
-from ..money import is_currency
-from ..models import OVERAGE_POLICIES, SEVERITIES, Activity, Case, Client, User
-from ..services import balances, bundles, clients, ratecards, support, terms
+from ..models import OVERAGE_POLICIES, QUOTE_UNITS, SEVERITIES, Activity, Case, Client, Quote, User
+from ..money import Money, is_currency
+from ..pdf import render_quote_pdf
+from ..services import balances, bundles, clients, quotes, ratecards, support, terms, work
 from . import blueprint, body, json_response, page, page_args, require, writes
 from .fields import parse_date
 from .openapi import document
@@ -22,8 +24,10 @@ from .serialize import (
     case_json,
     client_json,
     entry_json,
+    quote_json,
     rate_card_json,
     term_close_json,
+    work_json,
 )
 
 STAFF = ("account_manager", "finance")
@@ -270,3 +274,142 @@ def me():
         "role": user.role,
         "client": user.client.code if user.client else None,
     })
+
+
+@blueprint.post("/rate-card")
+@writes
+def create_rate_card():
+    require("finance")
+    data = body()
+    currency = data.text("currency", max_length=3)
+    if not is_currency(currency):
+        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+    fields = dict(
+        effective_from=data.date("effective_from"),
+        incident_price=data.money("incident_price", currency).amount,
+        overage_price=data.money("overage_price", currency).amount,
+        maintenance_fee=(data.money("maintenance_fee", currency, required=False) or Money(0, currency)).amount,
+        roles=_card_roles(data, currency),
+        discounts=_card_discounts(data),
+    )
+    data.done()
+    card = ratecards.create_rate_card(db.session, currency, **fields)
+    return json_response(rate_card_json(card), 201)
+
+
+def _card_roles(data, currency: str) -> list[tuple]:
+    rows = data.items("roles", maximum=50)
+    roles = []
+    for index, row in enumerate(rows):
+        where = f"roles[{index}]"
+        code = row.text("code", max_length=40)
+        if not ratecards.ROLE_CODE.match(code):
+            raise ValidationError("a role code is lower-case letters, digits and '_'", f"{where}.code")
+        roles.append((code, row.text("title", max_length=120), row.money("hourly", currency).amount,
+                      row.money("daily", currency).amount))
+        row.done()
+    if not roles or len({r[0] for r in roles}) != len(roles):
+        raise ValidationError("roles must name at least one role, each once", "roles")
+    return roles
+
+
+def _card_discounts(data) -> list[tuple]:
+    tiers = []
+    for row in data.items("volume_discounts", maximum=20, required=False):
+        min_hours = row.integer("min_hours", minimum=1, maximum=100_000)
+        percent = row.decimal("percent")
+        if not 0 < percent < 100:
+            raise ValidationError("percent is between 0 and 100", f"{row.prefix}.percent")
+        row.done()
+        tiers.append((min_hours, percent))
+    if len({t[0] for t in tiers}) != len(tiers):
+        raise ValidationError("each min_hours tier appears once", "volume_discounts")
+    return tiers
+
+
+# --- quotes and work ---------------------------------------------------------------
+
+
+@blueprint.post("/clients/<code>/quotes")
+@writes
+def create_quote(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    require("account_manager")
+    data = body()
+    lines = []
+    for row in data.items("lines", maximum=quotes.MAX_LINES):
+        lines.append(billing.QuoteLineRequest(
+            role=row.text("role", max_length=40),
+            unit=row.choice("unit", QUOTE_UNITS),
+            quantity=row.quarter("quantity", maximum=quotes.MAX_QUANTITY),
+        ))
+        row.done()
+    valid_until = data.date("valid_until")
+    data.done()
+    quote = quotes.create_quote(db.session, client, lines, valid_until, today(), user=g.user)
+    return json_response(quote_json(quote, today()), 201)
+
+
+@blueprint.get("/clients/<code>/quotes")
+def list_quotes(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    after, limit = page_args()
+    rows = db.session.scalars(
+        quotes.visible_quotes(g.user).where(Quote.client_id == client.id, Quote.id > after)
+        .order_by(Quote.id).limit(limit)
+    ).all()
+    return json_response(page(rows, limit, lambda q: quote_json(q, today())))
+
+
+@blueprint.get("/quotes/<number>")
+def get_quote(number: str):
+    return json_response(quote_json(quotes.find_quote(db.session, number, g.user), today()))
+
+
+@blueprint.get("/quotes/<number>/pdf")
+def quote_pdf(number: str):
+    quote = quotes.find_quote(db.session, number, g.user)
+    pdf = render_quote_pdf(quote, today())
+    return current_app.response_class(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{quote.number}.pdf"'})
+
+
+QUOTE_ACTIONS = {
+    "send": (quotes.send_quote, ("account_manager",)),
+    "accept": (quotes.accept_quote, ("account_manager", "finance", "client")),
+    "decline": (quotes.decline_quote, ("account_manager", "client")),
+}
+
+
+@blueprint.post("/quotes/<number>/<any(send, accept, decline):action>")
+@writes
+def move_quote(number: str, action: str):
+    quote = quotes.find_quote(db.session, number, g.user)
+    move, roles = QUOTE_ACTIONS[action]
+    require(*roles)
+    body().done()
+    return json_response(quote_json(move(db.session, quote, today(), user=g.user), today()))
+
+
+@blueprint.post("/clients/<code>/work")
+@writes
+def log_work(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    require("account_manager")
+    data = body()
+    case_number = data.text("case", required=False, max_length=20)
+    fields = dict(
+        role=data.text("role", max_length=40),
+        minutes=data.integer("minutes", minimum=1, maximum=work.MAX_WORK_MINUTES),
+        performed_on=data.date("performed_on"),
+        description=data.text("description", max_length=MAX_NOTE),
+        user=g.user,
+    )
+    data.done()
+    case = None
+    if case_number:
+        case = db.session.scalar(select(Case).where(Case.number == case_number, Case.client_id == client.id))
+        if case is None:
+            raise ValidationError(f"no case {case_number!r} for this client", "case")
+    result = work.log_work(db.session, client, case=case, **fields)
+    return json_response(work_json(result.activity, result.prepaid_minutes_used, result.overage_minutes), 201)

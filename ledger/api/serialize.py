@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
-from ..models import Activity, Bundle, Case, Client, Entry, RateCard, TermClose
+from ..billing import quote_state_on
+from ..models import Activity, Bundle, Case, Client, Entry, Quote, RateCard, TermClose
 from ..money import Money
 from ..services.balances import Balance, LotView
 from ..services.clients import current_term, maintenance_fee
@@ -153,3 +155,52 @@ def rate_card_json(card: RateCard) -> dict:
             for d in card.volume_discounts
         ],
     }
+
+
+def quote_json(quote: Quote, today: date) -> dict:
+    money = lambda minor: str(Money.from_minor(minor, quote.currency))  # noqa: E731
+    return {
+        "number": quote.number,
+        "client": quote.client.code,
+        "state": quote_state_on(quote.state, quote.valid_until, today),
+        "valid_until": day(quote.valid_until),
+        "rate_card_version": quote.rate_card.version,
+        "lines": [
+            {
+                "role": line.role,
+                "unit": line.unit,
+                "quantity": format(line.quantity.normalize(), "f"),
+                "unit_price": money(line.unit_price_minor),
+                "amount": money(line.amount_minor),
+            }
+            for line in quote.lines
+        ],
+        "hours_total": format((Decimal(quote.minutes_total) / 60).normalize(), "f"),
+        "discount_percent": format(quote.discount_percent.normalize(), "f"),
+        "discount": money(quote.discount_minor),
+        "subtotal": money(quote.subtotal_minor),
+        "total": money(quote.total_minor),
+        "currency": quote.currency,
+        "created_at": moment(quote.created_at),
+        "sent_at": moment(quote.sent_at),
+        "decided_at": moment(quote.decided_at),
+    }
+
+
+def work_json(activity: Activity, prepaid_minutes_used: int | None = None,
+              overage_minutes: int | None = None) -> dict:
+    """A work log: its minutes, what prepaid hours covered, and the overage."""
+    if prepaid_minutes_used is None:
+        drawn = [e for e in activity.entries if e.kind in ("charge", "overage")]
+        overage_minutes = -sum(e.quantity for e in drawn if e.kind == "overage")
+        prepaid_minutes_used = -sum(e.quantity for e in drawn if e.kind == "charge")
+    body = activity_json(activity)
+    body.update({
+        "role": activity.role,
+        "performed_on": day(activity.effective_on),
+        "description": activity.note,
+        "billed_minutes": activity.billed_minutes,
+        "prepaid_minutes_used": prepaid_minutes_used,
+        "overage_minutes": overage_minutes,
+    })
+    return body

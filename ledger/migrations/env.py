@@ -4,6 +4,14 @@ from alembic import context
 from flask import current_app
 
 from ledger.extensions import db
+from ledger.models import UTCDateTime
+
+
+def render_item(type_, obj, autogen_context):
+    """Write UTCDateTime columns as plain DateTime so revisions do not import the models."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
 
 
 def run_migrations() -> None:
@@ -14,6 +22,7 @@ def run_migrations() -> None:
             target_metadata=db.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()

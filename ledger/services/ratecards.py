@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import billing
 from ..errors import NotFound, ValidationError
 from ..models import RateCard, RateCardRole, VolumeDiscount
 from ..money import Money, is_currency
 
+ROLE_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: SPEC.md's seed roles: code, title, hourly and daily price in major units (a day is 8 hours)
 SEED_ROLES = (
     ("analyst", "Project Coordinator / Business Analyst", Decimal(150), Decimal(1200)),
@@ -70,3 +73,14 @@ def card_in_force(session: Session, currency: str, on: date) -> RateCard:
     if card is None:
         raise NotFound(f"no rate card for {currency} in force on {on.isoformat()}", "currency")
     return card
+
+
+def role_prices(card: RateCard) -> dict[str, billing.RolePrice]:
+    """The card's roles and their prices in major units, for the quote rules."""
+    return {
+        role.code: billing.RolePrice(
+            Money.from_minor(role.hourly_minor, card.currency).amount,
+            Money.from_minor(role.daily_minor, card.currency).amount,
+        )
+        for role in card.roles
+    }

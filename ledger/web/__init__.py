@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, render_template
 from sqlalchemy import text
 
-from ..extensions import db
+from ..extensions import db, login_manager
+from ..models import User
 
 blueprint = Blueprint("web", __name__)
 
@@ -20,6 +21,13 @@ def healthz():
     """Ready when the database answers: used by process managers and the served-app tests."""
     db.session.execute(text("SELECT 1"))
     return {"status": "ok"}
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """The signed-in user of a session cookie, if still active."""
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,81 @@
+"""HTML → PDF with WeasyPrint, loading nothing but ``data:`` URLs and the project's own static files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from babel.dates import format_date
+from babel.numbers import format_decimal
+from flask import render_template
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher
+
+from .billing import POLICY, quote_state_on
+from .models import Quote
+from .money import Money
+
+log = logging.getLogger(__name__)
+STATIC = (Path(__file__).resolve().parent / "static").resolve()
+
+
+class LockedFetcher(URLFetcher):
+    """Fetches ``data:`` URLs and files under ``ledger/static``; refuses everything else.
+
+    User-entered text ends up in documents, so a ``file://`` or ``http://`` URL in it
+    must never make the renderer read a file or open a connection.
+    """
+
+    def fetch(self, url, headers=None):
+        scheme = url.split(":", 1)[0].lower()
+        if scheme == "data":
+            return super().fetch(url, headers)
+        if scheme == "file" and _is_static(url):
+            return super().fetch(url, headers)
+        log.warning("document renderer refused to load %s", url[:200])
+        raise ValueError(f"refused to load {url[:200]}")
+
+
+def _is_static(url: str) -> bool:
+    parsed = urlparse(url)
+    if parsed.netloc not in ("", "localhost"):
+        return False
+    path = Path(unquote(parsed.path)).resolve()
+    return path.is_relative_to(STATIC) and path.is_file()
+
+
+def render_pdf(html: str) -> bytes:
+    """Render ``html`` to PDF bytes; relative URLs resolve inside ``ledger/static``."""
+    document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=LockedFetcher())
+    return document.write_pdf()
+
+
+def stylesheet_url() -> str:
+    """The documents' stylesheet, as a URL the locked fetcher allows."""
+    return (STATIC / "documents" / "print.css").as_uri()
+
+
+def render_quote_pdf(quote: Quote, today) -> bytes:
+    """The quote the client receives: lines, discount and total in the client's locale."""
+    client = quote.client
+    locale = client.locale
+    money = lambda minor: Money.from_minor(minor, quote.currency).format(locale)  # noqa: E731
+    titles = {role.code: role.title for role in quote.rate_card.roles}
+    html = render_template(
+        "documents/quote.html",
+        quote=quote,
+        client=client,
+        state=quote_state_on(quote.state, quote.valid_until, today),
+        titles=titles,
+        money=money,
+        date=lambda day: format_date(day, format="long", locale=locale),
+        number=lambda value: _format_number(value, locale),
+        stylesheet=stylesheet_url(),
+        increment=POLICY.work_billing_increment_minutes,
+    )
+    return render_pdf(html)
+
+
+def _format_number(value, locale: str) -> str:
+    return format_decimal(value, locale=locale)
