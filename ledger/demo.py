@@ -14,7 +14,7 @@ from . import billing
 from .errors import Conflict
 from .models import Client
 from .money import Money
-from .services import balances, bundles, clients, ratecards, support, terms, users
+from .services import balances, bundles, clients, quotes, ratecards, support, terms, users, work
 
 DEMO_PASSWORD = "demo-password"
 STAFF = (
@@ -73,9 +73,10 @@ def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
         ratecards.create_rate_card(session, currency, today.replace(day=1) - timedelta(days=900))
     for user_email, role in STAFF:
         users.create_user(session, user_email, role, password=DEMO_PASSWORD)
-    for spec in CLIENTS:
-        _load_client(session, spec, today, rng)
     manager = users.find_user(session, "manager@example.com")
+    for spec in CLIENTS:
+        client = _load_client(session, spec, today, rng)
+        _load_professional_services(session, client, today, rng, manager)
     client_user = users.find_user(session, CLIENTS[0].contact)
     tokens = {
         manager.email: users.create_token(session, manager),
@@ -84,7 +85,7 @@ def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
     return _sign_in_help(tokens)
 
 
-def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Random) -> None:
+def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Random) -> Client:
     anniversary = _months_before(today, spec.months_ago).replace(day=1)
     client = clients.create_client(
         session, code=spec.code, name=spec.name, currency=spec.currency, locale=spec.locale,
@@ -104,6 +105,31 @@ def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Ra
             bundles.buy_bundle(session, client, max(spec.bundle // 2, 10), term.start)
         _support_day(session, client, day, zone, rng, spec.cases_per_month)
         day += timedelta(days=rng.randint(4, 12))
+    return client
+
+
+def _load_professional_services(session, client, today, rng, manager) -> None:
+    """An accepted quote with work drawn from it, a quote sent for the client to decide, a draft."""
+    line = billing.QuoteLineRequest
+    accepted_on = today - timedelta(days=75)
+    accepted = quotes.create_quote(
+        session, client, [line("analyst", "day", Decimal(2)), line("developer", "hour", Decimal(40))],
+        accepted_on + timedelta(days=30), accepted_on, user=manager)
+    quotes.send_quote(session, accepted, accepted_on, user=manager)
+    quotes.accept_quote(session, accepted, accepted_on + timedelta(days=2), user=manager)
+    day = accepted_on + timedelta(days=4)
+    while day < today:
+        role = rng.choice(("analyst", "developer", "developer"))
+        work.log_work(session, client, role, rng.choice((50, 90, 120, 180, 240)), day,
+                      rng.choice(("Requirements workshop", "Report changes", "Data migration script",
+                                  "Integration testing", "Go-live support")), user=manager)
+        day += timedelta(days=rng.randint(3, 9))
+    offered = quotes.create_quote(
+        session, client, [line("consultant", "day", Decimal(5)), line("developer", "hour", Decimal(80))],
+        today + timedelta(days=30), today - timedelta(days=3), user=manager)
+    quotes.send_quote(session, offered, today - timedelta(days=3), user=manager)
+    quotes.create_quote(session, client, [line("analyst", "hour", Decimal(12))],
+                        today + timedelta(days=45), today, user=manager)
 
 
 def _support_day(session, client, day, zone, rng, cases_per_month) -> None:

@@ -31,4 +31,6 @@ def serve(host: str, port: int, workers: int) -> None:
         "graceful_timeout": 10,
         "accesslog": "-",
         "forwarded_allow_ips": "127.0.0.1",
+        # One shared control-socket path per user would make two servers on a host collide.
+        "control_socket_disable": True,
     }).run()
