@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Literal
 
@@ -76,7 +76,8 @@ def appointment_minutes(started_at: datetime, ended_at: datetime, policy: Policy
     for name, value in (("started_at", started_at), ("ended_at", ended_at)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise RuleViolation(f"{name} needs a UTC offset, for example +02:00", field=name)
-    seconds = (ended_at - started_at).total_seconds()
+    # In UTC: two times in one ZoneInfo subtract by wall clock, wrong across a DST change.
+    seconds = (ended_at.astimezone(timezone.utc) - started_at.astimezone(timezone.utc)).total_seconds()
     if seconds <= 0:
         raise RuleViolation("the appointment must end after it starts", field="ended_at")
     minutes = math.ceil(seconds / 60)

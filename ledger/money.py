@@ -42,7 +42,7 @@ def exponent(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Money:
     """An exact amount of one currency."""
 
@@ -65,7 +65,11 @@ class Money:
             raise ValueError(f"{text!r} is not an amount") from None
         if not amount.is_finite():
             raise ValueError(f"{text!r} is not an amount")
-        if amount != amount.quantize(exponent(currency), rounding=ROUND_HALF_UP):
+        try:
+            exact = amount == amount.quantize(exponent(currency), rounding=ROUND_HALF_UP)
+        except InvalidOperation:  # more digits than a Decimal context holds
+            raise ValueError(f"{text!r} is not an amount") from None
+        if not exact:
             raise ValueError(f"{currency} amounts have at most {get_currency_precision(currency)} decimals")
         return cls(amount, currency)
 
@@ -91,6 +95,22 @@ class Money:
             raise TypeError("money is never multiplied by a float")
         return Money(self.amount * factor, self.currency)
 
+    def __lt__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same_currency(other)
+        return self.amount >= other.amount
+
     def __neg__(self) -> Money:
         return Money(-self.amount, self.currency)
 
@@ -104,4 +124,4 @@ class Money:
 
     def format(self, locale: str) -> str:
         """The amount as a person in ``locale`` reads it: ``$1,234.50``, ``1.234,50 €``."""
-        return format_currency(self.amount, self.currency, locale=locale)
+        return format_currency(self.rounded().amount, self.currency, locale=locale)
