@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import date
 
 import click
+
 from .db import acquire_write_lock
 from .errors import describe
 from .extensions import db

@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from ..db import acquire_write_lock
-from ..errors import BadRequest, Forbidden, IdempotencyConflict, Unauthorized, ValidationError, describe
+from ..errors import (
+    BadRequest,
+    Forbidden,
+    IdempotencyConflict,
+    Unauthorized,
+    ValidationError,
+    describe,
+)
 from ..extensions import csrf, db
 from ..models import IdempotencyRecord
 from ..services.users import user_for_token

@@ -1,0 +1,30 @@
+"""Typed SQLAlchemy models. Money is integer minor units beside a currency; time is UTC."""
+
+from .base import (  # noqa: F401
+    ACTIVITY_KINDS,
+    ENTRY_KINDS,
+    LOT_KINDS,
+    OVERAGE_POLICIES,
+    QUOTE_STATES,
+    QUOTE_UNITS,
+    ROLES,
+    SEVERITIES,
+    UNITS,
+    Role,
+    UTCDateTime,
+    utcnow,
+)
+from .catalog import BillableItem, Quote, QuoteLine, RateCard, RateCardRole, VolumeDiscount  # noqa: F401
+from .ledger import (  # noqa: F401
+    Activity,
+    AppendOnlyViolation,
+    Bundle,
+    Case,
+    Counter,
+    Entry,
+    IdempotencyRecord,
+    Lot,
+    TermClose,
+    Waiver,
+)
+from .parties import ApiToken, Client, User  # noqa: F401

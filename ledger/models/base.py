@@ -1,0 +1,58 @@
+"""Column types, value lists and helpers shared by the models."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    DateTime,
+    TypeDecorator,
+)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware datetime stored as UTC on every engine (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give a UTC offset")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Role(str, enum.Enum):
+    admin = "admin"
+    account_manager = "account_manager"
+    finance = "finance"
+    client = "client"
+
+
+ROLES = tuple(r.value for r in Role)
+SEVERITIES = ("critical", "major", "moderate", "minor")
+OVERAGE_POLICIES = ("bill", "block")
+ACTIVITY_KINDS = ("helpdesk_answer", "technician_response", "appointment", "work")
+#: incident lots are bought in a bundle or carried from the previous term; minutes are prepaid
+LOT_KINDS = ("purchase", "rollover", "prepaid")
+UNITS = ("incident", "minute")
+ENTRY_KINDS = ("purchase", "charge", "overage", "reversal", "rollover_in", "rollover_out", "expiry")
+QUOTE_STATES = ("draft", "sent", "accepted", "declined", "expired")
+QUOTE_UNITS = ("hour", "day")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+

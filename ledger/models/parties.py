@@ -1,0 +1,97 @@
+"""Who: clients, users and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Numeric,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import OVERAGE_POLICIES, ROLES, UTCDateTime, _in, utcnow
+
+
+class Client(db.Model):
+    __tablename__ = "clients"
+    __table_args__ = (
+        CheckConstraint(_in("overage_policy", OVERAGE_POLICIES), name="overage_policy"),
+        CheckConstraint("maintenance_fee_minor >= 0", name="maintenance_fee_not_negative"),
+        CheckConstraint("tax_rate >= 0 AND tax_rate <= 100", name="tax_rate_percent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: short code used in URLs and the API, unique
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: ISO 4217 code every amount of this client is in
+    currency: Mapped[str] = mapped_column(String(3))
+    #: Babel locale for the client's documents and pages, e.g. de_DE
+    locale: Mapped[str] = mapped_column(String(20))
+    #: tax rate in percent, e.g. 8.25
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    #: anniversary date: terms run from here for one year at a time
+    term_start: Mapped[date] = mapped_column(Date)
+    #: annual maintenance fee in minor units of ``currency``
+    maintenance_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: 'bill' overage on the invoice, or 'block' charges the balance cannot cover
+    overage_policy: Mapped[str] = mapped_column(String(5), default="bill")
+    #: postal address printed on documents
+    address: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint("(role = 'client') = (client_id IS NOT NULL)", name="client_users_have_client"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: sign-in name, stored lower case
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: werkzeug scrypt hash; empty when the user may only use API tokens
+    password_hash: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    #: the organisation a client user belongs to (only for role 'client')
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    client: Mapped[Client | None] = relationship()
+
+    # Flask-Login
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: SHA-256 of the token, hex; the token itself is shown once and never stored
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the first characters of the token, to tell tokens apart in lists
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
