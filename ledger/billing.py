@@ -404,8 +404,47 @@ def quote_transition(state: str, action: str) -> str:
     try:
         return QUOTE_TRANSITIONS[(state, action)]
     except KeyError:
-        raise InvalidTransition(f"a {state} quote cannot be {_past(action)}", "state") from None
+        article = "an" if state[0] in "aeiou" else "a"
+        raise InvalidTransition(f"{article} {state} quote cannot be {_past(action)}", "state") from None
 
 
 def _past(action: str) -> str:
     return {"send": "sent", "accept": "accepted", "decline": "declined", "expire": "expired"}[action]
+
+
+# --- invoices ----------------------------------------------------------------------
+
+#: days between issuing an invoice and its due date
+PAYMENT_TERMS_DAYS = 30
+
+
+def month_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a ``YYYY-MM`` period; raises RuleViolation on anything else."""
+    try:
+        year, month = (int(part) for part in period.split("-"))
+        first = date(year, month, 1)
+    except (ValueError, TypeError):
+        raise RuleViolation(f"{period!r} is not a month written YYYY-MM", "period") from None
+    if len(period) != 7:
+        raise RuleViolation(f"{period!r} is not a month written YYYY-MM", "period")
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def hours_amount(minutes: int, hourly: Decimal, exponent: Decimal = CENT) -> Decimal:
+    """The price of ``minutes`` at ``hourly``, half-up to the cent."""
+    return round_money(Decimal(minutes) * hourly / 60, exponent)
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+def invoice_totals(amounts: Iterable[Decimal], tax_rate: Decimal, exponent: Decimal = CENT) -> Totals:
+    """Subtotal of the line amounts, tax on the subtotal half-up to the cent, and the total."""
+    subtotal = sum(amounts, Decimal(0))
+    tax = tax_on(subtotal, tax_rate, exponent)
+    return Totals(subtotal, tax, subtotal + tax)

@@ -33,4 +33,6 @@ def serve(host: str, port: int, workers: int) -> None:
         "forwarded_allow_ips": "127.0.0.1",
         # One shared control-socket path per user would make two servers on a host collide.
         "control_socket_disable": True,
+        # Import the app (and WeasyPrint) once in the master; workers fork ready to serve.
+        "preload_app": True,
     }).run()

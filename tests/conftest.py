@@ -149,6 +149,7 @@ def make_client(app):
         with app.app_context():
             client = create_client(db.session, **fields)
             db.session.commit()
+            db.session.refresh(client)
             db.session.expunge(client)
             return client
 

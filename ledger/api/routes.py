@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from flask import current_app, g, request
 from sqlalchemy import select
@@ -288,13 +289,17 @@ def create_rate_card():
         effective_from=data.date("effective_from"),
         incident_price=data.money("incident_price", currency).amount,
         overage_price=data.money("overage_price", currency).amount,
-        maintenance_fee=(data.money("maintenance_fee", currency, required=False) or Money(0, currency)).amount,
+        maintenance_fee=_amount_or_zero(data.money("maintenance_fee", currency, required=False)),
         roles=_card_roles(data, currency),
         discounts=_card_discounts(data),
     )
     data.done()
     card = ratecards.create_rate_card(db.session, currency, **fields)
     return json_response(rate_card_json(card), 201)
+
+
+def _amount_or_zero(money: Money | None) -> Decimal:
+    return money.amount if money is not None else Decimal(0)
 
 
 def _card_roles(data, currency: str) -> list[tuple]:

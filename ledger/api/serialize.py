@@ -120,6 +120,7 @@ def activity_json(activity: Activity) -> dict:
     }
     if activity.kind == "appointment":
         body["ended_at"] = moment(activity.ended_at, offset)
+    if activity.minutes is not None:
         body["minutes"] = activity.minutes
     if activity.waiver is not None:
         body["waive_reason"] = activity.waiver.reason

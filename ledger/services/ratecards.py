@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import billing
-from ..errors import NotFound, ValidationError
+from ..errors import Conflict, NotFound, ValidationError
 from ..models import RateCard, RateCardRole, VolumeDiscount
 from ..money import Money, is_currency
 
@@ -42,6 +42,12 @@ def create_rate_card(
     """A new version of ``currency``'s card, in force from ``effective_from``; old versions stay."""
     if not is_currency(currency):
         raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+    clash = session.scalar(
+        select(RateCard.id).where(RateCard.currency == currency, RateCard.effective_from == effective_from)
+    )
+    if clash is not None:
+        raise Conflict(f"a {currency} rate card already takes effect on {effective_from.isoformat()}",
+                       "effective_from")
     latest = session.scalar(select(func.max(RateCard.version)).where(RateCard.currency == currency))
     card = RateCard(
         currency=currency,
