@@ -23,11 +23,7 @@ def transaction():
         db.session.commit()
     except Exception as error:
         db.session.rollback()
-        info = describe(error)
-        if info is None:
-            raise
-        where = f"{info.field}: " if info.field else ""
-        raise click.ClickException(f"{where}{info.message}") from None
+        raise _click_error(error) from None
 
 
 class AppGroup(click.Group):
@@ -155,3 +151,60 @@ def close_terms(as_of) -> None:
             for r in closed
         ]
     click.echo("\n".join(lines) if lines else "no term to close")
+
+
+@main.group()
+def invoices() -> None:
+    """The monthly invoice batch and exports."""
+
+
+@invoices.command("run")
+@click.option("--period", required=True, help="The month, YYYY-MM.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="Processes rendering PDFs (at lower CPU priority).")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Issue date; today if omitted.")
+@click.pass_obj
+def run_invoices(app, period: str, workers: int, today) -> None:
+    """Issue the month's invoices, then render their PDFs; running it again issues nothing new."""
+    from . import batch
+
+    issued_on = today.date() if today else date.today()
+    try:
+        numbers, skipped = batch.issue(app, period, issued_on)
+    except Exception as error:
+        raise _click_error(error) from None
+    click.echo(f"{period}: {len(numbers)} issued, {len(skipped)} with nothing to bill")
+    with click.progressbar(length=1, label="Rendering PDFs") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(1)
+
+        rendered, _ = batch.render_missing(app, workers=workers, progress=progress)
+    click.echo(f"{rendered} PDF(s) rendered into {app.config['INVOICE_DIR']}")
+    for number in numbers:
+        click.echo(number)
+
+
+@invoices.command("export")
+@click.option("--period", required=True, help="The month, YYYY-MM.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File; stdout if omitted.")
+def export_invoices(period: str, output: str | None) -> None:
+    """Write the month's invoice lines as CSV for the accounting system."""
+    from .services.exports import export_csv
+
+    with transaction() as session:
+        text = export_csv(session, period)
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _click_error(error: Exception) -> click.ClickException:
+    info = describe(error)
+    if info is None:
+        raise error
+    where = f"{info.field}: " if info.field else ""
+    return click.ClickException(f"{where}{info.message}")

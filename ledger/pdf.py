@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date as date_type
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -13,7 +14,8 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
 from .billing import POLICY, quote_state_on
-from .models import Quote
+from .charts import bar_chart
+from .models import Invoice, Quote
 from .money import Money
 
 log = logging.getLogger(__name__)
@@ -79,3 +81,45 @@ def render_quote_pdf(quote: Quote, today) -> bytes:
 
 def _format_number(value, locale: str) -> str:
     return format_decimal(value, locale=locale)
+
+
+def _vendor(config) -> dict:
+    logo = config.get("VENDOR_LOGO", "documents/logo.svg")
+    path = (STATIC / logo).resolve() if logo else None
+    return {
+        "name": config.get("VENDOR_NAME", ""),
+        "address": config.get("VENDOR_ADDRESS", ""),
+        "tax_id": config.get("VENDOR_TAX_ID", ""),
+        "logo": path.as_uri() if path and path.is_relative_to(STATIC) and path.is_file() else "",
+    }
+
+
+def render_invoice_pdf(invoice: Invoice, config) -> bytes:
+    """An invoice or credit note with its usage statement, in the client's locale."""
+    client = invoice.client
+    locale = client.locale
+    monthly = invoice.statement.get("monthly", []) if invoice.statement else []
+    first = date_type.fromisoformat(invoice.period + "-01")
+    html = render_template(
+        "documents/invoice.html",
+        invoice=invoice,
+        client=client,
+        vendor=_vendor(config),
+        period_label=format_date(first, format="LLLL yyyy", locale=locale),
+        money=lambda minor: Money.from_minor(minor, invoice.currency).format(locale),
+        date=lambda day: format_date(day, format="long", locale=locale),
+        number=lambda value: _format_number(value, locale),
+        hours=lambda minutes: _format_hours(minutes, locale),
+        chart=bar_chart(
+            [(format_date(date_type.fromisoformat(m["month"] + "-01"), "MMM", locale=locale), m["incidents"])
+             for m in monthly],
+            title="Incidents used per month",
+        ),
+        stylesheet=stylesheet_url(),
+    )
+    return render_pdf(html)
+
+
+def _format_hours(minutes: int, locale: str) -> str:
+    hours, rest = divmod(minutes, 60)
+    return f"{format_decimal(hours, locale=locale)} h {rest:02d}" if rest else f"{format_decimal(hours, locale=locale)} h"

@@ -103,6 +103,18 @@ class Body:
             rows.append(Body(row, f"{field}[{index}]"))
         return rows
 
+    def positions(self, name: str) -> list[int] | None:
+        """An optional non-empty list of 1-based line positions."""
+        value = self._get(name, False)
+        if value is None:
+            return None
+        field = self._field(name)
+        if not isinstance(value, list) or not value or len(value) > 1000:
+            raise ValidationError(f"{field} is a non-empty list of line positions", field)
+        if any(isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 100_000 for p in value):
+            raise ValidationError(f"{field} holds line positions: whole numbers from 1", field)
+        return value
+
     def quarter(self, name: str, *, maximum: Decimal) -> Decimal:
         """A positive quantity in quarters (``2``, ``"0.25"``, ``1.5``) up to ``maximum``."""
         number = self.decimal(name)

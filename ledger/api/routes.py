@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 from flask import current_app, g, request
 from sqlalchemy import select
@@ -11,10 +12,10 @@ from sqlalchemy import select
 from .. import billing
 from ..errors import ValidationError
 from ..extensions import db
-from ..models import OVERAGE_POLICIES, QUOTE_UNITS, SEVERITIES, Activity, Case, Client, Quote, User
+from ..models import OVERAGE_POLICIES, QUOTE_UNITS, SEVERITIES, Activity, Case, Client, Invoice, Quote, User
 from ..money import Money, is_currency
 from ..pdf import render_quote_pdf
-from ..services import balances, bundles, clients, quotes, ratecards, support, terms, work
+from ..services import archive, balances, bundles, clients, exports, invoicing, quotes, ratecards, support, terms, work
 from . import blueprint, body, json_response, page, page_args, require, writes
 from .fields import parse_date
 from .openapi import document
@@ -25,6 +26,8 @@ from .serialize import (
     case_json,
     client_json,
     entry_json,
+    invoice_json,
+    invoice_summary_json,
     quote_json,
     rate_card_json,
     term_close_json,
@@ -418,3 +421,75 @@ def log_work(code: str):
             raise ValidationError(f"no case {case_number!r} for this client", "case")
     result = work.log_work(db.session, client, case=case, **fields)
     return json_response(work_json(result.activity, result.prepaid_minutes_used, result.overage_minutes), 201)
+
+
+# --- invoices ----------------------------------------------------------------------
+
+
+@blueprint.post("/invoices/run")
+@writes
+def run_invoices():
+    require("finance")
+    data = body()
+    period = data.text("period", max_length=7)
+    data.done()
+    result = invoicing.issue_month(db.session, period, today(), user=g.user)
+    return json_response({"issued": [i.number for i in result.issued], "skipped": result.skipped})
+
+
+@blueprint.get("/clients/<code>/invoices")
+def list_invoices(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    require("finance", "client")
+    after, limit = page_args()
+    statement = select(Invoice).where(Invoice.client_id == client.id, Invoice.id > after)
+    if "period" in request.args:
+        statement = statement.where(Invoice.period == _period_arg())
+    rows = db.session.scalars(statement.order_by(Invoice.id).limit(limit)).all()
+    return json_response(page(rows, limit, invoice_summary_json))
+
+
+def _period_arg() -> str:
+    period = request.args["period"]
+    billing.month_bounds(period)
+    return period
+
+
+@blueprint.get("/invoices/<number>")
+def get_invoice(number: str):
+    invoice = invoicing.find_invoice(db.session, number, g.user)
+    require("finance", "client")
+    return json_response(invoice_json(invoice))
+
+
+@blueprint.get("/invoices/<number>/pdf")
+def invoice_pdf(number: str):
+    invoice = invoicing.find_invoice(db.session, number, g.user)
+    require("finance", "client")
+    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
+    db.session.commit()  # the record of a PDF rendered on first download
+    return current_app.response_class(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+
+
+@blueprint.post("/invoices/<number>/credit-notes")
+@writes
+def credit_note(number: str):
+    invoice = invoicing.find_invoice(db.session, number, g.user)
+    require("finance")
+    data = body()
+    reason = data.text("reason", max_length=MAX_NOTE)
+    positions = data.positions("lines")
+    data.done()
+    note = invoicing.issue_credit_note(db.session, invoice, reason, positions, today(), user=g.user)
+    return json_response(invoice_json(note), 201)
+
+
+@blueprint.get("/invoices/export")
+def export_invoices():
+    require("finance")
+    if "period" not in request.args:
+        raise ValidationError("period is required, YYYY-MM", "period")
+    period = _period_arg()
+    return current_app.response_class(exports.export_csv(db.session, period), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="invoices-{period}.csv"'})

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from ..billing import quote_state_on
-from ..models import Activity, Bundle, Case, Client, Entry, Quote, RateCard, TermClose
+from ..models import Activity, Bundle, Case, Client, Entry, Invoice, Quote, RateCard, TermClose
 from ..money import Money
 from ..services.balances import Balance, LotView
 from ..services.clients import current_term, maintenance_fee
@@ -204,4 +204,43 @@ def work_json(activity: Activity, prepaid_minutes_used: int | None = None,
         "prepaid_minutes_used": prepaid_minutes_used,
         "overage_minutes": overage_minutes,
     })
+    return body
+
+
+def invoice_summary_json(invoice: Invoice) -> dict:
+    return {
+        "number": invoice.number,
+        "kind": invoice.kind,
+        "client": invoice.client.code,
+        "period": invoice.period,
+        "issued_on": day(invoice.issued_on),
+        "total": str(Money.from_minor(invoice.total_minor, invoice.currency)),
+        "currency": invoice.currency,
+    }
+
+
+def invoice_json(invoice: Invoice) -> dict:
+    money = lambda minor: str(Money.from_minor(minor, invoice.currency))  # noqa: E731
+    body = invoice_summary_json(invoice)
+    body.update({
+        "due_on": day(invoice.due_on),
+        "tax_rate": format(invoice.tax_rate.normalize(), "f"),
+        "lines": [
+            {
+                "position": line.position,
+                "kind": line.kind,
+                "description": line.description,
+                "quantity": format(line.quantity.normalize(), "f"),
+                "unit_price": money(line.unit_price_minor),
+                "amount": money(line.amount_minor),
+            }
+            for line in invoice.lines
+        ],
+        "subtotal": money(invoice.subtotal_minor),
+        "tax": money(invoice.tax_minor),
+        "sha256": invoice.document.sha256 if invoice.document else None,
+    })
+    if invoice.kind == "credit_note":
+        body["refers_to"] = invoice.refers_to.number
+        body["reason"] = invoice.reason
     return body

@@ -15,6 +15,7 @@ from .base import (  # noqa: F401
     utcnow,
 )
 from .catalog import BillableItem, Quote, QuoteLine, RateCard, RateCardRole, VolumeDiscount  # noqa: F401
+from .invoicing import Invoice, InvoiceDocument, InvoiceLine, InvoiceSource  # noqa: F401
 from .ledger import (  # noqa: F401
     Activity,
     AppendOnlyViolation,

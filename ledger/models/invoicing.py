@@ -16,6 +16,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -37,7 +38,7 @@ class Invoice(db.Model):
         CheckConstraint("(kind = 'credit_note') = (refers_to_id IS NOT NULL)", name="credit_notes_refer"),
         # one invoice per client and month: running a month twice issues nothing new
         Index("uq_invoices_client_period", "client_id", "period", unique=True,
-              sqlite_where="kind = 'invoice'", postgresql_where="kind = 'invoice'"),
+              sqlite_where=text("kind = 'invoice'"), postgresql_where=text("kind = 'invoice'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,7 +67,7 @@ class Invoice(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     client: Mapped[Client] = relationship()
-    lines: Mapped[list[InvoiceLine]] = relationship(order_by="InvoiceLine.position")
+    lines: Mapped[list[InvoiceLine]] = relationship(back_populates="invoice", order_by="InvoiceLine.position")
     refers_to: Mapped[Invoice | None] = relationship(remote_side=[id])
     document: Mapped[InvoiceDocument | None] = relationship(uselist=False)
 
@@ -92,6 +93,8 @@ class InvoiceLine(db.Model):
     #: on a credit note: the invoice line it credits
     credits_line_id: Mapped[int | None] = mapped_column(ForeignKey("invoice_lines.id"), unique=True)
 
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
 
 class InvoiceSource(db.Model):
     """What an invoice billed (a bundle, an item, an overage entry, a maintenance year): billed once, ever."""
@@ -102,6 +105,8 @@ class InvoiceSource(db.Model):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     #: e.g. 'bundle:12', 'item:7', 'entry:4410', 'maintenance:3:2026-02-01'
     key: Mapped[str] = mapped_column(String(60), unique=True)
+
+    invoice: Mapped[Invoice] = relationship()
 
 
 class InvoiceDocument(db.Model):

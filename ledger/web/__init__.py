@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, Flask, render_template
 from sqlalchemy import text
 
@@ -32,6 +34,7 @@ def load_user(user_id: str) -> User | None:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
+    app.add_template_filter(date.fromisoformat, "as_date")
 
     @app.after_request
     def security_headers(response):

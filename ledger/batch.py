@@ -1,0 +1,114 @@
+"""The monthly invoice batch: issue (numbers, lines) in one transaction, then render in worker processes.
+
+Issuing and rendering are separate steps: a batch killed half-way and run again
+issues nothing twice and renders only what is missing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from flask import Flask
+
+from .db import acquire_write_lock
+from .extensions import db
+from .models import Invoice, User
+from .services import archive
+from .services.invoicing import issue_month
+
+#: niceness of rendering workers: the web app keeps answering while a batch renders
+WORKER_NICENESS = 10
+
+_worker_app: Flask | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    issued: list[str]
+    skipped: list[str]
+    rendered: int
+    #: peak resident memory of each worker process, in KiB
+    worker_peak_kib: tuple[int, ...] = ()
+
+
+def issue(app: Flask, period: str, today: date, user: User | None = None) -> tuple[list[str], list[str]]:
+    """Issue the month's invoices in one transaction; returns (numbers issued, client codes skipped)."""
+    with app.app_context():
+        try:
+            acquire_write_lock(db.session)
+            result = issue_month(db.session, period, today, user)
+            numbers = [invoice.number for invoice in result.issued]
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+    return numbers, result.skipped
+
+
+def run(app: Flask, period: str, today: date, *, workers: int = 2, user: User | None = None,
+        progress: Callable[[int, int], None] | None = None) -> BatchResult:
+    """Issue the month, then render every PDF still missing (this month's or an earlier run's)."""
+    numbers, skipped = issue(app, period, today, user)
+    rendered, peaks = render_missing(app, workers=workers, progress=progress)
+    return BatchResult(numbers, skipped, rendered, peaks)
+
+
+def render_missing(app: Flask, *, workers: int = 2,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[int, tuple[int, ...]]:
+    """Render and record every issued document without an archived PDF; returns (count, worker peaks)."""
+    with app.app_context():
+        pending = archive.unrendered(db.session)
+        db.session.remove()
+        db.engine.dispose()  # no pooled connection may cross the fork
+    if not pending:
+        return 0, ()
+    pool = None
+    if workers <= 1:
+        _init_worker(app, nice=False)
+        results = map(_render, pending)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_init_worker, initargs=(app,))
+        results = pool.map(_render, pending, chunksize=1)
+    peaks: dict[int, int] = {}
+    with app.app_context():
+        try:
+            for done, (rendered, pid, peak_kib) in enumerate(results, start=1):
+                archive.record(db.session, rendered)
+                db.session.commit()  # each PDF recorded as soon as it is safely on disk
+                peaks[pid] = max(peaks.get(pid, 0), peak_kib)
+                if progress:
+                    progress(done, len(pending))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            db.session.remove()
+    return len(pending), tuple(peaks.values())
+
+
+def _init_worker(app: Flask, nice: bool = True) -> None:
+    global _worker_app
+    if nice:
+        os.nice(WORKER_NICENESS)
+        with app.app_context():
+            db.engine.dispose(close=False)  # the parent's connections are not ours to use
+    _worker_app = app
+
+
+def _render(invoice_id: int) -> tuple[archive.Rendered, int, int]:
+    """Render one PDF into the archive; returns it with this process's id and peak memory (KiB)."""
+    app = _worker_app
+    with app.app_context():
+        try:
+            invoice = db.session.get(Invoice, invoice_id)
+            rendered = archive.render_to_archive(invoice, Path(app.config["INVOICE_DIR"]), app.config)
+        finally:
+            db.session.remove()
+    return rendered, os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

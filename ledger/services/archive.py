@@ -1,0 +1,104 @@
+"""The invoice archive: each PDF written once, atomically, under its year; its SHA-256 kept and checked."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..models import Invoice, InvoiceDocument
+
+
+class ArchiveDamaged(RuntimeError):
+    """An archived PDF is missing or no longer matches its recorded hash."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A PDF written to the archive, not yet recorded in the database."""
+
+    invoice_id: int
+    path: str
+    sha256: str
+    size: int
+
+
+def relative_path(invoice: Invoice) -> str:
+    """Where the invoice's PDF lives under the archive: ``2026/INV-2026-00042.pdf``."""
+    return f"{invoice.issued_on.year}/{invoice.number}.pdf"
+
+
+def write_atomically(archive: Path, relative: str, data: bytes) -> tuple[str, int]:
+    """Write ``data`` to ``archive/relative`` so a reader sees the whole file or none; return its hash."""
+    target = archive / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, draft = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(draft, target)
+    except BaseException:
+        Path(draft).unlink(missing_ok=True)
+        raise
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def render_to_archive(invoice: Invoice, archive: Path, config) -> Rendered:
+    """Render the invoice's PDF and write it to the archive (the database is not touched)."""
+    from ..pdf import render_invoice_pdf
+
+    relative = relative_path(invoice)
+    digest, size = write_atomically(archive, relative, render_invoice_pdf(invoice, config))
+    return Rendered(invoice.id, relative, digest, size)
+
+
+def record(session: Session, rendered: Rendered) -> InvoiceDocument:
+    """Record a rendered PDF; the first record wins and is never replaced."""
+    document = InvoiceDocument(invoice_id=rendered.invoice_id, path=rendered.path,
+                               sha256=rendered.sha256, size=rendered.size)
+    session.add(document)
+    session.flush()
+    return document
+
+
+def unrendered(session: Session) -> list[int]:
+    """Ids of issued documents whose PDF is not archived yet, oldest first."""
+    have = select(InvoiceDocument.invoice_id)
+    return list(session.scalars(select(Invoice.id).where(Invoice.id.not_in(have)).order_by(Invoice.id)))
+
+
+def read_pdf(session: Session, invoice: Invoice, archive: Path, config) -> bytes:
+    """The archived PDF, byte for byte; rendered and archived first if it is missing.
+
+    Raises :class:`ArchiveDamaged` when the file no longer matches its recorded hash.
+    """
+    document = session.scalar(select(InvoiceDocument).where(InvoiceDocument.invoice_id == invoice.id))
+    if document is None:
+        rendered = render_to_archive(invoice, archive, config)
+        try:
+            with session.begin_nested():
+                document = record(session, rendered)
+        except IntegrityError:  # rendered by someone else meanwhile: theirs is the record
+            document = session.scalar(
+                select(InvoiceDocument).where(InvoiceDocument.invoice_id == invoice.id))
+    path = archive / document.path
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArchiveDamaged(f"{invoice.number}: {path} is missing from the archive") from None
+    if hashlib.sha256(data).hexdigest() != document.sha256:
+        raise ArchiveDamaged(f"{invoice.number}: {path} does not match its recorded SHA-256")
+    return data
