@@ -165,8 +165,8 @@ def make_token(app):
     def make(role: str, client: str | None = None) -> str:
         with app.app_context():
             owner = db.session.scalar(sa.select(Client).where(Client.code == client)) if client else None
-            user = create_user(db.session, f"{role}-{next(_counter)}@example.com", role, client=owner,
-                               password="correct horse battery")
+            # token-only users: no password, so no scrypt hash to compute in every test
+            user = create_user(db.session, f"{role}-{next(_counter)}@example.com", role, client=owner)
             token = create_token(db.session, user)
             db.session.commit()
             return token

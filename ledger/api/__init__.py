@@ -17,6 +17,7 @@ from ..errors import (
     BadRequest,
     Forbidden,
     IdempotencyConflict,
+    NotFound,
     Unauthorized,
     ValidationError,
     describe,
@@ -31,6 +32,8 @@ csrf.exempt(blueprint)  # bearer tokens, not cookies: no cross-site request can 
 #: list pages: default and largest ``limit``
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_IDEMPOTENCY_KEY = 200
+#: the largest row id (PostgreSQL's integer): a larger id names nothing
+MAX_ID = 2**31 - 1
 
 
 def json_response(payload, status: int = 200) -> Response:
@@ -60,6 +63,15 @@ def authenticate() -> None:
     if user is None:
         raise Unauthorized("a valid bearer token is required", "Authorization")
     g.user = user
+
+
+@blueprint.before_request
+def refuse_impossible_identifiers() -> None:
+    """A path naming no possible row (a NUL byte, an id past the database's range) is a 404."""
+    for name, value in (request.view_args or {}).items():
+        if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not 0 < value <= MAX_ID):
+            field = "id" if name.endswith("_id") else name
+            raise NotFound(f"no such {field}", field)
 
 
 def require(*roles: str) -> None:
@@ -97,7 +109,7 @@ def body():
 def page_args() -> tuple[int, int]:
     """``(after_id, limit)`` from ``cursor`` and ``limit``."""
     raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise ValidationError(f"limit is a whole number from 1 to {MAX_LIMIT}", "limit")
     cursor = request.args.get("cursor")
     after = 0
@@ -106,6 +118,8 @@ def page_args() -> tuple[int, int]:
             after = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise BadRequest("cursor is not one this API gave out", "cursor") from None
+        if not 0 <= after <= MAX_ID:
+            raise BadRequest("cursor is not one this API gave out", "cursor")
     return after, int(raw_limit)
 
 
@@ -157,7 +171,7 @@ def _request_fingerprint() -> str:
     raw = request.get_data(cache=True)
     try:
         canonical = json.dumps(json.loads(raw or b"{}"), sort_keys=True, separators=(",", ":"))
-    except ValueError:
+    except (ValueError, RecursionError):
         canonical = raw.decode("utf-8", "replace")
     text = f"{request.method} {request.path}\n{canonical}"
     return hashlib.sha256(text.encode()).hexdigest()

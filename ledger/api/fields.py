@@ -23,6 +23,12 @@ def parse_json(raw: bytes) -> dict:
         return {}
     try:
         value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+        # A lone surrogate ("\ud800") is valid JSON but no text a database can store.
+        json.dumps(value, default=str, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply", "body") from None
+    except UnicodeEncodeError:
+        raise BadRequest("the body holds text that is not valid Unicode", "body") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"the body is not valid JSON: {error}", "body") from None
     if not isinstance(value, dict):

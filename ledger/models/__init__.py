@@ -28,4 +28,4 @@ from .ledger import (  # noqa: F401
     TermClose,
     Waiver,
 )
-from .parties import ApiToken, Client, User  # noqa: F401
+from .parties import ApiToken, Client, LoginFailure, User  # noqa: F401
