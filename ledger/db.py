@@ -33,7 +33,8 @@ def _sqlite_on_connect(in_memory: bool):
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if not in_memory:
             cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a committed charge survives a power cut (NORMAL may lose the last commits).
+            cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
     return on_connect

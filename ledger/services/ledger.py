@@ -12,9 +12,12 @@ from ..db import lock_row
 from ..models import Activity, Client, Entry, Lot, User
 
 
-def lock_client(session: Session, client: Client) -> Client:
-    """Hold the client's lock for the rest of the transaction: one writer per client at a time."""
-    return lock_row(session, Client, client.id)
+def lock_client(session: Session, client: Client | int) -> Client:
+    """Hold the client's lock for the rest of the transaction: one writer per client at a time.
+
+    Takes the client or its id (an id saves loading the row twice).
+    """
+    return lock_row(session, Client, client if isinstance(client, int) else client.id)
 
 
 def post(

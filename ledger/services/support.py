@@ -55,7 +55,7 @@ def log_helpdesk_answer(
     user: User | None = None,
 ) -> Activity:
     """Log an immediate help-desk answer: charged 0, kept in the history."""
-    client = lock_client(session, case.client)
+    client = lock_client(session, case.client_id)
     return _record(session, client, case, "helpdesk_answer", answered_at, by, note,
                    billing.helpdesk_answer_incidents(), user=user)
 
@@ -65,7 +65,7 @@ def log_technician_response(
     user: User | None = None,
 ) -> Activity:
     """Log a technician's response: the first on a case charges one incident, later ones 0."""
-    client = lock_client(session, case.client)
+    client = lock_client(session, case.client_id)
     already = session.scalar(
         select(exists().where(Activity.case_id == case.id, Activity.kind == "technician_response"))
     )
@@ -81,7 +81,7 @@ def log_appointment(
     """Log a concluded appointment: 2 incidents for the first hour, 1 per further 30 minutes."""
     minutes = billing.appointment_minutes(started_at, ended_at)
     incidents = billing.appointment_incidents(minutes)
-    client = lock_client(session, case.client)
+    client = lock_client(session, case.client_id)
     return _record(session, client, case, "appointment", started_at, technician, note, incidents,
                    ended_at=ended_at, minutes=minutes, user=user)
 
@@ -101,8 +101,9 @@ def _record(
         effective_on=occurred_at.date(), minutes=minutes, actor=actor, note=note,
         incidents_charged=incidents, created_by_id=user.id if user else None,
     )
-    session.add(activity)
-    charge_incidents(session, client, activity, incidents, user=user)
+    with session.no_autoflush:  # one flush for the activity and its entries, not two
+        session.add(activity)
+        charge_incidents(session, client, activity, incidents, user=user)
     session.flush()
     return activity
 
@@ -115,7 +116,7 @@ def waive(session: Session, activity: Activity, reason: str, user: User | None =
     """Waive an activity's charge with a written reason: reversing entries return what it drew."""
     if not reason.strip():
         raise ValidationError("a waiver needs a written reason", "reason")
-    client = lock_client(session, activity.client)
+    client = lock_client(session, activity.client_id)
     session.refresh(activity)
     if activity.waiver is not None:
         raise Conflict("this activity is waived already", "id")
