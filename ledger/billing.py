@@ -448,3 +448,20 @@ def invoice_totals(amounts: Iterable[Decimal], tax_rate: Decimal, exponent: Deci
     subtotal = sum(amounts, Decimal(0))
     tax = tax_on(subtotal, tax_rate, exponent)
     return Totals(subtotal, tax, subtotal + tax)
+
+
+# --- forecasts ---------------------------------------------------------------------
+
+#: the window whose pace predicts when a balance runs out, in days
+FORECAST_WINDOW_DAYS = 90
+
+
+def run_out_date(available: int, used_in_window: int, today: date,
+                 window_days: int = FORECAST_WINDOW_DAYS) -> date | None:
+    """When ``available`` incidents run out at the pace of the last ``window_days``; None if nothing was used."""
+    if available <= 0:
+        return today
+    if used_in_window <= 0:
+        return None
+    days = math.floor(Decimal(available) * window_days / used_in_window)
+    return today + timedelta(days=days)

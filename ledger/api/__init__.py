@@ -190,13 +190,3 @@ def _replay(key: str, fingerprint: str) -> Response | None:
 
 
 from . import routes  # noqa: E402,F401  (registers the views)
-
-
-@blueprint.app_errorhandler(404)
-@blueprint.app_errorhandler(405)
-@blueprint.app_errorhandler(413)
-def api_http_error(error: HTTPException):
-    """Errors raised before any API view runs (an unknown path) still answer JSON under /api/."""
-    if request.path.startswith(blueprint.url_prefix):
-        return http_error(error)
-    return error

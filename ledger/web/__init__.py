@@ -1,21 +1,31 @@
-"""Pages. The signed-in web app grows here; for now a front page and a health check."""
+"""The pages: sign-in, account managers, the client portal, finance and admin."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from jinja2.ext import i18n  # noqa: F401  (the extension is named below)
 from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
 
 from ..extensions import db, login_manager
 from ..models import User
+from . import common
 
 blueprint = Blueprint("web", __name__)
 
 
 @blueprint.get("/")
 def index():
-    return render_template("web/index.html")
+    if current_user.is_authenticated:
+        from .auth import home_for
+
+        return redirect(home_for(current_user))
+    return redirect(url_for("auth.sign_in"))
 
 
 @blueprint.get("/healthz")
@@ -32,18 +42,56 @@ def load_user(user_id: str) -> User | None:
     return user if user is not None and user.active else None
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Session cookies are Secure whenever the request came over HTTPS (or a proxy says so)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+
+
 def init_app(app: Flask) -> None:
+    from . import admin, auth, finance, manager, portal
+
+    for module in (auth, manager, portal, finance, admin):
+        app.register_blueprint(module.blueprint)
     app.register_blueprint(blueprint)
+    app.session_interface = SessionInterface()
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Sign in to see that page."
     app.add_template_filter(date.fromisoformat, "as_date")
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_null_translations(newstyle=True)  # strings are marked; catalogues come later
+    app.jinja_env.globals.update(
+        money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
+    )
 
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template("errors/error.html", code=400, title="Form expired",
+                               message="The form was missing its security token or it expired. "
+                                       "Go back, reload the page and try again."), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):
+            from ..api import http_error as api_error
+
+            return api_error(error)
+        if error.code in (301, 302, 303, 307, 308) or error.code is None or error.code < 400:
+            return error
+        return render_template("errors/error.html", code=error.code, title=error.name,
+                               message=error.description), error.code

@@ -1,0 +1,93 @@
+"""What every page module shares: role checks, scoped lookups, form errors, formatting."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from functools import wraps
+
+from babel.dates import format_date, format_datetime
+from flask import abort, flash
+from flask_login import current_user, login_required
+from wtforms import Form
+
+from ..errors import describe
+from ..extensions import db
+from ..models import Client
+from ..money import Money
+from ..services.clients import find_client
+
+STAFF = ("admin", "account_manager", "finance")
+#: the interface's own locale (client money and dates use the client's)
+UI_LOCALE = "en_US"
+
+
+def roles(*allowed: str):
+    """Sign-in required, and one of ``allowed`` roles (admin may open every staff page)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            role = current_user.role
+            staff_page = any(r != "client" for r in allowed)
+            if role not in allowed and not (role == "admin" and staff_page):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def client_or_404(code: str) -> Client:
+    """The client the signed-in user may see, or 404 — never a hint that another exists."""
+    info = None
+    try:
+        return find_client(db.session, code, current_user)
+    except Exception as error:  # noqa: BLE001 - only domain errors are turned into a 404
+        info = describe(error)
+        if info is None:
+            raise
+    abort(404, info.message)
+
+
+def apply_error(form: Form, error: Exception) -> bool:
+    """Show a domain error beside the field it names (or above the form); False if not a domain error."""
+    db.session.rollback()
+    info = describe(error)
+    if info is None:
+        return False
+    field = getattr(form, (info.field or "").split(".")[0].split("[")[0], None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, info.message] if isinstance(field.errors, list) else [info.message]
+    else:
+        flash(info.message, "error")
+    return True
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def money(minor: int, currency: str, locale: str) -> str:
+    """An amount in minor units as the client reads it."""
+    return Money.from_minor(minor, currency).format(locale)
+
+
+def money_amount(amount, currency: str, locale: str) -> str:
+    """A Decimal amount (major units) as the client reads it."""
+    return Money(amount, currency).format(locale)
+
+
+def long_date(day: date | None, locale: str = UI_LOCALE) -> str:
+    return "" if day is None else format_date(day, format="medium", locale=locale)
+
+
+def when(moment: datetime | None, locale: str = UI_LOCALE) -> str:
+    return "" if moment is None else format_datetime(moment, format="short", locale=locale)
+
+
+def hours(minutes: int) -> str:
+    """Minutes as hours and minutes: ``12 h 30``."""
+    whole, rest = divmod(int(minutes), 60)
+    return f"{whole} h {rest:02d}" if rest else f"{whole} h"

@@ -1,0 +1,99 @@
+"""WTForms for the pages. Domain rules stay in the services; forms only read and shape input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    DecimalField,
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from ..models import SEVERITIES
+
+#: time zones offered where a time is typed; the offset is kept with the time
+TIME_ZONES = (
+    "UTC", "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
+    "America/Toronto", "Europe/London", "Europe/Paris", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney",
+)
+
+
+def aware(moment: datetime, zone: str) -> datetime:
+    """A typed local time in ``zone`` as an aware datetime."""
+    return moment.replace(tzinfo=ZoneInfo(zone))
+
+
+class TimedForm(FlaskForm):
+    time_zone = SelectField("Time zone", choices=[(z, z.replace("_", " ")) for z in TIME_ZONES], default="UTC")
+
+
+class CaseForm(TimedForm):
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
+    severity = SelectField("Severity", choices=[(s, s.capitalize()) for s in SEVERITIES], default="moderate")
+    opened_at = DateTimeLocalField("Opened at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+
+
+class HelpdeskForm(TimedForm):
+    answered_at = DateTimeLocalField("Answered at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+    by = StringField("Answered by", validators=[DataRequired(), Length(max=120)])
+    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+
+
+class ResponseForm(TimedForm):
+    responded_at = DateTimeLocalField("Responded at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+    technician = StringField("Technician", validators=[DataRequired(), Length(max=120)])
+    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+
+
+class AppointmentForm(TimedForm):
+    started_at = DateTimeLocalField("Started at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+    ended_at = DateTimeLocalField("Ended at", validators=[Optional()], format="%Y-%m-%dT%H:%M")
+    duration = IntegerField("Or duration (minutes)", validators=[Optional()])
+    technician = StringField("Technician", validators=[DataRequired(), Length(max=120)])
+    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+
+    def validate_duration(self, field) -> None:
+        if self.ended_at.data is None and field.data is None:
+            raise ValueError("Give an end time or a duration.")
+        if self.ended_at.data is not None and field.data is not None:
+            raise ValueError("Give an end time or a duration, not both.")
+
+
+class BundleForm(FlaskForm):
+    quantity = IntegerField("Incidents", validators=[InputRequired(), NumberRange(min=1, max=100_000)])
+    purchased_on = DateField("Purchased on", validators=[DataRequired()])
+    unit_price = DecimalField("Price per incident", places=2, validators=[Optional(), NumberRange(min=0)])
+
+
+class WaiverForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=5000)])
+
+
+class WorkForm(FlaskForm):
+    role = SelectField("Role", validators=[DataRequired()])
+    minutes = IntegerField("Minutes worked", validators=[InputRequired(), NumberRange(min=1, max=1440)])
+    performed_on = DateField("Date", validators=[DataRequired()])
+    case = SelectField("Case (optional)", default="")
+    description = TextAreaField("Description", validators=[DataRequired(), Length(max=5000)])
+
+
+class QuoteLineForm(Form):
+    role = SelectField("Role", default="")
+    unit = SelectField("Unit", choices=[("hour", "hours"), ("day", "days")], default="hour")
+    quantity = DecimalField("Quantity", places=2, validators=[Optional()])
+
+
+class QuoteForm(FlaskForm):
+    lines = FieldList(FormField(QuoteLineForm), min_entries=5, max_entries=20)
+    valid_until = DateField("Valid until", validators=[DataRequired()])

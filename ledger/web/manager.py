@@ -1,0 +1,341 @@
+"""Account managers: clients, cases, logging support work, bundles, waivers, work and quotes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from .. import billing
+from ..errors import describe as describe_error
+from ..extensions import db
+from ..models import Activity, Case, Client, Quote
+from ..money import Money
+from ..pdf import render_quote_pdf
+from ..services import balances, bundles, quotes, ratecards, support, work
+from ..services.clients import current_term, visible_clients
+from ..services.history import describe
+from .common import apply_error, client_or_404, roles, today
+from .forms import (
+    AppointmentForm,
+    BundleForm,
+    CaseForm,
+    HelpdeskForm,
+    QuoteForm,
+    ResponseForm,
+    WaiverForm,
+    WorkForm,
+    aware,
+)
+
+blueprint = Blueprint("manager", __name__)
+MANAGERS = ("account_manager",)
+#: a client with this many incidents or fewer is flagged as running low
+LOW_BALANCE = 5
+
+
+@blueprint.get("/clients")
+@roles(*MANAGERS)
+def clients():
+    search = request.args.get("q", "").strip()
+    statement = visible_clients(current_user)
+    if search:
+        pattern = f"%{search}%"
+        statement = statement.where(or_(Client.code.ilike(pattern), Client.name.ilike(pattern)))
+    rows = [(client, balances.balance(db.session, client, today())) for client in db.session.scalars(statement)]
+    return render_template("manager/clients.html", rows=rows, search=search, low=LOW_BALANCE)
+
+
+@blueprint.get("/clients/<code>")
+@roles(*MANAGERS, "finance")
+def client(code: str):
+    client = client_or_404(code)
+    on = today()
+    balance = balances.balance(db.session, client, on)
+    term = current_term(client, on)
+    history = db.session.scalars(
+        select(Activity).where(Activity.client_id == client.id)
+        .options(selectinload(Activity.case), selectinload(Activity.waiver))
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(200)
+    ).all()
+    cases = db.session.scalars(select(Case).where(Case.client_id == client.id).order_by(Case.id.desc())).all()
+    client_quotes = db.session.scalars(
+        select(Quote).where(Quote.client_id == client.id).order_by(Quote.id.desc())).all()
+    return render_template(
+        "manager/client.html", client=client, balance=balance, term=term, history=history,
+        describe=describe, cases=cases, quotes=client_quotes, today=on,
+        forecast=billing.rollover_forecast(balance.available),
+        quote_state=lambda q: quotes.state_on(q, on),
+    )
+
+
+@blueprint.route("/clients/<code>/cases/new", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def open_case(code: str):
+    client = client_or_404(code)
+    form = CaseForm()
+    if form.validate_on_submit():
+        try:
+            case = support.open_case(db.session, client, form.subject.data, form.severity.data,
+                                     aware(form.opened_at.data, form.time_zone.data), user=current_user)
+            db.session.commit()
+            flash(f"Case {case.number} opened.", "info")
+            return redirect(url_for("manager.case", number=case.number))
+        except Exception as error:  # noqa: BLE001 - domain errors go beside their field
+            if not apply_error(form, error):
+                raise
+    return render_template("manager/case_new.html", client=client, form=form), _status(form)
+
+
+def _status(form) -> int:
+    """200 for a fresh form, 422 when a submitted one is shown again with its errors."""
+    return 422 if request.method == "POST" else 200
+
+
+def _case_or_404(number: str) -> Case:
+    try:
+        return support.find_case(db.session, number, current_user)
+    except Exception:  # noqa: BLE001 - NotFound, or anything a bad number raises
+        db.session.rollback()
+        abort(404)
+
+
+def _case_page(case: Case, status: int = 200, **forms):
+    activities = db.session.scalars(
+        select(Activity).where(Activity.case_id == case.id)
+        .options(selectinload(Activity.waiver)).order_by(Activity.occurred_at, Activity.id)
+    ).all()
+    forms = {
+        "helpdesk_form": forms.get("helpdesk_form") or HelpdeskForm(formdata=None),
+        "response_form": forms.get("response_form") or ResponseForm(formdata=None),
+        "appointment_form": forms.get("appointment_form") or AppointmentForm(formdata=None),
+    }
+    return render_template("manager/case.html", case=case, client=case.client, activities=activities,
+                           describe=describe, **forms), status
+
+
+@blueprint.get("/cases/<number>")
+@roles(*MANAGERS)
+def case(number: str):
+    return _case_page(_case_or_404(number))
+
+
+def _log(number: str, form, form_name: str, action):
+    case = _case_or_404(number)
+    if form.validate_on_submit():
+        try:
+            activity = action(case, form)
+            db.session.commit()
+            flash(f"Logged: {describe(activity)}.", "info")
+            return redirect(url_for("manager.case", number=case.number))
+        except Exception as error:  # noqa: BLE001 - domain errors go beside their field
+            if not apply_error(form, error):
+                raise
+    return _case_page(case, 422, **{form_name: form})
+
+
+@blueprint.post("/cases/<number>/helpdesk-answers")
+@roles(*MANAGERS)
+def log_helpdesk_answer(number: str):
+    return _log(number, HelpdeskForm(), "helpdesk_form", lambda case, form: support.log_helpdesk_answer(
+        db.session, case, aware(form.answered_at.data, form.time_zone.data), form.by.data,
+        form.note.data or "", user=current_user))
+
+
+@blueprint.post("/cases/<number>/responses")
+@roles(*MANAGERS)
+def log_response(number: str):
+    return _log(number, ResponseForm(), "response_form", lambda case, form: support.log_technician_response(
+        db.session, case, aware(form.responded_at.data, form.time_zone.data), form.technician.data,
+        form.note.data or "", user=current_user))
+
+
+@blueprint.post("/cases/<number>/appointments")
+@roles(*MANAGERS)
+def log_appointment(number: str):
+    def action(case, form):
+        started = aware(form.started_at.data, form.time_zone.data)
+        if form.ended_at.data is not None:
+            ended = aware(form.ended_at.data, form.time_zone.data)
+        else:
+            ended = started + timedelta(minutes=form.duration.data)
+        return support.log_appointment(db.session, case, started, ended, form.technician.data,
+                                       form.note.data or "", user=current_user)
+
+    return _log(number, AppointmentForm(), "appointment_form", action)
+
+
+@blueprint.route("/activities/<int:activity_id>/waive", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def waive(activity_id: int):
+    try:
+        activity = support.find_activity(db.session, activity_id, current_user)
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        abort(404)
+    form = WaiverForm()
+    if form.validate_on_submit():
+        try:
+            support.waive(db.session, activity, form.reason.data, user=current_user)
+            db.session.commit()
+            flash("The charge is waived.", "info")
+            return redirect(url_for("manager.client", code=activity.client.code))
+        except Exception as error:  # noqa: BLE001
+            if not apply_error(form, error):
+                raise
+    return render_template("manager/waive.html", activity=activity, describe=describe,
+                           form=form), _status(form)
+
+
+@blueprint.route("/clients/<code>/bundles/new", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def sell_bundle(code: str):
+    client = client_or_404(code)
+    form = BundleForm()
+    price = _incident_price(client)
+    if request.method == "GET":
+        form.purchased_on.data = today()
+        form.unit_price.data = price
+    if form.validate_on_submit():
+        try:
+            unit_price = None if form.unit_price.data is None else Money(form.unit_price.data, client.currency)
+            bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
+                                        unit_price, user=current_user)
+            db.session.commit()
+            flash(f"Sold a bundle of {bundle.quantity} incidents.", "info")
+            return redirect(url_for("manager.client", code=client.code))
+        except Exception as error:  # noqa: BLE001
+            if not apply_error(form, error):
+                raise
+    return render_template("manager/bundle_new.html", client=client, form=form, price=price), _status(form)
+
+
+def _incident_price(client: Client) -> Decimal | None:
+    try:
+        card = ratecards.card_in_force(db.session, client.currency, today())
+    except Exception:  # noqa: BLE001 - no card: the price must be typed
+        db.session.rollback()
+        return None
+    return Money.from_minor(card.incident_price_minor, client.currency).amount
+
+
+def _role_choices(client: Client) -> list[tuple[str, str]]:
+    try:
+        card = ratecards.card_in_force(db.session, client.currency, today())
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        return []
+    return [(role.code, role.title) for role in card.roles]
+
+
+@blueprint.route("/clients/<code>/work/new", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def log_work(code: str):
+    client = client_or_404(code)
+    form = WorkForm()
+    form.role.choices = _role_choices(client)
+    cases = db.session.scalars(select(Case).where(Case.client_id == client.id).order_by(Case.id.desc())).all()
+    form.case.choices = [("", "—")] + [(c.number, f"{c.number} {c.subject}") for c in cases]
+    if request.method == "GET":
+        form.performed_on.data = today()
+    if form.validate_on_submit():
+        try:
+            case = next((c for c in cases if c.number == form.case.data), None)
+            result = work.log_work(db.session, client, form.role.data, form.minutes.data,
+                                   form.performed_on.data, form.description.data, case=case, user=current_user)
+            db.session.commit()
+            flash(f"Logged {result.activity.minutes} min, billed as {result.activity.billed_minutes} min: "
+                  f"{result.prepaid_minutes_used} from prepaid hours, {result.overage_minutes} beyond.", "info")
+            return redirect(url_for("manager.client", code=client.code))
+        except Exception as error:  # noqa: BLE001
+            if not apply_error(form, error):
+                raise
+    return render_template("manager/work_new.html", client=client, form=form), _status(form)
+
+
+@blueprint.route("/clients/<code>/quotes/new", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def new_quote(code: str):
+    client = client_or_404(code)
+    form = QuoteForm()
+    choices = [("", "—")] + _role_choices(client)
+    for line in form.lines:
+        line.role.choices = choices
+    if request.method == "GET":
+        form.valid_until.data = today() + timedelta(days=30)
+    preview = None
+    if form.validate_on_submit():
+        lines = [billing.QuoteLineRequest(line.role.data, line.unit.data, line.quantity.data)
+                 for line in form.lines if line.role.data and line.quantity.data is not None]
+        try:
+            if request.form.get("action") == "preview":
+                preview = _price(client, lines)
+            else:
+                quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
+                                            user=current_user)
+                db.session.commit()
+                flash(f"Quote {quote.number} saved as a draft.", "info")
+                return redirect(url_for("manager.quote", number=quote.number))
+        except Exception as error:  # noqa: BLE001
+            if not apply_error(form, error):
+                raise
+    status = 200 if preview is not None or request.method == "GET" else 422
+    return render_template("manager/quote_new.html", client=client, form=form, preview=preview), status
+
+
+def _price(client: Client, lines) -> billing.QuotePrice:
+    """The totals the quote would have, from the card in force today, without saving anything."""
+    card = ratecards.card_in_force(db.session, client.currency, today())
+    tiers = [(tier.min_hours, tier.percent) for tier in card.volume_discounts]
+    return billing.price_quote(lines, ratecards.role_prices(card), tiers)
+
+
+def _quote_or_404(number: str) -> Quote:
+    try:
+        return quotes.find_quote(db.session, number, current_user)
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        abort(404)
+
+
+@blueprint.get("/quotes/<number>")
+@roles(*MANAGERS, "finance")
+def quote(number: str):
+    found = _quote_or_404(number)
+    titles = {role.code: role.title for role in found.rate_card.roles}
+    return render_template("manager/quote.html", quote=found, client=found.client, titles=titles,
+                           state=quotes.state_on(found, today()))
+
+
+@blueprint.post("/quotes/<number>/<any(send, accept, decline):action>")
+@roles(*MANAGERS, "finance")
+def move_quote(number: str, action: str):
+    found = _quote_or_404(number)
+    allowed = {"send": ("account_manager",), "accept": ("account_manager", "finance"),
+               "decline": ("account_manager",)}[action]
+    if current_user.role not in allowed and current_user.role != "admin":
+        abort(403)
+    move = {"send": quotes.send_quote, "accept": quotes.accept_quote, "decline": quotes.decline_quote}[action]
+    try:
+        move(db.session, found, today(), user=current_user)
+        db.session.commit()
+        flash(f"Quote {found.number} is now {quotes.state_on(found, today())}.", "info")
+    except Exception as error:  # noqa: BLE001
+        db.session.rollback()
+        info = describe_error(error)
+        if info is None:
+            raise
+        flash(info.message, "error")
+    return redirect(url_for("manager.quote", number=found.number))
+
+
+@blueprint.get("/quotes/<number>/pdf")
+@roles(*MANAGERS, "finance", "client")
+def quote_pdf(number: str):
+    found = _quote_or_404(number)
+    return current_app.response_class(render_quote_pdf(found, today()), mimetype="application/pdf",
+                                      headers={"Content-Disposition": f'inline; filename="{found.number}.pdf"'})

@@ -1,0 +1,128 @@
+"""The client portal: only the signed-in user's own organisation, ever."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from .. import billing
+from ..charts import bar_chart
+from ..errors import describe as describe_error
+from ..extensions import db
+from ..models import Activity, Case, Entry, Invoice, Quote
+from ..services import archive, balances, quotes
+from ..services.clients import current_term
+from ..services.history import describe
+from ..services.invoicing import find_invoice
+from ..services.statement import monthly_usage
+from .common import roles, today
+
+blueprint = Blueprint("portal", __name__, url_prefix="/portal")
+
+
+def own_client():
+    """The signed-in client user's organisation."""
+    return current_user.client
+
+
+@blueprint.get("/")
+@roles("client")
+def dashboard():
+    client, on = own_client(), today()
+    balance = balances.balance(db.session, client, on)
+    used = _used_since(client, on - timedelta(days=billing.FORECAST_WINDOW_DAYS))
+    monthly = monthly_usage(db.session, client, on)
+    return render_template(
+        "portal/dashboard.html", client=client, balance=balance, term=current_term(client, on),
+        forecast=billing.rollover_forecast(balance.available), used=used,
+        runs_out=billing.run_out_date(balance.available, used, on),
+        chart=bar_chart([(m["month"][2:], m["incidents"]) for m in monthly], width=640,
+                        title="Incidents used per month"),
+    )
+
+
+def _used_since(client, since) -> int:
+    total = db.session.scalar(select(func.coalesce(func.sum(Entry.quantity), 0)).where(
+        Entry.client_id == client.id, Entry.unit == "incident",
+        Entry.kind.in_(("charge", "overage", "reversal")), Entry.effective_on > since,
+    ))
+    return -int(total)
+
+
+@blueprint.get("/history")
+@roles("client")
+def history():
+    client = own_client()
+    activities = db.session.scalars(
+        select(Activity).where(Activity.client_id == client.id)
+        .options(selectinload(Activity.case), selectinload(Activity.waiver))
+        .order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(500)
+    ).all()
+    return render_template("portal/history.html", client=client, activities=activities, describe=describe)
+
+
+@blueprint.get("/cases")
+@roles("client")
+def cases():
+    client = own_client()
+    rows = db.session.scalars(select(Case).where(Case.client_id == client.id).order_by(Case.id.desc())).all()
+    return render_template("portal/cases.html", client=client, cases=rows)
+
+
+@blueprint.get("/quotes")
+@roles("client")
+def quotes_page():
+    client = own_client()
+    rows = db.session.scalars(
+        quotes.visible_quotes(current_user).where(Quote.client_id == client.id).order_by(Quote.id.desc())
+    ).all()
+    return render_template("portal/quotes.html", client=client, quotes=rows,
+                           state=lambda q: quotes.state_on(q, today()))
+
+
+@blueprint.post("/quotes/<number>/<any(accept, decline):action>")
+@roles("client")
+def decide_quote(number: str, action: str):
+    try:
+        quote = quotes.find_quote(db.session, number, current_user)
+        move = quotes.accept_quote if action == "accept" else quotes.decline_quote
+        move(db.session, quote, today(), user=current_user)
+        db.session.commit()
+        flash(f"Quote {quote.number} {'accepted' if action == 'accept' else 'declined'}.", "info")
+    except Exception as error:  # noqa: BLE001 - a domain error is shown, anything else raised
+        db.session.rollback()
+        info = describe_error(error)
+        if info is None:
+            raise
+        if info.status == 404:
+            abort(404)
+        flash(info.message, "error")
+    return redirect(url_for("portal.quotes_page"))
+
+
+@blueprint.get("/invoices")
+@roles("client")
+def invoices():
+    client = own_client()
+    rows = db.session.scalars(
+        select(Invoice).where(Invoice.client_id == client.id).order_by(Invoice.id.desc())).all()
+    return render_template("portal/invoices.html", client=client, invoices=rows)
+
+
+@blueprint.get("/invoices/<number>.pdf")
+@roles("client")
+def invoice_pdf(number: str):
+    try:
+        invoice = find_invoice(db.session, number, current_user)
+    except Exception:  # noqa: BLE001 - another client's number is simply not found
+        db.session.rollback()
+        abort(404)
+    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
+    db.session.commit()
+    return current_app.response_class(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
