@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 from flask import Flask
+from sqlalchemy import select
 
 from .db import acquire_write_lock
 from .extensions import db
-from .models import Invoice, User
+from .models import Client, Invoice, User
 from .services import archive
-from .services.invoicing import issue_month
+from .services.invoicing import check_period, issue_invoice
 
 #: niceness of rendering workers: the web app keeps answering while a batch renders
 WORKER_NICENESS = 10
@@ -39,17 +40,28 @@ class BatchResult:
 
 
 def issue(app: Flask, period: str, today: date, user: User | None = None) -> tuple[list[str], list[str]]:
-    """Issue the month's invoices in one transaction; returns (numbers issued, client codes skipped)."""
+    """Issue the month's invoices, one transaction per client; returns (numbers issued, codes skipped).
+
+    Committing client by client keeps each lock short, so the app's writers are not held up
+    for the whole batch; numbers stay gapless because each is committed with its invoice.
+    """
+    numbers, skipped = [], []
     with app.app_context():
-        try:
-            acquire_write_lock(db.session)
-            result = issue_month(db.session, period, today, user)
-            numbers = [invoice.number for invoice in result.issued]
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            raise
-    return numbers, result.skipped
+        check_period(period, today)  # fails before anything is issued
+        codes = db.session.scalars(select(Client.code).order_by(Client.code)).all()
+        db.session.rollback()
+        for code in codes:
+            try:
+                acquire_write_lock(db.session)
+                client = db.session.scalar(select(Client).where(Client.code == code))
+                invoice = issue_invoice(db.session, client, period, today, user)
+                number = invoice.number if invoice is not None else None
+                db.session.commit()
+            except BaseException:
+                db.session.rollback()
+                raise
+            (numbers if number else skipped).append(number or code)
+    return numbers, skipped
 
 
 def run(app: Flask, period: str, today: date, *, workers: int = 2, user: User | None = None,

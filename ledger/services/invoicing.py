@@ -249,11 +249,16 @@ class IssueResult:
     skipped: list[str]
 
 
-def issue_month(session: Session, period: str, today: date, user: User | None = None) -> IssueResult:
-    """Issue every client's invoice for ``period``; clients with nothing billable are skipped."""
+def check_period(period: str, today: date) -> None:
+    """Refuse a malformed period, or one that has not begun."""
     first, _ = billing.month_bounds(period)
     if first > today:
         raise ValidationError(f"{period} has not begun yet", "period")
+
+
+def issue_month(session: Session, period: str, today: date, user: User | None = None) -> IssueResult:
+    """Issue every client's invoice for ``period``; clients with nothing billable are skipped."""
+    check_period(period, today)
     issued, skipped = [], []
     for client in session.scalars(select(Client).order_by(Client.code)).all():
         invoice = issue_invoice(session, client, period, today, user)
