@@ -35,7 +35,11 @@ class AppGroup(click.Group):
         app = create_app()
         ctx.obj = app
         with app.app_context():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:  # a command leaves no connection behind (the server's workers have their own)
+                db.session.remove()
+                db.engine.dispose()
 
 
 @click.group(cls=AppGroup)
@@ -208,3 +212,8 @@ def _click_error(error: Exception) -> click.ClickException:
         raise error
     where = f"{info.field}: " if info.field else ""
     return click.ClickException(f"{where}{info.message}")
+
+
+from .cli_backup import register as _register_backup  # noqa: E402  (adds `backup` and `restore`)
+
+_register_backup(main)

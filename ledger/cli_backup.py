@@ -1,0 +1,55 @@
+"""``ledger backup FILE`` and ``ledger restore FILE [--force]``; ``register(main)`` adds them to the group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .extensions import db
+
+
+def register(main: click.Group) -> None:
+    """Add the backup and restore commands to the ``ledger`` group."""
+    main.add_command(backup)
+    main.add_command(restore)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def backup(app, file: Path) -> None:
+    """Write a consistent copy of the database and the invoice archive to FILE (a .tar.gz)."""
+    from .services.backup import BackupError, create_backup
+
+    try:
+        manifest = create_backup(db.engine, Path(app.config["INVOICE_DIR"]), file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        db.engine.dispose()  # a pooled connection must not outlive the command
+    click.echo(f"backed up the {manifest.engine} database and {len(manifest.files)} archived file(s) "
+               f"to {file}")
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that holds clients or invoices.")
+@click.pass_obj
+def restore(app, file: Path, force: bool) -> None:
+    """Restore the database and the invoice archive from FILE, after checking every checksum."""
+    from .migrate import is_current
+    from .services.backup import BackupError, restore_backup
+
+    db.session.remove()  # no connection of ours may hold a lock on what is replaced
+    try:
+        manifest = restore_backup(db.engine, Path(app.config["INVOICE_DIR"]), file, force=force)
+        current = is_current()
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        db.engine.dispose()  # a pooled connection must not outlive the command
+    click.echo(f"restored the database and {len(manifest.files)} archived file(s) "
+               f"from {file} (made {manifest.created_at})")
+    if not current:
+        click.echo("the restored schema is older than this version: run `ledger init` to migrate it")
