@@ -31,7 +31,7 @@ def create_user(
     if role not in ROLES:
         raise ValidationError(f"role is one of {', '.join(ROLES)}", "role")
     if (role == "client") != (client is not None):
-        raise ValidationError("a client user needs --client, and only a client user has one", "client")
+        raise ValidationError("a client user belongs to one client, and only a client user does", "client")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user {email} exists already", "email")
     user = User(email=email, role=role, client_id=client.id if client else None)

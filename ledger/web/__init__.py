@@ -63,6 +63,7 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to see that page."
     app.add_template_filter(date.fromisoformat, "as_date")
+    app.add_template_filter(common.plain_number, "plain")
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_null_translations(newstyle=True)  # strings are marked; catalogues come later
     app.jinja_env.globals.update(

@@ -74,6 +74,11 @@ def money(minor: int, currency: str, locale: str) -> str:
     return Money.from_minor(minor, currency).format(locale)
 
 
+def plain_number(value) -> str:
+    """A Decimal without trailing zeros or exponent: 10.00 → "10", 0.50 → "0.5"."""
+    return format(value.normalize(), "f")
+
+
 def money_amount(amount, currency: str, locale: str) -> str:
     """A Decimal amount (major units) as the client reads it."""
     return Money(amount, currency).format(locale)

@@ -18,6 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from ..models import SEVERITIES
@@ -29,18 +30,23 @@ TIME_ZONES = (
 )
 
 
+def choices(pairs) -> list[SelectChoice]:
+    """Select options from ``(value, label)`` pairs (WTForms 3.4 drops plain tuples)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 def aware(moment: datetime, zone: str) -> datetime:
     """A typed local time in ``zone`` as an aware datetime."""
     return moment.replace(tzinfo=ZoneInfo(zone))
 
 
 class TimedForm(FlaskForm):
-    time_zone = SelectField("Time zone", choices=[(z, z.replace("_", " ")) for z in TIME_ZONES], default="UTC")
+    time_zone = SelectField("Time zone", choices=choices((z, z.replace("_", " ")) for z in TIME_ZONES), default="UTC")
 
 
 class CaseForm(TimedForm):
     subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
-    severity = SelectField("Severity", choices=[(s, s.capitalize()) for s in SEVERITIES], default="moderate")
+    severity = SelectField("Severity", choices=choices((s, s.capitalize()) for s in SEVERITIES), default="moderate")
     opened_at = DateTimeLocalField("Opened at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
 
 
@@ -90,7 +96,7 @@ class WorkForm(FlaskForm):
 
 class QuoteLineForm(Form):
     role = SelectField("Role", default="")
-    unit = SelectField("Unit", choices=[("hour", "hours"), ("day", "days")], default="hour")
+    unit = SelectField("Unit", choices=choices([("hour", "hours"), ("day", "days")]), default="hour")
     quantity = DecimalField("Quantity", places=2, validators=[Optional()])
 
 

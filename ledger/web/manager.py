@@ -30,6 +30,7 @@ from .forms import (
     WaiverForm,
     WorkForm,
     aware,
+    choices,
 )
 
 blueprint = Blueprint("manager", __name__)
@@ -237,9 +238,9 @@ def _role_choices(client: Client) -> list[tuple[str, str]]:
 def log_work(code: str):
     client = client_or_404(code)
     form = WorkForm()
-    form.role.choices = _role_choices(client)
+    form.role.choices = choices(_role_choices(client))
     cases = db.session.scalars(select(Case).where(Case.client_id == client.id).order_by(Case.id.desc())).all()
-    form.case.choices = [("", "—")] + [(c.number, f"{c.number} {c.subject}") for c in cases]
+    form.case.choices = choices([("", "—")] + [(c.number, f"{c.number} {c.subject}") for c in cases])
     if request.method == "GET":
         form.performed_on.data = today()
     if form.validate_on_submit():
@@ -262,9 +263,9 @@ def log_work(code: str):
 def new_quote(code: str):
     client = client_or_404(code)
     form = QuoteForm()
-    choices = [("", "—")] + _role_choices(client)
+    options = choices([("", "—")] + _role_choices(client))
     for line in form.lines:
-        line.role.choices = choices
+        line.role.choices = options
     if request.method == "GET":
         form.valid_until.data = today() + timedelta(days=30)
     preview = None

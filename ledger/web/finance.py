@@ -1,0 +1,392 @@
+"""Finance: the month's invoice preview and batch, invoices and credit notes, the rate card, the CSV export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import (
+    DateField,
+    DecimalField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+
+from .. import billing
+from ..db import acquire_write_lock
+from ..errors import describe
+from ..extensions import db
+from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
+from ..money import Money, exponent, is_currency
+from ..services import archive, exports, invoicing, ratecards
+from .common import UI_LOCALE, apply_error, roles, today
+from .forms import choices
+
+blueprint = Blueprint("finance", __name__, url_prefix="/finance")
+FINANCE = ("finance",)
+#: blank rows offered for volume-discount tiers and extra roles on the rate-card form
+SPARE_TIERS, SPARE_ROLES = 2, 1
+
+
+# --- the month: preview, issue, issued documents -----------------------------------------
+
+
+def last_month() -> str:
+    """The period before the current one, ``YYYY-MM``."""
+    return (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _period(raw: str | None) -> str:
+    """A ``YYYY-MM`` period from the query or form (last month when absent); 400 when malformed."""
+    period = (raw or "").strip() or last_month()
+    try:
+        billing.month_bounds(period)
+    except billing.RuleViolation as error:
+        abort(400, error.message)
+    return period
+
+
+class IssueForm(FlaskForm):
+    period = HiddenField(validators=[DataRequired()])
+
+
+@dataclass
+class Preview:
+    """One client's row in the month's preview."""
+
+    client: Client
+    draft: invoicing.Draft | None = None
+    #: the invoice already issued for the period, if any
+    issued: Invoice | None = None
+    #: why no preview could be made (for example no rate card for the currency)
+    problem: str | None = None
+
+
+def _preview(client: Client, period: str, issued: Invoice | None) -> Preview:
+    try:
+        return Preview(client, invoicing.compose(db.session, client, period), issued)
+    except Exception as error:
+        info = describe(error)
+        if info is None:
+            raise
+        db.session.rollback()
+        return Preview(client, None, issued, info.message)
+
+
+@blueprint.get("/invoices")
+@roles(*FINANCE)
+def invoices():
+    period = _period(request.args.get("period"))
+    # invoices first, then credit notes, each in number order
+    documents = sorted(exports.invoices_of_month(db.session, period), key=lambda d: (d.kind != "invoice", d.number))
+    issued_by_client = {doc.client_id: doc for doc in documents if doc.kind == "invoice"}
+    clients = db.session.scalars(select(Client).order_by(Client.code)).all()
+    previews = [_preview(client, period, issued_by_client.get(client.id)) for client in clients]
+    first, _ = billing.month_bounds(period)
+    return render_template(
+        "finance/invoices.html", period=period, previews=previews, documents=documents,
+        form=IssueForm(formdata=None, period=period), begun=first <= today(),
+        previous=(first - timedelta(days=1)).strftime("%Y-%m"),
+        following=(first + timedelta(days=31)).strftime("%Y-%m"),
+    )
+
+
+@blueprint.post("/invoices/issue")
+@roles(*FINANCE)
+def issue():
+    form = IssueForm()
+    if not form.validate_on_submit():
+        abort(400, "The period is missing.")
+    period = _period(form.period.data)
+    try:
+        acquire_write_lock(db.session)  # SQLite: one batch at a time; PostgreSQL locks each client
+        result = invoicing.issue_month(db.session, period, today(), user=current_user)
+        numbers = [invoice.number for invoice in result.issued]
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        info = describe(error)
+        if info is None:
+            raise
+        flash(info.message, "error")
+        return redirect(url_for("finance.invoices", period=period))
+    if numbers:
+        flash(f"Issued {len(numbers)} invoice(s) for {period}: {', '.join(numbers)}.", "info")
+    else:
+        flash(f"Nothing new to invoice for {period}.", "info")
+    return redirect(url_for("finance.invoices", period=period))
+
+
+def _invoice_or_404(number: str) -> Invoice:
+    try:
+        return invoicing.find_invoice(db.session, number, current_user)
+    except Exception:  # noqa: BLE001 - NotFound, or anything a bad number raises
+        db.session.rollback()
+        abort(404)
+
+
+@blueprint.get("/invoices/<number>/pdf")
+@roles(*FINANCE)
+def invoice_pdf(number: str):
+    invoice = _invoice_or_404(number)
+    try:
+        data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
+    except archive.ArchiveDamaged as error:
+        current_app.logger.error("%s", error)
+        abort(500, f"The archived PDF of {invoice.number} is damaged or missing; ask an administrator "
+                   "to restore the invoice archive.")
+    db.session.commit()  # the record of a PDF rendered on its first download
+    return current_app.response_class(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+
+
+# --- one invoice and its credit notes ----------------------------------------------------
+
+
+class CreditNoteForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired("A credit note needs a reason."),
+                                                 Length(max=5000)])
+    lines = SelectMultipleField("Lines to credit", coerce=int, validate_choice=True)
+
+
+def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200):
+    notes = db.session.scalars(
+        select(Invoice).where(Invoice.refers_to_id == invoice.id).order_by(Invoice.id)).all()
+    credited = set(db.session.scalars(select(InvoiceLine.credits_line_id).where(
+        InvoiceLine.credits_line_id.in_([line.id for line in invoice.lines]))))
+    if form is None and invoice.kind == "invoice":
+        form = CreditNoteForm(formdata=None)
+    if form is not None:
+        form.lines.choices = choices((line.position, line.description) for line in invoice.lines)
+    return render_template("finance/invoice.html", invoice=invoice, client=invoice.client, notes=notes,
+                           credited=credited, form=form,
+                           chosen=set(form.lines.data or []) if form is not None else set()), status
+
+
+@blueprint.get("/invoices/<number>")
+@roles(*FINANCE)
+def invoice(number: str):
+    return _invoice_page(_invoice_or_404(number))
+
+
+@blueprint.post("/invoices/<number>/credit-notes")
+@roles(*FINANCE)
+def credit_note(number: str):
+    found = _invoice_or_404(number)
+    if found.kind != "invoice":
+        abort(409, "Only an invoice can be credited.")
+    form = CreditNoteForm()
+    form.lines.choices = choices((line.position, line.description) for line in found.lines)
+    if form.validate_on_submit():
+        try:
+            note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
+                                               today(), user=current_user)
+            db.session.commit()
+            flash(f"Credit note {note.number} issued against {found.number}.", "info")
+            return redirect(url_for("finance.invoice", number=note.number))
+        except Exception as error:
+            if not apply_error(form, error):
+                raise
+            found = _invoice_or_404(number)
+    return _invoice_page(found, form, 422)
+
+
+# --- the rate card -----------------------------------------------------------------------
+
+
+class RoleRow(Form):
+    code = StringField("Code", validators=[Optional(), Length(max=40),
+                                           Regexp(ratecards.ROLE_CODE.pattern,
+                                                  message="Lower-case letters, digits and '_'.")])
+    title = StringField("Title", validators=[Length(max=120)])
+    hourly = DecimalField("Hourly", validators=[Optional(), NumberRange(min=0)])
+    daily = DecimalField("Daily (8 h)", validators=[Optional(), NumberRange(min=0)])
+
+
+class TierRow(Form):
+    min_hours = IntegerField("From hours", validators=[Optional(), NumberRange(min=1, max=100_000)])
+    percent = DecimalField("Discount %", validators=[Optional(), NumberRange(min=0)])
+
+
+class RateCardForm(FlaskForm):
+    currency = StringField("Currency", validators=[DataRequired(), Length(min=3, max=3)])
+    effective_from = DateField("In force from", validators=[DataRequired()])
+    incident_price = DecimalField("Incident price (bundles)", validators=[InputRequired(), NumberRange(min=0)])
+    overage_price = DecimalField("Overage price per incident", validators=[InputRequired(), NumberRange(min=0)])
+    maintenance_fee = DecimalField("Annual maintenance fee (default for new clients)",
+                                   validators=[Optional(), NumberRange(min=0)])
+    roles = FieldList(FormField(RoleRow), min_entries=1, max_entries=50)
+    discounts = FieldList(FormField(TierRow), min_entries=1, max_entries=20)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: errors about a whole list ("roles", "discounts"), shown under it
+        self.list_errors: dict[str, str] = {}
+
+    def card_roles(self) -> list[tuple]:
+        """(code, title, hourly, daily) of each filled row; errors are put beside the row's fields."""
+        rows = []
+        for row in self.roles:
+            if not (row.code.data or "").strip():
+                continue
+            for name in ("title", "hourly", "daily"):
+                if row[name].data in (None, ""):
+                    row[name].errors = [*row[name].errors, "Required for a role."]
+            rows.append((row.code.data.strip(), (row.title.data or "").strip(), row.hourly.data, row.daily.data))
+        codes = [r[0] for r in rows]
+        if not rows:
+            self.list_errors["roles"] = "Name at least one role."
+        elif len(set(codes)) != len(codes):
+            self.list_errors["roles"] = "Each role code appears once."
+        return rows
+
+    def card_discounts(self) -> list[tuple]:
+        """(min_hours, percent) of each filled tier; errors beside the row's fields."""
+        tiers = []
+        for row in self.discounts:
+            if row.min_hours.data is None and row.percent.data is None:
+                continue
+            if row.min_hours.data is None:
+                row.min_hours.errors = [*row.min_hours.errors, "Give the hours the tier starts at."]
+            if row.percent.data is None or not 0 < row.percent.data < 100:
+                row.percent.errors = [*row.percent.errors, "A percent between 0 and 100."]
+            tiers.append((row.min_hours.data, row.percent.data))
+        hours = [t[0] for t in tiers]
+        if len(set(hours)) != len(hours):
+            self.list_errors["discounts"] = "Each tier's hours appear once."
+        return tiers
+
+    def check_amounts(self, currency: str) -> None:
+        """Amounts with more decimals than the currency has get an error beside them."""
+        step = exponent(currency)
+        fields = [self.incident_price, self.overage_price, self.maintenance_fee]
+        fields += [row[name] for row in self.roles for name in ("hourly", "daily")]
+        for field in fields:
+            if isinstance(field.data, Decimal) and field.data != field.data.quantize(step):
+                field.errors = [*field.errors, f"{currency} amounts have at most {-step.as_tuple().exponent} decimals."]
+
+    def has_errors(self) -> bool:
+        """Whether any field, row or list carries an error (checked after the extra checks above)."""
+        fields = any(f.errors for f in self if f.name not in ("roles", "discounts"))
+        rows = any(row.errors for row in [*self.roles, *self.discounts])
+        return fields or rows or bool(self.list_errors)
+
+
+def _currencies() -> list[str]:
+    return list(db.session.scalars(select(RateCard.currency).distinct().order_by(RateCard.currency)))
+
+
+def _card_or_none(currency: str) -> RateCard | None:
+    try:
+        return ratecards.card_in_force(db.session, currency, today())
+    except Exception:  # noqa: BLE001 - NotFound: no card in force yet
+        db.session.rollback()
+        return None
+
+
+def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None:
+    """Start a new version from the card in force (or the seed values when there is none)."""
+    amount = lambda minor: Money.from_minor(minor, currency).amount
+    form.currency.data = currency
+    form.effective_from.data = today() + timedelta(days=1)
+    if card is not None:
+        form.incident_price.data = amount(card.incident_price_minor)
+        form.overage_price.data = amount(card.overage_price_minor)
+        form.maintenance_fee.data = amount(card.maintenance_fee_minor)
+        role_rows = [(r.code, r.title, amount(r.hourly_minor), amount(r.daily_minor)) for r in card.roles]
+        tiers = [(t.min_hours, t.percent) for t in card.volume_discounts]
+    else:
+        form.incident_price.data = ratecards.SEED_INCIDENT_PRICE
+        form.overage_price.data = ratecards.SEED_OVERAGE_PRICE
+        form.maintenance_fee.data = Decimal(0)
+        role_rows, tiers = list(ratecards.SEED_ROLES), list(ratecards.SEED_DISCOUNTS)
+    _set_rows(form.roles, [{"code": c, "title": t, "hourly": h, "daily": d} for c, t, h, d in role_rows], SPARE_ROLES)
+    _set_rows(form.discounts, [{"min_hours": h, "percent": p} for h, p in tiers], SPARE_TIERS)
+
+
+def _set_rows(field_list: FieldList, rows: list[dict], spare: int) -> None:
+    while len(field_list):
+        field_list.pop_entry()
+    for row in rows:
+        field_list.append_entry(row)
+    for _ in range(spare):
+        field_list.append_entry()
+
+
+def _rate_card_page(currency: str, form: RateCardForm, status: int = 200):
+    versions = db.session.scalars(
+        select(RateCard).where(RateCard.currency == currency).order_by(RateCard.version.desc())).all()
+    quote_counts = dict(db.session.execute(
+        select(Quote.rate_card_id, func.count(Quote.id)).join(RateCard, RateCard.id == Quote.rate_card_id)
+        .where(RateCard.currency == currency).group_by(Quote.rate_card_id)).all())
+    return render_template(
+        "finance/rate_card.html", currency=currency, currencies=_currencies(), card=_card_or_none(currency),
+        versions=versions, quote_counts=quote_counts, form=form, today=today(), ui_locale=UI_LOCALE,
+    ), status
+
+
+def _currency_arg() -> str:
+    currency = (request.args.get("currency") or "USD").strip().upper()
+    if not is_currency(currency):
+        abort(400, f"{currency!r} is not an ISO 4217 currency code.")
+    return currency
+
+
+@blueprint.get("/rate-card")
+@roles(*FINANCE)
+def rate_card():
+    currency = _currency_arg()
+    form = RateCardForm(formdata=None)
+    _fill_from(form, _card_or_none(currency), currency)
+    return _rate_card_page(currency, form)
+
+
+@blueprint.post("/rate-card")
+@roles(*FINANCE)
+def create_rate_card():
+    form = RateCardForm()
+    currency = (form.currency.data or "").strip().upper()
+    valid = form.validate_on_submit()
+    if not is_currency(currency):
+        form.currency.errors = [*form.currency.errors, f"{currency!r} is not an ISO 4217 currency code."]
+        currency, valid = "USD", False
+    role_rows, tiers = form.card_roles(), form.card_discounts()
+    form.check_amounts(currency)
+    if valid and not form.has_errors():
+        try:
+            card = ratecards.create_rate_card(
+                db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
+                overage_price=form.overage_price.data, maintenance_fee=form.maintenance_fee.data or Decimal(0),
+                roles=role_rows, discounts=tiers)
+            db.session.commit()
+            flash(f"Version {card.version} of the {currency} rate card is in force from "
+                  f"{card.effective_from.isoformat()}. Existing quotes keep the prices of their version.", "info")
+            return redirect(url_for("finance.rate_card", currency=currency))
+        except Exception as error:
+            if not apply_error(form, error):
+                raise
+    return _rate_card_page(currency, form, 422)
+
+
+# --- the export --------------------------------------------------------------------------
+
+
+@blueprint.get("/export.csv")
+@roles(*FINANCE)
+def export():
+    period = _period(request.args.get("period"))
+    return current_app.response_class(exports.export_csv(db.session, period), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="invoices-{period}.csv"'})
