@@ -87,7 +87,7 @@ def test_an_admin_creates_a_user_who_can_then_sign_in(app, admin, make_client, r
     ({"email": "not-an-email"}, "email", "'not-an-email' is not an email address"),
     ({"email": ""}, "email", "This field is required."),
     ({"role": "client", "client": ""}, "client", "a client user belongs to one client"),
-    ({"role": "finance", "client": "ACME"}, "client", "only a client user has one"),
+    ({"role": "finance", "client": "ACME"}, "client", "only a client user does"),
     ({"password": "too short"}, "password", "a password has at least 10 characters"),
     ({"password": ""}, "password", "This field is required."),
     ({"role": "owner"}, "role", "Not a valid choice."),
