@@ -17,6 +17,7 @@ from typing import Callable
 
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .db import acquire_write_lock
 from .extensions import db
@@ -93,8 +94,11 @@ def render_missing(app: Flask, *, workers: int = 2,
     with app.app_context():
         try:
             for done, (rendered, pid, peak_kib) in enumerate(results, start=1):
-                archive.record(db.session, rendered)
-                db.session.commit()  # each PDF recorded as soon as it is safely on disk
+                try:
+                    archive.record(db.session, rendered)
+                    db.session.commit()  # each PDF recorded as soon as it is safely on disk
+                except IntegrityError:  # a batch running beside this one recorded it first
+                    db.session.rollback()
                 peaks[pid] = max(peaks.get(pid, 0), peak_kib)
                 if progress:
                     progress(done, len(pending))

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the JSON API, built from small helpers and computed once.
 
-Each area (clients and the ledger, support, quotes and the rate card) gives its response
+Each area (clients and the ledger, support, quotes and the rate card, invoices) gives its response
 schemas, its request bodies and its paths. Response objects stay open to new fields
 (API.md: "extend freely"); request bodies are closed, because :meth:`fields.Body.done`
 refuses any field it did not read. ``tests/integration/test_openapi.py`` checks the document
@@ -22,6 +22,7 @@ from ..models import (
     SEVERITIES,
     UNITS,
 )
+from ..models.invoicing import DOCUMENT_KINDS, LINE_KINDS
 from ..services.bundles import MAX_BUNDLE
 from ..services.clients import CODE_PATTERN
 from ..services.quotes import MAX_LINES, MAX_QUANTITY
@@ -33,6 +34,8 @@ JSON = "application/json"
 #: the currency's decimals: two for most, none for JPY, three for KWD
 MONEY_PATTERN = r"^-?\d+(\.\d{2,4})?$"
 DECIMAL_PATTERN = r"^\d+(\.\d+)?$"
+#: a calendar month, as invoices are run and filtered
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 #: status → (response component, what it means, the error codes it carries)
 ERROR_STATUSES = {
     "400": ("BadRequest", "Malformed JSON, a bad cursor or a bad Idempotency-Key.",
@@ -186,10 +189,11 @@ def get(endpoint: str, summary: str, schema: str, *, params=(), fails=(), roles:
     }
 
 
-def listing(endpoint: str, summary: str, item: str, *, params=(), fails=(), tag: str) -> dict:
+def listing(endpoint: str, summary: str, item: str, *, params=(), fails=(), roles: str = "",
+            tag: str) -> dict:
     """A GET of one page of ``item`` objects, taking ``limit`` and ``cursor``."""
     return get(endpoint, summary, f"{item}Page", params=[*params, param("Limit"), param("Cursor")],
-               fails=sorted({400, 422, *fails}), tag=tag)
+               fails=sorted({400, 422, *fails}), roles=roles, tag=tag)
 
 
 def post(endpoint: str, summary: str, request: str | None, schema: str, *, status: int = 201,
@@ -213,8 +217,14 @@ def post(endpoint: str, summary: str, request: str | None, schema: str, *, statu
     }
 
 
-CODE, CASE, ACTIVITY, QUOTE = (param(name) for name in ("Code", "CaseNumber", "ActivityId",
-                                                         "QuoteNumber"))
+def pdf_answer(description: str) -> dict:
+    """A 200 carrying a PDF document."""
+    return {"description": description, "content": {"application/pdf": {
+        "schema": {"type": "string", "contentMediaType": "application/pdf"}}}}
+
+
+CODE, CASE, ACTIVITY, QUOTE, INVOICE = (param(name) for name in (
+    "Code", "CaseNumber", "ActivityId", "QuoteNumber", "InvoiceNumber"))
 
 
 # --- shared components ----------------------------------------------------------------
@@ -262,6 +272,11 @@ def parameters() -> dict:
         "ActivityId": parameter("activity_id", "path", integer(minimum=1), "The activity's id."),
         "QuoteNumber": parameter("number", "path", string(),
                                  "The quote number, e.g. Q-2026-00012."),
+        "InvoiceNumber": parameter("number", "path", string(),
+                                   "An invoice or credit-note number, e.g. INV-2026-00042 or "
+                                   "CN-2026-00003."),
+        "Period": parameter("period", "query", string(pattern=PERIOD_PATTERN),
+                            "Only documents of this month, YYYY-MM."),
         "Limit": parameter("limit", "query",
                            integer(minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
                            "The most items on one page."),
@@ -577,8 +592,7 @@ def quote_paths() -> dict:
         return {"post": post(f"{action}_quote", summary, None, "Quote", status=200,
                              params=[QUOTE], roles=roles, tag="quotes")}
 
-    pdf = {"description": "The quote as a PDF.", "content": {"application/pdf": {
-        "schema": {"type": "string", "contentMediaType": "application/pdf"}}}}
+    pdf = pdf_answer("The quote as a PDF.")
     card_params = [
         parameter("currency", "query", {**ref("Currency"), "default": "USD"}, "The currency."),
         parameter("on", "query", day(), "The day; today (UTC) if absent."),
@@ -612,6 +626,108 @@ def quote_paths() -> dict:
     }
 
 
+# --- invoices and credit notes -----------------------------------------------------------
+
+#: who may read invoices, as the operations' descriptions say it
+INVOICE_READERS = "finance, client (its own), admin"
+
+
+def invoice_schemas() -> dict:
+    """Invoices and credit notes: issued once, never changed; amounts negative on a credit note."""
+    line = obj({
+        "position": integer("1, 2, 3 … in print order; a credit note names these.", minimum=1),
+        "kind": choice(LINE_KINDS), "description": string(),
+        "quantity": decimal("Incidents, hours or 1."),
+        "unit_price": ref("Money"), "amount": ref("Money"),
+    })
+    summary = {
+        "number": string("INV-YYYY-NNNNN or CN-YYYY-NNNNN, each series gapless.",
+                         examples=["INV-2026-00042"]),
+        "kind": choice(DOCUMENT_KINDS), "client": client_code(),
+        "period": string("The billed month.", pattern=PERIOD_PATTERN), "issued_on": day(),
+        "total": {**ref("Money"), "description": "Subtotal plus tax; negative on a credit note."},
+        "currency": ref("Currency"),
+    }
+    document = {
+        **summary,
+        "due_on": day(), "tax_rate": ref("Percent"), "lines": array(line),
+        "subtotal": ref("Money"),
+        "tax": {**ref("Money"), "description": "The client's rate on the subtotal, half-up to the cent."},
+        "sha256": nullable(string("Hex SHA-256 of the archived PDF; null until it is rendered.",
+                                  pattern="^[0-9a-f]{64}$")),
+    }
+    correction = {
+        "refers_to": string("The number of the invoice it corrects."),
+        "reason": string("Why it was issued."),
+    }
+    return {
+        "InvoiceSummary": obj(summary, description="An invoice or a credit note, in a list."),
+        "Invoice": obj(document, correction, description="An invoice or a credit note; a credit "
+                       "note also carries refers_to and reason."),
+        "CreditNote": obj({**document, **correction}, description="A credit note: its own number "
+                          "series, negative amounts, and the invoice it corrects."),
+        "InvoiceRunResult": obj({
+            "issued": array(string(examples=["INV-2026-00042"]), "Numbers issued by this run."),
+            "skipped": array(client_code(), "Clients with nothing (more) to bill that month."),
+        }),
+    }
+
+
+def invoice_bodies() -> dict:
+    """A month's run and a credit note."""
+    _, max_note = _limits()
+    return {
+        "InvoiceRun": body({"period": string("The month, YYYY-MM; it must have begun.",
+                                             pattern=PERIOD_PATTERN)},
+                           example={"period": "2026-03"}),
+        "NewCreditNote": body({"reason": text(max_note)}, {
+            "lines": nullable(array(integer(minimum=1, maximum=100_000),
+                                    "Positions of the lines to credit; every line if absent. "
+                                    "A line is credited at most once.",
+                                    minItems=1, maxItems=1000, uniqueItems=True)),
+        }, example={"reason": "maintenance billed in error", "lines": [1]}),
+    }
+
+
+def invoice_paths() -> dict:
+    """Runs, documents and their PDFs, credit notes, the accounting export."""
+    csv = {"description": "One CSV row per invoice and credit-note line: number, kind, issue_date, "
+                          "client, description, quantity, unit_price, amount, tax, total, currency, "
+                          "refers_to (tax and total are the document's).",
+           "content": {"text/csv": {"schema": {"type": "string"}}}}
+    period = parameter("period", "query", string(pattern=PERIOD_PATTERN), "The month, YYYY-MM.")
+    return {
+        "/invoices/run": {"post": post(
+            "run_invoices", "Issue the month's invoices (the PDF is rendered on first download); "
+            "running a month again issues nothing new.", "InvoiceRun", "InvoiceRunResult",
+            status=200, roles=FINANCE, tag="invoices")},
+        "/clients/{code}/invoices": {"get": listing(
+            "list_invoices", "The client's invoices and credit notes, by number.",
+            "InvoiceSummary", params=[CODE, param("Period")], fails=[403, 404],
+            roles=INVOICE_READERS, tag="invoices")},
+        "/invoices/{number}": {"get": get(
+            "get_invoice", "An invoice or credit note with its lines.", "Invoice",
+            params=[INVOICE], fails=[403, 404], roles=INVOICE_READERS, tag="invoices")},
+        "/invoices/{number}/pdf": {"get": {
+            "operationId": "invoice_pdf", "summary": "The archived PDF, byte for byte the same on "
+            "every download.", "tags": ["invoices"], "description": f"Roles: {INVOICE_READERS}.",
+            "parameters": [INVOICE],
+            "responses": {"200": pdf_answer("The invoice or credit note as a PDF."),
+                          **errors(401, 403, 404)},
+        }},
+        "/invoices/{number}/credit-notes": {"post": post(
+            "credit_note", "Credit the whole invoice or chosen lines, with a reason.",
+            "NewCreditNote", "CreditNote", params=[INVOICE], roles=FINANCE, tag="invoices")},
+        "/invoices/export": {"get": {
+            "operationId": "export_invoices", "summary": "A month's invoices and credit notes as "
+            "CSV for the accounting system.", "tags": ["invoices"],
+            "description": f"Roles: {FINANCE}.",
+            "parameters": [{**period, "required": True, "example": "2026-03"}],
+            "responses": {"200": csv, **errors(401, 403, 422)},
+        }},
+    }
+
+
 # --- the document ------------------------------------------------------------------------
 
 
@@ -619,28 +735,29 @@ def quote_paths() -> dict:
 def document() -> dict:
     """The OpenAPI 3.1 document served at ``/api/v1/openapi.json`` (shared: do not mutate)."""
     pages = {f"{name}Page": page_schema(name)
-             for name in ("Client", "Case", "Activity", "Entry", "Quote")}
+             for name in ("Client", "Case", "Activity", "Entry", "Quote", "InvoiceSummary")}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Support Ledger API", "version": "1",
             "description": "Incident bundles, cases and support activity, balances and the "
-                           "ledger, quotes and the rate card. Money is a string beside an ISO "
-                           "4217 currency; dates are YYYY-MM-DD; times are ISO 8601 with an "
-                           "offset.",
+                           "ledger, quotes and the rate card, invoices and credit notes. Money "
+                           "is a string beside an ISO 4217 currency; dates are YYYY-MM-DD; "
+                           "times are ISO 8601 with an offset.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "tags": [{"name": tag} for tag in ("clients", "ledger", "support", "quotes",
-                                           "rate card", "meta")],
-        "paths": {**meta_paths(), **ledger_paths(), **support_paths(), **quote_paths()},
+                                           "rate card", "invoices", "meta")],
+        "paths": {**meta_paths(), **ledger_paths(), **support_paths(), **quote_paths(),
+                  **invoice_paths()},
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "An API token from `ledger tokens create EMAIL`."}},
             "schemas": {**common_schemas(), **ledger_schemas(), **support_schemas(),
-                        **quote_schemas(), **pages, **ledger_bodies(), **support_bodies(),
-                        **quote_bodies()},
+                        **quote_schemas(), **invoice_schemas(), **pages, **ledger_bodies(),
+                        **support_bodies(), **quote_bodies(), **invoice_bodies()},
             "parameters": parameters(),
             "responses": responses(),
         },

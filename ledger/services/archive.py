@@ -12,11 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..errors import LedgerError
 from ..models import Invoice, InvoiceDocument
 
 
-class ArchiveDamaged(RuntimeError):
-    """An archived PDF is missing or no longer matches its recorded hash."""
+class ArchiveDamaged(LedgerError):
+    """An archived PDF is missing or no longer matches its recorded hash: restore it from a backup."""
+
+    status = 500
+    code = "archive_damaged"
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ def read_pdf(session: Session, invoice: Invoice, archive: Path, config) -> bytes
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ArchiveDamaged(f"{invoice.number}: {path} is missing from the archive") from None
+        raise ArchiveDamaged(f"the archived PDF of {invoice.number} is missing", "number") from None
     if hashlib.sha256(data).hexdigest() != document.sha256:
-        raise ArchiveDamaged(f"{invoice.number}: {path} does not match its recorded SHA-256")
+        raise ArchiveDamaged(f"the archived PDF of {invoice.number} does not match its recorded SHA-256",
+                             "number")
     return data
