@@ -69,11 +69,17 @@ class AppointmentForm(TimedForm):
     technician = StringField("Technician", validators=[DataRequired(), Length(max=120)])
     note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
 
-    def validate_duration(self, field) -> None:
-        if self.ended_at.data is None and field.data is None:
-            raise ValueError("Give an end time or a duration.")
-        if self.ended_at.data is not None and field.data is not None:
-            raise ValueError("Give an end time or a duration, not both.")
+    def validate(self, extra_validators=None) -> bool:
+        """Exactly one of an end time and a duration."""
+        valid = super().validate(extra_validators)
+        if self.ended_at.errors or self.duration.errors:
+            return False
+        given = (self.ended_at.data is not None) + (self.duration.data is not None)
+        if given != 1:
+            self.duration.errors.append(
+                "Give an end time or a duration." if given == 0 else "Give an end time or a duration, not both.")
+            return False
+        return valid
 
 
 class BundleForm(FlaskForm):
