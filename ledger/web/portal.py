@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
+from babel.dates import format_date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -41,9 +42,14 @@ def dashboard():
         "portal/dashboard.html", client=client, balance=balance, term=current_term(client, on),
         forecast=billing.rollover_forecast(balance.available), used=used,
         runs_out=billing.run_out_date(balance.available, used, on),
-        chart=bar_chart([(m["month"][2:], m["incidents"]) for m in monthly], width=640,
-                        title="Incidents used per month"),
+        chart=bar_chart([(_month_label(m["month"], client.locale), m["incidents"]) for m in monthly],
+                        width=640, title="Incidents used per month"),
     )
+
+
+def _month_label(month: str, locale: str) -> str:
+    """``2026-03`` as the client's locale abbreviates it: ``Mar 26``, ``März 26``."""
+    return format_date(date.fromisoformat(month + "-01"), "MMM yy", locale=locale)
 
 
 def _used_since(client, since) -> int:
