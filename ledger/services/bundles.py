@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import NotFound, ValidationError
-from ..models import Bundle, Client, Lot, User
+from ..errors import Conflict, NotFound, ValidationError
+from ..models import Bundle, Client, Lot, TermClose, User
 from ..money import Money
 from .clients import current_term
 from .ledger import lock_client, post
@@ -41,6 +42,10 @@ def buy_bundle(
         raise ValidationError(f"unit_price is a non-negative amount in {client.currency}", "unit_price")
     client = lock_client(session, client)
     term = current_term(client, purchased_on)
+    closed_to = session.scalar(select(func.max(TermClose.term_end)).where(TermClose.client_id == client.id))
+    if closed_to is not None and term.end <= closed_to:
+        raise Conflict(f"the term ending {term.end.isoformat()} is closed; sell into a current term",
+                       "purchased_on")
     lot = Lot(client_id=client.id, unit="incident", kind="purchase", quantity=quantity,
               remaining=0, starts_on=purchased_on, expires_on=term.end)
     bundle = Bundle(client_id=client.id, lot=lot, quantity=quantity, unit_price_minor=unit_price.minor,
