@@ -169,6 +169,7 @@ def _months_before(day: date, months: int) -> date:
 
 def _sign_in_help(tokens: dict[str, str] | None) -> str:
     lines = [
+        "Sign in at http://127.0.0.1:5000 (the address `make run` serves).",
         "Demo users (password for all: %s):" % DEMO_PASSWORD,
         *(f"  {email:28} {role}" for email, role in STAFF),
         *(f"  {c.contact:28} client user of {c.code} ({c.name})" for c in CLIENTS),
