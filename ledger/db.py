@@ -7,7 +7,9 @@ PostgreSQL it takes a row lock on the client (or the counter) it changes.
 
 from __future__ import annotations
 
-from sqlalchemy import event, select
+import functools
+
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -71,10 +73,16 @@ def acquire_write_lock(session: Session) -> None:
 def lock_row(session: Session, model, row_id: int):
     """Lock one row for the rest of the transaction and return it freshly loaded."""
     acquire_write_lock(session)
-    statement = (
+    return session.execute(_locking_select(model), {"row_id": row_id}).scalar_one()
+
+
+@functools.cache
+def _locking_select(model):
+    """``SELECT … FOR UPDATE`` of one ``model`` row by id, reloading it: built once per model,
+    since building the statement costs about as much as running it."""
+    return (
         select(model)
-        .where(model.id == row_id)
+        .where(model.id == bindparam("row_id"))
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return session.execute(statement).scalar_one()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
+from typing import TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Insert, Row, Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .. import billing
 from ..db import lock_row
 from ..models import Activity, Client, Entry, Lot, User
+
+M = TypeVar("M")
 
 
 def lock_client(session: Session, client: Client | int) -> Client:
@@ -60,48 +64,116 @@ def as_balance(lot: Lot) -> billing.LotBalance:
     return billing.LotBalance(lot.id, lot.remaining, lot.starts_on, lot.expires_on, lot.id)
 
 
-def open_incident_lots(session: Session, client: Client) -> list[Lot]:
-    """The client's incident lots with something left that no term close has touched."""
-    statement = select(Lot).where(
-        Lot.client_id == client.id,
-        Lot.unit == "incident",
-        Lot.remaining > 0,
-        Lot.closed.is_(False),
-    )
-    return list(session.scalars(statement))
+# The charge path runs on every post, so its statements are plain Core statements on the
+# tables, built once here: building a statement, or going through the ORM's unit of work,
+# costs more than the database's work on these rows (measured by bench/posting.py).
+_lots = Lot.__table__
+
+#: what the rules need from a client's usable incident lots (parameter ``client_id``)
+OPEN_INCIDENT_LOTS = select(_lots.c.id, _lots.c.remaining, _lots.c.starts_on, _lots.c.expires_on).where(
+    _lots.c.client_id == bindparam("client_id"),
+    _lots.c.unit == "incident",
+    _lots.c.remaining > 0,
+    _lots.c.closed.is_(False),
+)
+_DRAW_FROM_LOT = (
+    update(_lots)
+    .where(_lots.c.id == bindparam("lot_id"))
+    .values(remaining=_lots.c.remaining - bindparam("drawn"))
+)
+
+
+def balance_of(row: Row) -> billing.LotBalance:
+    """The rules' view of a row of :data:`OPEN_INCIDENT_LOTS`."""
+    return billing.LotBalance(row.id, row.remaining, row.starts_on, row.expires_on, row.id)
+
+
+def insert_row(session: Session, model: type[M], values: dict) -> M:
+    """INSERT one row with Core; return it as a persistent ``model`` object (key ``id``) of the session.
+
+    What ``session.add(model(**values))`` and a flush would leave, at a fraction of the
+    unit of work's cost. The object is built from what was inserted (Core's Python-side
+    defaults included) and the new key; :func:`make_transient_to_detached` marks it as
+    loaded from the database, so it is neither pending nor dirty. A column left out of
+    ``values`` is read from the database if the object's attribute is used.
+    """
+    result = session.execute(_insert_into(model.__table__), values)
+    row = model(**{**result.last_inserted_params(), "id": result.inserted_primary_key[0]})
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    """The INSERT of ``table``, built once."""
+    return insert(table)
+
+
+def plan_incident_charge(
+    session: Session,
+    client: Client,
+    incidents: int,
+    on: date,
+    lots: list[billing.LotBalance] | None = None,
+) -> billing.Allocation:
+    """How a charge of ``incidents`` dated ``on`` draws from the lots, earliest expiry first.
+
+    The caller holds the client's lock (whose ORM query flushed anything pending);
+    ``lots`` are the usable lots if it read them already under that lock. Under the block
+    policy a charge the balance cannot cover raises :class:`billing.InsufficientIncidents`,
+    before anything is posted.
+    """
+    if incidents == 0:
+        return billing.Allocation()
+    if lots is None:
+        rows = session.execute(OPEN_INCIDENT_LOTS, {"client_id": client.id})
+        lots = [balance_of(row) for row in rows]
+    return billing.allocate(lots, incidents, on, client.overage_policy)
 
 
 def charge_incidents(
     session: Session,
     client: Client,
     activity: Activity,
-    incidents: int,
+    allocation: billing.Allocation,
     user: User | None = None,
 ) -> list[Entry]:
-    """Draw ``incidents`` for ``activity`` from the lots, earliest expiry first; the rest is overage.
+    """Post ``allocation`` for ``activity``: an entry per lot drawn, one for any overage.
 
-    The caller holds the client's lock. Under the block policy a charge the balance
-    cannot cover raises :class:`billing.InsufficientIncidents` before anything is posted.
+    Each lot's ``remaining`` moves in the same transaction.
     """
-    if incidents == 0:
-        return []
-    lots = {lot.id: lot for lot in open_incident_lots(session, client)}
-    on = activity.effective_on
-    allocation = billing.allocate(
-        [as_balance(lot) for lot in lots.values()], incidents, on, client.overage_policy
-    )
     memo = activity_memo(activity)
     entries = [
-        post(session, client, unit="incident", quantity=-draw.quantity, kind="charge",
-             effective_on=on, lot=lots[draw.lot_id], activity=activity, memo=memo, user=user)
+        _post_charge(session, client, activity, -draw.quantity, "charge", memo, user, draw.lot_id)
         for draw in allocation.draws
     ]
     if allocation.overage:
-        entries.append(
-            post(session, client, unit="incident", quantity=-allocation.overage, kind="overage",
-                 effective_on=on, activity=activity, memo=f"{memo} (overage)", user=user)
-        )
+        entries.append(_post_charge(session, client, activity, -allocation.overage, "overage",
+                                    f"{memo} (overage)", user))
+    for draw in allocation.draws:
+        _draw_from_lot(session, draw)
     return entries
+
+
+def _post_charge(
+    session: Session, client: Client, activity: Activity, quantity: int, kind: str, memo: str,
+    user: User | None, lot_id: int | None = None,
+) -> Entry:
+    return insert_row(session, Entry, {
+        "client_id": client.id, "effective_on": activity.effective_on,
+        "unit": "incident", "role": None, "quantity": quantity, "kind": kind, "lot_id": lot_id,
+        "activity_id": activity.id, "reverses_id": None, "memo": memo,
+        "created_by_id": user.id if user is not None else None,
+    })
+
+
+def _draw_from_lot(session: Session, draw: billing.Draw) -> None:
+    """Move the lot's ``remaining`` in the database, and in its ``Lot`` if the session holds one."""
+    session.execute(_DRAW_FROM_LOT, {"lot_id": draw.lot_id, "drawn": draw.quantity})
+    lot = session.identity_map.get(session.identity_key(Lot, draw.lot_id))
+    if lot is not None:
+        session.expire(lot, ["remaining"])
 
 
 def activity_memo(activity: Activity) -> str:

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import billing
 from ..errors import Conflict, NotFound, ValidationError
 from ..models import SEVERITIES, Activity, Case, Client, User, Waiver
 from .clients import visible_clients
-from .ledger import charge_incidents, lock_client, post
+from .ledger import (
+    OPEN_INCIDENT_LOTS,
+    balance_of,
+    charge_incidents,
+    insert_row,
+    lock_client,
+    plan_incident_charge,
+    post,
+)
 from .numbers import next_number
+
+_activities = Activity.__table__
+#: whether the case (parameter ``case_id``) has a technician response
+_RESPONDED = exists().where(
+    _activities.c.case_id == bindparam("case_id"), _activities.c.kind == "technician_response"
+)
+#: the client's usable lots (parameter ``client_id``), each row carrying that flag
+_LOTS_AND_RESPONDED = OPEN_INCIDENT_LOTS.add_columns(_RESPONDED.label("responded"))
 
 
 def open_case(
@@ -66,12 +83,25 @@ def log_technician_response(
 ) -> Activity:
     """Log a technician's response: the first on a case charges one incident, later ones 0."""
     client = lock_client(session, case.client_id)
-    already = session.scalar(
-        select(exists().where(Activity.case_id == case.id, Activity.kind == "technician_response"))
-    )
-    incidents = billing.technician_response_incidents(bool(already))
+    responded_before, lots = _responded_before_and_lots(session, case)
+    incidents = billing.technician_response_incidents(responded_before)
     return _record(session, client, case, "technician_response", responded_at, technician, note,
-                   incidents, user=user)
+                   incidents, user=user, lots=lots)
+
+
+def _responded_before_and_lots(
+    session: Session, case: Case
+) -> tuple[bool, list[billing.LotBalance]]:
+    """Whether ``case`` has a technician response already, and its client's usable lots.
+
+    One statement for both, read under the client's lock: the flag rides on each lot
+    row, and only a client with no usable lot needs a second statement for it.
+    """
+    params = {"case_id": case.id, "client_id": case.client_id}
+    rows = session.execute(_LOTS_AND_RESPONDED, params).all()
+    if not rows:
+        return bool(session.scalar(select(_RESPONDED), params)), []
+    return bool(rows[0].responded), [balance_of(row) for row in rows]
 
 
 def log_appointment(
@@ -89,22 +119,26 @@ def log_appointment(
 def _record(
     session: Session, client: Client, case: Case, kind: str, occurred_at: datetime, actor: str,
     note: str, incidents: int, *, ended_at: datetime | None = None, minutes: int | None = None,
-    user: User | None = None,
+    user: User | None = None, lots: list[billing.LotBalance] | None = None,
 ) -> Activity:
+    """Validate, allocate, then write the activity and its entries; nothing is written on a refusal."""
     if occurred_at < case.opened_at:
         field = "started_at" if kind == "appointment" else _time_field(kind)
         raise ValidationError(f"{field} is before case {case.number} was opened", field)
+    allocation = plan_incident_charge(session, client, incidents, occurred_at.date(), lots)
     offset = occurred_at.utcoffset()
-    activity = Activity(
-        client_id=client.id, case=case, kind=kind, occurred_at=occurred_at, ended_at=ended_at,
-        utc_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
-        effective_on=occurred_at.date(), minutes=minutes, actor=actor, note=note,
-        incidents_charged=incidents, created_by_id=user.id if user else None,
-    )
-    with session.no_autoflush:  # one flush for the activity and its entries, not two
-        session.add(activity)
-        charge_incidents(session, client, activity, incidents, user=user)
-    session.flush()
+    activity = insert_row(session, Activity, {
+        "client_id": client.id, "case_id": case.id, "kind": kind, "occurred_at": occurred_at,
+        "ended_at": ended_at, "utc_offset_minutes": int(offset.total_seconds() // 60) if offset else 0,
+        "effective_on": occurred_at.date(), "minutes": minutes, "role": None, "billed_minutes": None,
+        "actor": actor, "note": note, "incidents_charged": incidents,
+        "created_by_id": user.id if user else None,
+    })
+    entries = charge_incidents(session, client, activity, allocation, user=user)
+    # Inserted without the unit of work, the new activity's collections are not loaded; it has
+    # exactly these entries and no waiver, and saying so spares the API two SELECTs.
+    set_committed_value(activity, "entries", entries)
+    set_committed_value(activity, "waiver", None)
     return activity
 
 
@@ -125,11 +159,15 @@ def waive(session: Session, activity: Activity, reason: str, user: User | None =
         raise Conflict("this activity charged nothing; there is nothing to waive", "id")
     if any(e.lot is not None and e.lot.closed for e in charges):
         raise Conflict("the term this charge was drawn from is closed; correct it with a credit note", "id")
-    on = max(activity.effective_on, datetime.now(timezone.utc).date())
+    on = max(activity.effective_on, datetime.now(UTC).date())
     memo = f"waived: {reason.strip()}"
     for entry in charges:
+        # A lot's credit is dated like its draw: a later-dated credit could otherwise pay for a
+        # backdated charge and leave the lot negative on the days between. Overage reversals
+        # are dated today, so a month already invoiced stays as it was billed.
+        day = entry.effective_on if entry.lot is not None else on
         post(session, client, unit=entry.unit, quantity=-entry.quantity, kind="reversal",
-             effective_on=on, lot=entry.lot, activity=activity, reverses=entry, memo=memo, user=user)
+             effective_on=day, lot=entry.lot, activity=activity, reverses=entry, memo=memo, user=user)
     session.add(Waiver(activity=activity, reason=reason.strip(), created_by_id=user.id if user else None))
     session.flush()
     return activity
