@@ -51,6 +51,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/invoicing.py
 
 pg-start:
 	$(PG) start

@@ -18,8 +18,10 @@ import argparse
 import contextlib
 import cProfile
 import hashlib
+import http.client
 import io
 import json
+import multiprocessing
 import os
 import pstats
 import random
@@ -34,8 +36,8 @@ import subprocess
 import sys
 import threading
 import time
-import http.client
-from datetime import date, datetime, time as clock, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import machine, percentile, scratch_app  # noqa: E402
+from bench.common import machine, percentile, scratch_app
 
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
@@ -58,9 +60,13 @@ GOALS = {"render_ratio": 1.15, "batch_speedup": 1.7, "read_p95_ratio": 3.0}
 
 #: how much each run does
 SIZES = {
-    "full": dict(clients=200, renders=20, warmup=3, batch_rounds=2, idle_reads=150, pace_ms=20),
-    "quick": dict(clients=24, renders=5, warmup=1, batch_rounds=1, idle_reads=40, pace_ms=20),
+    "full": {"clients": 200, "renders": 20, "warmup": 3, "idle_reads": 150, "pace_ms": 20},
+    "quick": {"clients": 12, "renders": 4, "warmup": 1, "idle_reads": 40, "pace_ms": 20},
 }
+#: a 1-minute load average above this (per CPU) makes the figures suspect: other work shares the CPUs
+BUSY_LOAD_PER_CPU = 0.5
+#: other processes using more CPUs than this, on average, while a part is timed make it suspect
+BUSY_OTHER_CPUS = 0.25
 
 #: (currency, locale, tax rate %): the clients cycle through these
 MARKETS = (("USD", "en_US", "8.25"), ("EUR", "de_DE", "19"), ("CAD", "fr_CA", "14.975"))
@@ -79,19 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_child:
         print(json.dumps(_render_child(*args.render_child)))
         return 0
+    if args.wait_quiet:
+        wait_until_quiet(args.wait_quiet)
     report = run(quick=args.quick, profile=args.profile)
     print()
     print(_text_table(table(report)))
     print(f"\n{report['mode']} run in {report['seconds']:.0f} s; "
           f"load average at the start {_load_text(report['machine']['load_average'])}")
+    print(_busy_text(report))
+    if report["busy_machine"]:
+        print("WARNING: other processes took CPU time while parts were timed; wall-clock figures, "
+              "the batch speed-up above all, are not to be trusted: run it again on a quiet machine")
     _write(report, args.quick)
     return 0
 
 
 def _arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run with 24 clients")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run with 12 clients")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of invoice renders")
+    parser.add_argument("--wait-quiet", type=int, metavar="SECONDS", default=0,
+                        help="first wait (at most SECONDS) for the 1-minute load average to drop")
     parser.add_argument("--render-child", nargs=3, metavar=("DATABASE", "INVOICE_DIR", "WORKERS"),
                         help=argparse.SUPPRESS)  # internal: one render_missing in a fresh process
     return parser.parse_args(argv)
@@ -108,21 +122,54 @@ def run(quick: bool = False, profile: bool = False) -> dict:
         print(f"setting up {size['clients']} clients with three months of support …", flush=True)
         setup = build(app, size["clients"])
         built = snapshot(app, folder / "built.sqlite3")
+        issuing = time.perf_counter()
         numbers = _issue(app, size["clients"])
+        issue_seconds = time.perf_counter() - issuing
         issued = snapshot(app, folder / "issued.sqlite3")
-        report["setup"] = setup | {"invoices_issued": len(numbers)}
+        # batch.issue is one transaction: on SQLite it holds the write lock this long
+        report["setup"] = setup | {"invoices_issued": len(numbers), "issue_seconds": issue_seconds}
         print(f"1. one invoice's render: app vs bare WeasyPrint ({size['renders']} each) …", flush=True)
         report["render"] = render_benchmark(app, size["renders"], size["warmup"])
         if profile:
             print(profile_render(app, 10))
-        print(f"2. render {len(numbers)} invoices with 2 workers vs 1 "
-              f"({size['batch_rounds']} round(s) each) …", flush=True)
-        report["batch"] = batch_benchmark(issued, folder, size["batch_rounds"], len(numbers))
+        print(f"2. render {len(numbers)} invoices with 1 worker, then with 2 …", flush=True)
+        report["batch"] = batch_benchmark(issued, folder, len(numbers))
         print("3. balance reads from `ledger serve` during `ledger invoices run` vs idle …", flush=True)
         report["reads"] = reads_benchmark(built, folder, setup, size)
     report["load_average_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started
+    # Our own work raises the load average, so what counts is the CPU other processes took.
+    others = [report["render"]["other_cpus"],
+              *(r["other_cpus"] for r in report["batch"]["one_worker"] + report["batch"]["two_workers"])]
+    report["busy_machine"] = any(value is None or value > BUSY_OTHER_CPUS for value in others)
     return report
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (``/proc/stat``), or None."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(value) for value in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def other_cpus(busy_before: float | None, own_cpu_seconds: float, wall_seconds: float) -> float | None:
+    """How many CPUs other processes kept busy, on average, over ``wall_seconds``."""
+    busy_after = busy_cpu_seconds()
+    if busy_before is None or busy_after is None:
+        return None
+    return max(0.0, busy_after - busy_before - own_cpu_seconds) / wall_seconds
+
+
+def wait_until_quiet(limit: int) -> None:
+    """Wait up to ``limit`` seconds for the 1-minute load average to fall below the busy mark."""
+    deadline = time.monotonic() + limit
+    mark = BUSY_LOAD_PER_CPU * (os.cpu_count() or 1)
+    while os.getloadavg()[0] > mark and time.monotonic() < deadline:
+        print(f"waiting for a quiet machine: load {os.getloadavg()[0]:.2f} > {mark:.2f} …", flush=True)
+        time.sleep(15)
 
 
 # --- set-up: 200 clients with a realistic month --------------------------------------
@@ -188,7 +235,7 @@ def _client_history(session, index: int, rng: random.Random, manager):
             term = billing.term_containing(term_start, day)
             bundles.buy_bundle(session, client, size, term.start)
         _support_day(session, client, day, zone, rng)
-        day += timedelta(days=rng.randint(2, 6))
+        day += timedelta(days=rng.randint(7, 15))
     if index % 4 == 0:
         _quote_and_work(session, client, rng, manager, beyond=index % 8 == 0)
     return client
@@ -290,12 +337,11 @@ def render_benchmark(app, renders: int, warmup: int) -> dict:
         "bare": lambda: _bare(html),
     }
     sizes = {name: len(render()) for name, render in sides.items()}
-    pages = {name: _pages(data) for name, data in (("app", pdf.render_invoice_pdf(invoice, app.config)),
-                                                   ("bare", _bare(html)))}
-    if pages["app"] != pages["bare"]:
-        raise SystemExit(f"bench: the bare render has {pages['bare']} pages, the app's {pages['app']}")
+    pages = _pages(html)
+    load = list(os.getloadavg())
     times = {name: ([], []) for name in sides}
     order = list(sides)
+    busy, loop_started, loop_cpu = busy_cpu_seconds(), time.perf_counter(), time.process_time()
     for number in range(warmup + renders):
         for name in order[number % 3:] + order[:number % 3]:
             started, cpu_started = time.perf_counter(), time.process_time()
@@ -304,17 +350,21 @@ def render_benchmark(app, renders: int, warmup: int) -> dict:
             if number >= warmup:
                 times[name][0].append(wall)
                 times[name][1].append(cpu)
+    others = other_cpus(busy, time.process_time() - loop_cpu, time.perf_counter() - loop_started)
     figures = {name: _summary(*times[name]) for name in sides}
     ratio = figures["app"]["median_ms"] / figures["bare"]["median_ms"]
     return {
         "invoice": invoice.number, "client": invoice.client.code, "locale": invoice.client.locale,
         "lines": len(invoice.lines), "statement_charges": len(invoice.statement.get("charges", [])),
-        "pages": pages["app"], "pdf_bytes": sizes, "html_bytes": len(html.encode()),
+        "pages": pages, "pdf_bytes": sizes, "html_bytes": len(html.encode()),
+        "load_average": load, "other_cpus": others,
         **figures,
-        "html_build_ms": figures["app"]["median_ms"] - figures["locked_render_pdf"]["median_ms"],
+        "html_build_ms": html_build_ms(invoice, app.config),
+        # a difference of two medians: within a few ms of noise
         "locked_fetcher_ms": figures["locked_render_pdf"]["median_ms"] - figures["bare"]["median_ms"],
         "ratio": ratio,
         "cpu_ratio": figures["app"]["cpu_median_ms"] / figures["bare"]["cpu_median_ms"],
+        "fastest_ratio": figures["app"]["min_ms"] / figures["bare"]["min_ms"],
         "goal": f"<= {GOALS['render_ratio']}", "meets_goal": ratio <= GOALS["render_ratio"],
     }
 
@@ -343,6 +393,23 @@ def captured_html(invoice, config) -> str:
     return caught[0]
 
 
+def html_build_ms(invoice, config, calls: int = 50) -> float:
+    """Median ms of ``render_invoice_pdf`` with rendering left out: Jinja, Babel and the chart only."""
+    from ledger import pdf
+
+    original = pdf.render_pdf
+    pdf.render_pdf = lambda html: b""
+    try:
+        times = []
+        for _ in range(calls + 5):
+            started = time.perf_counter()
+            pdf.render_invoice_pdf(invoice, config)
+            times.append(time.perf_counter() - started)
+    finally:
+        pdf.render_pdf = original
+    return statistics.median(times[5:]) * 1000
+
+
 def _bare(html: str) -> bytes:
     """WeasyPrint as its documentation shows it: the default fetcher, the same base URL as the app's."""
     import weasyprint
@@ -352,8 +419,18 @@ def _bare(html: str) -> bytes:
     return weasyprint.HTML(string=html, base_url=STATIC.as_uri() + "/").write_pdf()
 
 
-def _pages(data: bytes) -> int:
-    return data.count(b"/Type /Page\n") or data.count(b"/Type /Page") - data.count(b"/Type /Pages")
+def _pages(html: str) -> int:
+    """The page count, which must be the same through the locked fetcher and the default one."""
+    import weasyprint
+
+    from ledger.pdf import STATIC, LockedFetcher
+
+    base = STATIC.as_uri() + "/"
+    locked = len(weasyprint.HTML(string=html, base_url=base, url_fetcher=LockedFetcher()).render().pages)
+    bare = len(weasyprint.HTML(string=html, base_url=base).render().pages)
+    if locked != bare:
+        raise SystemExit(f"bench: the bare render has {bare} pages, the app's {locked}")
+    return locked
 
 
 def _summary(seconds: list[float], cpu: list[float]) -> dict:
@@ -387,15 +464,16 @@ def profile_render(app, renders: int, top: int = 30) -> str:
 # --- 2. the batch: 2 workers vs 1 ----------------------------------------------------
 
 
-def batch_benchmark(issued: Path, folder: Path, rounds: int, count: int) -> dict:
+def batch_benchmark(issued: Path, folder: Path, count: int, rounds: int = 1) -> dict:
     """Wall time of ``render_missing`` on identical copies of the issued month, 1 worker vs 2.
 
     Each measurement runs in a fresh interpreter (as ``ledger invoices run`` does), so
-    the worker peaks are those of a process that holds only the app. Rounds alternate
-    the order: 1 then 2, 2 then 1.
+    the worker peaks are those of a process that holds only the app. Further rounds,
+    if asked for, alternate the order: 1 then 2, 2 then 1.
     """
     runs = {1: [], 2: []}
     digests = {}
+    machine_speedups = [machine_parallel_speedup()]
     for number in range(rounds):
         for workers in ((1, 2) if number % 2 == 0 else (2, 1)):
             target = folder / f"batch-{number}-{workers}"
@@ -405,20 +483,28 @@ def batch_benchmark(issued: Path, folder: Path, rounds: int, count: int) -> dict
             result = _render_in_child(url, target / "invoices", workers)
             digests[(number, workers)] = _verify_archive(url, target / "invoices", count)
             runs[workers].append(result)
-            print(f"   {workers} worker(s): {result['rendered']} PDFs in {result['seconds']:.1f} s "
-                  f"(load {_load_text(result['load_average'])})", flush=True)
+            machine_speedups.append(machine_parallel_speedup())
+            print(f"   {workers} worker(s): {result['rendered']} PDFs in {result['seconds']:.1f} s, "
+                  f"{result['cpu_seconds']:.1f} CPU s; other processes kept "
+                  f"{_cpus_text(result['other_cpus'])} CPUs busy", flush=True)
             shutil.rmtree(target, ignore_errors=True)
     one = statistics.median(r["seconds"] for r in runs[1])
     two = statistics.median(r["seconds"] for r in runs[2])
     speedup = one / two
+    cpu_one = statistics.median(r["cpu_seconds"] for r in runs[1])
+    cpu_two = statistics.median(r["cpu_seconds"] for r in runs[2])
     return {
         "invoices": count,
         "one_worker": runs[1], "two_workers": runs[2],
         "one_worker_seconds": one, "two_workers_seconds": two,
         "one_worker_ms_per_invoice": one / count * 1000, "two_workers_ms_per_invoice": two / count * 1000,
         "speedup": speedup,
-        "cpu_seconds": {"one_worker": statistics.median(r["cpu_seconds"] for r in runs[1]),
-                        "two_workers": statistics.median(r["cpu_seconds"] for r in runs[2])},
+        "cpu_seconds": {"one_worker": cpu_one, "two_workers": cpu_two},
+        # the speed-up two idle CPUs would give, from the CPU time each way took
+        "cpu_bound_speedup": 2 * cpu_one / cpu_two,
+        # the control, before and after each run: pure Python in 2 processes vs 1 on this machine
+        "machine_speedups": machine_speedups,
+        "machine_speedup": statistics.median(machine_speedups),
         "peak_kib_per_worker": {"one_worker": max(max(r["peaks_kib"]) for r in runs[1]),
                                 "two_workers": max(max(r["peaks_kib"]) for r in runs[2])},
         "same_pdf_bytes_every_run": len(set(digests.values())) == 1,
@@ -426,10 +512,38 @@ def batch_benchmark(issued: Path, folder: Path, rounds: int, count: int) -> dict
     }
 
 
+def machine_parallel_speedup(rounds: int = 5) -> float:
+    """What this machine gives at best: the same pure-Python work in 2 processes at once vs one after the other."""
+    context = multiprocessing.get_context("fork")
+    speedups = []
+    with context.Pool(2) as pool:  # (forked: a worker needs nothing of ours but _spin)
+        pool.map(_spin, [1000] * 2)  # both workers started
+        for _ in range(rounds):
+            started = time.perf_counter()
+            _spin(SPIN), _spin(SPIN)
+            one = time.perf_counter() - started
+            started = time.perf_counter()
+            pool.map(_spin, [SPIN] * 2, chunksize=1)
+            speedups.append(one / (time.perf_counter() - started))
+    return statistics.median(speedups)
+
+
+#: iterations of ``_spin``: about a third of a second of one CPU
+SPIN = 1_500_000
+
+
+def _spin(count: int) -> int:
+    value = 0
+    for number in range(count):
+        value = (value * 31 + number) % 1_000_003
+    return value
+
+
 def _render_in_child(url: str, invoice_dir: Path, workers: int) -> dict:
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--render-child", url, str(invoice_dir), str(workers)],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env=_child_environment(invoice_dir.parent),
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"bench: the render child failed:\n{done.stderr[-3000:]}")
@@ -443,16 +557,20 @@ def _render_child(url: str, invoice_dir: str, workers: str) -> dict:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "INVOICE_DIR": invoice_dir})
     load = list(os.getloadavg())
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy = busy_cpu_seconds()
     started = time.perf_counter()
     rendered, peaks = batch.render_missing(app, workers=int(workers))
     seconds = time.perf_counter() - started
     own_after = resource.getrusage(resource.RUSAGE_SELF)
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = sum(getattr(after, field) - getattr(before, field)
-              for before, after in ((own, own_after), (children, children_after))
-              for field in ("ru_utime", "ru_stime"))
+    spent = {field: sum(getattr(after, field) - getattr(before, field)
+                        for before, after in ((own, own_after), (children, children_after)))
+             for field in ("ru_utime", "ru_stime", "ru_minflt", "ru_nivcsw")}
+    cpu = spent["ru_utime"] + spent["ru_stime"]
     return {"workers": int(workers), "rendered": rendered, "seconds": seconds, "cpu_seconds": cpu,
-            "peaks_kib": list(peaks), "load_average": load}
+            "user_seconds": spent["ru_utime"], "system_seconds": spent["ru_stime"],
+            "page_faults": spent["ru_minflt"], "involuntary_switches": spent["ru_nivcsw"],
+            "peaks_kib": list(peaks), "load_average": load, "other_cpus": other_cpus(busy, cpu, seconds)}
 
 
 def _verify_archive(url: str, invoice_dir: Path, count: int) -> str:
@@ -653,14 +771,15 @@ def _child_environment(folder: Path) -> dict:
 def table(report: dict) -> list[tuple[str, ...]]:
     """One row per benchmark: what, baseline, measured, ratio, goal, verdict."""
     render, batch, reads = report["render"], report["batch"], report["reads"]
+    peak_mib = batch["peak_kib_per_worker"]["two_workers"] / 1024
+    machine = f"pure Python on this machine: {batch['machine_speedup']:.2f}×"
     return [
         ("benchmark", "baseline", "measured", "ratio", "goal", ""),
         (f"one invoice's PDF ({render['pages']} pages, median; CPU ratio {render['cpu_ratio']:.2f})",
          f"bare WeasyPrint {render['bare']['median_ms']:.0f} ms",
          f"render_invoice_pdf {render['app']['median_ms']:.0f} ms", f"{render['ratio']:.2f}",
          f"≤ {GOALS['render_ratio']}", _verdict(render["meets_goal"])),
-        (f"render {batch['invoices']} invoices (peak/worker "
-         f"{batch['peak_kib_per_worker']['two_workers'] / 1024:.0f} MiB)",
+        (f"render {batch['invoices']} invoices (peak/worker {peak_mib:.0f} MiB; {machine})",
          f"1 worker {batch['one_worker_seconds']:.1f} s", f"2 workers {batch['two_workers_seconds']:.1f} s",
          f"{batch['speedup']:.2f}×", f"≥ {GOALS['batch_speedup']}×", _verdict(batch["meets_goal"])),
         ("balance read p95, served (during ÷ idle)",
@@ -671,6 +790,24 @@ def table(report: dict) -> list[tuple[str, ...]]:
 
 def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+def _busy_text(report: dict) -> str:
+    batch = report["batch"]
+    runs = ", ".join(f"{_cpus_text(r['other_cpus'])} with {r['workers']}"
+                     for r in batch["one_worker"] + batch["two_workers"])
+    return (f"other processes kept {_cpus_text(report['render']['other_cpus'])} CPUs busy during part 1 "
+            f"and {runs} worker(s) in part 2")
+
+
+def _weasyprint_version() -> str:
+    import weasyprint
+
+    return weasyprint.__version__
+
+
+def _cpus_text(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f}"
 
 
 def _load_text(load) -> str:
@@ -691,9 +828,9 @@ def _markdown(report: dict) -> str:
     info = report["machine"]
     lines.append("")
     lines.append(f"Measured {info['date']} on {info['cpu_count']} CPU ({info['cpu']}), Python {info['python']}, "
-                 f"SQLite {info['sqlite']}, commit {info['git_commit']}; load average at the start "
-                 f"{_load_text(info['load_average'])}; whole run {report['seconds']:.0f} s. "
-                 "Full figures: `results/invoicing.json`.")
+                 f"SQLite {info['sqlite']}, WeasyPrint {_weasyprint_version()}, commit {info['git_commit']}; "
+                 f"load average at the start {_load_text(info['load_average'])}; {_busy_text(report)}; "
+                 f"whole run {report['seconds']:.0f} s. Full figures: `results/invoicing.json`.")
     return "\n".join(lines)
 
 
