@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Invoicing benchmarks: one invoice's render, the monthly batch on 2 workers vs 1, balance reads during a batch.
 
-    python3 bench/invoicing.py            # about 3 minutes on 2 CPUs; writes results/invoicing.json
-    python3 bench/invoicing.py --quick    # a smoke run in well under a minute (results/invoicing-quick.json)
-    python3 bench/invoicing.py --profile  # also print where one invoice's render spends its time
+    python3 bench/invoicing.py                  # 3–4 minutes on 2 idle CPUs; writes results/invoicing.json
+    python3 bench/invoicing.py --quick          # a smoke run, under a minute (results/invoicing-quick.json)
+    python3 bench/invoicing.py --wait-quiet 600 # first wait up to 10 minutes for a quiet machine
+    python3 bench/invoicing.py --profile        # also print where one invoice's render spends its time
 
 SQLite only. Every figure is measured against a baseline in the same run, on the same data:
 1. ``render_invoice_pdf`` (Jinja/Babel HTML, locked fetcher) vs bare WeasyPrint on the same HTML;
