@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import platform
@@ -130,3 +131,24 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None
+
+
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+
+
+def write_figures(report: dict, name: str, section: tuple[str, str] | None, markdown: str) -> None:
+    """Write ``results/name`` as JSON; for a full run, replace the README section between the markers."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"figures written to {path.relative_to(ROOT)}")
+    if section is None or not README.exists():
+        return
+    start, end = section
+    text = README.read_text()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _old, tail = rest.split(end, 1)
+        README.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
+        print(f"results updated in {README.relative_to(ROOT)}")

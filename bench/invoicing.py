@@ -46,10 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import machine, percentile, scratch_app
+from bench.common import machine, percentile, scratch_app, write_figures
 
-RESULTS = ROOT / "bench" / "results"
-README = ROOT / "bench" / "README.md"
 START, END = "<!-- invoicing-results:start -->", "<!-- invoicing-results:end -->"
 
 #: the month invoiced, and the day the batch runs (the simulated "today")
@@ -836,19 +834,9 @@ def _markdown(report: dict) -> str:
 
 
 def _write(report: dict, quick: bool) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("invoicing-quick.json" if quick else "invoicing.json")
     saved = dict(report, setup={k: v for k, v in report["setup"].items() if k not in ("token", "codes")})
-    path.write_text(json.dumps(saved, indent=2, default=str) + "\n")
-    print(f"figures written to {path.relative_to(ROOT)}")
-    if quick or not README.exists():
-        return
-    text = README.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _old, tail = rest.split(END, 1)
-        README.write_text(f"{head}{START}\n{_markdown(report)}\n{END}{tail}")
-        print(f"invoicing results updated in {README.relative_to(ROOT)}")
+    write_figures(saved, "invoicing-quick.json" if quick else "invoicing.json",
+                  None if quick else (START, END), _markdown(report))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ A full run writes bench/results/latest.json and the results table in bench/READM
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -23,10 +22,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import balance, posting
-from bench.common import machine, scratch_app
+from bench.common import machine, scratch_app, write_figures
 
-RESULTS = ROOT / "bench" / "results"
-README = ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 #: how much each run does: posting rounds × posts per round, balance calls per client and date
@@ -135,18 +132,8 @@ def _load(info: dict) -> str:
 
 
 def _write(report: dict, rows, quick: bool) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("quick.json" if quick else "latest.json")
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"figures written to {path.relative_to(ROOT)}")
-    if quick or not README.exists():
-        return
-    text = README.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _old, tail = rest.split(END, 1)
-        README.write_text(f"{head}{START}\n{_markdown_table(rows, report)}\n{END}{tail}")
-        print(f"results table updated in {README.relative_to(ROOT)}")
+    write_figures(report, "quick.json" if quick else "latest.json", None if quick else (START, END),
+                  _markdown_table(rows, report))
 
 
 if __name__ == "__main__":
