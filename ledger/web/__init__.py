@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -69,6 +69,15 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
     )
+
+    @app.before_request
+    def refuse_impossible_identifiers():
+        """A page path naming no possible row (a NUL byte, an id past the database's range) is a 404."""
+        from ..api import MAX_ID
+
+        for value in (request.view_args or {}).values():
+            if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not 0 < value <= MAX_ID):
+                abort(404)
 
     @app.after_request
     def security_headers(response):

@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from .. import billing
 from ..db import acquire_write_lock
-from ..errors import describe
+from ..errors import NotFound, describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, exponent, is_currency
@@ -133,7 +133,7 @@ def issue():
 def _invoice_or_404(number: str) -> Invoice:
     try:
         return invoicing.find_invoice(db.session, number, current_user)
-    except Exception:  # noqa: BLE001 - NotFound, or anything a bad number raises
+    except NotFound:
         db.session.rollback()
         abort(404)
 
@@ -292,7 +292,7 @@ def _currencies() -> list[str]:
 def _card_or_none(currency: str) -> RateCard | None:
     try:
         return ratecards.card_in_force(db.session, currency, today())
-    except Exception:  # noqa: BLE001 - NotFound: no card in force yet
+    except NotFound:
         db.session.rollback()
         return None
 

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import billing
+from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import Activity, Case, Client, Quote
@@ -100,7 +101,7 @@ def _status(form) -> int:
 def _case_or_404(number: str) -> Case:
     try:
         return support.find_case(db.session, number, current_user)
-    except Exception:  # noqa: BLE001 - NotFound, or anything a bad number raises
+    except NotFound:
         db.session.rollback()
         abort(404)
 
@@ -175,7 +176,7 @@ def log_appointment(number: str):
 def waive(activity_id: int):
     try:
         activity = support.find_activity(db.session, activity_id, current_user)
-    except Exception:  # noqa: BLE001
+    except NotFound:
         db.session.rollback()
         abort(404)
     form = WaiverForm()
@@ -218,7 +219,7 @@ def sell_bundle(code: str):
 def _incident_price(client: Client) -> Decimal | None:
     try:
         card = ratecards.card_in_force(db.session, client.currency, today())
-    except Exception:  # noqa: BLE001 - no card: the price must be typed
+    except NotFound:
         db.session.rollback()
         return None
     return Money.from_minor(card.incident_price_minor, client.currency).amount
@@ -227,7 +228,7 @@ def _incident_price(client: Client) -> Decimal | None:
 def _role_choices(client: Client) -> list[tuple[str, str]]:
     try:
         card = ratecards.card_in_force(db.session, client.currency, today())
-    except Exception:  # noqa: BLE001
+    except NotFound:
         db.session.rollback()
         return []
     return [(role.code, role.title) for role in card.roles]
@@ -298,7 +299,7 @@ def _price(client: Client, lines) -> billing.QuotePrice:
 def _quote_or_404(number: str) -> Quote:
     try:
         return quotes.find_quote(db.session, number, current_user)
-    except Exception:  # noqa: BLE001
+    except NotFound:
         db.session.rollback()
         abort(404)
 

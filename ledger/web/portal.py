@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import billing
 from ..charts import bar_chart
+from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import Activity, Case, Entry, Invoice, Quote
@@ -125,7 +126,7 @@ def invoices():
 def invoice_pdf(number: str):
     try:
         invoice = find_invoice(db.session, number, current_user)
-    except Exception:  # noqa: BLE001 - another client's number is simply not found
+    except NotFound:
         db.session.rollback()
         abort(404)
     data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
