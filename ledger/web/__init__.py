@@ -74,7 +74,10 @@ def init_app(app: Flask) -> None:
     def refuse_impossible_identifiers():
         """A page path naming no possible row (a NUL byte, an id past the database's range) is a 404."""
         from ..api import MAX_ID
+        from ..api import blueprint as api
 
+        if request.blueprint == api.name:
+            return  # the API answers these itself, with the field named
         for value in (request.view_args or {}).values():
             if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not 0 < value <= MAX_ID):
                 abort(404)
