@@ -29,3 +29,11 @@ from .ledger import (  # noqa: F401
     Waiver,
 )
 from .parties import ApiToken, Client, LoginFailure, User  # noqa: F401
+from .service_levels import (  # noqa: F401
+    CaseStatusChange,
+    SupportPlan,
+    SupportPlanClosure,
+    SupportPlanHours,
+    SupportPlanTarget,
+    SupportPlanVersion,
+)

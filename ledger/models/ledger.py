@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from ..businesstime import CASE_STATUSES, RESOLUTIONS
 from ..extensions import db
 from .base import (
     ACTIVITY_KINDS,
@@ -128,7 +129,12 @@ class Bundle(db.Model):
 
 class Case(db.Model):
     __tablename__ = "cases"
-    __table_args__ = (CheckConstraint(_in("severity", SEVERITIES), name="severity"),)
+    __table_args__ = (
+        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        CheckConstraint(_in("resolution", RESOLUTIONS), name="resolution"),
+        Index("ix_cases_client_opened", "client_id", "opened_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: public case number, e.g. C-000042
@@ -139,6 +145,14 @@ class Case(db.Model):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: where the case stands; every change is kept in case_status_changes
+    status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
+    #: how it was last resolved, while it is resolved or closed
+    resolution: Mapped[str | None] = mapped_column(String(24))
+    #: the first technician response or appointment
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when it last became resolved (none once reopened)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     client: Mapped[Client] = relationship()
 

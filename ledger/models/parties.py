@@ -48,6 +48,8 @@ class Client(db.Model):
     overage_policy: Mapped[str] = mapped_column(String(5), default="bill")
     #: postal address printed on documents
     address: Mapped[str] = mapped_column(Text, default="")
+    #: the support plan the client is on; none means the ``standard`` plan
+    support_plan_id: Mapped[int | None] = mapped_column(ForeignKey("support_plans.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,0 +1,482 @@
+"""Business time and service-level rules, pure: no Flask, no SQLAlchemy.
+
+A :class:`Calendar` says when a vendor is open: weekly opening windows in an IANA time
+zone, the public holidays of a country (from the ``holidays`` package) and the vendor's
+own closure days. Every instant is an aware datetime; the results are aware UTC datetimes.
+
+Each opening window belongs to the weekday it opens on, so a night shift Mon 22:00–06:00
+is Monday's; a holiday or closure day closes the shifts that open on it. Wall-clock
+windows are turned into real instants day by day, so a day whose clocks change is as
+long as it really is (a 00:00–24:00 day lasts 23 or 25 hours then).
+
+Targets are an amount and a unit: ``hours`` (clock time), ``business_hours`` or
+``business_days``. One business day is one day's opening hours counted in business time:
+a case at 16:00, two hours before Friday's 18:00 closing, is one business day later at
+16:00 on the next business day. A due time is the earliest instant at which the amount
+has elapsed, so a target can fall due at a closing time.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import holidays
+
+from .billing import InvalidTransition, RuleViolation
+
+TARGET_UNITS = ("hours", "business_hours", "business_days")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINUTES_PER_DAY = 24 * 60
+ZERO = timedelta(0)
+#: how far a search for an opening looks before it calls the calendar closed for good
+_SEARCH_DAYS = 3 * 366
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """Opening hours on one weekday (0 = Monday), in minutes after that day's local midnight.
+
+    ``closes`` may pass 1440 for a shift that runs past midnight (22:00–06:00 is 1320–1800).
+    """
+
+    weekday: int
+    opens: int
+    closes: int
+
+    def __post_init__(self):
+        if not 0 <= self.weekday <= 6:
+            raise RuleViolation("a weekday is 0 (Monday) to 6 (Sunday)", "hours")
+        if not 0 <= self.opens < MINUTES_PER_DAY:
+            raise RuleViolation("opening time is between 00:00 and 23:59", "hours")
+        if self.closes <= self.opens:
+            raise RuleViolation(
+                f"{WEEKDAYS[self.weekday]}: closing time must come after opening time "
+                "(mark a shift past midnight as ending the next day)", "hours")
+        if self.closes > self.opens + MINUTES_PER_DAY:
+            raise RuleViolation(f"{WEEKDAYS[self.weekday]}: a shift lasts at most 24 hours", "hours")
+
+    def minutes_of_week(self) -> tuple[int, int]:
+        """Start and end in minutes after Monday 00:00."""
+        base = self.weekday * MINUTES_PER_DAY
+        return base + self.opens, base + self.closes
+
+
+def clock_minutes(text: str, field_name: str = "hours") -> int:
+    """``HH:MM`` as minutes after midnight; ``24:00`` is 1440."""
+    match = re.fullmatch(r"([01]\d|2[0-4]):([0-5]\d)", text.strip())
+    minutes = int(match[1]) * 60 + int(match[2]) if match else -1
+    if not 0 <= minutes <= MINUTES_PER_DAY:
+        raise RuleViolation(f"{text!r} is not a time written HH:MM", field_name)
+    return minutes
+
+
+def weekly_hours(days: str, opens: str, closes: str) -> tuple[Window, ...]:
+    """Windows for ``days`` (``mon-fri``, ``sat``, ``mon,wed``) from ``opens`` to ``closes``.
+
+    A closing time at or before the opening time ends the next day (``22:00``–``06:00``).
+    """
+    start, end = clock_minutes(opens), clock_minutes(closes)
+    if start == MINUTES_PER_DAY:
+        raise RuleViolation("opening time is between 00:00 and 23:59", "hours")
+    if end <= start:
+        end += MINUTES_PER_DAY
+    return tuple(Window(day, start, end) for day in _weekdays(days))
+
+
+def _weekdays(days: str) -> list[int]:
+    found: list[int] = []
+    for part in days.lower().replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+            raise RuleViolation(f"{part!r} is not a weekday or range like mon-fri", "hours")
+        a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        found.extend(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    return found
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """When business time runs: weekly windows in a time zone, less holidays and closure days."""
+
+    time_zone: str
+    windows: tuple[Window, ...]
+    #: ISO 3166-1 alpha-2 country whose public holidays close the calendar, or None
+    holiday_country: str | None = None
+    #: the country's subdivision (province, state), e.g. ON for Ontario
+    holiday_subdivision: str | None = None
+    #: the vendor's own closure days
+    closures: frozenset[date] = field(default_factory=frozenset)
+    #: open every hour of every day: no windows, holidays or closures apply
+    every_hour: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "windows", tuple(sorted(self.windows)))
+        object.__setattr__(self, "closures", frozenset(self.closures))
+        _check_zone(self.time_zone)
+        if self.holiday_country is not None:
+            _holiday_set(self.holiday_country, self.holiday_subdivision, 2000)
+        elif self.holiday_subdivision is not None:
+            raise RuleViolation("a holiday subdivision needs a country", "holiday_country")
+        if not self.every_hour:
+            _check_windows(self.windows)
+
+    def around_the_clock(self) -> Calendar:
+        """The same calendar open every hour of the week."""
+        return replace(self, every_hour=True)
+
+
+def _check_zone(name: str) -> None:
+    if not name or name != name.strip() or name not in _zone_names():
+        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto", "time_zone")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto",
+                            "time_zone") from None
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def _check_windows(windows: tuple[Window, ...]) -> None:
+    if not windows:
+        raise RuleViolation("a calendar needs opening hours on at least one day", "hours")
+    week = 7 * MINUTES_PER_DAY
+    spans = sorted(window.minutes_of_week() for window in windows)
+    # the last window may run past Sunday midnight into Monday's first one
+    wrapped = [*spans, (spans[0][0] + week, spans[0][1] + week)]
+    for (_, end), (start, _) in zip(wrapped, wrapped[1:]):
+        if start < end:
+            raise RuleViolation("opening hours overlap", "hours")
+
+
+@functools.lru_cache(maxsize=512)
+def _holiday_set(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    """The public holidays of one year, cached: building them is slow next to a lookup."""
+    try:
+        found = holidays.country_holidays(country, subdiv=subdivision, years=year)
+    except NotImplementedError as error:
+        if subdivision and "subdiv" in str(error).lower():
+            raise RuleViolation(f"{country} has no subdivision {subdivision!r} with public holidays",
+                                "holiday_subdivision") from None
+        raise RuleViolation(f"no public holidays are known for country {country!r}",
+                            "holiday_country") from None
+    return frozenset(found.keys())
+
+
+# --- the timeline: a calendar's opening intervals as real instants, cached per day -----------
+
+Interval = tuple[datetime, datetime]
+
+
+class _Schedule:
+    """A calendar's opening intervals per local day and business time per week, memoised."""
+
+    def __init__(self, calendar: Calendar):
+        self.calendar = calendar
+        self.zone = ZoneInfo(calendar.time_zone)
+        windows = (tuple(Window(day, 0, MINUTES_PER_DAY) for day in range(7))
+                   if calendar.every_hour else calendar.windows)
+        self.by_weekday = tuple(tuple(w for w in windows if w.weekday == day) for day in range(7))
+        self._days: dict[date, tuple[Interval, ...]] = {}
+        self._weeks: dict[date, timedelta] = {}
+
+    def closed_on(self, day: date) -> bool:
+        """Whether ``day`` is a public holiday or a closure day."""
+        calendar = self.calendar
+        if calendar.every_hour:
+            return False
+        if day in calendar.closures:
+            return True
+        return (calendar.holiday_country is not None
+                and day in _holiday_set(calendar.holiday_country, calendar.holiday_subdivision, day.year))
+
+    def day(self, day: date) -> tuple[Interval, ...]:
+        """The intervals of the shifts that open on local ``day``, in UTC, in order."""
+        found = self._days.get(day)
+        if found is None:
+            found = () if self.closed_on(day) else tuple(
+                (self._instant(day, w.opens), self._instant(day, w.closes))
+                for w in self.by_weekday[day.weekday()])
+            self._days[day] = found
+        return found
+
+    def week(self, monday: date) -> timedelta:
+        """Business time of the shifts opening in the seven days from ``monday``."""
+        found = self._weeks.get(monday)
+        if found is None:
+            found = sum((end - start for offset in range(7)
+                         for start, end in self.day(monday + timedelta(offset))), ZERO)
+            self._weeks[monday] = found
+        return found
+
+    def _instant(self, day: date, minutes: int) -> datetime:
+        # a wall time in the spring-forward gap reads as the offset before it (fold=0)
+        local = datetime.combine(day, time(), self.zone) + timedelta(minutes=minutes)
+        if minutes >= MINUTES_PER_DAY:
+            extra = minutes - MINUTES_PER_DAY
+            local = datetime.combine(day + timedelta(1), time(), self.zone) + timedelta(minutes=extra)
+        return local.astimezone(UTC)
+
+    def local_date(self, instant: datetime) -> date:
+        return instant.astimezone(self.zone).date()
+
+    def midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time(), self.zone).astimezone(UTC)
+
+
+@functools.lru_cache(maxsize=64)
+def _schedule(calendar: Calendar) -> _Schedule:
+    return _Schedule(calendar)
+
+
+def _aware(instant: datetime, name: str) -> datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise RuleViolation(f"{name} needs a UTC offset, for example +02:00", name)
+    return instant.astimezone(UTC)
+
+
+# --- business time --------------------------------------------------------------------------
+
+def next_opening(calendar: Calendar, instant: datetime) -> datetime:
+    """``instant`` if the calendar is open then, else the next time it opens (UTC)."""
+    schedule = _schedule(calendar)
+    instant = _aware(instant, "instant")
+    day = schedule.local_date(instant) - timedelta(1)
+    for _ in range(_SEARCH_DAYS):
+        for start, end in schedule.day(day):
+            if end > instant:
+                return max(start, instant)
+        day += timedelta(1)
+    raise RuleViolation("the calendar never opens again", "hours")
+
+
+def is_open(calendar: Calendar, instant: datetime) -> bool:
+    """Whether business time runs at ``instant`` (an opening instant counts, a closing one not)."""
+    return next_opening(calendar, instant) == _aware(instant, "instant")
+
+
+def business_time_between(calendar: Calendar, a: datetime, b: datetime) -> timedelta:
+    """Business time from ``a`` to ``b``; zero when ``b`` is not after ``a``."""
+    schedule = _schedule(calendar)
+    a, b = _aware(a, "a"), _aware(b, "b")
+    if b <= a:
+        return ZERO
+    total = ZERO
+    day, last = schedule.local_date(a) - timedelta(1), schedule.local_date(b)
+    while day <= last:
+        # a whole week between a and b (with room for its last night shift) counts at once
+        if (day.weekday() == 0 and schedule.midnight(day) >= a
+                and schedule.midnight(day + timedelta(8)) <= b):
+            total += schedule.week(day)
+            day += timedelta(7)
+            continue
+        for start, end in schedule.day(day):
+            start, end = max(start, a), min(end, b)
+            if end > start:
+                total += end - start
+        day += timedelta(1)
+    return total
+
+
+def add_business_hours(calendar: Calendar, start: datetime, amount: timedelta) -> datetime:
+    """The earliest instant by which ``amount`` of business time has run from ``start`` (UTC)."""
+    schedule = _schedule(calendar)
+    start = _aware(start, "start")
+    if amount < ZERO:
+        raise RuleViolation("an amount of time cannot be negative", "amount")
+    if amount == ZERO:
+        return start
+    remaining = amount
+    day = schedule.local_date(start) - timedelta(1)
+    for _ in range(_SEARCH_DAYS * 8):
+        if day.weekday() == 0 and schedule.midnight(day) >= start:
+            week = schedule.week(day)
+            if remaining > week:
+                remaining -= week
+                day += timedelta(7)
+                continue
+        for opens, closes in schedule.day(day):
+            if closes <= start:
+                continue
+            opens = max(opens, start)
+            if remaining <= closes - opens:
+                return opens + remaining
+            remaining -= closes - opens
+        day += timedelta(1)
+    raise RuleViolation("the calendar never opens again", "hours")
+
+
+def add_business_days(calendar: Calendar, start: datetime, days: int) -> datetime:
+    """The same point of business time ``days`` business days after ``start`` (UTC).
+
+    The point is the business time elapsed in the business day under way at ``start`` (a
+    whole day once it has closed); a shorter target day ends the count at its closing.
+    """
+    if days < 0:
+        raise RuleViolation("an amount of time cannot be negative", "amount")
+    start = _aware(start, "start")
+    if days == 0:
+        return start
+    schedule = _schedule(calendar)
+    day = _business_day_under_way(schedule, start)
+    position = sum((min(end, start) - opens for opens, end in schedule.day(day) if opens < start), ZERO)
+    for _ in range(days):
+        day = _next_business_day(schedule, day)
+    for opens, closes in schedule.day(day):
+        if position <= closes - opens:
+            return opens + position
+        position -= closes - opens
+    return schedule.day(day)[-1][1]
+
+
+def _business_day_under_way(schedule: _Schedule, instant: datetime) -> date:
+    """The latest day whose first shift opened before ``instant``."""
+    day = schedule.local_date(instant) + timedelta(1)
+    for _ in range(_SEARCH_DAYS):
+        intervals = schedule.day(day)
+        if intervals and intervals[0][0] < instant:
+            return day
+        day -= timedelta(1)
+    raise RuleViolation("the calendar has not opened in years", "hours")
+
+
+def _next_business_day(schedule: _Schedule, day: date) -> date:
+    for _ in range(_SEARCH_DAYS):
+        day += timedelta(1)
+        if schedule.day(day):
+            return day
+    raise RuleViolation("the calendar never opens again", "hours")
+
+
+def add_business_time(calendar: Calendar, start: datetime, amount: int, unit: str) -> datetime:
+    """``start`` plus ``amount`` of ``unit`` (hours of clock time, business hours or days), UTC."""
+    if unit not in TARGET_UNITS:
+        raise RuleViolation(f"unit is one of {', '.join(TARGET_UNITS)}", "unit")
+    if amount < 0:
+        raise RuleViolation("an amount of time cannot be negative", "amount")
+    if unit == "hours":
+        return _aware(start, "start") + timedelta(hours=amount)
+    if unit == "business_hours":
+        return add_business_hours(calendar, start, timedelta(hours=amount))
+    return add_business_days(calendar, start, amount)
+
+
+# --- due times and targets ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """A respond or resolve target: a positive whole amount of a unit."""
+
+    amount: int
+    unit: str
+
+    def __post_init__(self):
+        if self.unit not in TARGET_UNITS:
+            raise RuleViolation(f"unit is one of {', '.join(TARGET_UNITS)}", "unit")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount <= 0:
+            raise RuleViolation("a target is a whole number greater than zero", "amount")
+
+
+def clock_start(calendar: Calendar, opened_at: datetime, in_business_hours_only: bool) -> datetime:
+    """When a case's clocks start: at opening, or at the next opening of business hours."""
+    return next_opening(calendar, opened_at) if in_business_hours_only else _aware(opened_at, "opened_at")
+
+
+def due_time(
+    calendar: Calendar, start: datetime, target: Target, pauses: Iterable[Interval] = (),
+) -> datetime:
+    """When ``target`` falls due for a clock started at ``start``, not counting ``pauses``.
+
+    Each paused interval before the due time moves it on by the time paused, measured
+    as the target's unit measures (clock time for ``hours``, business time otherwise).
+    """
+    start = _aware(start, "start")
+    due = add_business_time(calendar, start, target.amount, target.unit)
+    for paused_from, paused_to in merge_intervals(pauses):
+        paused_from = max(paused_from, start)
+        if paused_from >= due:
+            break
+        if target.unit == "hours":
+            due += max(paused_to - paused_from, ZERO)
+        else:
+            due = add_business_hours(calendar, due, business_time_between(calendar, paused_from, paused_to))
+    return due
+
+
+def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
+    """Intervals sorted, with overlapping or touching ones joined."""
+    merged: list[Interval] = []
+    for a, b in sorted((_aware(a, "at"), _aware(b, "at")) for a, b in intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        elif b > a:
+            merged.append((a, b))
+    return merged
+
+
+TARGET_STATES = ("pending", "met", "breached", "none")
+
+
+def target_state(due: datetime | None, happened_at: datetime | None, now: datetime) -> str:
+    """``met`` at or before the due time, ``breached`` after it or once it passed, else ``pending``."""
+    if due is None:
+        return "none"
+    if happened_at is not None:
+        return "met" if happened_at <= due else "breached"
+    return "breached" if now > due else "pending"
+
+
+# --- the case lifecycle ---------------------------------------------------------------------
+
+CASE_STATUSES = ("open", "in_progress", "waiting_on_customer", "resolved", "closed")
+RESOLUTIONS = ("workaround", "fix", "information", "not_reproducible", "customer_unreachable")
+#: status → the statuses it may change to; resolved → in_progress reopens a case
+CASE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"in_progress"}),
+    "in_progress": frozenset({"waiting_on_customer", "resolved"}),
+    "waiting_on_customer": frozenset({"in_progress", "resolved"}),
+    "resolved": frozenset({"closed", "in_progress"}),
+    "closed": frozenset(),
+}
+#: statuses during which the resolve clock stands still: the next move is the customer's
+PAUSING_STATUSES = frozenset({"waiting_on_customer", "resolved"})
+
+
+def case_transition(status: str, new_status: str) -> str:
+    """``new_status`` if the case lifecycle allows the move; :class:`InvalidTransition` if not."""
+    if new_status not in CASE_STATUSES:
+        raise RuleViolation(f"status is one of {', '.join(CASE_STATUSES)}", "status")
+    if new_status not in CASE_TRANSITIONS[status]:
+        raise InvalidTransition(f"a case that is {status.replace('_', ' ')} cannot become "
+                                f"{new_status.replace('_', ' ')}", "status")
+    return new_status
+
+
+def paused_intervals(
+    changes: Iterable[tuple[datetime, str]], until: datetime,
+) -> list[Interval]:
+    """The intervals a case's status history (``(at, status)`` in order) spent pausing statuses.
+
+    A wait on the customer still running is counted up to ``until``; a case resolved now
+    is judged on its resolution, so its resolve due time stands still.
+    """
+    paused: list[Interval] = []
+    since: datetime | None = None
+    status = "open"
+    for at, status in changes:
+        if since is not None:
+            paused.append((since, at))
+            since = None
+        if status in PAUSING_STATUSES:
+            since = at
+    if since is not None and status == "waiting_on_customer" and until > since:
+        paused.append((since, until))
+    return paused
