@@ -19,6 +19,7 @@ has elapsed, so a target can fall due at a closing time.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -95,7 +96,7 @@ def _weekdays(days: str) -> list[int]:
         if first not in WEEKDAYS or (last and last not in WEEKDAYS):
             raise RuleViolation(f"{part!r} is not a weekday or range like mon-fri", "hours")
         a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
-        found.extend(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        found.extend(range(a, b + 1) if a <= b else [*range(a, 7), *range(b + 1)])
     return found
 
 
@@ -152,7 +153,7 @@ def _check_windows(windows: tuple[Window, ...]) -> None:
     spans = sorted(window.minutes_of_week() for window in windows)
     # the last window may run past Sunday midnight into Monday's first one
     wrapped = [*spans, (spans[0][0] + week, spans[0][1] + week)]
-    for (_, end), (start, _) in zip(wrapped, wrapped[1:]):
+    for (_, end), (start, _) in itertools.pairwise(wrapped):
         if start < end:
             raise RuleViolation("opening hours overlap", "hours")
 

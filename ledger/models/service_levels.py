@@ -14,7 +14,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS
 from ..extensions import db
@@ -154,3 +154,6 @@ class CaseStatusChange(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case = relationship("Case", backref=backref(
+        "status_changes", order_by="(CaseStatusChange.at, CaseStatusChange.id)"))

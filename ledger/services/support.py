@@ -22,6 +22,7 @@ from .ledger import (
     post,
 )
 from .numbers import next_number
+from .sla import mark_responded
 
 _activities = Activity.__table__
 #: whether the case (parameter ``case_id``) has a technician response
@@ -139,6 +140,8 @@ def _record(
     # exactly these entries and no waiver, and saying so spares the API two SELECTs.
     set_committed_value(activity, "entries", entries)
     set_committed_value(activity, "waiver", None)
+    if kind in ("technician_response", "appointment"):
+        mark_responded(session, case, occurred_at)
     return activity
 
 
