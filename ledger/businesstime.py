@@ -128,7 +128,16 @@ class Calendar:
 
     def around_the_clock(self) -> Calendar:
         """The same calendar open every hour of the week."""
+        return self._around_the_clock
+
+    @functools.cached_property
+    def _around_the_clock(self) -> Calendar:
         return replace(self, every_hour=True)
+
+    @functools.cached_property
+    def _schedule(self) -> _Schedule:
+        # equal calendars share one schedule; each instance looks it up once
+        return _shared_schedule(self)
 
 
 def _check_zone(name: str) -> None:
@@ -188,6 +197,7 @@ class _Schedule:
         self.by_weekday = tuple(tuple(w for w in windows if w.weekday == day) for day in range(7))
         self._days: dict[date, tuple[Interval, ...]] = {}
         self._weeks: dict[date, timedelta] = {}
+        self._later: dict[tuple[date, int], date] = {}
 
     def closed_on(self, day: date) -> bool:
         """Whether ``day`` is a public holiday or a closure day."""
@@ -207,6 +217,16 @@ class _Schedule:
                 (self._instant(day, w.opens), self._instant(day, w.closes))
                 for w in self.by_weekday[day.weekday()])
             self._days[day] = found
+        return found
+
+    def business_days_after(self, day: date, count: int) -> date:
+        """The ``count``-th day with opening hours after ``day``, memoised."""
+        found = self._later.get((day, count))
+        if found is None:
+            found = day
+            for _ in range(count):
+                found = _next_business_day(self, found)
+            self._later[(day, count)] = found
         return found
 
     def week(self, monday: date) -> timedelta:
@@ -234,8 +254,12 @@ class _Schedule:
 
 
 @functools.lru_cache(maxsize=64)
-def _schedule(calendar: Calendar) -> _Schedule:
+def _shared_schedule(calendar: Calendar) -> _Schedule:
     return _Schedule(calendar)
+
+
+def _schedule(calendar: Calendar) -> _Schedule:
+    return calendar._schedule
 
 
 def _aware(instant: datetime, name: str) -> datetime:
@@ -329,8 +353,7 @@ def add_business_days(calendar: Calendar, start: datetime, days: int) -> datetim
     schedule = _schedule(calendar)
     day = _business_day_under_way(schedule, start)
     position = sum((min(end, start) - opens for opens, end in schedule.day(day) if opens < start), ZERO)
-    for _ in range(days):
-        day = _next_business_day(schedule, day)
+    day = schedule.business_days_after(day, days)
     for opens, closes in schedule.day(day):
         if position <= closes - opens:
             return opens + position
