@@ -235,11 +235,25 @@ def _cii_line(parent, line: Line, document: Document, vat: Breakdown) -> None:
          _amount(line.net * document.sign, document.currency))
 
 
+def _legal_id(party: Party, seller: bool) -> str:
+    """BT-30/BT-47. A buyer has no tax number besides a VAT ID in EN 16931: its national number
+    (a Canadian BN, a US EIN) is the registrar's identifier of the buyer as a legal entity."""
+    if party.registration or seller or party.is_vat_id:
+        return party.registration
+    return party.vat_id
+
+
+def _tax_id(party: Party, seller: bool) -> str:
+    """BT-31/BT-32 (seller: VAT ID or tax registration) or BT-48 (buyer: VAT ID only)."""
+    return party.vat_id if seller or party.is_vat_id else ""
+
+
 def _cii_party(parent, tag: str, party: Party) -> None:
+    seller = tag == "ram:SellerTradeParty"
     element = _cii(parent, tag)
     _cii(element, "ram:Name", party.name)
-    if party.registration:
-        _cii(_cii(element, "ram:SpecifiedLegalOrganization"), "ram:ID", party.registration)
+    if _legal_id(party, seller):
+        _cii(_cii(element, "ram:SpecifiedLegalOrganization"), "ram:ID", _legal_id(party, seller))
     if party.phone or party.email:
         contact = _cii(element, "ram:DefinedTradeContact")
         if party.phone:
@@ -256,7 +270,7 @@ def _cii_party(parent, tag: str, party: Party) -> None:
     _cii(address, "ram:CountryID", party.country)
     if party.email:
         _cii(_cii(element, "ram:URIUniversalCommunication"), "ram:URIID", party.email, schemeID="EM")
-    if party.vat_id:
+    if _tax_id(party, seller):
         _cii(_cii(element, "ram:SpecifiedTaxRegistration"), "ram:ID", party.vat_id,
              schemeID="VA" if party.is_vat_id else "FC")
 
@@ -367,8 +381,8 @@ def ubl_xml(document: Document) -> bytes:
         _ubl(reference, "cbc:ID", document.corrects)
         if document.corrects_date:
             _ubl(reference, "cbc:IssueDate", document.corrects_date.isoformat())
-    _ubl_party(_ubl(root, "cac:AccountingSupplierParty"), document.seller)
-    _ubl_party(_ubl(root, "cac:AccountingCustomerParty"), document.buyer)
+    _ubl_party(_ubl(root, "cac:AccountingSupplierParty"), document.seller, seller=True)
+    _ubl_party(_ubl(root, "cac:AccountingCustomerParty"), document.buyer, seller=False)
     _ubl_payment_means(root, document)
     if document.payment_terms:
         _ubl(_ubl(root, "cac:PaymentTerms"), "cbc:Note", document.payment_terms)
@@ -379,7 +393,7 @@ def ubl_xml(document: Document) -> bytes:
     return _xml(root)
 
 
-def _ubl_party(parent, party: Party) -> None:
+def _ubl_party(parent, party: Party, seller: bool) -> None:
     element = _ubl(parent, "cac:Party")
     if party.email:
         _ubl(element, "cbc:EndpointID", party.email, schemeID="EM")
@@ -395,14 +409,14 @@ def _ubl_party(parent, party: Party) -> None:
     if len(lines) > 2:
         _ubl(_ubl(address, "cac:AddressLine"), "cbc:Line", lines[2])
     _ubl(_ubl(address, "cac:Country"), "cbc:IdentificationCode", party.country)
-    if party.vat_id:
+    if _tax_id(party, seller):
         scheme = _ubl(element, "cac:PartyTaxScheme")
         _ubl(scheme, "cbc:CompanyID", party.vat_id)
         _ubl(_ubl(scheme, "cac:TaxScheme"), "cbc:ID", "VAT" if party.is_vat_id else "TAX")
     legal = _ubl(element, "cac:PartyLegalEntity")
     _ubl(legal, "cbc:RegistrationName", party.name)
-    if party.registration:
-        _ubl(legal, "cbc:CompanyID", party.registration)
+    if _legal_id(party, seller):
+        _ubl(legal, "cbc:CompanyID", _legal_id(party, seller))
     if party.phone or party.email:
         contact = _ubl(element, "cac:Contact")
         if party.phone:
