@@ -501,5 +501,6 @@ def compute_taxes(subtotal: Decimal, components: Iterable[TaxComponent],
     lines = []
     for component in components:
         check_tax_component(component)
-        lines.append(TaxLine(component.name.strip(), component.rate, tax_on(subtotal, component.rate, exponent)))
+        amount = tax_on(subtotal, component.rate, exponent)
+        lines.append(TaxLine(component.name.strip(), component.rate, amount))
     return tuple(lines)

@@ -212,7 +212,8 @@ def cii_xml(document: Document) -> bytes:
         _cii_line(transaction, line, document, vat)
     _cii_agreement(transaction, document)
     # an empty delivery element draws a warning: the service was delivered through the period's end
-    delivery = _cii(_cii(transaction, "ram:ApplicableHeaderTradeDelivery"), "ram:ActualDeliverySupplyChainEvent")
+    delivery = _cii(_cii(transaction, "ram:ApplicableHeaderTradeDelivery"),
+                    "ram:ActualDeliverySupplyChainEvent")
     _cii_date(delivery, "ram:OccurrenceDateTime", document.period_end)
     _cii_settlement(transaction, document, vat)
     return _xml(root)
@@ -288,7 +289,8 @@ def _cii_agreement(parent, document: Document) -> None:
     _cii_party(agreement, "ram:SellerTradeParty", document.seller)
     _cii_party(agreement, "ram:BuyerTradeParty", document.buyer)
     if document.purchase_order:
-        _cii(_cii(agreement, "ram:BuyerOrderReferencedDocument"), "ram:IssuerAssignedID", document.purchase_order)
+        _cii(_cii(agreement, "ram:BuyerOrderReferencedDocument"), "ram:IssuerAssignedID",
+             document.purchase_order)
 
 
 def _cii_settlement(parent, document: Document, vat: Breakdown) -> None:

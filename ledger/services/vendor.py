@@ -105,7 +105,8 @@ def _clean_vendor_field(name: str, value: Any):
 
 def missing_for_invoicing(vendor: Vendor) -> list[str]:
     """What an invoice must name that the profile lacks: [] when issuing may go ahead."""
-    missing = [name for name in ("legal_name", "address", "country") if not (getattr(vendor, name) or "").strip()]
+    missing = [name for name in ("legal_name", "address", "country")
+               if not (getattr(vendor, name) or "").strip()]
     if not (vendor.vat_id or "").strip():
         missing.append("vat_id")
     if not (vendor.iban or vendor.bank_account):
@@ -193,7 +194,7 @@ def clean_vat_id(value: str, country: str, field: str = "vat_id") -> str:
         return ""
     compact = re.sub(r"[\s.\-/]", "", value.upper())
     try:
-        if compact[:2].isalpha() and eu_vat.guess_country(compact):
+        if compact[:2].lower() in eu_vat.MEMBER_STATES | {"el", "xi"}:
             return eu_vat.validate(compact)
         module = get_cc_module(country.lower(), "vat") if country else None
         if module is not None:
@@ -243,7 +244,8 @@ def clean_emails(value: Any, field: str = "billing_emails") -> list[str]:
 def clean_payment_terms(value: Any) -> int:
     """Days from issue to due date: a whole number from 0 to 365."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
-        raise ValidationError("payment_terms_days is a whole number of days from 0 to 365", "payment_terms_days")
+        raise ValidationError("payment_terms_days is a whole number of days from 0 to 365",
+                              "payment_terms_days")
     return value
 
 

@@ -106,7 +106,8 @@ def schematron():
         def failed_asserts(xml: bytes, xslt: Path) -> list[str]:
             if xslt not in compiled:
                 compiled[xslt] = compiler.compile_stylesheet(stylesheet_file=str(xslt))
-            report = compiled[xslt].transform_to_string(xdm_node=saxon.parse_xml(xml_text=xml.decode("utf-8")))
+            document = saxon.parse_xml(xml_text=xml.decode("utf-8"))
+            report = compiled[xslt].transform_to_string(xdm_node=document)
             svrl = etree.fromstring(report.encode("utf-8"))
             return [f"{failure.get('id')} ({failure.get('flag')}): "
                     f"{' '.join(failure.findtext('svrl:text', namespaces=SVRL).split())}"
@@ -177,7 +178,8 @@ def test_markup_in_a_name_is_kept_as_text():
     assert "Érable <Conseil> inc." in names
 
 
-HTML = """<!doctype html><html lang="de-DE"><head><meta charset="utf-8"><title>Rechnung {number}</title></head>
+HTML = """<!doctype html><html lang="de-DE"><head><meta charset="utf-8">
+<title>Rechnung {number}</title></head>
 <body><h1>Rechnung {number}</h1><p>Support Ledger GmbH, USt-IdNr. DE136695976</p>
 <p>IBAN DE89 3704 0044 0532 0130 00</p></body></html>"""
 
