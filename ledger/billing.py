@@ -465,3 +465,42 @@ def run_out_date(available: int, used_in_window: int, today: date,
         return None
     days = math.floor(Decimal(available) * window_days / used_in_window)
     return today + timedelta(days=days)
+
+
+# --- named tax components (EN 16931 tax per rate; GST + QST) -----------------------
+
+
+@dataclass(frozen=True)
+class TaxComponent:
+    """One named tax of a client: ``rate`` in percent (``Decimal("9.975")``)."""
+
+    name: str
+    rate: Decimal
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    """A tax component as printed: its name, rate in percent and amount on the subtotal."""
+
+    name: str
+    rate: Decimal
+    amount: Decimal
+
+
+def check_tax_component(component: TaxComponent) -> None:
+    """Refuse an empty name or a rate outside 0–100 % (field ``taxes``)."""
+    if not component.name or not component.name.strip():
+        raise RuleViolation("each tax component needs a name", "taxes")
+    if not isinstance(component.rate, Decimal) or not Decimal(0) <= component.rate <= Decimal(100):
+        raise RuleViolation(f"{component.name}: a tax rate is a percentage from 0 to 100", "taxes")
+
+
+def compute_taxes(subtotal: Decimal, components: Iterable[TaxComponent],
+                  exponent: Decimal = CENT) -> tuple[TaxLine, ...]:
+    """Each component on ``subtotal``, rounded half-up to the currency's unit on its own, in order."""
+    lines = []
+    for component in components:
+        check_tax_component(component)
+        amount = tax_on(subtotal, component.rate, exponent)
+        lines.append(TaxLine(component.name.strip(), component.rate, amount))
+    return tuple(lines)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import warnings
 from datetime import date as date_type
+from datetime import datetime, time, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from flask import render_template
-from weasyprint import HTML
+from weasyprint import HTML, Attachment
 from weasyprint.urls import URLFetcher
 
 from .billing import POLICY, quote_state_on
@@ -123,3 +126,67 @@ def render_invoice_pdf(invoice: Invoice, config) -> bytes:
 def _format_hours(minutes: int, locale: str) -> str:
     hours, rest = divmod(minutes, 60)
     return f"{format_decimal(hours, locale=locale)} h {rest:02d}" if rest else f"{format_decimal(hours, locale=locale)} h"
+
+
+# --- PDF/A-3b with the embedded e-invoice (Factur-X / ZUGFeRD) ---------------------
+
+#: the Factur-X XMP properties and the PDF/A extension schema that declares them (Factur-X 1.0, §6)
+FACTURX_XMP = """<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:fx="urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#">
+<fx:DocumentType>INVOICE</fx:DocumentType>
+<fx:DocumentFileName>factur-x.xml</fx:DocumentFileName>
+<fx:Version>1.0</fx:Version>
+<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
+ xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
+<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">
+<pdfaSchema:schema>Factur-X PDFA Extension Schema</pdfaSchema:schema>
+<pdfaSchema:namespaceURI>urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#</pdfaSchema:namespaceURI>
+<pdfaSchema:prefix>fx</pdfaSchema:prefix>
+<pdfaSchema:property><rdf:Seq>
+""" + "".join(
+    f"""<rdf:li rdf:parseType="Resource"><pdfaProperty:name>{name}</pdfaProperty:name>
+<pdfaProperty:valueType>Text</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category>
+<pdfaProperty:description>{description}</pdfaProperty:description></rdf:li>
+"""
+    for name, description in (
+        ("DocumentFileName", "name of the embedded XML invoice file"),
+        ("DocumentType", "INVOICE"),
+        ("Version", "The actual version of the Factur-X XML schema"),
+        ("ConformanceLevel", "The conformance level of the embedded Factur-X data"),
+    )
+) + """</rdf:Seq></pdfaSchema:property>
+</rdf:li></rdf:Bag></pdfaExtension:schemas>
+</rdf:Description>
+</rdf:RDF>"""
+
+
+def _data_url(data: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def render_facturx_pdf(html: str, xml: bytes, issued_on: date_type, title: str = "") -> bytes:
+    """``html`` as PDF/A-3b with ``xml`` embedded as ``factur-x.xml`` (relationship Alternative).
+
+    The bytes depend only on the inputs: every date in the file is ``issued_on`` at midnight
+    UTC and the file identifier is a hash of the content, so the archived SHA-256 is stable.
+    """
+    fetcher = LockedFetcher()
+    stamp = datetime.combine(issued_on, time(0, 0), tzinfo=timezone.utc)
+    document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=fetcher).render()
+    document.metadata.created = document.metadata.modified = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if title:
+        document.metadata.title = title
+    invoice_xml = Attachment(
+        url=_data_url(xml, "text/xml"), url_fetcher=fetcher, name="factur-x.xml",
+        description="Factur-X / ZUGFeRD invoice, EN 16931 profile", relationship="Alternative",
+        created=stamp.replace(tzinfo=None), modified=stamp.replace(tzinfo=None),
+    )
+    with warnings.catch_warnings():
+        # WeasyPrint opens its sRGB output-intent profile for PDF/A and never closes it
+        warnings.filterwarnings("ignore", r"unclosed file .*sRGB2014\.icc", ResourceWarning)
+        return document.write_pdf(
+            pdf_variant="pdf/a-3b", attachments=[invoice_xml],
+            xmp_metadata=[_data_url(FACTURX_XMP.encode("utf-8"), "application/rdf+xml")],
+        )

@@ -37,3 +37,4 @@ from .service_levels import (  # noqa: F401
     SupportPlanTarget,
     SupportPlanVersion,
 )
+from .vendor import ClientTax, Vendor  # noqa: F401

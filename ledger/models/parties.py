@@ -6,20 +6,24 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import OVERAGE_POLICIES, ROLES, UTCDateTime, _in, utcnow
+from .vendor import ClientTax
 
 
 class Client(db.Model):
@@ -28,6 +32,7 @@ class Client(db.Model):
         CheckConstraint(_in("overage_policy", OVERAGE_POLICIES), name="overage_policy"),
         CheckConstraint("maintenance_fee_minor >= 0", name="maintenance_fee_not_negative"),
         CheckConstraint("tax_rate >= 0 AND tax_rate <= 100", name="tax_rate_percent"),
+        CheckConstraint("payment_terms_days >= 0", name="payment_terms_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,6 +56,23 @@ class Client(db.Model):
     #: the support plan the client is on; none means the ``standard`` plan
     support_plan_id: Mapped[int | None] = mapped_column(ForeignKey("support_plans.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # --- billing details (EN 16931 buyer identification, payment terms, named taxes) ---
+    #: ISO 3166-1 alpha-2, upper case; empty until set
+    country: Mapped[str] = mapped_column(String(2), default="", server_default="")
+    #: VAT identifier with its country prefix, or another tax number; empty if none
+    vat_id: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    #: addresses invoices are e-mailed to, in order
+    billing_emails: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    #: days from issue to due date
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    #: the client's purchase-order reference, printed and sent as BT-13
+    purchase_order: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    #: intra-EU B2B: tax is 0 % and the buyer accounts for VAT (EN 16931 category AE)
+    reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: named tax components in print order; when set, ``tax_rate`` is their sum
+    taxes: Mapped[list[ClientTax]] = relationship(
+        order_by="ClientTax.position", cascade="all, delete-orphan")
 
 
 class User(db.Model):

@@ -1,0 +1,487 @@
+"""EN 16931 e-invoices from one frozen document: Factur-X/ZUGFeRD CII and UBL 2.1 (Peppol BIS Billing 3.0).
+
+The document holds plain values as the invoice printed them (a credit note's amounts
+negative, as stored); the writers give EN 16931's view, where a credit note (type 381)
+carries positive amounts. Taxes: EN 16931 knows one VAT rate per line, so the named
+components of a client (GST 5 % + QST 9.975 %) travel as one standard-rated breakdown at
+their summed rate, their amounts summed (each rounded half-up on its own; EN 16931
+tolerates the difference), and each component is named with its amount in a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from lxml import etree
+
+from .money import exponent
+
+CII_GUIDELINE = "urn:cen.eu:en16931:2017"
+PEPPOL_CUSTOMIZATION = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+PEPPOL_PROFILE = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+#: UNTDID 1001: commercial invoice, credit note
+TYPE_CODES = {"invoice": "380", "credit_note": "381"}
+REVERSE_CHARGE_REASON = "Reverse charge"
+REVERSE_CHARGE_CODE = "VATEX-EU-AE"
+
+NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+UBL = {
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+}
+UBL_ROOT = {
+    "invoice": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "credit_note": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+}
+
+
+@dataclass(frozen=True)
+class Party:
+    """Seller or buyer: name, postal address lines, ISO country, VAT ID or other tax number, contact."""
+
+    name: str
+    address: tuple[str, ...]
+    country: str
+    city: str = ""
+    postcode: str = ""
+    #: VAT identifier with country prefix (BT-31/BT-48); a number without one is a tax registration
+    vat_id: str = ""
+    #: company registration (BT-30/BT-47)
+    registration: str = ""
+    email: str = ""
+    phone: str = ""
+
+    @property
+    def is_vat_id(self) -> bool:
+        """Whether ``vat_id`` is an EN 16931 VAT identifier (it starts with a country prefix)."""
+        return len(self.vat_id) > 2 and self.vat_id[:2].isalpha()
+
+
+@dataclass(frozen=True)
+class Line:
+    """One invoice line: quantity × unit price = net, in the document's currency."""
+
+    position: int
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    net: Decimal
+    #: UN/ECE rec 20: C62 one, HUR hour
+    unit_code: str = "C62"
+
+
+@dataclass(frozen=True)
+class Tax:
+    """A named tax component with its amount; ``reverse_charge`` makes it EN 16931 category AE at 0 %."""
+
+    name: str
+    rate: Decimal
+    amount: Decimal
+    reverse_charge: bool = False
+
+
+@dataclass(frozen=True)
+class Payment:
+    """How to pay: an IBAN (SEPA credit transfer, code 58) or another bank account (credit transfer, 30)."""
+
+    iban: str = ""
+    bic: str = ""
+    account: str = ""
+    #: the remittance reference to quote, the invoice number
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    """Everything an EN 16931 invoice or credit note says, as plain values."""
+
+    number: str
+    kind: Literal["invoice", "credit_note"]
+    issue_date: date
+    due_date: date
+    period_start: date
+    period_end: date
+    currency: str
+    seller: Party
+    buyer: Party
+    lines: tuple[Line, ...]
+    taxes: tuple[Tax, ...]
+    subtotal: Decimal
+    tax_total: Decimal
+    total: Decimal
+    payment: Payment
+    payment_terms: str = ""
+    buyer_reference: str = ""
+    purchase_order: str = ""
+    #: a credit note's invoice: its number and issue date, and why it is corrected
+    corrects: str = ""
+    corrects_date: date | None = None
+    reason: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def sign(self) -> Decimal:
+        """EN 16931 writes a credit note's amounts positive; the ledger stores them negative."""
+        return Decimal(-1) if self.kind == "credit_note" else Decimal(1)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One EN 16931 VAT breakdown (BG-23): category, rate, taxable amount and tax amount."""
+
+    category: str
+    rate: Decimal
+    basis: Decimal
+    amount: Decimal
+    reason: str = ""
+    reason_code: str = ""
+
+
+def breakdown(document: Document) -> Breakdown:
+    """The document's one VAT breakdown: S at the summed rate, AE for reverse charge, Z for no tax."""
+    basis = document.subtotal * document.sign
+    amount = document.tax_total * document.sign
+    if any(tax.reverse_charge for tax in document.taxes):
+        return Breakdown("AE", Decimal(0), basis, amount, REVERSE_CHARGE_REASON, REVERSE_CHARGE_CODE)
+    rate = sum((tax.rate for tax in document.taxes), Decimal(0))
+    return Breakdown("S" if rate else "Z", rate, basis, amount)
+
+
+def notes(document: Document) -> list[str]:
+    """Free-text notes (BT-22): the credit note's reason, each named tax component, the caller's notes."""
+    found = []
+    if document.kind == "credit_note" and document.reason:
+        found.append(f"Corrects invoice {document.corrects}: {document.reason}")
+    if len(document.taxes) > 1:
+        found.append("; ".join(
+            f"{tax.name} {_number(tax.rate)} %: {_amount(tax.amount * document.sign, document.currency)}"
+            for tax in document.taxes))
+    return found + list(document.notes)
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    return str(value.quantize(exponent(currency)))
+
+
+def _number(value: Decimal) -> str:
+    """A quantity, rate or price without trailing zeros or an exponent: 100, 1.25, 9.975."""
+    return format(value.normalize(), "f")
+
+
+def _xml(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# --- Factur-X / ZUGFeRD: UN/CEFACT CII, EN 16931 profile ---------------------------
+
+
+def _cii(parent, tag: str, text: str | None = None, **attributes) -> etree._Element:
+    prefix, name = tag.split(":")
+    element = etree.SubElement(parent, f"{{{NS[prefix]}}}{name}", attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _cii_date(parent, tag: str, day: date, kind: str = "udt") -> None:
+    _cii(_cii(parent, tag), f"{kind}:DateTimeString", day.strftime("%Y%m%d"), format="102")
+
+
+def cii_xml(document: Document) -> bytes:
+    """The Factur-X / ZUGFeRD XML (``factur-x.xml``), EN 16931 profile, as UTF-8 bytes."""
+    root = etree.Element(f"{{{NS['rsm']}}}CrossIndustryInvoice", nsmap=NS)
+    context = _cii(root, "rsm:ExchangedDocumentContext")
+    _cii(_cii(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", CII_GUIDELINE)
+    header = _cii(root, "rsm:ExchangedDocument")
+    _cii(header, "ram:ID", document.number)
+    _cii(header, "ram:TypeCode", TYPE_CODES[document.kind])
+    _cii_date(header, "ram:IssueDateTime", document.issue_date)
+    for note in notes(document):
+        _cii(_cii(header, "ram:IncludedNote"), "ram:Content", note)
+    transaction = _cii(root, "rsm:SupplyChainTradeTransaction")
+    vat = breakdown(document)
+    for line in document.lines:
+        _cii_line(transaction, line, document, vat)
+    _cii_agreement(transaction, document)
+    # an empty delivery element draws a warning: the service was delivered through the period's end
+    delivery = _cii(_cii(transaction, "ram:ApplicableHeaderTradeDelivery"),
+                    "ram:ActualDeliverySupplyChainEvent")
+    _cii_date(delivery, "ram:OccurrenceDateTime", document.period_end)
+    _cii_settlement(transaction, document, vat)
+    return _xml(root)
+
+
+def _cii_line(parent, line: Line, document: Document, vat: Breakdown) -> None:
+    item = _cii(parent, "ram:IncludedSupplyChainTradeLineItem")
+    _cii(_cii(item, "ram:AssociatedDocumentLineDocument"), "ram:LineID", str(line.position))
+    _cii(_cii(item, "ram:SpecifiedTradeProduct"), "ram:Name", line.description)
+    price = _cii(_cii(item, "ram:SpecifiedLineTradeAgreement"), "ram:NetPriceProductTradePrice")
+    _cii(price, "ram:ChargeAmount", _number(line.unit_price * document.sign))
+    _cii(_cii(item, "ram:SpecifiedLineTradeDelivery"), "ram:BilledQuantity", _number(line.quantity),
+         unitCode=line.unit_code)
+    settlement = _cii(item, "ram:SpecifiedLineTradeSettlement")
+    tax = _cii(settlement, "ram:ApplicableTradeTax")
+    _cii(tax, "ram:TypeCode", "VAT")
+    _cii(tax, "ram:CategoryCode", vat.category)
+    _cii(tax, "ram:RateApplicablePercent", _number(vat.rate))
+    _cii(_cii(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation"), "ram:LineTotalAmount",
+         _amount(line.net * document.sign, document.currency))
+
+
+def _legal_id(party: Party, seller: bool) -> str:
+    """BT-30/BT-47. A buyer has no tax number besides a VAT ID in EN 16931: its national number
+    (a Canadian BN, a US EIN) is the registrar's identifier of the buyer as a legal entity."""
+    if party.registration or seller or party.is_vat_id:
+        return party.registration
+    return party.vat_id
+
+
+def _tax_id(party: Party, seller: bool) -> str:
+    """BT-31/BT-32 (seller: VAT ID or tax registration) or BT-48 (buyer: VAT ID only)."""
+    return party.vat_id if seller or party.is_vat_id else ""
+
+
+def _cii_party(parent, tag: str, party: Party) -> None:
+    seller = tag == "ram:SellerTradeParty"
+    element = _cii(parent, tag)
+    _cii(element, "ram:Name", party.name)
+    if _legal_id(party, seller):
+        _cii(_cii(element, "ram:SpecifiedLegalOrganization"), "ram:ID", _legal_id(party, seller))
+    if party.phone or party.email:
+        contact = _cii(element, "ram:DefinedTradeContact")
+        if party.phone:
+            _cii(_cii(contact, "ram:TelephoneUniversalCommunication"), "ram:CompleteNumber", party.phone)
+        if party.email:
+            _cii(_cii(contact, "ram:EmailURIUniversalCommunication"), "ram:URIID", party.email)
+    address = _cii(element, "ram:PostalTradeAddress")
+    if party.postcode:
+        _cii(address, "ram:PostcodeCode", party.postcode)
+    for tag_name, text in zip(("ram:LineOne", "ram:LineTwo", "ram:LineThree"), _address_lines(party)):
+        _cii(address, tag_name, text)
+    if party.city:
+        _cii(address, "ram:CityName", party.city)
+    _cii(address, "ram:CountryID", party.country)
+    if party.email:
+        _cii(_cii(element, "ram:URIUniversalCommunication"), "ram:URIID", party.email, schemeID="EM")
+    if _tax_id(party, seller):
+        _cii(_cii(element, "ram:SpecifiedTaxRegistration"), "ram:ID", party.vat_id,
+             schemeID="VA" if party.is_vat_id else "FC")
+
+
+def _address_lines(party: Party) -> list[str]:
+    """Up to three address lines; any further lines join the third."""
+    lines = [line.strip() for line in party.address if line.strip()]
+    return lines[:2] + ([", ".join(lines[2:])] if lines[2:] else [])
+
+
+def _cii_agreement(parent, document: Document) -> None:
+    agreement = _cii(parent, "ram:ApplicableHeaderTradeAgreement")
+    if document.buyer_reference:
+        _cii(agreement, "ram:BuyerReference", document.buyer_reference)
+    _cii_party(agreement, "ram:SellerTradeParty", document.seller)
+    _cii_party(agreement, "ram:BuyerTradeParty", document.buyer)
+    if document.purchase_order:
+        _cii(_cii(agreement, "ram:BuyerOrderReferencedDocument"), "ram:IssuerAssignedID",
+             document.purchase_order)
+
+
+def _cii_settlement(parent, document: Document, vat: Breakdown) -> None:
+    money = lambda value: _amount(value * document.sign, document.currency)  # noqa: E731
+    settlement = _cii(parent, "ram:ApplicableHeaderTradeSettlement")
+    if document.payment.reference:
+        _cii(settlement, "ram:PaymentReference", document.payment.reference)
+    _cii(settlement, "ram:InvoiceCurrencyCode", document.currency)
+    _cii_payment_means(settlement, document.payment)
+    tax = _cii(settlement, "ram:ApplicableTradeTax")
+    _cii(tax, "ram:CalculatedAmount", _amount(vat.amount, document.currency))
+    _cii(tax, "ram:TypeCode", "VAT")
+    if vat.reason:
+        _cii(tax, "ram:ExemptionReason", vat.reason)
+    _cii(tax, "ram:BasisAmount", _amount(vat.basis, document.currency))
+    _cii(tax, "ram:CategoryCode", vat.category)
+    if vat.reason_code:
+        _cii(tax, "ram:ExemptionReasonCode", vat.reason_code)
+    _cii(tax, "ram:RateApplicablePercent", _number(vat.rate))
+    period = _cii(settlement, "ram:BillingSpecifiedPeriod")
+    _cii_date(period, "ram:StartDateTime", document.period_start)
+    _cii_date(period, "ram:EndDateTime", document.period_end)
+    terms = _cii(settlement, "ram:SpecifiedTradePaymentTerms")
+    if document.payment_terms:
+        _cii(terms, "ram:Description", document.payment_terms)
+    _cii_date(terms, "ram:DueDateDateTime", document.due_date)
+    sums = _cii(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    _cii(sums, "ram:LineTotalAmount", money(sum((line.net for line in document.lines), Decimal(0))))
+    _cii(sums, "ram:TaxBasisTotalAmount", money(document.subtotal))
+    _cii(sums, "ram:TaxTotalAmount", money(document.tax_total), currencyID=document.currency)
+    _cii(sums, "ram:GrandTotalAmount", money(document.total))
+    _cii(sums, "ram:DuePayableAmount", money(document.total))
+    if document.corrects:
+        reference = _cii(settlement, "ram:InvoiceReferencedDocument")
+        _cii(reference, "ram:IssuerAssignedID", document.corrects)
+        if document.corrects_date:
+            _cii_date(reference, "ram:FormattedIssueDateTime", document.corrects_date, "qdt")
+
+
+def _cii_payment_means(parent, payment: Payment) -> None:
+    if not (payment.iban or payment.account):
+        return
+    means = _cii(parent, "ram:SpecifiedTradeSettlementPaymentMeans")
+    _cii(means, "ram:TypeCode", "58" if payment.iban else "30")
+    account = _cii(means, "ram:PayeePartyCreditorFinancialAccount")
+    if payment.iban:
+        _cii(account, "ram:IBANID", payment.iban)
+    else:
+        _cii(account, "ram:ProprietaryID", payment.account)
+    if payment.bic:
+        _cii(_cii(means, "ram:PayeeSpecifiedCreditorFinancialInstitution"), "ram:BICID", payment.bic)
+
+
+# --- UBL 2.1, Peppol BIS Billing 3.0 -----------------------------------------------
+
+
+def _ubl(parent, tag: str, text: str | None = None, **attributes) -> etree._Element:
+    prefix, name = tag.split(":")
+    element = etree.SubElement(parent, f"{{{UBL[prefix]}}}{name}", attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def ubl_xml(document: Document) -> bytes:
+    """The same document as UBL 2.1 (Peppol BIS Billing 3.0): ``Invoice``, or ``CreditNote``."""
+    credit = document.kind == "credit_note"
+    root_name = "CreditNote" if credit else "Invoice"
+    root = etree.Element(f"{{{UBL_ROOT[document.kind]}}}{root_name}",
+                         nsmap={None: UBL_ROOT[document.kind], **UBL})
+    _ubl(root, "cbc:CustomizationID", PEPPOL_CUSTOMIZATION)
+    _ubl(root, "cbc:ProfileID", PEPPOL_PROFILE)
+    _ubl(root, "cbc:ID", document.number)
+    _ubl(root, "cbc:IssueDate", document.issue_date.isoformat())
+    if not credit:
+        _ubl(root, "cbc:DueDate", document.due_date.isoformat())
+    _ubl(root, "cbc:CreditNoteTypeCode" if credit else "cbc:InvoiceTypeCode", TYPE_CODES[document.kind])
+    for note in notes(document):
+        _ubl(root, "cbc:Note", note)
+    _ubl(root, "cbc:DocumentCurrencyCode", document.currency)
+    # Peppol asks for a buyer reference or an order reference; the invoice number stands in
+    _ubl(root, "cbc:BuyerReference", document.buyer_reference or document.purchase_order or document.number)
+    period = _ubl(root, "cac:InvoicePeriod")
+    _ubl(period, "cbc:StartDate", document.period_start.isoformat())
+    _ubl(period, "cbc:EndDate", document.period_end.isoformat())
+    if document.purchase_order:
+        _ubl(_ubl(root, "cac:OrderReference"), "cbc:ID", document.purchase_order)
+    if document.corrects:
+        reference = _ubl(_ubl(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
+        _ubl(reference, "cbc:ID", document.corrects)
+        if document.corrects_date:
+            _ubl(reference, "cbc:IssueDate", document.corrects_date.isoformat())
+    _ubl_party(_ubl(root, "cac:AccountingSupplierParty"), document.seller, seller=True)
+    _ubl_party(_ubl(root, "cac:AccountingCustomerParty"), document.buyer, seller=False)
+    _ubl_payment_means(root, document)
+    if document.payment_terms:
+        _ubl(_ubl(root, "cac:PaymentTerms"), "cbc:Note", document.payment_terms)
+    _ubl_taxes(root, document)
+    _ubl_totals(root, document)
+    for line in document.lines:
+        _ubl_line(root, line, document, credit)
+    return _xml(root)
+
+
+def _ubl_party(parent, party: Party, seller: bool) -> None:
+    element = _ubl(parent, "cac:Party")
+    if party.email:
+        _ubl(element, "cbc:EndpointID", party.email, schemeID="EM")
+    _ubl(_ubl(element, "cac:PartyName"), "cbc:Name", party.name)
+    address = _ubl(element, "cac:PostalAddress")
+    lines = _address_lines(party)
+    for tag, text in zip(("cbc:StreetName", "cbc:AdditionalStreetName"), lines):
+        _ubl(address, tag, text)
+    if party.city:
+        _ubl(address, "cbc:CityName", party.city)
+    if party.postcode:
+        _ubl(address, "cbc:PostalZone", party.postcode)
+    if len(lines) > 2:
+        _ubl(_ubl(address, "cac:AddressLine"), "cbc:Line", lines[2])
+    _ubl(_ubl(address, "cac:Country"), "cbc:IdentificationCode", party.country)
+    if _tax_id(party, seller):
+        scheme = _ubl(element, "cac:PartyTaxScheme")
+        _ubl(scheme, "cbc:CompanyID", party.vat_id)
+        _ubl(_ubl(scheme, "cac:TaxScheme"), "cbc:ID", "VAT" if party.is_vat_id else "TAX")
+    legal = _ubl(element, "cac:PartyLegalEntity")
+    _ubl(legal, "cbc:RegistrationName", party.name)
+    if _legal_id(party, seller):
+        _ubl(legal, "cbc:CompanyID", _legal_id(party, seller))
+    if party.phone or party.email:
+        contact = _ubl(element, "cac:Contact")
+        if party.phone:
+            _ubl(contact, "cbc:Telephone", party.phone)
+        if party.email:
+            _ubl(contact, "cbc:ElectronicMail", party.email)
+
+
+def _ubl_payment_means(parent, document: Document) -> None:
+    payment = document.payment
+    if not (payment.iban or payment.account):
+        return
+    means = _ubl(parent, "cac:PaymentMeans")
+    _ubl(means, "cbc:PaymentMeansCode", "58" if payment.iban else "30")
+    if payment.reference:
+        _ubl(means, "cbc:PaymentID", payment.reference)
+    account = _ubl(means, "cac:PayeeFinancialAccount")
+    _ubl(account, "cbc:ID", payment.iban or payment.account)
+    if payment.bic:
+        _ubl(_ubl(account, "cac:FinancialInstitutionBranch"), "cbc:ID", payment.bic)
+
+
+def _ubl_category(parent, tag: str, vat: Breakdown) -> None:
+    category = _ubl(parent, tag)
+    _ubl(category, "cbc:ID", vat.category)
+    _ubl(category, "cbc:Percent", _number(vat.rate))
+    if vat.reason_code and tag == "cac:TaxCategory":
+        _ubl(category, "cbc:TaxExemptionReasonCode", vat.reason_code)
+        _ubl(category, "cbc:TaxExemptionReason", vat.reason)
+    _ubl(_ubl(category, "cac:TaxScheme"), "cbc:ID", "VAT")
+
+
+def _ubl_taxes(parent, document: Document) -> None:
+    vat = breakdown(document)
+    currency = document.currency
+    total = _ubl(parent, "cac:TaxTotal")
+    _ubl(total, "cbc:TaxAmount", _amount(vat.amount, currency), currencyID=currency)
+    subtotal = _ubl(total, "cac:TaxSubtotal")
+    _ubl(subtotal, "cbc:TaxableAmount", _amount(vat.basis, currency), currencyID=currency)
+    _ubl(subtotal, "cbc:TaxAmount", _amount(vat.amount, currency), currencyID=currency)
+    _ubl_category(subtotal, "cac:TaxCategory", vat)
+
+
+def _ubl_totals(parent, document: Document) -> None:
+    currency = document.currency
+    money = lambda value: _amount(value * document.sign, currency)  # noqa: E731
+    totals = _ubl(parent, "cac:LegalMonetaryTotal")
+    _ubl(totals, "cbc:LineExtensionAmount", money(sum((line.net for line in document.lines), Decimal(0))),
+         currencyID=currency)
+    _ubl(totals, "cbc:TaxExclusiveAmount", money(document.subtotal), currencyID=currency)
+    _ubl(totals, "cbc:TaxInclusiveAmount", money(document.total), currencyID=currency)
+    _ubl(totals, "cbc:PayableAmount", money(document.total), currencyID=currency)
+
+
+def _ubl_line(parent, line: Line, document: Document, credit: bool) -> None:
+    currency = document.currency
+    element = _ubl(parent, "cac:CreditNoteLine" if credit else "cac:InvoiceLine")
+    _ubl(element, "cbc:ID", str(line.position))
+    _ubl(element, "cbc:CreditedQuantity" if credit else "cbc:InvoicedQuantity", _number(line.quantity),
+         unitCode=line.unit_code)
+    _ubl(element, "cbc:LineExtensionAmount", _amount(line.net * document.sign, currency), currencyID=currency)
+    item = _ubl(element, "cac:Item")
+    _ubl(item, "cbc:Name", line.description)
+    _ubl_category(item, "cac:ClassifiedTaxCategory", breakdown(document))
+    _ubl(_ubl(element, "cac:Price"), "cbc:PriceAmount", _number(line.unit_price * document.sign),
+         currencyID=currency)
