@@ -29,3 +29,4 @@ from .ledger import (  # noqa: F401
     Waiver,
 )
 from .parties import ApiToken, Client, LoginFailure, User  # noqa: F401
+from .access import FormUse, WebSession  # noqa: F401

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 from functools import wraps
 
 from babel.dates import format_date, format_datetime
-from flask import abort, flash
+from flask import abort, flash, render_template, request
 from flask_login import current_user, login_required
 from wtforms import Form
 
@@ -52,8 +52,10 @@ def client_or_404(code: str) -> Client:
 
 
 def apply_error(form: Form, error: Exception) -> bool:
-    """Show a domain error beside the field it names (or above the form); False if not a domain error."""
-    db.session.rollback()
+    """Show a domain error beside the field it names (or above the form); False if not a domain error.
+
+    The action that raised it ran in a savepoint (``db.session.begin_nested()``), undone already.
+    """
     info = describe(error)
     if info is None:
         return False
@@ -63,6 +65,26 @@ def apply_error(form: Form, error: Exception) -> bool:
     else:
         flash(info.message, "error")
     return True
+
+
+def confirmation(title: str, summary: list[str], back: str, button: str = "Confirm"):
+    """The second step of an irreversible action: a page saying what will happen, whose form posts
+    the same fields again with ``confirmed=yes``; None once that confirmed post arrives."""
+    if request.form.get("confirmed") == "yes":
+        return None
+    fields = [(name, value) for name, values in request.form.lists() for value in values if name != "confirmed"]
+    return render_template("confirm.html", title=title, summary=summary, fields=fields, action=request.path,
+                           back=back, button=button)
+
+
+def confirm_decision(quote, action: str, back: str):
+    """The confirmation step before a quote is accepted or declined (both are final)."""
+    total = Money.from_minor(quote.total_minor, quote.client.currency).format(quote.client.locale)
+    verb = "Accept" if action == "accept" else "Decline"
+    return confirmation(f"{verb} quote {quote.number}", [
+        f"{verb} quote {quote.number} for {quote.client.name}, total {total}.",
+        "The decision is final: it cannot be changed afterwards."], back,
+        button=f"{verb} the quote")
 
 
 def today() -> date:
