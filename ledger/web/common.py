@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import wraps
 
 from babel.dates import format_date, format_datetime
@@ -44,7 +44,7 @@ def client_or_404(code: str) -> Client:
     info = None
     try:
         return find_client(db.session, code, current_user)
-    except Exception as error:  # noqa: BLE001 - only domain errors are turned into a 404
+    except Exception as error:  # only domain errors are turned into a 404
         info = describe(error)
         if info is None:
             raise
@@ -88,7 +88,7 @@ def confirm_decision(quote, action: str, back: str):
 
 
 def today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def money(minor: int, currency: str, locale: str) -> str:

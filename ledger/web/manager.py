@@ -89,7 +89,7 @@ def open_case(code: str):
                                          aware(form.opened_at.data, form.time_zone.data), user=current_user)
             flash(f"Case {case.number} opened.", "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # noqa: BLE001 - domain errors go beside their field
+        except Exception as error:  # domain errors go beside their field
             if not apply_error(form, error):
                 raise
     return render_template("manager/case_new.html", client=client, form=form), _status(form)
@@ -135,7 +135,7 @@ def _log(number: str, form, form_name: str, action):
                 activity = action(case, form)
             flash(f"Logged: {describe(activity)}.", "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # noqa: BLE001 - domain errors go beside their field
+        except Exception as error:  # domain errors go beside their field
             if not apply_error(form, error):
                 raise
     return _case_page(case, 422, **{form_name: form})
@@ -190,7 +190,7 @@ def waive(activity_id: int):
                 support.waive(db.session, activity, form.reason.data, user=current_user)
             flash("The charge is waived.", "info")
             return redirect(url_for("manager.client", code=activity.client.code))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     return render_template("manager/waive.html", activity=activity, describe=describe,
@@ -223,7 +223,7 @@ def sell_bundle(code: str):
                                             unit_price, user=current_user)
             flash(f"Sold a bundle of {bundle.quantity} incidents.", "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     return render_template("manager/bundle_new.html", client=client, form=form, price=price), _status(form)
@@ -266,7 +266,7 @@ def log_work(code: str):
             flash(f"Logged {result.activity.minutes} min, billed as {result.activity.billed_minutes} min: "
                   f"{result.prepaid_minutes_used} from prepaid hours, {result.overage_minutes} beyond.", "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     return render_template("manager/work_new.html", client=client, form=form), _status(form)
@@ -296,7 +296,7 @@ def new_quote(code: str):
                                                 user=current_user)
                 flash(f"Quote {quote.number} saved as a draft.", "info")
                 return redirect(url_for("manager.quote", number=quote.number))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     status = 200 if preview is not None or request.method == "GET" else 422
@@ -344,7 +344,7 @@ def move_quote(number: str, action: str):
         with db.session.begin_nested():
             move(db.session, found, today(), user=current_user)
         flash(f"Quote {found.number} is now {quotes.state_on(found, today())}.", "info")
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         info = describe_error(error)
         if info is None:
             raise

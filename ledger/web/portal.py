@@ -109,7 +109,7 @@ def decide_quote(number: str, action: str):
             move = quotes.accept_quote if action == "accept" else quotes.decline_quote
             move(db.session, quote, today(), user=current_user)
         flash(f"Quote {quote.number} {'accepted' if action == 'accept' else 'declined'}.", "info")
-    except Exception as error:  # noqa: BLE001 - a domain error is shown, anything else raised
+    except Exception as error:  # a domain error is shown, anything else raised
         info = describe_error(error)
         if info is None:
             raise
