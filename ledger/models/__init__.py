@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models. Money is integer minor units beside a currency; time is UTC."""
 
+from .access import FormUse, WebSession  # noqa: F401
 from .base import (  # noqa: F401
     ACTIVITY_KINDS,
     ENTRY_KINDS,

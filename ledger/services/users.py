@@ -1,17 +1,19 @@
-"""Users and API tokens. Passwords are scrypt hashes; tokens are stored only as SHA-256."""
+"""Users, their page sessions and API tokens. Passwords are scrypt hashes; tokens and session ids
+are stored only as SHA-256."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Conflict, NotFound, ValidationError
-from ..models import ROLES, ApiToken, Client, User, utcnow
+from ..models import ROLES, ApiToken, Client, User, WebSession, utcnow
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 #: scrypt with N=2^15, r=8, p=1: werkzeug's strong default, written down so it cannot drift
@@ -52,6 +54,68 @@ def set_password(user: User, password: str) -> None:
 def check_password(user: User, password: str) -> bool:
     """Whether ``password`` is the user's (False for a user without one)."""
     return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a password no one knows, with the real parameters: checked when no user is."""
+    return generate_password_hash(secrets.token_hex(16), method=PASSWORD_METHOD)
+
+
+def authenticate(user: User | None, password: str) -> bool:
+    """Whether ``user`` is active and ``password`` is theirs, at the cost of one scrypt check always,
+    so that the time taken does not tell an unknown (or inactive) e-mail from a real one."""
+    if user is None or not user.active or not user.password_hash:
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+def change_password(session: Session, user: User, password: str) -> None:
+    """Set a new password and end every page session of the user (a thief's included)."""
+    set_password(user, password)
+    end_sessions(session, user)
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Activate or deactivate a user; deactivating ends every page session of theirs."""
+    user.active = active
+    if not active:
+        end_sessions(session, user)
+    session.flush()
+
+
+# --- page sessions ------------------------------------------------------------------------
+
+
+def start_session(session: Session, user: User) -> str:
+    """A new page session for ``user``; returns its id for the signed cookie (only its hash is kept)."""
+    token = secrets.token_urlsafe(32)
+    session.add(WebSession(user_id=user.id, token_hash=_digest(token)))
+    session.flush()
+    return token
+
+
+def live_session(session: Session, token: str) -> WebSession | None:
+    """The page session a cookie names, while it has not ended and its user is active."""
+    if not token or len(token) > 100:
+        return None
+    row = session.scalar(
+        select(WebSession).where(WebSession.token_hash == _digest(token), WebSession.ended_at.is_(None)))
+    return row if row is not None and row.user.active else None
+
+
+def end_session(session: Session, row: WebSession) -> None:
+    """End one page session (sign-out)."""
+    row.ended_at = utcnow()
+    session.flush()
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every page session of ``user``."""
+    session.execute(update(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
+                    .values(ended_at=utcnow()))
+    session.flush()
 
 
 def find_user(session: Session, email: str) -> User:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -14,7 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from ..extensions import db, login_manager
 from ..models import User
-from . import common
+from ..services.users import live_session
+from . import auth, boundary, common
 
 blueprint = Blueprint("web", __name__)
 
@@ -37,9 +38,12 @@ def healthz():
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The signed-in user of a session cookie, if still active."""
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    """The signed-in user of a session cookie, while its server-side session lives and the user is active."""
+    found = live_session(db.session, session.get(auth.SESSION_KEY) or "")
+    if found is None or str(found.user_id) != user_id:
+        return None
+    g.web_session = found
+    return found.user
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -54,7 +58,7 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 def init_app(app: Flask) -> None:
-    from . import admin, auth, finance, manager, portal
+    from . import admin, finance, manager, portal
 
     for module in (auth, manager, portal, finance, admin):
         app.register_blueprint(module.blueprint)
@@ -67,7 +71,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_null_translations(newstyle=True)  # strings are marked; catalogues come later
     app.jinja_env.globals.update(
-        money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
+        once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
     )
 
     @app.before_request
@@ -82,6 +86,8 @@ def init_app(app: Flask) -> None:
             if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not 0 < value <= MAX_ID):
                 abort(404)
 
+    from ..api import blueprint as api
+
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -90,6 +96,9 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", CSP)
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.blueprint != api.name and request.endpoint != "static":
+            # pages and documents name clients and amounts: no browser or proxy keeps a copy
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(CSRFError)

@@ -12,7 +12,8 @@ from wtforms.validators import DataRequired, Length
 from ..extensions import db
 from ..models import ROLES, ApiToken, Client, User
 from ..services import users as accounts
-from .common import apply_error, roles
+from .boundary import transaction
+from .common import apply_error, confirmation, roles
 from .forms import choices
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -54,14 +55,15 @@ def users():
 
 @blueprint.post("/users")
 @roles(*ADMIN)
+@transaction
 def create_user():
     form = _with_choices(UserForm())
     if form.validate_on_submit():
         client = db.session.scalar(select(Client).where(Client.code == form.client.data)) if form.client.data else None
         try:
-            created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
-                                           password=form.password.data)
-            db.session.commit()
+            with db.session.begin_nested():
+                created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
+                                               password=form.password.data)
             flash(f"User {created.email} created ({ROLE_TITLES.get(created.role, created.role)}).", "info")
             return redirect(url_for("admin.users"))
         except Exception as error:
@@ -90,32 +92,44 @@ def user(user_id: int):
 
 @blueprint.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
 @roles(*ADMIN)
+@transaction
 def set_active(user_id: int, action: str):
     account = _user_or_404(user_id)
+    back = "user" if request.form.get("next") == "user" else "users"
     if account.id == current_user.id and action == "deactivate":
         flash("You cannot deactivate yourself; ask another admin.", "error")
     else:
-        account.active = action == "reactivate"
-        db.session.commit()
+        if action == "deactivate":
+            asked = confirmation(f"Deactivate {account.email}", [
+                (f"{account.email} ({ROLE_TITLES.get(account.role, account.role)}) is signed out everywhere "
+                 "and can no longer sign in or use their API tokens."),
+                "An admin can reactivate the user later; the sessions ended now stay ended."],
+                _back_to(back, account), button="Deactivate the user")
+            if asked is not None:
+                return asked
+        accounts.set_active(db.session, account, action == "reactivate")
         if account.active:
             flash(f"{account.email} is active again.", "info")
         else:
             flash(f"{account.email} is deactivated: they can no longer sign in or use their API tokens.", "info")
-    if request.form.get("next") == "user":
-        return redirect(url_for("admin.user", user_id=account.id))
-    return redirect(url_for("admin.users"))
+    return redirect(_back_to(back, account))
+
+
+def _back_to(page: str, account: User) -> str:
+    return url_for("admin.user", user_id=account.id) if page == "user" else url_for("admin.users")
 
 
 @blueprint.post("/users/<int:user_id>/password")
 @roles(*ADMIN)
+@transaction
 def reset_password(user_id: int):
     account = _user_or_404(user_id)
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.set_password(account, form.password.data)
-            db.session.commit()
-            flash(f"The password of {account.email} is changed.", "info")
+            with db.session.begin_nested():
+                accounts.change_password(db.session, account, form.password.data)
+            flash(f"The password of {account.email} is changed; they are signed out everywhere.", "info")
             return redirect(url_for("admin.user", user_id=account.id))
         except Exception as error:
             if not apply_error(form, error):
@@ -142,17 +156,18 @@ def tokens(user_id: int):
 
 @blueprint.post("/users/<int:user_id>/tokens")
 @roles(*ADMIN)
+@transaction
 def create_token(user_id: int):
     """A new token, shown in this response only: it is kept nowhere but as a hash (not in the session)."""
     account = _user_or_404(user_id)
     token = accounts.create_token(db.session, account)
-    db.session.commit()
     body, _ = _tokens_page(account, new_token=token)
     return body, 201, {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @blueprint.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
 @roles(*ADMIN)
+@transaction
 def revoke_token(user_id: int, token_id: int):
     account = _user_or_404(user_id)
     token = db.session.get(ApiToken, token_id)
@@ -162,6 +177,5 @@ def revoke_token(user_id: int, token_id: int):
         flash(f"Token {token.prefix}… was revoked already.", "info")
     else:
         accounts.revoke_token(db.session, token.id)
-        db.session.commit()
         flash(f"Token {token.prefix}… is revoked.", "info")
     return redirect(url_for("admin.tokens", user_id=account.id))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import wraps
 
 from babel.dates import format_date, format_datetime
-from flask import abort, flash
+from flask import abort, flash, render_template, request
 from flask_login import current_user, login_required
 from wtforms import Form
 
@@ -44,7 +44,7 @@ def client_or_404(code: str) -> Client:
     info = None
     try:
         return find_client(db.session, code, current_user)
-    except Exception as error:  # noqa: BLE001 - only domain errors are turned into a 404
+    except Exception as error:  # only domain errors are turned into a 404
         info = describe(error)
         if info is None:
             raise
@@ -52,8 +52,10 @@ def client_or_404(code: str) -> Client:
 
 
 def apply_error(form: Form, error: Exception) -> bool:
-    """Show a domain error beside the field it names (or above the form); False if not a domain error."""
-    db.session.rollback()
+    """Show a domain error beside the field it names (or above the form); False if not a domain error.
+
+    The action that raised it ran in a savepoint (``db.session.begin_nested()``), undone already.
+    """
     info = describe(error)
     if info is None:
         return False
@@ -65,8 +67,28 @@ def apply_error(form: Form, error: Exception) -> bool:
     return True
 
 
+def confirmation(title: str, summary: list[str], back: str, button: str = "Confirm"):
+    """The second step of an irreversible action: a page saying what will happen, whose form posts
+    the same fields again with ``confirmed=yes``; None once that confirmed post arrives."""
+    if request.form.get("confirmed") == "yes":
+        return None
+    fields = [(name, value) for name, values in request.form.lists() for value in values if name != "confirmed"]
+    return render_template("confirm.html", title=title, summary=summary, fields=fields, action=request.path,
+                           back=back, button=button)
+
+
+def confirm_decision(quote, action: str, back: str):
+    """The confirmation step before a quote is accepted or declined (both are final)."""
+    total = Money.from_minor(quote.total_minor, quote.client.currency).format(quote.client.locale)
+    verb = "Accept" if action == "accept" else "Decline"
+    return confirmation(f"{verb} quote {quote.number}", [
+        f"{verb} quote {quote.number} for {quote.client.name}, total {total}.",
+        "The decision is final: it cannot be changed afterwards."], back,
+        button=f"{verb} the quote")
+
+
 def today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def money(minor: int, currency: str, locale: str) -> str:

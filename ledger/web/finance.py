@@ -26,13 +26,13 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from .. import billing
-from ..db import acquire_write_lock
 from ..errors import NotFound, describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, exponent, is_currency
 from ..services import archive, exports, invoicing, ratecards
-from .common import UI_LOCALE, apply_error, roles, today
+from .boundary import transaction
+from .common import UI_LOCALE, apply_error, confirmation, roles, today
 from .forms import choices
 
 blueprint = Blueprint("finance", __name__, url_prefix="/finance")
@@ -82,7 +82,6 @@ def _preview(client: Client, period: str, issued: Invoice | None) -> Preview:
         info = describe(error)
         if info is None:
             raise
-        db.session.rollback()
         return Preview(client, None, issued, info.message)
 
 
@@ -106,18 +105,23 @@ def invoices():
 
 @blueprint.post("/invoices/issue")
 @roles(*FINANCE)
+@transaction  # on SQLite the write lock makes it one batch at a time; PostgreSQL locks each client
 def issue():
     form = IssueForm()
     if not form.validate_on_submit():
         abort(400, "The period is missing.")
     period = _period(form.period.data)
+    asked = confirmation(f"Issue the invoices for {period}", [
+        f"Issue an invoice for {period} to every client with something to bill that has none yet.",
+        "Issued invoices are final: a mistake is corrected with a credit note."],
+        url_for("finance.invoices", period=period), button=f"Issue invoices for {period}")
+    if asked is not None:
+        return asked
     try:
-        acquire_write_lock(db.session)  # SQLite: one batch at a time; PostgreSQL locks each client
-        result = invoicing.issue_month(db.session, period, today(), user=current_user)
+        with db.session.begin_nested():
+            result = invoicing.issue_month(db.session, period, today(), user=current_user)
         numbers = [invoice.number for invoice in result.issued]
-        db.session.commit()
     except Exception as error:
-        db.session.rollback()
         info = describe(error)
         if info is None:
             raise
@@ -134,12 +138,12 @@ def _invoice_or_404(number: str) -> Invoice:
     try:
         return invoicing.find_invoice(db.session, number, current_user)
     except NotFound:
-        db.session.rollback()
         abort(404)
 
 
 @blueprint.get("/invoices/<number>/pdf")
 @roles(*FINANCE)
+@transaction  # commits the record of a PDF rendered on its first download
 def invoice_pdf(number: str):
     invoice = _invoice_or_404(number)
     try:
@@ -148,7 +152,6 @@ def invoice_pdf(number: str):
         current_app.logger.error("%s", error)
         abort(500, f"The archived PDF of {invoice.number} is damaged or missing; ask an administrator "
                    "to restore the invoice archive.")
-    db.session.commit()  # the record of a PDF rendered on its first download
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
 
@@ -184,6 +187,7 @@ def invoice(number: str):
 
 @blueprint.post("/invoices/<number>/credit-notes")
 @roles(*FINANCE)
+@transaction
 def credit_note(number: str):
     found = _invoice_or_404(number)
     if found.kind != "invoice":
@@ -191,10 +195,19 @@ def credit_note(number: str):
     form = CreditNoteForm()
     form.lines.choices = choices((line.position, line.description) for line in found.lines)
     if form.validate_on_submit():
+        chosen = [line.description for line in found.lines if line.position in (form.lines.data or [])]
+        asked = confirmation(f"Issue a credit note against {found.number}", [
+            (f"Credit {'these lines: ' + '; '.join(chosen) if chosen else 'what is left of the whole invoice'} "
+             f"of {found.number} ({found.client.name})."),
+            f"Reason: {form.reason.data}",
+            "A credit note is final and gets the next credit-note number."],
+            url_for("finance.invoice", number=found.number), button="Issue the credit note")
+        if asked is not None:
+            return asked
         try:
-            note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
-                                               today(), user=current_user)
-            db.session.commit()
+            with db.session.begin_nested():
+                note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
+                                                   today(), user=current_user)
             flash(f"Credit note {note.number} issued against {found.number}.", "info")
             return redirect(url_for("finance.invoice", number=note.number))
         except Exception as error:
@@ -293,7 +306,6 @@ def _card_or_none(currency: str) -> RateCard | None:
     try:
         return ratecards.card_in_force(db.session, currency, today())
     except NotFound:
-        db.session.rollback()
         return None
 
 
@@ -356,6 +368,7 @@ def rate_card():
 
 @blueprint.post("/rate-card")
 @roles(*FINANCE)
+@transaction
 def create_rate_card():
     form = RateCardForm()
     currency = (form.currency.data or "").strip().upper()
@@ -367,11 +380,11 @@ def create_rate_card():
     form.check_amounts(currency)
     if valid and not form.has_errors():
         try:
-            card = ratecards.create_rate_card(
-                db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
-                overage_price=form.overage_price.data, maintenance_fee=form.maintenance_fee.data or Decimal(0),
-                roles=role_rows, discounts=tiers)
-            db.session.commit()
+            with db.session.begin_nested():
+                card = ratecards.create_rate_card(
+                    db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
+                    overage_price=form.overage_price.data,
+                    maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
             flash(f"Version {card.version} of the {currency} rate card is in force from "
                   f"{card.effective_from.isoformat()}. Existing quotes keep the prices of their version.", "info")
             return redirect(url_for("finance.rate_card", currency=currency))

@@ -20,7 +20,8 @@ from ..pdf import render_quote_pdf
 from ..services import balances, bundles, quotes, ratecards, support, work
 from ..services.clients import current_term, visible_clients
 from ..services.history import describe
-from .common import apply_error, client_or_404, roles, today
+from .boundary import transaction
+from .common import apply_error, client_or_404, confirm_decision, confirmation, roles, today
 from .forms import (
     AppointmentForm,
     BundleForm,
@@ -77,17 +78,18 @@ def client(code: str):
 
 @blueprint.route("/clients/<code>/cases/new", methods=["GET", "POST"])
 @roles(*MANAGERS)
+@transaction
 def open_case(code: str):
     client = client_or_404(code)
     form = CaseForm()
     if form.validate_on_submit():
         try:
-            case = support.open_case(db.session, client, form.subject.data, form.severity.data,
-                                     aware(form.opened_at.data, form.time_zone.data), user=current_user)
-            db.session.commit()
+            with db.session.begin_nested():
+                case = support.open_case(db.session, client, form.subject.data, form.severity.data,
+                                         aware(form.opened_at.data, form.time_zone.data), user=current_user)
             flash(f"Case {case.number} opened.", "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # noqa: BLE001 - domain errors go beside their field
+        except Exception as error:  # domain errors go beside their field
             if not apply_error(form, error):
                 raise
     return render_template("manager/case_new.html", client=client, form=form), _status(form)
@@ -102,7 +104,6 @@ def _case_or_404(number: str) -> Case:
     try:
         return support.find_case(db.session, number, current_user)
     except NotFound:
-        db.session.rollback()
         abort(404)
 
 
@@ -130,11 +131,11 @@ def _log(number: str, form, form_name: str, action):
     case = _case_or_404(number)
     if form.validate_on_submit():
         try:
-            activity = action(case, form)
-            db.session.commit()
+            with db.session.begin_nested():
+                activity = action(case, form)
             flash(f"Logged: {describe(activity)}.", "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # noqa: BLE001 - domain errors go beside their field
+        except Exception as error:  # domain errors go beside their field
             if not apply_error(form, error):
                 raise
     return _case_page(case, 422, **{form_name: form})
@@ -142,6 +143,7 @@ def _log(number: str, form, form_name: str, action):
 
 @blueprint.post("/cases/<number>/helpdesk-answers")
 @roles(*MANAGERS)
+@transaction
 def log_helpdesk_answer(number: str):
     return _log(number, HelpdeskForm(), "helpdesk_form", lambda case, form: support.log_helpdesk_answer(
         db.session, case, aware(form.answered_at.data, form.time_zone.data), form.by.data,
@@ -150,6 +152,7 @@ def log_helpdesk_answer(number: str):
 
 @blueprint.post("/cases/<number>/responses")
 @roles(*MANAGERS)
+@transaction
 def log_response(number: str):
     return _log(number, ResponseForm(), "response_form", lambda case, form: support.log_technician_response(
         db.session, case, aware(form.responded_at.data, form.time_zone.data), form.technician.data,
@@ -158,6 +161,7 @@ def log_response(number: str):
 
 @blueprint.post("/cases/<number>/appointments")
 @roles(*MANAGERS)
+@transaction
 def log_appointment(number: str):
     def action(case, form):
         started = aware(form.started_at.data, form.time_zone.data)
@@ -173,20 +177,20 @@ def log_appointment(number: str):
 
 @blueprint.route("/activities/<int:activity_id>/waive", methods=["GET", "POST"])
 @roles(*MANAGERS)
+@transaction
 def waive(activity_id: int):
     try:
         activity = support.find_activity(db.session, activity_id, current_user)
     except NotFound:
-        db.session.rollback()
         abort(404)
     form = WaiverForm()
     if form.validate_on_submit():
         try:
-            support.waive(db.session, activity, form.reason.data, user=current_user)
-            db.session.commit()
+            with db.session.begin_nested():
+                support.waive(db.session, activity, form.reason.data, user=current_user)
             flash("The charge is waived.", "info")
             return redirect(url_for("manager.client", code=activity.client.code))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     return render_template("manager/waive.html", activity=activity, describe=describe,
@@ -195,6 +199,7 @@ def waive(activity_id: int):
 
 @blueprint.route("/clients/<code>/bundles/new", methods=["GET", "POST"])
 @roles(*MANAGERS)
+@transaction
 def sell_bundle(code: str):
     client = client_or_404(code)
     form = BundleForm()
@@ -203,14 +208,22 @@ def sell_bundle(code: str):
         form.purchased_on.data = today()
         form.unit_price.data = price
     if form.validate_on_submit():
+        unit_price = None if form.unit_price.data is None else Money(form.unit_price.data, client.currency)
+        asked = confirmation(f"Sell a bundle to {client.name}", [
+            (f"Sell a bundle of {form.quantity.data} incidents to {client.name}, purchased on "
+             f"{form.purchased_on.data.isoformat()}."),
+            f"Price per incident: {unit_price.format(client.locale) if unit_price else 'the rate card price'}.",
+            "The bundle is billed on the invoice of its month."], url_for("manager.client", code=client.code),
+            button="Confirm the sale")
+        if asked is not None:
+            return asked
         try:
-            unit_price = None if form.unit_price.data is None else Money(form.unit_price.data, client.currency)
-            bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
-                                        unit_price, user=current_user)
-            db.session.commit()
+            with db.session.begin_nested():
+                bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
+                                            unit_price, user=current_user)
             flash(f"Sold a bundle of {bundle.quantity} incidents.", "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     return render_template("manager/bundle_new.html", client=client, form=form, price=price), _status(form)
@@ -220,7 +233,6 @@ def _incident_price(client: Client) -> Decimal | None:
     try:
         card = ratecards.card_in_force(db.session, client.currency, today())
     except NotFound:
-        db.session.rollback()
         return None
     return Money.from_minor(card.incident_price_minor, client.currency).amount
 
@@ -229,13 +241,13 @@ def _role_choices(client: Client) -> list[tuple[str, str]]:
     try:
         card = ratecards.card_in_force(db.session, client.currency, today())
     except NotFound:
-        db.session.rollback()
         return []
     return [(role.code, role.title) for role in card.roles]
 
 
 @blueprint.route("/clients/<code>/work/new", methods=["GET", "POST"])
 @roles(*MANAGERS)
+@transaction
 def log_work(code: str):
     client = client_or_404(code)
     form = WorkForm()
@@ -247,13 +259,14 @@ def log_work(code: str):
     if form.validate_on_submit():
         try:
             case = next((c for c in cases if c.number == form.case.data), None)
-            result = work.log_work(db.session, client, form.role.data, form.minutes.data,
-                                   form.performed_on.data, form.description.data, case=case, user=current_user)
-            db.session.commit()
+            with db.session.begin_nested():
+                result = work.log_work(db.session, client, form.role.data, form.minutes.data,
+                                       form.performed_on.data, form.description.data, case=case,
+                                       user=current_user)
             flash(f"Logged {result.activity.minutes} min, billed as {result.activity.billed_minutes} min: "
                   f"{result.prepaid_minutes_used} from prepaid hours, {result.overage_minutes} beyond.", "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     return render_template("manager/work_new.html", client=client, form=form), _status(form)
@@ -261,6 +274,7 @@ def log_work(code: str):
 
 @blueprint.route("/clients/<code>/quotes/new", methods=["GET", "POST"])
 @roles(*MANAGERS)
+@transaction
 def new_quote(code: str):
     client = client_or_404(code)
     form = QuoteForm()
@@ -277,12 +291,12 @@ def new_quote(code: str):
             if request.form.get("action") == "preview":
                 preview = _price(client, lines)
             else:
-                quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
-                                            user=current_user)
-                db.session.commit()
+                with db.session.begin_nested():
+                    quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
+                                                user=current_user)
                 flash(f"Quote {quote.number} saved as a draft.", "info")
                 return redirect(url_for("manager.quote", number=quote.number))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if not apply_error(form, error):
                 raise
     status = 200 if preview is not None or request.method == "GET" else 422
@@ -300,7 +314,6 @@ def _quote_or_404(number: str) -> Quote:
     try:
         return quotes.find_quote(db.session, number, current_user)
     except NotFound:
-        db.session.rollback()
         abort(404)
 
 
@@ -315,19 +328,23 @@ def quote(number: str):
 
 @blueprint.post("/quotes/<number>/<any(send, accept, decline):action>")
 @roles(*MANAGERS, "finance")
+@transaction
 def move_quote(number: str, action: str):
     found = _quote_or_404(number)
     allowed = {"send": ("account_manager",), "accept": ("account_manager", "finance"),
                "decline": ("account_manager",)}[action]
     if current_user.role not in allowed and current_user.role != "admin":
         abort(403)
+    if action != "send":
+        asked = confirm_decision(found, action, url_for("manager.quote", number=found.number))
+        if asked is not None:
+            return asked
     move = {"send": quotes.send_quote, "accept": quotes.accept_quote, "decline": quotes.decline_quote}[action]
     try:
-        move(db.session, found, today(), user=current_user)
-        db.session.commit()
+        with db.session.begin_nested():
+            move(db.session, found, today(), user=current_user)
         flash(f"Quote {found.number} is now {quotes.state_on(found, today())}.", "info")
-    except Exception as error:  # noqa: BLE001
-        db.session.rollback()
+    except Exception as error:
         info = describe_error(error)
         if info is None:
             raise

@@ -22,7 +22,8 @@ from ..services.clients import current_term
 from ..services.history import describe
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
-from .common import roles, today
+from .boundary import transaction
+from .common import confirm_decision, roles, today
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -94,15 +95,21 @@ def quotes_page():
 
 @blueprint.post("/quotes/<number>/<any(accept, decline):action>")
 @roles("client")
+@transaction
 def decide_quote(number: str, action: str):
     try:
         quote = quotes.find_quote(db.session, number, current_user)
-        move = quotes.accept_quote if action == "accept" else quotes.decline_quote
-        move(db.session, quote, today(), user=current_user)
-        db.session.commit()
+    except NotFound:
+        abort(404)
+    asked = confirm_decision(quote, action, url_for("portal.quotes_page"))
+    if asked is not None:
+        return asked
+    try:
+        with db.session.begin_nested():
+            move = quotes.accept_quote if action == "accept" else quotes.decline_quote
+            move(db.session, quote, today(), user=current_user)
         flash(f"Quote {quote.number} {'accepted' if action == 'accept' else 'declined'}.", "info")
-    except Exception as error:  # noqa: BLE001 - a domain error is shown, anything else raised
-        db.session.rollback()
+    except Exception as error:  # a domain error is shown, anything else raised
         info = describe_error(error)
         if info is None:
             raise
@@ -123,13 +130,12 @@ def invoices():
 
 @blueprint.get("/invoices/<number>.pdf")
 @roles("client")
+@transaction  # commits the record of a PDF rendered on its first download
 def invoice_pdf(number: str):
     try:
         invoice = find_invoice(db.session, number, current_user)
     except NotFound:
-        db.session.rollback()
         abort(404)
     data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
-    db.session.commit()
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})

@@ -272,6 +272,9 @@ def test_each_role_walks_its_main_flow_from_an_appointment_to_the_clients_pdf(pe
     expect(preview).to_contain_text("$1,650.00")
     screenshot(books, "finance-preview")
     books.get_by_role("button", name=f"Issue invoices for {period}").click()
+    # issuing is final: a second page says so and asks again
+    expect(books.get_by_role("heading", name=f"Issue the invoices for {period}")).to_be_visible()
+    books.get_by_role("button", name=f"Issue invoices for {period}").click()
     expect(books.locator("#preview-FLOW")).to_contain_text("Invoiced:")
     number = books.locator("#preview-FLOW a").first.inner_text().strip()
 

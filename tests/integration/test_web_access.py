@@ -36,6 +36,7 @@ PAGE_AREAS = ("manager.", "portal.", "finance.", "admin.")
 
 _emails = itertools.count()
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+ONCE = re.compile(r'name="once" value="([^"]*)"')
 
 
 # --- signing in through the test client (the other web test modules import these) ---------
@@ -47,6 +48,20 @@ def csrf_token(browser, path: str = "/sign-in") -> str:
     found = CSRF.search(html)
     assert found, f"no csrf_token on {path}"
     return found.group(1)
+
+
+def once(browser) -> str:
+    """A fresh one-time form token: every page of a signed-in user has one (in its sign-out form)."""
+    found = ONCE.search(browser.get("/", follow_redirects=True).get_data(as_text=True))
+    return found.group(1) if found else ""
+
+
+def confirmed(browser, asked):
+    """Press "Confirm" on a confirmation page: post its form, which repeats the first post's fields."""
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
+                             asked.get_data(as_text=True).split('<form method="post" action=')[-1]))
+    action = re.search(r'<form method="post" action="([^"]+)"', asked.get_data(as_text=True)).group(1)
+    return browser.post(action, data=fields)
 
 
 @functools.cache
@@ -157,7 +172,8 @@ class Page:
     #: with {code} {case} {activity} {quote} {draft} {invoice} {user} {token} to fill in
     path: str
     allowed: frozenset[str]
-    #: what an allowed role gets; forms are posted empty (with the CSRF token), so 422
+    #: what an allowed role gets; forms are posted empty (with the CSRF and one-time tokens), so 422,
+    #: and an irreversible action shows its confirmation page (200)
     status: int
     form: dict = field(default_factory=dict)
 
@@ -189,18 +205,18 @@ PAGES = [
     # the client's own sent quote as a PDF, before anyone moves it below
     Page("manager.quote_pdf", "GET", "/quotes/{quote}/pdf", STAFF | CLIENT, 200),
     Page("manager.move_quote", "POST", "/quotes/{draft}/send", MANAGERS, 302),
-    Page("manager.move_quote", "POST", "/quotes/{quote}/accept", STAFF, 302),
-    Page("manager.move_quote", "POST", "/quotes/{quote}/decline", MANAGERS, 302),
+    Page("manager.move_quote", "POST", "/quotes/{quote}/accept", STAFF, 200),
+    Page("manager.move_quote", "POST", "/quotes/{quote}/decline", MANAGERS, 200),
     Page("portal.dashboard", "GET", "/portal/", CLIENT, 200),
     Page("portal.history", "GET", "/portal/history", CLIENT, 200),
     Page("portal.cases", "GET", "/portal/cases", CLIENT, 200),
     Page("portal.quotes_page", "GET", "/portal/quotes", CLIENT, 200),
     Page("portal.invoices", "GET", "/portal/invoices", CLIENT, 200),
     Page("portal.invoice_pdf", "GET", "/portal/invoices/{invoice}.pdf", CLIENT, 200),
-    Page("portal.decide_quote", "POST", "/portal/quotes/{quote}/accept", CLIENT, 302),
-    Page("portal.decide_quote", "POST", "/portal/quotes/{quote}/decline", CLIENT, 302),
+    Page("portal.decide_quote", "POST", "/portal/quotes/{quote}/accept", CLIENT, 200),
+    Page("portal.decide_quote", "POST", "/portal/quotes/{quote}/decline", CLIENT, 200),
     Page("finance.invoices", "GET", "/finance/invoices?period=2026-01", FINANCE, 200),
-    Page("finance.issue", "POST", "/finance/invoices/issue", FINANCE, 302, {"period": "2026-01"}),
+    Page("finance.issue", "POST", "/finance/invoices/issue", FINANCE, 200, {"period": "2026-01"}),
     Page("finance.invoice", "GET", "/finance/invoices/{invoice}", FINANCE, 200),
     Page("finance.invoice_pdf", "GET", "/finance/invoices/{invoice}/pdf", FINANCE, 200),
     Page("finance.credit_note", "POST", "/finance/invoices/{invoice}/credit-notes", FINANCE, 422),
@@ -214,7 +230,7 @@ PAGES = [
     Page("admin.tokens", "GET", "/admin/users/{user}/tokens", ADMIN, 200),
     Page("admin.create_token", "POST", "/admin/users/{user}/tokens", ADMIN, 201),
     Page("admin.revoke_token", "POST", "/admin/users/{user}/tokens/{token}/revoke", ADMIN, 302),
-    Page("admin.set_active", "POST", "/admin/users/{user}/deactivate", ADMIN, 302),
+    Page("admin.set_active", "POST", "/admin/users/{user}/deactivate", ADMIN, 200),
     Page("admin.set_active", "POST", "/admin/users/{user}/reactivate", ADMIN, 302),
 ]
 
@@ -228,7 +244,7 @@ def expected_status(page: Page, role: str) -> int:
 def request(browser, page: Page, url: str, token: str):
     if page.method == "GET":
         return browser.get(url)
-    return browser.post(url, data={**page.form, "csrf_token": token})
+    return browser.post(url, data={**page.form, "csrf_token": token, "once": once(browser)})
 
 
 def mentions(body: bytes, *words: str) -> bool:
@@ -318,7 +334,8 @@ def test_the_portal_lists_only_the_users_own_documents(app, alpha, beta):
 def test_a_client_user_who_guesses_the_other_clients_draft_quote_gets_404(app, alpha, beta):
     browser, token = signed_in(app, "client", client="ALPHA")
 
-    response = browser.post(f"/portal/quotes/{beta['draft']}/accept", data={"csrf_token": token})
+    response = browser.post(f"/portal/quotes/{beta['draft']}/accept",
+                            data={"csrf_token": token, "once": once(browser)})
 
     assert response.status_code == 404
     with app.app_context():

@@ -134,7 +134,7 @@ def test_a_deactivated_user_is_signed_out_and_cannot_sign_in_until_reactivated(a
     assert elsewhere.sign_in(email).status_code == 302
     assert elsewhere.get("/finance/invoices").status_code == 200
 
-    deactivated = admin.post(f"/admin/users/{user_id(app, email)}/deactivate")
+    deactivated = admin.confirm(admin.post(f"/admin/users/{user_id(app, email)}/deactivate"))
 
     assert deactivated.status_code == 302
     assert f"{email} is deactivated" in words(admin.get("/admin/users"))
@@ -166,7 +166,7 @@ def test_a_password_reset_lets_the_user_in_with_the_new_password_only(app, admin
     response = admin.client.post(f"{page}/password", data={**form, "password": NEW_PASSWORD})
 
     assert response.status_code == 302
-    assert f"The password of {email} is changed." in words(admin.get(response.location))
+    assert f"The password of {email} is changed; they are signed out everywhere." in words(admin.get(response.location))
     assert Browser(app).sign_in(email, PASSWORD).status_code == 422
     assert Browser(app).sign_in(email, NEW_PASSWORD).status_code == 302
 
@@ -219,7 +219,7 @@ def test_the_tokens_of_a_deactivated_user_stop_working(app, admin, api, make_use
     _, token = new_token(admin, user)
     assert api.get("/me", token=token).status_code == 200
 
-    admin.post(f"/admin/users/{user}/deactivate")
+    admin.confirm(admin.post(f"/admin/users/{user}/deactivate"))
 
     assert api.get("/me", token=token).status_code == 401
 

@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 from werkzeug.security import generate_password_hash
 
 from ledger.extensions import db
@@ -33,6 +34,7 @@ from tests.conftest import both_engines
 PASSWORD = "correct horse battery"
 MARCH = "2026-03"
 CSRF_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+ONCE = re.compile(r'name="once" value="([^"]+)"')
 _emails = itertools.count()
 
 
@@ -110,10 +112,26 @@ class Browser:
         return response
 
     def post(self, path: str, data: dict | None = None, *, csrf: bool = True):
+        """Post as a form would: with the CSRF token and a fresh one-time token (when signed in)."""
         data = dict(data or {})
         if csrf:
             data.setdefault("csrf_token", self.csrf_token)
+        if "once" not in data:
+            found = ONCE.search(self.client.get("/", follow_redirects=True).get_data(as_text=True))
+            if found:
+                data["once"] = found.group(1)
         return self.client.post(path, data=data)
+
+    def confirm(self, response):
+        """Press the button of a confirmation page (the second step of an irreversible action);
+        any other response is returned as it is."""
+        if response.status_code != 200 or 'name="confirmed"' not in response.get_data(as_text=True):
+            return response
+        form = response.get_data(as_text=True).split('<form method="post" action="')[-1]
+        action = html.unescape(form.split('"')[0])
+        fields = [(name, html.unescape(value))
+                  for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)]
+        return self.client.post(action, data=MultiDict(fields))
 
     def sign_in(self, email: str, password: str = PASSWORD):
         self.get("/sign-in")
@@ -185,7 +203,7 @@ def sell(api, rate_card):
 
 def issue_march(browser: Browser):
     browser.get(f"/finance/invoices?period={MARCH}")
-    return browser.post("/finance/invoices/issue", {"period": MARCH})
+    return browser.confirm(browser.post("/finance/invoices/issue", {"period": MARCH}))
 
 
 def count_invoices(app) -> int:
@@ -290,7 +308,7 @@ def test_a_month_that_has_not_begun_cannot_be_issued(app, finance, make_client, 
     period = following.strftime("%Y-%m")
 
     page = page_text(finance.get(f"/finance/invoices?period={period}"))
-    response = finance.post("/finance/invoices/issue", {"period": period})
+    response = finance.confirm(finance.post("/finance/invoices/issue", {"period": period}))
 
     assert "Issue invoices for" not in page
     assert response.status_code == 302
@@ -347,8 +365,8 @@ def march_invoice(finance, make_client, sell) -> str:
 def credit(browser: Browser, invoice: str, reason: str, lines: list[int]):
     fields = form_fields(browser.get(f"/finance/invoices/{invoice}"), f"/finance/invoices/{invoice}/credit-notes")
     fields.update(reason=reason)
-    return browser.client.post(f"/finance/invoices/{invoice}/credit-notes",
-                               data={**fields, "lines": [str(p) for p in lines]})
+    return browser.confirm(browser.client.post(f"/finance/invoices/{invoice}/credit-notes",
+                                               data={**fields, "lines": [str(p) for p in lines]}))
 
 
 def test_the_invoice_page_shows_its_lines_and_totals(finance, march_invoice):

@@ -14,7 +14,7 @@ from ledger import billing
 from ledger.extensions import db
 from ledger.models import Case, Client
 from ledger.services import bundles, quotes, support
-from tests.integration.test_web_access import row_counts, signed_in
+from tests.integration.test_web_access import once, row_counts, signed_in
 
 TODAY = datetime.now(UTC).date()
 DAY = TODAY.isoformat()
@@ -93,7 +93,7 @@ def test_amounts_are_formatted_in_the_clients_locale_and_currency(app, make_clie
 def test_a_logged_appointment_reads_as_its_local_times_minutes_and_incidents(app, acme, manager, typed, line,
                                                                             charged):
     browser, token = manager
-    form = {"technician": "Tess Tech", "csrf_token": token, "time_zone": typed["time_zone"],
+    form = {"technician": "Tess Tech", "csrf_token": token, "once": once(browser), "time_zone": typed["time_zone"],
             "started_at": f"{DAY}T{typed['started_at']}"}
     if "ended_at" in typed:
         form["ended_at"] = f"{DAY}T{typed['ended_at']}"
@@ -120,7 +120,7 @@ def test_a_help_desk_answer_and_a_second_response_are_logged_free(app, acme, man
         ("responses", {"responded_at": f"{DAY}T11:00", "technician": "Tess", "time_zone": "UTC"}),
         ("responses", {"responded_at": f"{DAY}T12:00", "technician": "Tom", "time_zone": "UTC"}),
     ]:
-        assert browser.post(f"/cases/{case}/{path}", data={**form, "csrf_token": token}).status_code == 302
+        assert browser.post(f"/cases/{case}/{path}", data={**form, "csrf_token": token, "once": once(browser)}).status_code == 302
     page = browser.get(f"/cases/{case}").get_data(as_text=True)
 
     assert "<td>help-desk answer by Hank = 0 incidents</td>" in page
@@ -156,7 +156,7 @@ def test_a_bad_appointment_is_shown_again_with_the_error_beside_its_field(app, a
 
     response = browser.post(f"/cases/{acme['case']}/appointments", data={
         **typed, "time_zone": "Europe/Paris", "technician": "Tess Tech", "note": "Replaced the disk",
-        "csrf_token": token})
+        "csrf_token": token, "once": once(browser)})
 
     page = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -180,7 +180,7 @@ def test_a_bad_bundle_is_shown_again_with_the_error_beside_its_field(app, acme, 
     before = row_counts(app)
 
     response = browser.post("/clients/ACME/bundles/new", data={
-        "unit_price": "150.00", **typed, "purchased_on": DAY, "csrf_token": token})
+        "unit_price": "150.00", **typed, "purchased_on": DAY, "csrf_token": token, "once": once(browser)})
 
     page = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -207,10 +207,12 @@ def test_the_quote_form_previews_the_totals_and_saves_nothing_until_asked(app, a
     lines = [("analyst", "hour", "34"), ("developer", "day", "1")]  # 42 h: the 5 % tier
     before = row_counts(app)
 
-    preview = browser.post("/clients/ACME/quotes/new", data=quote_form(token, "preview", *lines))
+    preview = browser.post("/clients/ACME/quotes/new",
+                             data={**quote_form(token, "preview", *lines), "once": once(browser)})
     shown = preview.get_data(as_text=True)
     unchanged = row_counts(app)
-    saved = browser.post("/clients/ACME/quotes/new", data=quote_form(token, "save", *lines))
+    saved = browser.post("/clients/ACME/quotes/new",
+                           data={**quote_form(token, "save", *lines), "once": once(browser)})
     quote_page = browser.get(saved.headers["Location"]).get_data(as_text=True)
 
     assert preview.status_code == 200
@@ -228,7 +230,8 @@ def test_a_quote_quantity_that_is_not_in_quarters_is_refused_with_the_lines_kept
     browser, token = manager
     before = row_counts(app)
 
-    response = browser.post("/clients/ACME/quotes/new", data=quote_form(token, "save", ("analyst", "hour", "0.1")))
+    response = browser.post("/clients/ACME/quotes/new",
+                            data={**quote_form(token, "save", ("analyst", "hour", "0.1")), "once": once(browser)})
 
     page = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -258,7 +261,7 @@ def test_waiving_a_charge_from_the_page_gives_the_incidents_back_and_says_why(ap
 
     form_page = browser.get(f"/activities/{appointment}/waive").get_data(as_text=True)
     posted = browser.post(f"/activities/{appointment}/waive", data={
-        "reason": "Site down: our faulty update", "csrf_token": token})
+        "reason": "Site down: our faulty update", "csrf_token": token, "once": once(browser)})
     client_page = browser.get(posted.headers["Location"]).get_data(as_text=True)
     case_page = browser.get(f"/cases/{acme['case']}").get_data(as_text=True)
 
@@ -275,7 +278,7 @@ def test_a_waiver_without_a_reason_is_refused_beside_the_field(app, acme, manage
     browser, token = manager
     before = row_counts(app)
 
-    response = browser.post(f"/activities/{appointment}/waive", data={"reason": "  ", "csrf_token": token})
+    response = browser.post(f"/activities/{appointment}/waive", data={"reason": "  ", "csrf_token": token, "once": once(browser)})
 
     assert response.status_code == 422
     assert error_beside(response.get_data(as_text=True), "reason")

@@ -17,6 +17,7 @@ from tests.integration.test_web_access import (
     CSRF,
     PASSWORD,
     add_user,
+    once,
     row_counts,
     sign_in,
     signed_in,
@@ -68,11 +69,12 @@ FORMS = [
                  {"responded_at": "2026-01-11T14:00", "time_zone": "UTC", "technician": "Tess Tech"},
                  id="log a response"),
     pytest.param("account_manager", "/clients/ALPHA/bundles/new",
-                 {"quantity": "10", "purchased_on": "2026-01-11"}, id="sell a bundle"),
+                 {"quantity": "10", "purchased_on": "2026-01-11", "confirmed": "yes"}, id="sell a bundle"),
     pytest.param("admin", "/admin/users",
                  {"email": "new.person@example.com", "role": "finance", "client": "",
                   "password": "a long enough password"}, id="create a user"),
-    pytest.param("finance", "/finance/invoices/issue", {"period": "2026-01"}, id="issue invoices"),
+    pytest.param("finance", "/finance/invoices/issue", {"period": "2026-01", "confirmed": "yes"},
+                 id="issue invoices"),
 ]
 
 
@@ -85,6 +87,7 @@ def test_a_form_post_without_its_csrf_token_is_refused_and_posts_nothing(app, al
             client = db.session.scalar(sa.select(Client).where(Client.code == "ALPHA"))
             bundles.buy_bundle(db.session, client, 5, date(2026, 1, 5))
             db.session.commit()
+    body = {**body, "once": once(browser)}  # the one-time token is right: the CSRF token is what is tried
     before = row_counts(app)
 
     refused = {
@@ -129,7 +132,7 @@ def test_signing_out_takes_a_post_with_its_token(app):
     assert browser.get("/sign-out").status_code == 405
     assert browser.post("/sign-out").status_code == 400
     assert browser.get("/clients").status_code == 200  # still signed in
-    assert browser.post("/sign-out", data={"csrf_token": token}).status_code == 302
+    assert browser.post("/sign-out", data={"csrf_token": token, "once": once(browser)}).status_code == 302
     assert browser.get("/clients").status_code == 302
 
 
@@ -272,11 +275,11 @@ def test_a_password_set_on_the_admin_pages_is_stored_as_an_scrypt_hash(app):
 
     created = browser.post("/admin/users", data={
         "email": "new.person@example.com", "role": "finance", "client": "",
-        "password": "a long enough password", "csrf_token": token})
+        "password": "a long enough password", "csrf_token": token, "once": once(browser)})
     with app.app_context():
         user_id = db.session.scalar(sa.select(User.id).where(User.email == "new.person@example.com"))
     reset = browser.post(f"/admin/users/{user_id}/password", data={
-        "password": "another long password", "csrf_token": token})
+        "password": "another long password", "csrf_token": token, "once": once(browser)})
 
     assert (created.status_code, reset.status_code) == (302, 302)
     stored = stored_hash(app, "new.person@example.com")
@@ -306,7 +309,8 @@ def test_a_deactivated_user_cannot_sign_in_and_is_signed_out(app):
     with app.app_context():
         user_id = db.session.scalar(sa.select(User.id).where(User.email == email))
 
-    assert admin.post(f"/admin/users/{user_id}/deactivate", data={"csrf_token": token}).status_code == 302
+    assert admin.post(f"/admin/users/{user_id}/deactivate", data={
+        "csrf_token": token, "once": once(admin), "confirmed": "yes"}).status_code == 302
     already_in = browser.get("/clients")
     again = sign_in(app.test_client(), email)
 
