@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ledger import create_app
+from ledger import batch, create_app
 from ledger.extensions import db
 from ledger.migrate import upgrade
 from ledger.money import Money
@@ -218,3 +218,35 @@ def rate_card(app):
         for currency in ("USD", "EUR", "CAD"):
             create_rate_card(db.session, currency, date(2020, 1, 1))
         db.session.commit()
+
+
+# --- shared helpers -------------------------------------------------------------------------------
+
+BILLED_PERIOD = "2026-02"
+BILLED_ON = date(2026, 3, 1)
+TECHNICIAN = "Tess Tech"
+
+
+def post_created(api, path: str, body: dict) -> dict:
+    """POST through the API and expect 201; the created resource."""
+    response = api.post(path, body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def bill_a_month(app, api, make_client) -> None:
+    """Two clients with bundles, appointments, a response and overage; February invoiced and rendered."""
+    make_client("ACME")
+    make_client("BETA", currency="EUR", locale="de_DE", tax_rate=Decimal(19))
+    post_created(api, "/clients/ACME/bundles", {"quantity": 10, "purchased_on": "2026-02-02"})
+    post_created(api, "/clients/BETA/bundles", {"quantity": 5, "purchased_on": "2026-02-02"})
+    for code, minutes in (("ACME", 91), ("BETA", 150)):
+        case = post_created(api, f"/clients/{code}/cases", {
+            "subject": "VPN down", "severity": "major", "opened_at": "2026-02-03T08:00:00+00:00"})["number"]
+        post_created(api, f"/cases/{case}/appointments", {
+            "started_at": "2026-02-03T09:00:00+00:00", "technician": TECHNICIAN,
+            "ended_at": f"2026-02-03T{9 + minutes // 60:02d}:{minutes % 60:02d}:00+00:00"})
+        post_created(api, f"/cases/{case}/responses", {
+            "responded_at": "2026-02-04T09:00:00+00:00", "technician": TECHNICIAN})
+    result = batch.run(app, BILLED_PERIOD, BILLED_ON, workers=1)
+    assert len(result.issued) == 2 and result.rendered == 2

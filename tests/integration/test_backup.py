@@ -30,7 +30,7 @@ from ledger.services.backup import BackupError, RestoreRefused, create_backup, r
 from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
-from tests.conftest import Api, both_engines, fresh_postgres_database
+from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database
 
 PERIOD = "2026-02"
 ISSUED_ON = date(2026, 3, 1)
@@ -81,24 +81,6 @@ def post(api, path: str, body: dict) -> dict:
     response = api.post(path, body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
-
-
-def bill_a_month(app, api, make_client) -> None:
-    """Two clients with bundles, appointments, a response and overage; February invoiced and rendered."""
-    make_client("ACME")
-    make_client("BETA", currency="EUR", locale="de_DE", tax_rate=Decimal(19))
-    post(api, "/clients/ACME/bundles", {"quantity": 10, "purchased_on": "2026-02-02"})
-    post(api, "/clients/BETA/bundles", {"quantity": 5, "purchased_on": "2026-02-02"})
-    for code, minutes in (("ACME", 91), ("BETA", 150)):
-        case = post(api, f"/clients/{code}/cases", {"subject": "VPN down", "severity": "major",
-                                                     "opened_at": "2026-02-03T08:00:00+00:00"})["number"]
-        post(api, f"/cases/{case}/appointments", {
-            "started_at": "2026-02-03T09:00:00+00:00", "technician": TECHNICIAN,
-            "ended_at": f"2026-02-03T{9 + minutes // 60:02d}:{minutes % 60:02d}:00+00:00"})
-        post(api, f"/cases/{case}/responses", {"responded_at": "2026-02-04T09:00:00+00:00",
-                                               "technician": TECHNICIAN})
-    result = batch.run(app, PERIOD, ISSUED_ON, workers=1)
-    assert len(result.issued) == 2 and result.rendered == 2
 
 
 def what_users_see(app, token: str) -> dict:
