@@ -13,6 +13,7 @@ def register(main: click.Group) -> None:
     """Add the backup and restore commands to the ``ledger`` group."""
     main.add_command(backup)
     main.add_command(restore)
+    main.add_command(verify)
 
 
 @click.command()
@@ -53,3 +54,26 @@ def restore(app, file: Path, force: bool) -> None:
                f"from {file} (made {manifest.created_at})")
     if not current:
         click.echo("the restored schema is older than this version: run `ledger init` to migrate it")
+        return
+    _verify_or_exit(app)
+
+
+@click.command()
+@click.pass_obj
+def verify(app) -> None:
+    """Check every lot against its entries, every archived PDF against its SHA-256, every number
+    series for gaps and every billed source for double billing; exit 1 on any mismatch."""
+    _verify_or_exit(app)
+
+
+def _verify_or_exit(app) -> None:
+    from .services.verify import report
+    from .services.verify import verify as check_books
+
+    try:
+        findings = check_books(db.session, Path(app.config["INVOICE_DIR"]))
+    finally:
+        db.session.remove()
+    click.echo(report(findings))
+    if findings:
+        raise SystemExit(1)

@@ -250,3 +250,33 @@ def bill_a_month(app, api, make_client) -> None:
             "responded_at": "2026-02-04T09:00:00+00:00", "technician": TECHNICIAN})
     result = batch.run(app, BILLED_PERIOD, BILLED_ON, workers=1)
     assert len(result.issued) == 2 and result.rendered == 2
+
+
+# --- the books stay sound -------------------------------------------------------------------------
+
+def books_findings(app) -> list:
+    """What ``ledger verify`` finds in ``app``'s database and archive (an empty list when sound)."""
+    from ledger.services.verify import verify
+
+    with app.app_context():
+        try:
+            return verify(db.session, Path(app.config["INVOICE_DIR"]))
+        finally:
+            db.session.remove()
+
+
+@pytest.fixture
+def verified_books(app):
+    """After the test, ``ledger verify`` must find nothing wrong in its database and archive."""
+    yield
+    findings = books_findings(app)
+    assert findings == [], "ledger verify after the test:\n" + "\n".join(map(str, findings))
+
+
+@pytest.fixture(autouse=True)
+def _verify_books_when_asked(request):
+    """With LEDGER_TEST_VERIFY=1, every test that builds an app is followed by ``ledger verify``
+    (tests that damage the books on purpose carry the ``unsound_books`` marker)."""
+    if (os.environ.get("LEDGER_TEST_VERIFY") == "1" and "app" in request.fixturenames
+            and request.node.get_closest_marker("unsound_books") is None):
+        request.getfixturevalue("verified_books")

@@ -99,7 +99,7 @@ def check_number_series(session: Session) -> list[Finding]:
                 places["?"].append(0)
                 continue
             places[match["series"]].append(int(match["place"]))
-    counters = dict(session.execute(select(Counter.name, Counter.value)).tuples())
+    counters = {name: value for name, value in session.execute(select(Counter.name, Counter.value))}
     findings = []
     for series, numbers in sorted(places.items()):
         findings += _series_findings(series, numbers, counters.get(_counter_name(series)))

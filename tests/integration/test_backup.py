@@ -457,3 +457,45 @@ def test_ledger_restore_of_a_damaged_backup_fails_naming_the_file(app, make_clie
     assert refused.exit_code == 1
     assert "database.sqlite3" in refused.output and "does not match its SHA-256" in refused.output
     assert client_codes(other_app) == []
+
+
+# --- the archive is checked both ways -------------------------------------------------------------
+
+@pytest.mark.unsound_books
+def test_a_backup_of_an_archive_with_a_damaged_pdf_is_refused_naming_the_invoice(
+        app, api, make_client, rate_card, tmp_path):
+    bill_a_month(app, api, make_client)
+    pdf = next(Path(app.config["INVOICE_DIR"]).rglob("INV-2026-00002.pdf"))
+    pdf.write_bytes(flip_a_byte(pdf.read_bytes()))
+
+    with pytest.raises(BackupError, match=r"INV-2026-00002 \(.*\) does not match its recorded SHA-256"):
+        backup(app, tmp_path / "ledger.tar.gz")
+    assert not (tmp_path / "ledger.tar.gz").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ledger.tar.gz")] == []
+
+
+@pytest.mark.unsound_books
+def test_ledger_restore_verifies_what_it_restored_and_names_the_mismatch(
+        app, api, make_client, rate_card, other_app, tmp_path):
+    bill_a_month(app, api, make_client)
+    with app.app_context(), db.engine.begin() as connection:  # a drifted cache the backup carries along
+        lot = connection.execute(sa.text("SELECT min(id) FROM lots")).scalar()
+        connection.execute(sa.text("UPDATE lots SET remaining = remaining - 1 WHERE id = :id"), {"id": lot})
+    assert ledger(app, "backup", str(tmp_path / "ledger.tar.gz")).exit_code == 0
+
+    restored = ledger(other_app, "restore", str(tmp_path / "ledger.tar.gz"))
+
+    assert restored.exit_code == 1
+    assert "restored the database and 2 archived file(s)" in restored.output
+    assert f"lots: lot {lot}: remaining is" in restored.output
+
+
+def test_ledger_restore_says_the_restored_books_are_sound(app, api, make_client, rate_card, other_app,
+                                                          tmp_path):
+    bill_a_month(app, api, make_client)
+    assert ledger(app, "backup", str(tmp_path / "ledger.tar.gz")).exit_code == 0
+
+    restored = ledger(other_app, "restore", str(tmp_path / "ledger.tar.gz"))
+
+    assert restored.exit_code == 0, restored.output
+    assert "the books are sound" in restored.output
