@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
+from ..db import DatabaseInUse, not_in_use
 from .archive import write_atomically
 
 FORMAT = "support-ledger-backup"
@@ -203,12 +204,16 @@ def restore_backup(engine: Engine, invoice_dir: Path, source: Path, *, force: bo
             raise BackupError(f"{source} is a backup of a {manifest.engine} database; "
                               f"it cannot be restored onto {engine_name}")
         _check_revision_known(manifest, source)
-        if not force:
-            _refuse_if_not_empty(engine, invoice_dir)
-        engine.dispose()
-        _RESTORERS[engine_name](engine, staging / manifest.database.path)
-        engine.dispose()
-        _replace_archive(invoice_dir, staging / ARCHIVE_FOLDER, manifest)
+        try:
+            with not_in_use(engine.url):  # held exclusively: no server may start meanwhile
+                if not force:
+                    _refuse_if_not_empty(engine, invoice_dir)
+                engine.dispose()
+                _RESTORERS[engine_name](engine, staging / manifest.database.path)
+                engine.dispose()
+                _replace_archive(invoice_dir, staging / ARCHIVE_FOLDER, manifest)
+        except DatabaseInUse as error:
+            raise BackupError(f"{error}; nothing was restored") from None
     return manifest
 
 
