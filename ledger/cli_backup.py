@@ -14,6 +14,7 @@ def register(main: click.Group) -> None:
     main.add_command(backup)
     main.add_command(restore)
     main.add_command(verify)
+    main.add_command(database)
 
 
 @click.command()
@@ -77,3 +78,33 @@ def _verify_or_exit(app) -> None:
     click.echo(report(findings))
     if findings:
         raise SystemExit(1)
+
+
+@click.group("db")
+def database() -> None:
+    """The database itself: roles and rights."""
+
+
+@database.command("grant")
+@click.argument("role")
+@click.option("--print-only", is_flag=True, help="Print the SQL instead of running it.")
+def grant(role: str, print_only: bool) -> None:
+    """Let ROLE (an existing PostgreSQL login role) run the app: no UPDATE, DELETE or TRUNCATE on the
+    append-only tables, no DDL. Run it as the owner after every `ledger init`."""
+    from .db import grant_statements
+
+    if db.engine.dialect.name != "postgresql":
+        raise click.ClickException("`ledger db grant` is for PostgreSQL; SQLite has no roles")
+    try:
+        with db.engine.begin() as connection:
+            statements = grant_statements(connection, role)
+            for statement in statements if not print_only else ():
+                connection.exec_driver_sql(statement)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    except Exception as error:  # e.g. the role does not exist: the server's message says so
+        raise click.ClickException(f"granting failed, nothing changed: {error}") from None
+    if print_only:
+        click.echo(";\n".join(statements) + ";")
+    else:
+        click.echo(f"{role} may now run the app ({len(statements)} statements)")

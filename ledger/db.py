@@ -10,10 +10,11 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -188,3 +189,37 @@ def _libpq_connect(url):
 
     plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
     return psycopg.connect(plain, autocommit=True)
+
+
+# --- the app's restricted PostgreSQL role -------------------------------------------------------
+
+#: a role name ``ledger db grant`` accepts (quoted nowhere, so kept to plain identifiers)
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def grant_statements(connection: Connection, role: str) -> list[str]:
+    """The SQL that lets ``role`` run the app and nothing more: read and append everywhere, change
+    only what is not append-only, no TRUNCATE, no DDL (it owns nothing, so it cannot drop or
+    disable a trigger)."""
+    from .migrations.append_only import append_only_tables
+
+    if not ROLE_NAME.match(role):
+        raise ValueError(f"role: {role!r} is not a plain lower-case PostgreSQL identifier")
+    append_only = set(append_only_tables(connection))
+    database = connection.exec_driver_sql("SELECT current_database()").scalar()
+    statements = [
+        f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",  # PostgreSQL < 15 lets every role create tables
+    ]
+    for table in sorted(inspect(connection).get_table_names()):
+        statements.append(f"REVOKE ALL ON {table} FROM {role}")
+        if table == "alembic_version":
+            rights = "SELECT"  # the app checks the schema; only `ledger init` moves it
+        elif table in append_only:
+            rights = "SELECT, INSERT"
+        else:
+            rights = "SELECT, INSERT, UPDATE, DELETE"
+        statements.append(f"GRANT {rights} ON {table} TO {role}")
+    statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    return statements

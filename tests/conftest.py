@@ -156,20 +156,26 @@ def make_client(app):
     return make
 
 
-@pytest.fixture
-def make_token(app):
-    """Create a user with ``role`` (a client user of ``client`` code) and return a bearer token."""
+def make_api_token(app, role: str, client: str | None = None) -> str:
+    """Create a user with ``role`` (a client user of ``client`` code) on ``app``; a bearer token for it."""
     from ledger.models import Client
     from ledger.services.users import create_token, create_user
 
+    with app.app_context():
+        owner = db.session.scalar(sa.select(Client).where(Client.code == client)) if client else None
+        # token-only users: no password, so no scrypt hash to compute in every test
+        user = create_user(db.session, f"{role}-{next(_counter)}@example.com", role, client=owner)
+        token = create_token(db.session, user)
+        db.session.commit()
+        return token
+
+
+@pytest.fixture
+def make_token(app):
+    """Create a user with ``role`` (a client user of ``client`` code) and return a bearer token."""
+
     def make(role: str, client: str | None = None) -> str:
-        with app.app_context():
-            owner = db.session.scalar(sa.select(Client).where(Client.code == client)) if client else None
-            # token-only users: no password, so no scrypt hash to compute in every test
-            user = create_user(db.session, f"{role}-{next(_counter)}@example.com", role, client=owner)
-            token = create_token(db.session, user)
-            db.session.commit()
-            return token
+        return make_api_token(app, role, client)
 
     return make
 
