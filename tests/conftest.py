@@ -25,6 +25,17 @@ from ledger.money import Money
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 _counter = itertools.count()
+#: markers of tests that take seconds each; `make test-fast` (-m "not slow") leaves them out
+SLOW_MARKERS = ("served", "browser", "postgres")
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark as ``slow`` every served, browser or PostgreSQL test and everything under tests/e2e/."""
+    for item in items:
+        if (any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+                or Path(str(item.path)).is_relative_to(E2E)):
+            item.add_marker(pytest.mark.slow)
 
 
 def migrate(url: str, instance: Path) -> None:
