@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 
@@ -102,7 +103,7 @@ def grant(role: str, print_only: bool) -> None:
                 connection.exec_driver_sql(statement)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    except Exception as error:  # e.g. the role does not exist: the server's message says so
+    except SQLAlchemyError as error:  # e.g. the role does not exist: the server's message says so
         raise click.ClickException(f"granting failed, nothing changed: {error}") from None
     if print_only:
         click.echo(";\n".join(statements) + ";")

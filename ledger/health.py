@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 
@@ -32,7 +33,7 @@ def readyz():
 def _database() -> str | None:
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception as error:  # any failure to reach it is the answer, not a 500
+    except SQLAlchemyError as error:  # any failure to reach it is the answer, not a 500
         db.session.rollback()
         return f"unreachable: {type(error).__name__}"
     return None
@@ -43,7 +44,7 @@ def _schema() -> str | None:
 
     try:
         return None if is_current() else "not current: run `ledger init`"
-    except Exception as error:
+    except SQLAlchemyError as error:
         return f"unknown: {type(error).__name__}"
 
 
