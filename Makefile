@@ -2,6 +2,8 @@
 #   make run            install, create the schema, load demo data, serve on http://127.0.0.1:5000
 #   make test           run the whole suite against a throwaway PostgreSQL (scripts/postgres.sh)
 #   make test PYTEST_ARGS="-x -k appointment"
+#   make test-fast      the quick loop: no served app, browser or PostgreSQL (-m "not slow")
+#   make lint           ruff check ledger tests bench
 #   make bench | clean | pg-start | pg-stop | pg-status
 
 SHELL := /bin/bash
@@ -16,19 +18,33 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench clean pg-start pg-stop pg-status
+.PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status
 
-venv: $(VENV)/.installed
+# Two stamps: `make run` installs what running needs, `make test` adds the test extra.
+venv: $(VENV)/.installed-test
+venv-run: $(VENV)/.installed-run
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -e '.[test]'
+
+$(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --disable-pip-version-check -e .
 	touch $@
 
-run: venv
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --disable-pip-version-check -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+run: venv-run
 	$(BIN)/ledger init
-	$(BIN)/ledger demo --if-empty
+	LEDGER_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/ledger demo --if-empty
 	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
+
+test-fast: venv
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check ledger tests bench
 
 # LEDGER_TEST_POSTGRES_URL already in the environment wins over the local cluster.
 test: venv

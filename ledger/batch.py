@@ -6,9 +6,11 @@ issues nothing twice and renders only what is missing.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import resource
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -88,7 +90,7 @@ def render_missing(app: Flask, *, workers: int = 2,
         results = map(_render, pending)
     else:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_init_worker, initargs=(app,))
+                                   initializer=_init_worker, initargs=(app, True, os.getpid()))
         results = pool.map(_render, pending, chunksize=1)
     peaks: dict[int, int] = {}
     with app.app_context():
@@ -109,13 +111,26 @@ def render_missing(app: Flask, *, workers: int = 2,
     return len(pending), tuple(peaks.values())
 
 
-def _init_worker(app: Flask, nice: bool = True) -> None:
+def _init_worker(app: Flask, nice: bool = True, parent: int | None = None) -> None:
     global _worker_app
+    if parent is not None:
+        _end_with_parent(parent)
     if nice:
         os.nice(WORKER_NICENESS)
         with app.app_context():
             db.engine.dispose(close=False)  # the parent's connections are not ours to use
     _worker_app = app
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when its parent dies, so a killed batch leaves none behind."""
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent check below still helps
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 def _render(invoice_id: int) -> tuple[archive.Rendered, int, int]:

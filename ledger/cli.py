@@ -86,8 +86,9 @@ def serve(host: str, port: int, workers: int) -> None:
     from .serve import serve as run_server
 
     _require_schema()
+    url = db.engine.url.render_as_string(hide_password=False)
     db.engine.dispose()  # the workers open their own connections after the fork
-    run_server(host, port, workers)
+    run_server(host, port, workers, url)
 
 
 @main.group()
@@ -171,7 +172,10 @@ def invoices() -> None:
 def run_invoices(app, period: str, workers: int, today) -> None:
     """Issue the month's invoices, then render their PDFs; running it again issues nothing new."""
     from . import batch
+    from .db import hold_in_use
 
+    _require_schema()
+    hold_in_use(db.engine.url)  # a restore refuses while the batch runs
     issued_on = today.date() if today else date.today()
     try:
         numbers, skipped = batch.issue(app, period, issued_on)

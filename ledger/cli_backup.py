@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 
@@ -13,6 +14,8 @@ def register(main: click.Group) -> None:
     """Add the backup and restore commands to the ``ledger`` group."""
     main.add_command(backup)
     main.add_command(restore)
+    main.add_command(verify)
+    main.add_command(database)
 
 
 @click.command()
@@ -53,3 +56,56 @@ def restore(app, file: Path, force: bool) -> None:
                f"from {file} (made {manifest.created_at})")
     if not current:
         click.echo("the restored schema is older than this version: run `ledger init` to migrate it")
+        return
+    _verify_or_exit(app)
+
+
+@click.command()
+@click.pass_obj
+def verify(app) -> None:
+    """Check every lot against its entries, every archived PDF against its SHA-256, every number
+    series for gaps and every billed source for double billing; exit 1 on any mismatch."""
+    _verify_or_exit(app)
+
+
+def _verify_or_exit(app) -> None:
+    from .services.verify import report
+    from .services.verify import verify as check_books
+
+    try:
+        findings = check_books(db.session, Path(app.config["INVOICE_DIR"]))
+    finally:
+        db.session.remove()
+    click.echo(report(findings))
+    if findings:
+        raise SystemExit(1)
+
+
+@click.group("db")
+def database() -> None:
+    """The database itself: roles and rights."""
+
+
+@database.command("grant")
+@click.argument("role")
+@click.option("--print-only", is_flag=True, help="Print the SQL instead of running it.")
+def grant(role: str, print_only: bool) -> None:
+    """Let ROLE (an existing PostgreSQL login role) run the app: no UPDATE, DELETE or TRUNCATE on the
+    append-only tables, no DDL. Run it as the owner after every `ledger init`."""
+    from .db import grant_statements
+
+    if db.engine.dialect.name != "postgresql":
+        raise click.ClickException("`ledger db grant` is for PostgreSQL; SQLite has no roles")
+    try:
+        with db.engine.begin() as connection:
+            statements = grant_statements(connection, role)
+            for statement in statements if not print_only else ():
+                connection.exec_driver_sql(statement)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    except SQLAlchemyError as error:  # e.g. the role does not exist: the server's message says so
+        raise click.ClickException(f"granting failed, nothing changed: {error}") from None
+    if print_only:
+        click.echo(";\n".join(statements) + ";")
+    else:
+        click.echo(f"{role} may now run the app ({len(statements)} statements)")

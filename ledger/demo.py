@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -168,8 +169,10 @@ def _months_before(day: date, months: int) -> date:
 
 
 def _sign_in_help(tokens: dict[str, str] | None) -> str:
+    # `make run` passes the address it serves (its HOST and PORT)
+    address = os.environ.get("LEDGER_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
     lines = [
-        "Sign in at http://127.0.0.1:5000 (the address `make run` serves).",
+        f"Sign in at {address}.",
         "Demo users (password for all: %s):" % DEMO_PASSWORD,
         *(f"  {email:28} {role}" for email, role in STAFF),
         *(f"  {c.contact:28} client user of {c.code} ({c.name})" for c in CLIENTS),
@@ -179,7 +182,7 @@ def _sign_in_help(tokens: dict[str, str] | None) -> str:
         lines.extend(f"  {email:28} {token}" for email, token in tokens.items())
         first = next(iter(tokens.values()))
         lines.append(f"Try: curl -H 'Authorization: Bearer {first}' "
-                     "http://127.0.0.1:5000/api/v1/clients/ACME/balance")
+                     f"{address}/api/v1/clients/ACME/balance")
     else:
         lines.append("API tokens: `ledger tokens create manager@example.com`")
     return "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
 
+from .db import hold_in_use, sqlite_path
+
 
 class LedgerServer(BaseApplication):
     def __init__(self, options: dict):
@@ -20,8 +22,15 @@ class LedgerServer(BaseApplication):
         return create_app()
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def _hold_in_use(worker) -> None:
+    """Each worker says "in use" on its own connection (a restore refuses until it stops)."""
+    hold_in_use(worker.app.wsgi().config["SQLALCHEMY_DATABASE_URI"])
+
+
+def serve(host: str, port: int, workers: int, database_url: str) -> None:
     """Serve until interrupted; each worker builds its own app and database connections."""
+    if sqlite_path(database_url) is not None:
+        hold_in_use(database_url)  # a lock file's lock is safe to inherit across the fork
     LedgerServer({
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -35,4 +44,5 @@ def serve(host: str, port: int, workers: int) -> None:
         "control_socket_disable": True,
         # Import the app (and WeasyPrint) once in the master; workers fork ready to serve.
         "preload_app": True,
+        "post_worker_init": _hold_in_use,
     }).run()

@@ -18,13 +18,24 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ledger import create_app
+from ledger import batch, create_app
 from ledger.extensions import db
 from ledger.migrate import upgrade
 from ledger.money import Money
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 _counter = itertools.count()
+#: markers of tests that take seconds each; `make test-fast` (-m "not slow") leaves them out
+SLOW_MARKERS = ("served", "browser", "postgres")
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark as ``slow`` every served, browser or PostgreSQL test and everything under tests/e2e/."""
+    for item in items:
+        if (any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+                or Path(str(item.path)).is_relative_to(E2E)):
+            item.add_marker(pytest.mark.slow)
 
 
 def migrate(url: str, instance: Path) -> None:
@@ -156,20 +167,26 @@ def make_client(app):
     return make
 
 
-@pytest.fixture
-def make_token(app):
-    """Create a user with ``role`` (a client user of ``client`` code) and return a bearer token."""
+def make_api_token(app, role: str, client: str | None = None) -> str:
+    """Create a user with ``role`` (a client user of ``client`` code) on ``app``; a bearer token for it."""
     from ledger.models import Client
     from ledger.services.users import create_token, create_user
 
+    with app.app_context():
+        owner = db.session.scalar(sa.select(Client).where(Client.code == client)) if client else None
+        # token-only users: no password, so no scrypt hash to compute in every test
+        user = create_user(db.session, f"{role}-{next(_counter)}@example.com", role, client=owner)
+        token = create_token(db.session, user)
+        db.session.commit()
+        return token
+
+
+@pytest.fixture
+def make_token(app):
+    """Create a user with ``role`` (a client user of ``client`` code) and return a bearer token."""
+
     def make(role: str, client: str | None = None) -> str:
-        with app.app_context():
-            owner = db.session.scalar(sa.select(Client).where(Client.code == client)) if client else None
-            # token-only users: no password, so no scrypt hash to compute in every test
-            user = create_user(db.session, f"{role}-{next(_counter)}@example.com", role, client=owner)
-            token = create_token(db.session, user)
-            db.session.commit()
-            return token
+        return make_api_token(app, role, client)
 
     return make
 
@@ -218,3 +235,65 @@ def rate_card(app):
         for currency in ("USD", "EUR", "CAD"):
             create_rate_card(db.session, currency, date(2020, 1, 1))
         db.session.commit()
+
+
+# --- shared helpers -------------------------------------------------------------------------------
+
+BILLED_PERIOD = "2026-02"
+BILLED_ON = date(2026, 3, 1)
+TECHNICIAN = "Tess Tech"
+
+
+def post_created(api, path: str, body: dict) -> dict:
+    """POST through the API and expect 201; the created resource."""
+    response = api.post(path, body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def bill_a_month(app, api, make_client) -> None:
+    """Two clients with bundles, appointments, a response and overage; February invoiced and rendered."""
+    make_client("ACME")
+    make_client("BETA", currency="EUR", locale="de_DE", tax_rate=Decimal(19))
+    post_created(api, "/clients/ACME/bundles", {"quantity": 10, "purchased_on": "2026-02-02"})
+    post_created(api, "/clients/BETA/bundles", {"quantity": 5, "purchased_on": "2026-02-02"})
+    for code, minutes in (("ACME", 91), ("BETA", 150)):
+        case = post_created(api, f"/clients/{code}/cases", {
+            "subject": "VPN down", "severity": "major", "opened_at": "2026-02-03T08:00:00+00:00"})["number"]
+        post_created(api, f"/cases/{case}/appointments", {
+            "started_at": "2026-02-03T09:00:00+00:00", "technician": TECHNICIAN,
+            "ended_at": f"2026-02-03T{9 + minutes // 60:02d}:{minutes % 60:02d}:00+00:00"})
+        post_created(api, f"/cases/{case}/responses", {
+            "responded_at": "2026-02-04T09:00:00+00:00", "technician": TECHNICIAN})
+    result = batch.run(app, BILLED_PERIOD, BILLED_ON, workers=1)
+    assert len(result.issued) == 2 and result.rendered == 2
+
+
+# --- the books stay sound -------------------------------------------------------------------------
+
+def books_findings(app) -> list:
+    """What ``ledger verify`` finds in ``app``'s database and archive (an empty list when sound)."""
+    from ledger.services.verify import verify
+
+    with app.app_context():
+        try:
+            return verify(db.session, Path(app.config["INVOICE_DIR"]))
+        finally:
+            db.session.remove()
+
+
+@pytest.fixture
+def verified_books(app):
+    """After the test, ``ledger verify`` must find nothing wrong in its database and archive."""
+    yield
+    findings = books_findings(app)
+    assert findings == [], "ledger verify after the test:\n" + "\n".join(map(str, findings))
+
+
+@pytest.fixture(autouse=True)
+def _verify_books_when_asked(request):
+    """With LEDGER_TEST_VERIFY=1, every test that builds an app is followed by ``ledger verify``
+    (tests that damage the books on purpose carry the ``unsound_books`` marker)."""
+    if (os.environ.get("LEDGER_TEST_VERIFY") == "1" and "app" in request.fixturenames
+            and request.node.get_closest_marker("unsound_books") is None):
+        request.getfixturevalue("verified_books")

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
+from ..db import DatabaseInUse, not_in_use
 from .archive import write_atomically
 
 FORMAT = "support-ledger-backup"
@@ -103,12 +104,15 @@ def create_backup(engine: Engine, invoice_dir: Path, target: Path) -> Manifest:
     with tempfile.TemporaryDirectory(prefix="ledger-backup-") as work:
         dump = Path(work) / DUMP_NAMES[engine_name]
         _DUMPERS[engine_name](engine, dump)  # the snapshot first, then the PDFs it may record
+        # read after the snapshot, before the files: every document recorded by then is on disk
+        recorded = _recorded_documents(engine)
         database = Item(dump.name, _file_sha256(dump), dump.stat().st_size)
         draft = _draft_beside(target)
         try:
             with tarfile.open(draft, "w:gz") as tar:
                 tar.add(dump, arcname=dump.name, recursive=False)
                 files = tuple(_add_archive(tar, Path(invoice_dir)))
+                _refuse_damaged_documents(recorded, files, Path(invoice_dir))
                 manifest = Manifest(engine_name, datetime.now(UTC).isoformat(timespec="seconds"),
                                     revision, database, files)
                 _add_bytes(tar, MANIFEST, manifest.to_json())
@@ -118,6 +122,31 @@ def create_backup(engine: Engine, invoice_dir: Path, target: Path) -> Manifest:
             draft.unlink(missing_ok=True)
             raise
     return manifest
+
+
+def _recorded_documents(engine: Engine) -> dict[str, tuple[str, str]]:
+    """Every archived document the database records: {path under the archive: (number, SHA-256)}."""
+    with engine.connect() as connection:
+        if "invoice_documents" not in inspect(connection).get_table_names():
+            return {}
+        rows = connection.execute(text(
+            "SELECT d.path, i.number, d.sha256 FROM invoice_documents d JOIN invoices i ON i.id = d.invoice_id"))
+        return {row.path: (row.number, row.sha256) for row in rows}
+
+
+def _refuse_damaged_documents(recorded: dict[str, tuple[str, str]], files: tuple[Item, ...],
+                              invoice_dir: Path) -> None:
+    """BackupError naming every recorded document that is missing or differs from its SHA-256."""
+    found = {PurePosixPath(item.path).relative_to(ARCHIVE_FOLDER).as_posix(): item.sha256 for item in files}
+    damaged = []
+    for path, (number, sha256) in sorted(recorded.items()):
+        if path not in found:
+            damaged.append(f"{number} ({invoice_dir / path}) is missing")
+        elif found[path] != sha256:
+            damaged.append(f"{number} ({invoice_dir / path}) does not match its recorded SHA-256")
+    if damaged:
+        raise BackupError("the invoice archive is damaged, so no backup was written: " + "; ".join(damaged)
+                          + ". Restore those files from an earlier backup, then run `ledger verify`.")
 
 
 def _dump_sqlite(engine: Engine, dump: Path) -> None:
@@ -175,12 +204,16 @@ def restore_backup(engine: Engine, invoice_dir: Path, source: Path, *, force: bo
             raise BackupError(f"{source} is a backup of a {manifest.engine} database; "
                               f"it cannot be restored onto {engine_name}")
         _check_revision_known(manifest, source)
-        if not force:
-            _refuse_if_not_empty(engine, invoice_dir)
-        engine.dispose()
-        _RESTORERS[engine_name](engine, staging / manifest.database.path)
-        engine.dispose()
-        _replace_archive(invoice_dir, staging / ARCHIVE_FOLDER, manifest)
+        try:
+            with not_in_use(engine.url):  # held exclusively: no server may start meanwhile
+                if not force:
+                    _refuse_if_not_empty(engine, invoice_dir)
+                engine.dispose()
+                _RESTORERS[engine_name](engine, staging / manifest.database.path)
+                engine.dispose()
+                _replace_archive(invoice_dir, staging / ARCHIVE_FOLDER, manifest)
+        except DatabaseInUse as error:
+            raise BackupError(f"{error}; nothing was restored") from None
     return manifest
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.pool import NullPool
 from ledger.models import AppendOnlyViolation, Client, Entry
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
-from tests.conftest import both_engines
+from tests.conftest import bill_a_month, both_engines
 
 postgres_only = pytest.mark.parametrize(
     "engine_name", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
@@ -123,3 +123,72 @@ def test_the_orm_refuses_an_entry_change_on_commit_too(session, entry_id, raw_en
         session.commit()
     session.rollback()
     assert [row.quantity for row in stored_entries(raw_engine) if row.id == entry_id] == [10]
+
+
+# --- a rewriting insert ---------------------------------------------------------------------------
+
+@pytest.fixture
+def billed(app, api, make_client, rate_card, session):
+    """February billed and archived for two clients: entries, invoices and their documents."""
+    bill_a_month(app, api, make_client)
+
+
+def row_of(engine, table: str, where: str = "1 = 1") -> dict:
+    with engine.connect() as connection:
+        return dict(connection.execute(sa.text(f"SELECT * FROM {table} WHERE {where} ORDER BY id LIMIT 1"))
+                    .mappings().one())
+
+
+def insert_or_replace(engine, table: str, row: dict, changes: dict) -> None:
+    """SQLite's ``INSERT OR REPLACE`` of ``row`` with ``changes``: a delete and an insert in one."""
+    values = {**row, **changes}
+    columns = ", ".join(values)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"INSERT OR REPLACE INTO {table} ({columns}) "
+                                   f"VALUES ({', '.join(':' + name for name in values)})"), values)
+
+
+REWRITES = [
+    # (table, which row, what a REPLACE would change it to)
+    ("entries", "quantity < 0", {"quantity": -99}),
+    ("invoices", "kind = 'invoice'", {"total_minor": 1, "subtotal_minor": 1, "tax_minor": 0}),
+    ("invoices", "kind = 'invoice'", {"id": 10_000, "number": "INV-2026-99999", "total_minor": 1,
+                                      "subtotal_minor": 1, "tax_minor": 0}),  # the partial unique index
+    ("invoice_lines", "1 = 1", {"amount_minor": 1}),
+    ("invoice_lines", "1 = 1", {"id": 10_000, "amount_minor": 1}),  # (invoice, position) is held
+    ("invoice_sources", "1 = 1", {"id": 10_000}),  # its key is held
+    ("invoice_documents", "1 = 1", {"sha256": "0" * 64}),
+    ("invoice_documents", "1 = 1", {"id": 10_000, "sha256": "0" * 64}),  # the invoice has one
+]
+
+
+@pytest.mark.parametrize(("table", "which", "changes"), REWRITES)
+def test_sqlite_refuses_an_insert_or_replace_that_would_rewrite_an_append_only_row(
+        billed, raw_engine, table, which, changes):
+    before = row_of(raw_engine, table, which)
+    with pytest.raises(sa.exc.IntegrityError, match=f"{table} are append-only"):
+        insert_or_replace(raw_engine, table, before, changes)
+    assert row_of(raw_engine, table, f"id = {before['id']}") == before
+    with raw_engine.connect() as connection:
+        assert connection.execute(sa.text(f"SELECT count(*) FROM {table} WHERE id = 10000")).scalar() == 0
+
+
+def test_sqlite_still_takes_new_rows_on_the_append_only_tables(billed, app, session):
+    from ledger.services.invoicing import issue_invoice
+
+    client = session.scalar(sa.select(Client).where(Client.code == "ACME"))
+    buy_bundle(session, client, 5, date(2026, 3, 2), unit_price=Money(Decimal(90), "USD"))
+    invoice = issue_invoice(session, client, "2026-03", date(2026, 4, 1), None)
+    session.commit()
+    assert invoice.number == "INV-2026-00003"
+
+
+@postgres_only
+def test_postgresql_refuses_an_upsert_that_would_rewrite_an_entry(entry_id, raw_engine):
+    before = stored_entries(raw_engine)
+    with pytest.raises(sa.exc.DBAPIError, match="entries are append-only: UPDATE refused"), \
+            raw_engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO entries SELECT * FROM entries WHERE id = :id "
+            "ON CONFLICT (id) DO UPDATE SET quantity = -99"), {"id": entry_id})
+    assert stored_entries(raw_engine) == before

@@ -30,7 +30,7 @@ from ledger.services.backup import BackupError, RestoreRefused, create_backup, r
 from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
-from tests.conftest import Api, both_engines, fresh_postgres_database
+from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database
 
 PERIOD = "2026-02"
 ISSUED_ON = date(2026, 3, 1)
@@ -81,24 +81,6 @@ def post(api, path: str, body: dict) -> dict:
     response = api.post(path, body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
-
-
-def bill_a_month(app, api, make_client) -> None:
-    """Two clients with bundles, appointments, a response and overage; February invoiced and rendered."""
-    make_client("ACME")
-    make_client("BETA", currency="EUR", locale="de_DE", tax_rate=Decimal(19))
-    post(api, "/clients/ACME/bundles", {"quantity": 10, "purchased_on": "2026-02-02"})
-    post(api, "/clients/BETA/bundles", {"quantity": 5, "purchased_on": "2026-02-02"})
-    for code, minutes in (("ACME", 91), ("BETA", 150)):
-        case = post(api, f"/clients/{code}/cases", {"subject": "VPN down", "severity": "major",
-                                                     "opened_at": "2026-02-03T08:00:00+00:00"})["number"]
-        post(api, f"/cases/{case}/appointments", {
-            "started_at": "2026-02-03T09:00:00+00:00", "technician": TECHNICIAN,
-            "ended_at": f"2026-02-03T{9 + minutes // 60:02d}:{minutes % 60:02d}:00+00:00"})
-        post(api, f"/cases/{case}/responses", {"responded_at": "2026-02-04T09:00:00+00:00",
-                                               "technician": TECHNICIAN})
-    result = batch.run(app, PERIOD, ISSUED_ON, workers=1)
-    assert len(result.issued) == 2 and result.rendered == 2
 
 
 def what_users_see(app, token: str) -> dict:
@@ -475,3 +457,45 @@ def test_ledger_restore_of_a_damaged_backup_fails_naming_the_file(app, make_clie
     assert refused.exit_code == 1
     assert "database.sqlite3" in refused.output and "does not match its SHA-256" in refused.output
     assert client_codes(other_app) == []
+
+
+# --- the archive is checked both ways -------------------------------------------------------------
+
+@pytest.mark.unsound_books
+def test_a_backup_of_an_archive_with_a_damaged_pdf_is_refused_naming_the_invoice(
+        app, api, make_client, rate_card, tmp_path):
+    bill_a_month(app, api, make_client)
+    pdf = next(Path(app.config["INVOICE_DIR"]).rglob("INV-2026-00002.pdf"))
+    pdf.write_bytes(flip_a_byte(pdf.read_bytes()))
+
+    with pytest.raises(BackupError, match=r"INV-2026-00002 \(.*\) does not match its recorded SHA-256"):
+        backup(app, tmp_path / "ledger.tar.gz")
+    assert not (tmp_path / "ledger.tar.gz").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".ledger.tar.gz")] == []
+
+
+@pytest.mark.unsound_books
+def test_ledger_restore_verifies_what_it_restored_and_names_the_mismatch(
+        app, api, make_client, rate_card, other_app, tmp_path):
+    bill_a_month(app, api, make_client)
+    with app.app_context(), db.engine.begin() as connection:  # a drifted cache the backup carries along
+        lot = connection.execute(sa.text("SELECT min(id) FROM lots")).scalar()
+        connection.execute(sa.text("UPDATE lots SET remaining = remaining - 1 WHERE id = :id"), {"id": lot})
+    assert ledger(app, "backup", str(tmp_path / "ledger.tar.gz")).exit_code == 0
+
+    restored = ledger(other_app, "restore", str(tmp_path / "ledger.tar.gz"))
+
+    assert restored.exit_code == 1
+    assert "restored the database and 2 archived file(s)" in restored.output
+    assert f"lots: lot {lot}: remaining is" in restored.output
+
+
+def test_ledger_restore_says_the_restored_books_are_sound(app, api, make_client, rate_card, other_app,
+                                                          tmp_path):
+    bill_a_month(app, api, make_client)
+    assert ledger(app, "backup", str(tmp_path / "ledger.tar.gz")).exit_code == 0
+
+    restored = ledger(other_app, "restore", str(tmp_path / "ledger.tar.gz"))
+
+    assert restored.exit_code == 0, restored.output
+    assert "the books are sound" in restored.output
