@@ -40,7 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from . import api, health, web
 
-    app.register_blueprint(health.blueprint)  # first: its /healthz answers before the pages' own
+    app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     web.init_app(app)
     return app

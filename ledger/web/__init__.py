@@ -29,13 +29,6 @@ def index():
     return redirect(url_for("auth.sign_in"))
 
 
-@blueprint.get("/healthz")
-def healthz():
-    """Ready when the database answers: used by process managers and the served-app tests."""
-    db.session.execute(text("SELECT 1"))
-    return {"status": "ok"}
-
-
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """The signed-in user of a session cookie, while its server-side session lives and the user is active."""

@@ -10,7 +10,7 @@ from alembic import op
 from ledger.migrations.append_only import append_only_tables, refuse_replace
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
