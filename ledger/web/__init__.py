@@ -9,7 +9,6 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jinja2.ext import i18n  # noqa: F401  (the extension is named below)
-from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import db, login_manager
