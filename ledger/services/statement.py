@@ -26,12 +26,12 @@ USAGE_KINDS = ("charge", "overage", "reversal")
 MOVEMENT_KINDS = ("purchase", "rollover_in", "rollover_out", "expiry")
 
 
-def usage_statement(session: Session, client: Client, period: str) -> dict:
+def usage_statement(session: Session, client: Client, period: billing.Period | str) -> dict:
     """The statement of ``period`` as plain JSON-ready data."""
     first, last = billing.month_bounds(period)
     closing = balance(session, client, last)
     return {
-        "period": period,
+        "period": str(period),
         "from": first.isoformat(),
         "to": last.isoformat(),
         "opening": balance(session, client, first - timedelta(days=1)).available,

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import billing
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, ValidationError
 from ..models import SEVERITIES, Activity, Case, Client, User, Waiver
-from .clients import visible_clients
+from . import access
 from .ledger import (
     OPEN_INCIDENT_LOTS,
     balance_of,
@@ -49,22 +49,12 @@ def open_case(
 
 def find_case(session: Session, number: str, user: User) -> Case:
     """The case with ``number`` if ``user`` may see its client; NotFound otherwise."""
-    visible = visible_clients(user).with_only_columns(Client.id)
-    case = session.scalar(select(Case).where(Case.number == number, Case.client_id.in_(visible)))
-    if case is None:
-        raise NotFound(f"no case {number!r}", "number")
-    return case
+    return access.find(session, Case, user, number)
 
 
 def find_activity(session: Session, activity_id: int, user: User) -> Activity:
     """The activity if ``user`` may see its client; NotFound otherwise."""
-    visible = visible_clients(user).with_only_columns(Client.id)
-    activity = session.scalar(
-        select(Activity).where(Activity.id == activity_id, Activity.client_id.in_(visible))
-    )
-    if activity is None:
-        raise NotFound(f"no activity {activity_id}", "id")
-    return activity
+    return access.find(session, Activity, user, activity_id)
 
 
 def log_helpdesk_answer(

@@ -25,8 +25,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from .. import billing
-from ..db import acquire_write_lock
+from .. import batch, billing
 from ..errors import NotFound, describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
@@ -53,10 +52,9 @@ def _period(raw: str | None) -> str:
     """A ``YYYY-MM`` period from the query or form (last month when absent); 400 when malformed."""
     period = (raw or "").strip() or last_month()
     try:
-        billing.month_bounds(period)
+        return str(billing.Period.parse(period))
     except billing.RuleViolation as error:
         abort(400, error.message)
-    return period
 
 
 class IssueForm(FlaskForm):
@@ -112,10 +110,8 @@ def issue():
         abort(400, "The period is missing.")
     period = _period(form.period.data)
     try:
-        acquire_write_lock(db.session)  # SQLite: one batch at a time; PostgreSQL locks each client
-        result = invoicing.issue_month(db.session, period, today(), user=current_user)
-        numbers = [invoice.number for invoice in result.issued]
-        db.session.commit()
+        result = batch.run(current_app._get_current_object(), period, today(), user=current_user)
+        db.session.rollback()  # the run committed in its own session: end this one's older snapshot
     except Exception as error:
         db.session.rollback()
         info = describe(error)
@@ -123,10 +119,12 @@ def issue():
             raise
         flash(info.message, "error")
         return redirect(url_for("finance.invoices", period=period))
-    if numbers:
-        flash(f"Issued {len(numbers)} invoice(s) for {period}: {', '.join(numbers)}.", "info")
-    else:
+    if result.issued:
+        flash(f"Issued {len(result.issued)} invoice(s) for {period}: {', '.join(result.issued)}.", "info")
+    elif not result.failed:
         flash(f"Nothing new to invoice for {period}.", "info")
+    for failure in result.failed:
+        flash(f"Not issued for {failure.client}: {failure.message}", "error")
     return redirect(url_for("finance.invoices", period=period))
 
 
@@ -143,12 +141,11 @@ def _invoice_or_404(number: str) -> Invoice:
 def invoice_pdf(number: str):
     invoice = _invoice_or_404(number)
     try:
-        data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
+        data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
     except archive.ArchiveDamaged as error:
         current_app.logger.error("%s", error)
         abort(500, f"The archived PDF of {invoice.number} is damaged or missing; ask an administrator "
                    "to restore the invoice archive.")
-    db.session.commit()  # the record of a PDF rendered on its first download
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
 
@@ -193,7 +190,7 @@ def credit_note(number: str):
     if form.validate_on_submit():
         try:
             note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
-                                               today(), user=current_user)
+                                               today(), user=current_user, archive_config=current_app.config)
             db.session.commit()
             flash(f"Credit note {note.number} issued against {found.number}.", "info")
             return redirect(url_for("finance.invoice", number=note.number))

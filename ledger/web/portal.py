@@ -129,7 +129,6 @@ def invoice_pdf(number: str):
     except NotFound:
         db.session.rollback()
         abort(404)
-    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
-    db.session.commit()
+    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
