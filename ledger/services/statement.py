@@ -22,7 +22,7 @@ from .ratecards import card_in_force
 EXPIRING_SOON_DAYS = 90
 #: months in the usage chart, the period included
 CHART_MONTHS = 12
-USAGE_KINDS = ("charge", "overage", "reversal")
+USAGE_KINDS = billing.USAGE_KINDS
 MOVEMENT_KINDS = ("purchase", "rollover_in", "rollover_out", "expiry")
 
 
