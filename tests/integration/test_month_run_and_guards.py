@@ -16,12 +16,13 @@ from click.testing import CliRunner
 
 from ledger.cli import main
 from ledger.extensions import db
-from ledger.models import Client, Invoice, InvoiceDocument, RateCard, TermClose
+from ledger.models import Client, Invoice, InvoiceDocument, TermClose
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
 from ledger.services.support import log_technician_response, open_case
+from tests.conftest import both_engines
 from tests.integration.test_invoicing import client_named
-from tests.integration.test_web_finance import browser_as, finance as finance_page, make_user, words  # noqa: F401
+from tests.integration.test_web_finance import browser_as, make_user, words  # noqa: F401
 
 MARCH = "2026-03"
 
@@ -72,6 +73,7 @@ def issued_to(app) -> list[str]:
 # --- 9.2 / 9.3: one client never stops the month; every issued invoice is archived ------------
 
 
+@both_engines
 def test_the_api_run_issues_everyone_else_lists_the_failure_and_archives_every_pdf(
         app, month_with_a_client_that_cannot_be_invoiced, finance):
     response = finance.post("/invoices/run", {"period": MARCH})
@@ -118,6 +120,7 @@ def test_the_cli_run_issues_everyone_else_and_exits_non_zero_with_a_summary(
     assert all(archived(app).values())
 
 
+@both_engines
 def test_downloads_only_read_and_never_fail_while_others_write(app, session, make_client, rate_card, finance):
     """Right after the run, ten clients download at once beside credit notes being issued:
     every download answers 200 with the archived bytes, whose hash the invoice shows."""
