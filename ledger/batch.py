@@ -1,4 +1,4 @@
-"""The monthly invoice batch: issue (numbers, lines) in one transaction, then render in worker processes.
+"""The monthly invoice batch: issue (numbers, lines) client by client, then render in worker processes.
 
 Issuing and rendering are separate steps: a batch killed half-way and run again
 issues nothing twice and renders only what is missing.
@@ -12,7 +12,7 @@ import os
 import resource
 import signal
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -21,7 +21,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from . import billing
 from .db import acquire_write_lock
+from .errors import describe
 from .extensions import db
 from .models import Client, Invoice, User
 from .services import archive
@@ -34,45 +36,85 @@ _worker_app: Flask | None = None
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A client whose invoice could not be issued, and why (the error's code and message)."""
+
+    client: str
+    code: str
+    message: str
+
+    def as_json(self) -> dict:
+        return {"client": self.client, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
 class BatchResult:
     issued: list[str]
     skipped: list[str]
-    rendered: int
+    failed: list[Failure] = field(default_factory=list)
+    rendered: int = 0
     #: peak resident memory of each worker process, in KiB
     worker_peak_kib: tuple[int, ...] = ()
 
 
-def issue(app: Flask, period: str, today: date, user: User | None = None) -> tuple[list[str], list[str]]:
-    """Issue the month's invoices, one transaction per client; returns (numbers issued, codes skipped).
+def run(app: Flask, period: billing.Period | str, today: date, *, workers: int = 1, user: User | None = None,
+        progress: Callable[[int, int], None] | None = None) -> BatchResult:
+    """The month's run, the one issuing path of the API, the finance page and the CLI.
+
+    Issues client by client (one client that cannot be invoiced is listed in ``failed`` and
+    stops no one else), then renders and archives every PDF still missing, so each issued
+    invoice has its SHA-256 when this returns. A batch worker: it commits per unit of work.
+    """
+    issued, skipped, failed = issue_month(app, period, today, user)
+    rendered, peaks = render_missing(app, workers=workers, progress=progress)
+    return BatchResult(issued, skipped, failed, rendered, peaks)
+
+
+def issue_month(app: Flask, period: billing.Period | str, today: date,
+                user: User | None = None) -> tuple[list[str], list[str], list[Failure]]:
+    """Issue the month's invoices, one transaction per client; returns (numbers, codes skipped, failures).
 
     Committing client by client keeps each lock short, so the app's writers are not held up
     for the whole batch; numbers stay gapless because each is committed with its invoice.
     """
-    numbers, skipped = [], []
+    numbers, skipped, failed = [], [], []
+    user_id = user.id if user is not None else None
     with app.app_context():
-        check_period(period, today)  # fails before anything is issued
+        period = check_period(period, today)  # fails before anything is issued
         codes = db.session.scalars(select(Client.code).order_by(Client.code)).all()
         db.session.rollback()
+        issuer = db.session.get(User, user_id) if user_id is not None else None
         for code in codes:
             try:
                 acquire_write_lock(db.session)
                 client = db.session.scalar(select(Client).where(Client.code == code))
-                invoice = issue_invoice(db.session, client, period, today, user)
+                invoice = issue_invoice(db.session, client, period, today, issuer)
                 number = invoice.number if invoice is not None else None
                 db.session.commit()
+            except Exception as error:  # noqa: BLE001 - one client's failure is reported, not fatal
+                db.session.rollback()
+                failed.append(_failure(app, code, error))
+                continue
             except BaseException:
                 db.session.rollback()
                 raise
             (numbers if number else skipped).append(number or code)
+    return numbers, skipped, failed
+
+
+def _failure(app: Flask, code: str, error: Exception) -> Failure:
+    info = describe(error)
+    if info is None:
+        app.logger.exception("invoicing %s failed", code)
+        return Failure(code, "internal_error", "an unexpected error; the server log has the details")
+    return Failure(code, info.code, info.message)
+
+
+def issue(app: Flask, period: billing.Period | str, today: date,
+          user: User | None = None) -> tuple[list[str], list[str]]:
+    """Issue the month without rendering; returns (numbers issued, codes skipped). For benchmarks and tests."""
+    numbers, skipped, _ = issue_month(app, period, today, user)
     return numbers, skipped
-
-
-def run(app: Flask, period: str, today: date, *, workers: int = 2, user: User | None = None,
-        progress: Callable[[int, int], None] | None = None) -> BatchResult:
-    """Issue the month, then render every PDF still missing (this month's or an earlier run's)."""
-    numbers, skipped = issue(app, period, today, user)
-    rendered, peaks = render_missing(app, workers=workers, progress=progress)
-    return BatchResult(numbers, skipped, rendered, peaks)
 
 
 def render_missing(app: Flask, *, workers: int = 2,
@@ -81,7 +123,8 @@ def render_missing(app: Flask, *, workers: int = 2,
     with app.app_context():
         pending = archive.unrendered(db.session)
         db.session.remove()
-        db.engine.dispose()  # no pooled connection may cross the fork
+        if workers > 1:
+            db.engine.dispose()  # no pooled connection may cross the fork
     if not pending:
         return 0, ()
     pool = None

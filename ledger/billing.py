@@ -7,6 +7,7 @@ client's own policy, later) into these functions.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -418,17 +419,67 @@ def _past(action: str) -> str:
 PAYMENT_TERMS_DAYS = 30
 
 
-def month_bounds(period: str) -> tuple[date, date]:
+#: a month as the edge accepts it: ASCII digits only (``\d`` would take ``١``), ``YYYY-MM``
+_PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A calendar month, the unit of invoicing: parsed once at the edge, used everywhere after."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: object) -> Period:
+        """``2026-03`` as a Period; anything else (``2026-3``, ``2026-١٢``, `` 2026-03``) is refused."""
+        if not isinstance(text, str) or not _PERIOD.fullmatch(text) or text[:4] == "0000":
+            raise RuleViolation(f"{text!r} is not a month written YYYY-MM", "period")
+        return cls(int(text[:4]), int(text[5:]))
+
+    @classmethod
+    def containing(cls, day: date) -> Period:
+        """The month ``day`` falls in."""
+        return cls(day.year, day.month)
+
+    @property
+    def start(self) -> date:
+        """The first day of the month."""
+        return date(self.year, self.month, 1)
+
+    @property
+    def end(self) -> date:
+        """The last day of the month."""
+        return self.following().start - timedelta(days=1)
+
+    def following(self) -> Period:
+        """The next month."""
+        return Period(self.year + (self.month == 12), self.month % 12 + 1)
+
+    def previous(self) -> Period:
+        """The month before."""
+        return Period(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def month_bounds(period: str | Period) -> tuple[date, date]:
     """First and last day of a ``YYYY-MM`` period; raises RuleViolation on anything else."""
-    try:
-        year, month = (int(part) for part in period.split("-"))
-        first = date(year, month, 1)
-    except (ValueError, TypeError):
-        raise RuleViolation(f"{period!r} is not a month written YYYY-MM", "period") from None
-    if len(period) != 7:
-        raise RuleViolation(f"{period!r} is not a month written YYYY-MM", "period")
-    following = date(year + (month == 12), month % 12 + 1, 1)
-    return first, following - timedelta(days=1)
+    month = period if isinstance(period, Period) else Period.parse(period)
+    return month.start, month.end
+
+
+def check_not_future(day: date, today: date, field: str, what: str) -> None:
+    """Refuse ``day`` after ``today``: nothing dated in the future may make an irreversible posting."""
+    if day > today:
+        raise RuleViolation(f"{field} {day.isoformat()} is after today; {what}", field)
+
+
+def check_period_begun(period: Period, today: date) -> None:
+    """Refuse to issue a month whose first day is after ``today``."""
+    if period.start > today:
+        raise RuleViolation(f"{period} has not begun yet; a month is invoiced once it has begun", "period")
 
 
 def hours_amount(minutes: int, hourly: Decimal, exponent: Decimal = CENT) -> Decimal:
@@ -448,6 +499,179 @@ def invoice_totals(amounts: Iterable[Decimal], tax_rate: Decimal, exponent: Deci
     subtotal = sum(amounts, Decimal(0))
     tax = tax_on(subtotal, tax_rate, exponent)
     return Totals(subtotal, tax, subtotal + tax)
+
+
+def document_number(kind: Literal["invoice", "credit_note"], year: int, number: int) -> str:
+    """The printed number of the ``number``-th document of its series in ``year``: ``INV-2026-00042``."""
+    prefix = {"invoice": "INV", "credit_note": "CN"}[kind]
+    return f"{prefix}-{year}-{number:05d}"
+
+
+def maintenance_term(anniversary: date, period: Period, policy: Policy = POLICY) -> Term | None:
+    """The term whose maintenance fee falls in ``period`` (it renews that month), or None."""
+    term = term_containing(anniversary, period.end, policy)
+    return term if period.start <= term.start <= period.end else None
+
+
+@dataclass(frozen=True)
+class OverageCharge:
+    """One overage entry as invoicing sees it: its price group, its source key, the quantity used."""
+
+    group: tuple
+    source: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OverageGroup:
+    """Overage billed on one invoice line: one price (and role), the sum of its charges."""
+
+    group: tuple
+    quantity: int
+    sources: tuple[str, ...]
+
+
+def group_overage(charges: Iterable[OverageCharge]) -> list[OverageGroup]:
+    """Overage charges summed per price group, in group order; each charge's source kept for the line."""
+    groups: dict[tuple, list[OverageCharge]] = {}
+    for charge in charges:
+        groups.setdefault(charge.group, []).append(charge)
+    return [
+        OverageGroup(key, sum(c.quantity for c in members), tuple(c.source for c in members))
+        for key, members in sorted(groups.items())
+    ]
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    """A line an invoice (or credit note) would print, with the keys of what it bills."""
+
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    #: keys of what the line bills (one per bundle, item, entry, maintenance year)
+    sources: tuple[str, ...] = ()
+    #: the invoice line a credit-note line credits
+    credits_line_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Composition:
+    """An invoice's lines in print order and its totals."""
+
+    lines: tuple[LineDraft, ...]
+    totals: Totals
+
+    @property
+    def billable(self) -> bool:
+        """Whether there is anything to invoice."""
+        return bool(self.lines)
+
+
+#: the order in which an invoice prints its kinds of line
+LINE_ORDER = ("bundle", "quote", "maintenance", "incident_overage", "hours_overage")
+
+
+def compose_invoice(candidates: Iterable[LineDraft], billed: set[str], tax_rate: Decimal,
+                    exponent: Decimal = CENT) -> Composition:
+    """The invoice from candidate lines: lines already billed or empty are left out, then totals."""
+    lines = [
+        line for line in candidates
+        if not (line.sources and set(line.sources) <= billed) and (line.amount or line.quantity)
+    ]
+    lines.sort(key=lambda line: LINE_ORDER.index(line.kind) if line.kind in LINE_ORDER else len(LINE_ORDER))
+    return Composition(tuple(lines), invoice_totals([line.amount for line in lines], tax_rate, exponent))
+
+
+def credit_totals(invoice: Totals, credited: Totals, amounts: Iterable[Decimal], last: bool,
+                  tax_rate: Decimal, exponent: Decimal = CENT) -> Totals:
+    """A credit note's totals (positive) for lines of ``amounts``, never past what the invoice charged.
+
+    ``credited`` is what earlier credit notes of the invoice credited (positive). Tax is
+    computed on the credited subtotal but kept within what is left of the invoice's tax; the
+    credit note that credits the last line takes exactly the remainder, so all of them
+    together credit the invoice's subtotal, tax and total to the cent.
+    """
+    left = Totals(invoice.subtotal - credited.subtotal, invoice.tax - credited.tax,
+                  invoice.total - credited.total)
+    if last:
+        return left
+    subtotal = min(sum(amounts, Decimal(0)), left.subtotal)
+    tax = min(tax_on(subtotal, tax_rate, exponent), left.tax)
+    return Totals(subtotal, tax, subtotal + tax)
+
+
+# --- waivers and usage -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostedCharge:
+    """One entry an activity's charge posted: negative quantity, from a lot or as overage."""
+
+    quantity: int
+    effective_on: date
+    from_lot: bool
+    lot_closed: bool = False
+
+
+def waive_refusal(waived: bool, charges: Iterable[PostedCharge], anniversary: date, today: date,
+                  policy: Policy = POLICY) -> str | None:
+    """Why a charge may not be waived, or None if it may.
+
+    A reversal is dated like its draw for a lot, and today for overage (an invoiced month
+    stays as billed). So a closed lot, or overage charged in a term that has ended, cannot be
+    reversed without making a closed term's figures, or today's overage, negative: that is
+    what a credit note is for.
+    """
+    posted = [c for c in charges if c.quantity < 0]
+    if waived:
+        return "this activity is waived already"
+    if not posted:
+        return "this activity charged nothing; there is nothing to waive"
+    if any(c.from_lot and c.lot_closed for c in posted):
+        return "the term this charge was drawn from is closed; correct it with a credit note"
+    current = term_containing(anniversary, today, policy)
+    for charge in posted:
+        if not charge.from_lot and term_containing(anniversary, charge.effective_on, policy) != current:
+            return ("this overage was charged in a term that has ended; "
+                    "correct it with a credit note on the invoice that billed it")
+    return None
+
+
+def can_waive(waived: bool, charges: Iterable[PostedCharge], anniversary: date, today: date,
+              policy: Policy = POLICY) -> bool:
+    """Whether the charge may be waived now (see :func:`waive_refusal`)."""
+    return waive_refusal(waived, charges, anniversary, today, policy) is None
+
+
+@dataclass(frozen=True)
+class WorkSplit:
+    """Billed minutes of a work log: drawn from prepaid hours, and beyond them (overage)."""
+
+    prepaid_minutes: int
+    overage_minutes: int
+
+
+def work_split(entries: Iterable[tuple[str, int]]) -> WorkSplit:
+    """The prepaid/overage split of a work log from its entries' ``(kind, quantity)``; reversals ignored."""
+    prepaid = overage = 0
+    for kind, quantity in entries:
+        if kind == "charge":
+            prepaid -= quantity
+        elif kind == "overage":
+            overage -= quantity
+    return WorkSplit(prepaid, overage)
+
+
+#: entry kinds that count as using incidents (a reversal gives some back)
+USAGE_KINDS = ("charge", "overage", "reversal")
+
+
+def incidents_used(entries: Iterable[tuple[str, int]]) -> int:
+    """Incidents used, net of reversals, from entries' ``(kind, quantity)``; rollover and expiry are not use."""
+    return -sum(quantity for kind, quantity in entries if kind in USAGE_KINDS)
 
 
 # --- forecasts ---------------------------------------------------------------------

@@ -57,9 +57,16 @@ def _require_schema() -> None:
 @main.command()
 def init() -> None:
     """Create or migrate the database schema; safe to run again."""
+    from flask import current_app
+
     from .migrate import upgrade
+    from .services.seeds import seed_defaults
 
     upgrade()
+    with transaction() as session:
+        seeded = seed_defaults(session, current_app.config["HOME_CURRENCY"])
+    for what in seeded:
+        click.echo(f"seeded {what}")
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -148,7 +155,7 @@ def close_terms(as_of) -> None:
     from .services.terms import close_terms as close
 
     with transaction() as session:
-        closed = close(session, as_of.date())
+        closed = close(session, as_of.date(), date.today())
         codes = {c.id: c.code for c in session.query(Client)}
         lines = [
             f"{codes[r.client_id]}: term ending {r.term_end} closed, "
@@ -170,27 +177,36 @@ def invoices() -> None:
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Issue date; today if omitted.")
 @click.pass_obj
 def run_invoices(app, period: str, workers: int, today) -> None:
-    """Issue the month's invoices, then render their PDFs; running it again issues nothing new."""
+    """Issue the month's invoices, then render their PDFs; running it again issues nothing new.
+
+    Exits 1 with a summary when any client could not be invoiced (the others are issued).
+    """
     from . import batch
     from .db import hold_in_use
+    from .billing import Period
 
     _require_schema()
     hold_in_use(db.engine.url)  # a restore refuses while the batch runs
     issued_on = today.date() if today else date.today()
-    try:
-        numbers, skipped = batch.issue(app, period, issued_on)
-    except Exception as error:
-        raise _click_error(error) from None
-    click.echo(f"{period}: {len(numbers)} issued, {len(skipped)} with nothing to bill")
-    with click.progressbar(length=1, label="Rendering PDFs") as bar:
+    with click.progressbar(length=1, label="Issuing, then rendering PDFs") as bar:
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(1)
 
-        rendered, _ = batch.render_missing(app, workers=workers, progress=progress)
-    click.echo(f"{rendered} PDF(s) rendered into {app.config['INVOICE_DIR']}")
-    for number in numbers:
+        try:
+            result = batch.run(app, Period.parse(period), issued_on, workers=workers, progress=progress)
+        except Exception as error:
+            raise _click_error(error) from None
+    click.echo(f"{period}: {len(result.issued)} issued, {len(result.skipped)} with nothing to bill, "
+               f"{len(result.failed)} failed")
+    click.echo(f"{result.rendered} PDF(s) rendered into {app.config['INVOICE_DIR']}")
+    for number in result.issued:
         click.echo(number)
+    if result.failed:
+        for failure in result.failed:
+            click.echo(f"not issued: {failure.client}: {failure.message} ({failure.code})", err=True)
+        raise click.ClickException(f"{len(result.failed)} client(s) could not be invoiced for {period}; "
+                                   "fix what is listed above and run again (nothing is issued twice)")
 
 
 @invoices.command("export")
@@ -200,8 +216,10 @@ def export_invoices(period: str, output: str | None) -> None:
     """Write the month's invoice lines as CSV for the accounting system."""
     from .services.exports import export_csv
 
+    from .billing import Period
+
     with transaction() as session:
-        text = export_csv(session, period)
+        text = export_csv(session, Period.parse(period))
     if output:
         with open(output, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)

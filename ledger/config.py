@@ -13,6 +13,7 @@ ENVIRONMENT = {
     "LEDGER_DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "LEDGER_INVOICE_DIR": "INVOICE_DIR",
     "LEDGER_SECRET_KEY": "SECRET_KEY",
+    "LEDGER_CURRENCY": "HOME_CURRENCY",
 }
 
 #: the largest request body accepted, in bytes
@@ -31,6 +32,8 @@ def defaults(instance_path: Path) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "JSON_SORT_KEYS": False,
         "VENDOR_NAME": "Support Ledger Demo Vendor",
+        #: the currency of the seed rate card that ``ledger init`` creates
+        "HOME_CURRENCY": "USD",
     }
 
 

@@ -71,7 +71,7 @@ def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
                        "(use --if-empty to skip quietly)")
     rng = random.Random(20261122)
     for currency in sorted({c.currency for c in CLIENTS}):
-        ratecards.create_rate_card(session, currency, today.replace(day=1) - timedelta(days=900))
+        ratecards.seed_card(session, currency)
     for user_email, role in STAFF:
         users.create_user(session, user_email, role, password=DEMO_PASSWORD)
     manager = users.find_user(session, "manager@example.com")

@@ -143,6 +143,7 @@ def session(app):
 def make_client(app):
     """Create a client (committed) and return it; keyword arguments override the defaults."""
     from ledger.services.clients import create_client
+    from ledger.services.ratecards import seed_card
 
     def make(code: str | None = None, **overrides):
         fields = dict(
@@ -158,6 +159,7 @@ def make_client(app):
         if isinstance(fields.get("maintenance_fee"), str):
             fields["maintenance_fee"] = Money(Decimal(fields["maintenance_fee"]), fields["currency"])
         with app.app_context():
+            seed_card(db.session, fields["currency"])  # a client needs a rate card in its currency
             client = create_client(db.session, **fields)
             db.session.commit()
             db.session.refresh(client)

@@ -35,7 +35,7 @@ JSON = "application/json"
 MONEY_PATTERN = r"^-?\d+(\.\d{2,4})?$"
 DECIMAL_PATTERN = r"^\d+(\.\d+)?$"
 #: a calendar month, as invoices are run and filtered
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 #: status → (response component, what it means, the error codes it carries)
 ERROR_STATUSES = {
     "400": ("BadRequest", "Malformed JSON, a bad cursor or a bad Idempotency-Key.",
@@ -378,8 +378,8 @@ def ledger_bodies() -> dict:
         }, {
             "unit_price": nullable({**ref("Money"), "description": "Default: the rate card's."}),
         }, example={"quantity": 40, "purchased_on": "2026-03-01"}),
-        "TermsClose": body({"as_of": day("Close every term that ended on or before this day.")},
-                           example={"as_of": "2026-12-31"}),
+        "TermsClose": body({"as_of": day("Close every term that ended on or before this day; not after today.")},
+                           example={"as_of": "2025-12-31"}),
     }
 
 
@@ -669,6 +669,9 @@ def invoice_schemas() -> dict:
         "InvoiceRunResult": obj({
             "issued": array(string(examples=["INV-2026-00042"]), "Numbers issued by this run."),
             "skipped": array(client_code(), "Clients with nothing (more) to bill that month."),
+            "failed": array(obj({"client": client_code(), "code": string("The error's code."),
+                                 "message": string("Why this client's invoice could not be issued.")}),
+                            "Clients that could not be invoiced; every other client was."),
         }),
     }
 

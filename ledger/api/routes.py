@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import current_app, g, request
 from sqlalchemy import select
 
-from .. import billing
+from .. import batch, billing
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import OVERAGE_POLICIES, QUOTE_UNITS, SEVERITIES, Activity, Case, Client, Invoice, Quote, User
@@ -257,7 +257,7 @@ def close_terms():
     data = body()
     as_of = data.date("as_of")
     data.done()
-    closed = terms.close_terms(db.session, as_of, user=g.user)
+    closed = terms.close_terms(db.session, as_of, today(), user=g.user)
     codes = dict(db.session.execute(select(Client.id, Client.code)).all())
     return json_response({"closed": [term_close_json(r, codes[r.client_id]) for r in closed]})
 
@@ -265,7 +265,7 @@ def close_terms():
 @blueprint.get("/rate-card")
 def rate_card():
     require(*STAFF)
-    currency = request.args.get("currency", "USD")
+    currency = request.args.get("currency", current_app.config["HOME_CURRENCY"])
     card = ratecards.card_in_force(db.session, currency, as_of_arg("on"))
     return json_response(rate_card_json(card))
 
@@ -427,14 +427,15 @@ def log_work(code: str):
 
 
 @blueprint.post("/invoices/run")
-@writes
 def run_invoices():
     require("finance")
     data = body()
-    period = data.text("period", max_length=7)
+    period = billing.Period.parse(data.text("period", max_length=7))
     data.done()
-    result = invoicing.issue_month(db.session, period, today(), user=g.user)
-    return json_response({"issued": [i.number for i in result.issued], "skipped": result.skipped})
+    result = batch.run(current_app._get_current_object(), period, today(), user=g.user)
+    db.session.rollback()  # the run committed in its own session: end this one's older snapshot
+    return json_response({"issued": result.issued, "skipped": result.skipped,
+                          "failed": [failure.as_json() for failure in result.failed]})
 
 
 @blueprint.get("/clients/<code>/invoices")
@@ -450,9 +451,7 @@ def list_invoices(code: str):
 
 
 def _period_arg() -> str:
-    period = request.args["period"]
-    billing.month_bounds(period)
-    return period
+    return str(billing.Period.parse(request.args["period"]))
 
 
 @blueprint.get("/invoices/<number>")
@@ -466,8 +465,7 @@ def get_invoice(number: str):
 def invoice_pdf(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
-    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
-    db.session.commit()  # the record of a PDF rendered on first download
+    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
 
@@ -481,7 +479,8 @@ def credit_note(number: str):
     reason = data.text("reason", max_length=MAX_NOTE)
     positions = data.positions("lines")
     data.done()
-    note = invoicing.issue_credit_note(db.session, invoice, reason, positions, today(), user=g.user)
+    note = invoicing.issue_credit_note(db.session, invoice, reason, positions, today(), user=g.user,
+                                       archive_config=current_app.config)
     return json_response(invoice_json(note), 201)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+from .. import billing
 from ..billing import quote_state_on
 from ..models import Activity, Bundle, Case, Client, Entry, Invoice, Quote, RateCard, TermClose
 from ..money import Money
@@ -192,9 +193,8 @@ def work_json(activity: Activity, prepaid_minutes_used: int | None = None,
               overage_minutes: int | None = None) -> dict:
     """A work log: its minutes, what prepaid hours covered, and the overage."""
     if prepaid_minutes_used is None:
-        drawn = [e for e in activity.entries if e.kind in ("charge", "overage")]
-        overage_minutes = -sum(e.quantity for e in drawn if e.kind == "overage")
-        prepaid_minutes_used = -sum(e.quantity for e in drawn if e.kind == "charge")
+        split = billing.work_split((e.kind, e.quantity) for e in activity.entries)
+        prepaid_minutes_used, overage_minutes = split.prepaid_minutes, split.overage_minutes
     body = activity_json(activity)
     body.update({
         "role": activity.role,

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import LedgerError
@@ -84,20 +83,21 @@ def unrendered(session: Session) -> list[int]:
     return list(session.scalars(select(Invoice.id).where(Invoice.id.not_in(have)).order_by(Invoice.id)))
 
 
-def read_pdf(session: Session, invoice: Invoice, archive: Path, config) -> bytes:
-    """The archived PDF, byte for byte; rendered and archived first if it is missing.
+def archive_now(session: Session, invoice: Invoice, config) -> InvoiceDocument:
+    """Render ``invoice``'s PDF into the archive of ``config`` and record it in this transaction."""
+    return record(session, render_to_archive(invoice, Path(config["INVOICE_DIR"]), config))
 
-    Raises :class:`ArchiveDamaged` when the file no longer matches its recorded hash.
+
+def read_pdf(session: Session, invoice: Invoice, archive: Path, config=None) -> bytes:
+    """The archived PDF, byte for byte. Only reads: a document is archived when it is issued.
+
+    Raises :class:`ArchiveDamaged` when the PDF is missing (never archived, or lost) or no
+    longer matches its recorded hash.
     """
     document = session.scalar(select(InvoiceDocument).where(InvoiceDocument.invoice_id == invoice.id))
     if document is None:
-        rendered = render_to_archive(invoice, archive, config)
-        try:
-            with session.begin_nested():
-                document = record(session, rendered)
-        except IntegrityError:  # rendered by someone else meanwhile: theirs is the record
-            document = session.scalar(
-                select(InvoiceDocument).where(InvoiceDocument.invoice_id == invoice.id))
+        raise ArchiveDamaged(f"the PDF of {invoice.number} has not been archived; run `ledger invoices run` "
+                             "for its month, which archives every PDF still missing", "number")
     path = archive / document.path
     try:
         data = path.read_bytes()

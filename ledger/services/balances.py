@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from .. import billing
 from ..models import Client, Entry, Lot
 from .clients import current_term
 
@@ -97,6 +98,17 @@ def _overage(session: Session, client: Client, as_of: date) -> int:
         )
     )
     return -int(total)
+
+
+def incidents_used_since(session: Session, client: Client, since: date) -> int:
+    """Incidents the client used after ``since``, net of waivers (the pace a forecast runs on)."""
+    rows = session.execute(
+        select(Entry.kind, func.sum(Entry.quantity)).where(
+            Entry.client_id == client.id, Entry.unit == "incident", Entry.kind.in_(billing.USAGE_KINDS),
+            Entry.effective_on > since,
+        ).group_by(Entry.kind)
+    ).all()
+    return billing.incidents_used((kind, int(total)) for kind, total in rows)
 
 
 def entries(

@@ -10,9 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, ValidationError
 from ..models import OVERAGE_POLICIES, Client, User
 from ..money import Money, is_currency, is_locale
+from . import access
+from .ratecards import has_rate_card
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -35,6 +37,9 @@ def create_client(
         raise ValidationError("use 1–32 letters, digits, '-' or '_', starting with a letter or digit", "code")
     if not is_currency(currency):
         raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+    if not has_rate_card(session, currency):
+        raise ValidationError(f"there is no {currency} rate card; create one before a client in {currency}",
+                              "currency")
     if not is_locale(locale):
         raise ValidationError(f"{locale!r} is not a known locale (for example en_US, de_DE)", "locale")
     if not Decimal(0) <= tax_rate <= Decimal(100) or tax_rate != tax_rate.quantize(Decimal("0.001")):
@@ -57,19 +62,13 @@ def create_client(
 
 
 def visible_clients(user: User):
-    """A select of the clients ``user`` may see: a client user only its own."""
-    statement = select(Client).order_by(Client.code)
-    if user.role == "client":
-        statement = statement.where(Client.id == user.client_id)
-    return statement
+    """A select of the clients ``user`` may see, by code: a client user only its own."""
+    return access.visible(Client, user).order_by(Client.code)
 
 
 def find_client(session: Session, code: str, user: User) -> Client:
     """The client with ``code`` if ``user`` may see it; NotFound otherwise (no hint either way)."""
-    client = session.scalar(visible_clients(user).where(Client.code == code))
-    if client is None:
-        raise NotFound(f"no client {code!r}", "code")
-    return client
+    return access.find(session, Client, user, code)
 
 
 def current_term(client: Client, on: date) -> billing.Term:

@@ -16,16 +16,16 @@ COLUMNS = ("number", "kind", "issue_date", "client", "description", "quantity", 
            "tax", "total", "currency", "refers_to")
 
 
-def invoices_of_month(session: Session, period: str) -> list[Invoice]:
+def invoices_of_month(session: Session, period: billing.Period | str) -> list[Invoice]:
     """Invoices and credit notes of ``period``, in number order."""
-    billing.month_bounds(period)  # refuses a malformed period
+    period = period if isinstance(period, billing.Period) else billing.Period.parse(period)
     return list(session.scalars(
-        select(Invoice).where(Invoice.period == period).order_by(Invoice.kind, Invoice.number)
+        select(Invoice).where(Invoice.period == str(period)).order_by(Invoice.kind, Invoice.number)
         .options(selectinload(Invoice.lines), selectinload(Invoice.client), selectinload(Invoice.refers_to))
     ))
 
 
-def export_csv(session: Session, period: str) -> str:
+def export_csv(session: Session, period: billing.Period | str) -> str:
     """The month as CSV text: a header, then a row per line; tax and total are the document's."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

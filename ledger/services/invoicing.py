@@ -9,8 +9,7 @@ batches run at once or a charge is posted late for a month already invoiced.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -18,25 +17,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, ValidationError
 from ..models import BillableItem, Bundle, Client, Entry, Invoice, InvoiceLine, InvoiceSource, RateCard, User
 from ..money import Money, exponent
-from .clients import visible_clients
+from . import access, archive
 from .ledger import lock_client
 from .numbers import next_number
 from .ratecards import card_in_force
 from .statement import usage_statement
 
 
-@dataclass
-class DraftLine:
-    kind: str
-    description: str
-    quantity: Decimal
-    unit_price: Decimal
-    amount: Decimal
-    #: keys of what the line bills (one per bundle, item, entry, maintenance year)
-    sources: list[str] = field(default_factory=list)
+#: kept under its old name for callers that build lines
+DraftLine = billing.LineDraft
 
 
 @dataclass
@@ -45,7 +37,7 @@ class Draft:
 
     client: Client
     period: str
-    lines: list[DraftLine]
+    lines: list[billing.LineDraft]
     totals: billing.Totals
 
     @property
@@ -53,21 +45,25 @@ class Draft:
         return bool(self.lines)
 
 
-def compose(session: Session, client: Client, period: str) -> Draft:
+def compose(session: Session, client: Client, period: billing.Period | str) -> Draft:
     """The invoice ``client`` would get for ``period``: lines in print order and totals."""
-    first, last = billing.month_bounds(period)
+    period = as_period(period)
     billed = _billed_keys(session, client)
     cards = _CardBook(session, client.currency)
-    lines = [
-        *_bundle_lines(session, client, last, billed),
-        *_item_lines(session, client, last, billed),
-        *_maintenance_lines(client, first, last, billed),
-        *_incident_overage_lines(session, client, last, billed, cards),
-        *_hours_overage_lines(session, client, last, billed, cards),
+    candidates = [
+        *_bundle_lines(session, client, period.end),
+        *_item_lines(session, client, period.end),
+        *_maintenance_lines(client, period),
+        *_incident_overage_lines(session, client, period.end, billed, cards),
+        *_hours_overage_lines(session, client, period.end, billed, cards),
     ]
-    lines = [line for line in lines if line.amount or line.quantity]
-    totals = billing.invoice_totals([line.amount for line in lines], client.tax_rate, exponent(client.currency))
-    return Draft(client, period, lines, totals)
+    composed = billing.compose_invoice(candidates, billed, client.tax_rate, exponent(client.currency))
+    return Draft(client, str(period), list(composed.lines), composed.totals)
+
+
+def as_period(period: billing.Period | str) -> billing.Period:
+    """A Period, parsing text strictly (callers at the edge pass a Period already)."""
+    return period if isinstance(period, billing.Period) else billing.Period.parse(period)
 
 
 def _billed_keys(session: Session, client: Client) -> set[str]:
@@ -94,24 +90,21 @@ def _money(minor: int, client: Client) -> Decimal:
     return Money.from_minor(minor, client.currency).amount
 
 
-def _bundle_lines(session, client, last, billed) -> list[DraftLine]:
+def _bundle_lines(session, client, last) -> list[DraftLine]:
     bundles = session.scalars(
         select(Bundle).where(Bundle.client_id == client.id, Bundle.purchased_on <= last).order_by(Bundle.id)
     )
     lines = []
     for bundle in bundles:
-        key = f"bundle:{bundle.id}"
-        if key in billed:
-            continue
         price = _money(bundle.unit_price_minor, client)
         lines.append(DraftLine(
             "bundle", f"Service & Support Incidents: bundle of {bundle.quantity}, "
                       f"purchased {bundle.purchased_on.isoformat()}",
-            Decimal(bundle.quantity), price, price * bundle.quantity, [key]))
+            Decimal(bundle.quantity), price, price * bundle.quantity, (f"bundle:{bundle.id}",)))
     return lines
 
 
-def _item_lines(session, client, last, billed) -> list[DraftLine]:
+def _item_lines(session, client, last) -> list[DraftLine]:
     items = session.scalars(
         select(BillableItem)
         .where(BillableItem.client_id == client.id, BillableItem.billable_on <= last)
@@ -119,19 +112,19 @@ def _item_lines(session, client, last, billed) -> list[DraftLine]:
     )
     return [
         DraftLine("quote", item.description, item.quantity, _money(item.unit_price_minor, client),
-                  _money(item.amount_minor, client), [f"item:{item.id}"])
-        for item in items if f"item:{item.id}" not in billed
+                  _money(item.amount_minor, client), (f"item:{item.id}",))
+        for item in items
     ]
 
 
-def _maintenance_lines(client, first, last, billed) -> list[DraftLine]:
-    term = billing.term_containing(client.term_start, last)
-    key = f"maintenance:{client.id}:{term.start.isoformat()}"
-    if not first <= term.start <= last or key in billed or not client.maintenance_fee_minor:
+def _maintenance_lines(client, period: billing.Period) -> list[DraftLine]:
+    term = billing.maintenance_term(client.term_start, period)
+    if term is None or not client.maintenance_fee_minor:
         return []
+    key = f"maintenance:{client.id}:{term.start.isoformat()}"
     fee = _money(client.maintenance_fee_minor, client)
     return [DraftLine("maintenance", f"Annual software maintenance, {term.start.isoformat()} "
-                                     f"to {term.end.isoformat()}", Decimal(1), fee, fee, [key])]
+                                     f"to {term.end.isoformat()}", Decimal(1), fee, fee, (key,))]
 
 
 def _unbilled_overage(session, client, unit: str, last, billed) -> list[Entry]:
@@ -143,38 +136,37 @@ def _unbilled_overage(session, client, unit: str, last, billed) -> list[Entry]:
 
 
 def _incident_overage_lines(session, client, last, billed, cards) -> list[DraftLine]:
-    by_price: dict[int, list[Entry]] = defaultdict(list)
-    for entry in _unbilled_overage(session, client, "incident", last, billed):
-        by_price[cards.on(entry.effective_on).overage_price_minor].append(entry)
+    charges = [
+        billing.OverageCharge((cards.on(entry.effective_on).overage_price_minor,), f"entry:{entry.id}",
+                              -entry.quantity)
+        for entry in _unbilled_overage(session, client, "incident", last, billed)
+    ]
     lines = []
-    for price_minor, entries in sorted(by_price.items()):
-        incidents = -sum(e.quantity for e in entries)
+    for group in billing.group_overage(charges):
+        (price_minor,), incidents = group.group, group.quantity
         price = _money(price_minor, client)
         lines.append(DraftLine("incident_overage", f"Incident overage: {incidents} beyond the balance",
-                               Decimal(incidents), price, price * incidents,
-                               [f"entry:{e.id}" for e in entries]))
+                               Decimal(incidents), price, price * incidents, group.sources))
     return lines
 
 
 def _hours_overage_lines(session, client, last, billed, cards) -> list[DraftLine]:
-    groups: dict[tuple[str, int], list[Entry]] = defaultdict(list)
-    titles: dict[str, str] = {}
+    charges, titles = [], {}
     for entry in _unbilled_overage(session, client, "minute", last, billed):
         card = cards.on(entry.effective_on)
         role = next((r for r in card.roles if r.code == entry.role), None)
         if role is None:
             raise ValidationError(f"role {entry.role!r} is not on the {card.currency} rate card", "role")
         titles[entry.role] = role.title
-        groups[(entry.role, role.hourly_minor)].append(entry)
+        charges.append(billing.OverageCharge((entry.role, role.hourly_minor), f"entry:{entry.id}", -entry.quantity))
     lines = []
-    for (role, hourly_minor), entries in sorted(groups.items()):
-        minutes = -sum(e.quantity for e in entries)
+    for group in billing.group_overage(charges):
+        (role, hourly_minor), minutes = group.group, group.quantity
         hourly = _money(hourly_minor, client)
         hours = (Decimal(minutes) / 60).quantize(Decimal("0.0001"))
         lines.append(DraftLine(
             "hours_overage", f"{titles[role]}: {_hours_text(minutes)} beyond prepaid hours",
-            hours, hourly, billing.hours_amount(minutes, hourly, exponent(client.currency)),
-            [f"entry:{e.id}" for e in entries]))
+            hours, hourly, billing.hours_amount(minutes, hourly, exponent(client.currency)), group.sources))
     return lines
 
 
@@ -189,23 +181,21 @@ def _hours_text(minutes: int) -> str:
 
 def find_invoice(session: Session, number: str, user: User) -> Invoice:
     """The invoice or credit note if ``user`` may see its client; NotFound otherwise."""
-    visible = visible_clients(user).with_only_columns(Client.id)
-    invoice = session.scalar(select(Invoice).where(Invoice.number == number, Invoice.client_id.in_(visible)))
-    if invoice is None:
-        raise NotFound(f"no invoice {number!r}", "number")
-    return invoice
+    return access.find(session, Invoice, user, number)
 
 
 def issue_invoice(
-    session: Session, client: Client, period: str, today: date, user: User | None = None,
+    session: Session, client: Client, period: billing.Period | str, today: date, user: User | None = None,
 ) -> Invoice | None:
     """Issue ``client``'s invoice for ``period`` with the next number, or None if nothing is billable.
 
     Holds the client's lock, so a second batch waits and then finds the invoice issued.
     """
+    period = as_period(period)
+    billing.check_period_begun(period, today)
     client = lock_client(session, client)
     existing = session.scalar(
-        select(Invoice.id).where(Invoice.client_id == client.id, Invoice.period == period,
+        select(Invoice.id).where(Invoice.client_id == client.id, Invoice.period == str(period),
                                  Invoice.kind == "invoice")
     )
     if existing is not None:
@@ -215,8 +205,8 @@ def issue_invoice(
         return None
     statement = usage_statement(session, client, period)
     number = next_number(session, f"invoice-{today.year}")
-    invoice = _store(session, draft, f"INV-{today.year}-{number:05d}", "invoice", today, user,
-                     statement=statement)
+    invoice = _store(session, draft, billing.document_number("invoice", today.year, number), "invoice", today,
+                     user, statement=statement)
     session.flush()
     return invoice
 
@@ -237,84 +227,88 @@ def _store(session: Session, draft: Draft, number: str, kind: str, today: date, 
         session.add(InvoiceLine(
             invoice=invoice, position=position, kind=line.kind, description=line.description,
             quantity=line.quantity, unit_price_minor=minor(line.unit_price), amount_minor=minor(line.amount),
-            credits_line_id=getattr(line, "credits_line_id", None),
+            credits_line_id=line.credits_line_id,
         ))
         session.add_all(InvoiceSource(invoice=invoice, key=key) for key in line.sources)
     return invoice
 
 
-@dataclass(frozen=True)
-class IssueResult:
-    issued: list[Invoice]
-    skipped: list[str]
-
-
-def check_period(period: str, today: date) -> None:
-    """Refuse a malformed period, or one that has not begun."""
-    first, _ = billing.month_bounds(period)
-    if first > today:
-        raise ValidationError(f"{period} has not begun yet", "period")
-
-
-def issue_month(session: Session, period: str, today: date, user: User | None = None) -> IssueResult:
-    """Issue every client's invoice for ``period``; clients with nothing billable are skipped."""
-    check_period(period, today)
-    issued, skipped = [], []
-    for client in session.scalars(select(Client).order_by(Client.code)).all():
-        invoice = issue_invoice(session, client, period, today, user)
-        if invoice is None:
-            skipped.append(client.code)
-        else:
-            issued.append(invoice)
-    return IssueResult(issued, skipped)
+def check_period(period: billing.Period | str, today: date) -> billing.Period:
+    """The period, refused if malformed or not begun yet."""
+    period = as_period(period)
+    billing.check_period_begun(period, today)
+    return period
 
 
 # --- credit notes ------------------------------------------------------------------
 
 
-@dataclass
-class CreditLine(DraftLine):
-    credits_line_id: int | None = None
-
-
 def issue_credit_note(
     session: Session, invoice: Invoice, reason: str, line_positions: list[int] | None, today: date,
-    user: User | None = None,
+    user: User | None = None, archive_config=None,
 ) -> Invoice:
-    """Credit the whole invoice, or the lines at ``line_positions``, with a reason; each line once."""
+    """Credit the lines at ``line_positions``, or all not yet credited, with a reason; each line once.
+
+    Together, an invoice's credit notes never credit more than it charged: the one that credits
+    its last line takes exactly what is left of the tax. With ``archive_config`` (the app's
+    config) the note's PDF is archived in the same transaction, so a download only reads.
+    """
     if invoice.kind != "invoice":
         raise Conflict("only an invoice can be credited", "number")
     if not reason.strip():
         raise ValidationError("a credit note needs a reason", "reason")
     client = lock_client(session, invoice.client)
-    credited = set(session.scalars(select(InvoiceLine.credits_line_id).where(
-        InvoiceLine.credits_line_id.in_([line.id for line in invoice.lines]))))
-    chosen = _chosen_lines(invoice, line_positions)
-    if any(line.id in credited for line in chosen):
-        raise Conflict("a chosen line has been credited already", "lines")
+    earlier = session.scalars(select(Invoice).where(Invoice.refers_to_id == invoice.id)).all()
+    credited = {line.credits_line_id for note in earlier for line in note.lines}
+    chosen = _chosen_lines(invoice, line_positions, credited)
     currency = invoice.currency
+    amount = lambda minor: Money.from_minor(minor, currency).amount  # noqa: E731
     lines = [
-        CreditLine("credit", f"Credit: {line.description}", line.quantity,
-                   -Money.from_minor(line.unit_price_minor, currency).amount,
-                   -Money.from_minor(line.amount_minor, currency).amount, credits_line_id=line.id)
+        billing.LineDraft("credit", f"Credit: {line.description}", line.quantity, -amount(line.unit_price_minor),
+                          -amount(line.amount_minor), credits_line_id=line.id)
         for line in chosen
     ]
-    totals = billing.invoice_totals([line.amount for line in lines], invoice.tax_rate, exponent(currency))
-    draft = Draft(client, invoice.period, lines, totals)
+    positive = billing.credit_totals(
+        _totals(invoice), _credited(earlier), [-line.amount for line in lines],
+        last=len(credited) + len(chosen) == len(invoice.lines), tax_rate=invoice.tax_rate,
+        exponent=exponent(currency))
+    totals = billing.Totals(-positive.subtotal, -positive.tax, -positive.total)
     number = next_number(session, f"credit-note-{today.year}")
-    note = _store(session, draft, f"CN-{today.year}-{number:05d}", "credit_note", today, user,
+    note = _store(session, Draft(client, invoice.period, lines, totals),
+                  billing.document_number("credit_note", today.year, number), "credit_note", today, user,
                   refers_to=invoice, reason=reason.strip())
     session.flush()
+    if archive_config is not None:
+        archive.archive_now(session, note, archive_config)
     return note
 
 
-def _chosen_lines(invoice: Invoice, positions: list[int] | None) -> list[InvoiceLine]:
+def _totals(invoice: Invoice) -> billing.Totals:
+    amount = lambda minor: Money.from_minor(minor, invoice.currency).amount  # noqa: E731
+    return billing.Totals(amount(invoice.subtotal_minor), amount(invoice.tax_minor), amount(invoice.total_minor))
+
+
+def _credited(notes: list[Invoice]) -> billing.Totals:
+    """What ``notes`` credited, as positive totals."""
+    totals = [_totals(note) for note in notes]
+    return billing.Totals(-sum((t.subtotal for t in totals), Decimal(0)), -sum((t.tax for t in totals), Decimal(0)),
+                          -sum((t.total for t in totals), Decimal(0)))
+
+
+def _chosen_lines(invoice: Invoice, positions: list[int] | None, credited: set[int]) -> list[InvoiceLine]:
+    """The lines to credit: those at ``positions``, or every line not credited yet."""
     if positions is None:
-        return list(invoice.lines)
+        chosen = [line for line in invoice.lines if line.id not in credited]
+        if not chosen:
+            raise Conflict(f"every line of {invoice.number} has been credited already", "lines")
+        return chosen
     by_position = {line.position: line for line in invoice.lines}
     if not positions or len(set(positions)) != len(positions):
         raise ValidationError("lines lists each line position once", "lines")
     missing = [p for p in positions if p not in by_position]
     if missing:
         raise ValidationError(f"invoice {invoice.number} has no line {missing[0]}", "lines")
-    return [by_position[p] for p in sorted(positions)]
+    chosen = [by_position[p] for p in sorted(positions)]
+    if any(line.id in credited for line in chosen):
+        raise Conflict("a chosen line has been credited already", "lines")
+    return chosen

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, ValidationError
 from ..models import BillableItem, Client, Lot, Quote, QuoteLine, User
 from ..money import Money, exponent
-from .clients import visible_clients
+from . import access
 from .ledger import lock_client, post
 from .numbers import next_number
 from .ratecards import card_in_force, role_prices
@@ -61,18 +60,12 @@ def create_quote(
 
 def visible_quotes(user: User):
     """A select of the quotes ``user`` may see: a client user only its own, and no drafts."""
-    statement = select(Quote).where(Quote.client_id.in_(visible_clients(user).with_only_columns(Client.id)))
-    if user.role == "client":
-        statement = statement.where(Quote.state != "draft")
-    return statement
+    return access.visible(Quote, user)
 
 
 def find_quote(session: Session, number: str, user: User) -> Quote:
     """The quote if ``user`` may see it; NotFound otherwise."""
-    quote = session.scalar(visible_quotes(user).where(Quote.number == number))
-    if quote is None:
-        raise NotFound(f"no quote {number!r}", "number")
-    return quote
+    return access.find(session, Quote, user, number)
 
 
 def state_on(quote: Quote, today: date) -> str:

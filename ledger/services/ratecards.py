@@ -26,6 +26,8 @@ SEED_DISCOUNTS = ((40, Decimal(5)), (80, Decimal(10)), (160, Decimal(15)))
 #: price of one incident in a bundle and one incident of overage, in major units
 SEED_INCIDENT_PRICE = Decimal(200)
 SEED_OVERAGE_PRICE = Decimal(250)
+#: the seed card is in force from this day, so any date a user may enter finds a card
+SEED_EFFECTIVE_FROM = date(2000, 1, 1)
 
 
 def create_rate_card(
@@ -66,6 +68,17 @@ def create_rate_card(
     session.add(card)
     session.flush()
     return card
+
+
+def seed_card(session: Session, currency: str) -> RateCard:
+    """The seed card of SPEC.md in ``currency``, in force since 2000-01-01, unless that currency has one."""
+    existing = session.scalar(select(RateCard).where(RateCard.currency == currency).order_by(RateCard.id).limit(1))
+    return existing or create_rate_card(session, currency, SEED_EFFECTIVE_FROM)
+
+
+def has_rate_card(session: Session, currency: str) -> bool:
+    """Whether any version of ``currency``'s card exists."""
+    return session.scalar(select(RateCard.id).where(RateCard.currency == currency).limit(1)) is not None
 
 
 def card_in_force(session: Session, currency: str, on: date) -> RateCard:

@@ -22,16 +22,16 @@ from .ratecards import card_in_force
 EXPIRING_SOON_DAYS = 90
 #: months in the usage chart, the period included
 CHART_MONTHS = 12
-USAGE_KINDS = ("charge", "overage", "reversal")
+USAGE_KINDS = billing.USAGE_KINDS
 MOVEMENT_KINDS = ("purchase", "rollover_in", "rollover_out", "expiry")
 
 
-def usage_statement(session: Session, client: Client, period: str) -> dict:
+def usage_statement(session: Session, client: Client, period: billing.Period | str) -> dict:
     """The statement of ``period`` as plain JSON-ready data."""
     first, last = billing.month_bounds(period)
     closing = balance(session, client, last)
     return {
-        "period": period,
+        "period": str(period),
         "from": first.isoformat(),
         "to": last.isoformat(),
         "opening": balance(session, client, first - timedelta(days=1)).available,

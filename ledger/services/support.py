@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import billing
-from ..errors import Conflict, NotFound, ValidationError
-from ..models import SEVERITIES, Activity, Case, Client, User, Waiver
-from .clients import visible_clients
+from ..errors import Conflict, ValidationError
+from ..models import SEVERITIES, Activity, Case, Client, Entry, Lot, User, Waiver
+from . import access
 from .ledger import (
     OPEN_INCIDENT_LOTS,
     balance_of,
@@ -50,22 +50,12 @@ def open_case(
 
 def find_case(session: Session, number: str, user: User) -> Case:
     """The case with ``number`` if ``user`` may see its client; NotFound otherwise."""
-    visible = visible_clients(user).with_only_columns(Client.id)
-    case = session.scalar(select(Case).where(Case.number == number, Case.client_id.in_(visible)))
-    if case is None:
-        raise NotFound(f"no case {number!r}", "number")
-    return case
+    return access.find(session, Case, user, number)
 
 
 def find_activity(session: Session, activity_id: int, user: User) -> Activity:
     """The activity if ``user`` may see its client; NotFound otherwise."""
-    visible = visible_clients(user).with_only_columns(Client.id)
-    activity = session.scalar(
-        select(Activity).where(Activity.id == activity_id, Activity.client_id.in_(visible))
-    )
-    if activity is None:
-        raise NotFound(f"no activity {activity_id}", "id")
-    return activity
+    return access.find(session, Activity, user, activity_id)
 
 
 def log_helpdesk_answer(
@@ -149,20 +139,24 @@ def _time_field(kind: str) -> str:
     return {"helpdesk_answer": "answered_at", "technician_response": "responded_at"}[kind]
 
 
-def waive(session: Session, activity: Activity, reason: str, user: User | None = None) -> Activity:
-    """Waive an activity's charge with a written reason: reversing entries return what it drew."""
+def waive(session: Session, activity: Activity, reason: str, user: User | None = None,
+          today: date | None = None) -> Activity:
+    """Waive an activity's charge with a written reason: reversing entries return what it drew.
+
+    Refused (409) when :func:`billing.waive_refusal` says so: a closed term, or overage of a
+    term that has ended, is corrected with a credit note, never by a negative figure.
+    """
     if not reason.strip():
         raise ValidationError("a waiver needs a written reason", "reason")
+    today = today or datetime.now(UTC).date()
     client = lock_client(session, activity.client_id)
     session.refresh(activity)
-    if activity.waiver is not None:
-        raise Conflict("this activity is waived already", "id")
     charges = [e for e in activity.entries if e.quantity < 0]
-    if not charges:
-        raise Conflict("this activity charged nothing; there is nothing to waive", "id")
-    if any(e.lot is not None and e.lot.closed for e in charges):
-        raise Conflict("the term this charge was drawn from is closed; correct it with a credit note", "id")
-    on = max(activity.effective_on, datetime.now(UTC).date())
+    refusal = billing.waive_refusal(activity.waiver is not None, [_posted(e, e.lot) for e in charges],
+                                    client.term_start, today)
+    if refusal is not None:
+        raise Conflict(refusal, "id")
+    on = max(activity.effective_on, today)
     memo = f"waived: {reason.strip()}"
     for entry in charges:
         # A lot's credit is dated like its draw: a later-dated credit could otherwise pay for a
@@ -174,6 +168,29 @@ def waive(session: Session, activity: Activity, reason: str, user: User | None =
     session.add(Waiver(activity=activity, reason=reason.strip(), created_by_id=user.id if user else None))
     session.flush()
     return activity
+
+
+def _posted(entry: Entry, lot: Lot | None) -> billing.PostedCharge:
+    return billing.PostedCharge(entry.quantity, entry.effective_on, lot is not None,
+                                bool(lot is not None and lot.closed))
+
+
+def waivable(session: Session, activities: list[Activity], today: date) -> set[int]:
+    """Ids of the ``activities`` whose incident charge may be waived today (the pages offer only those)."""
+    charged = [a for a in activities if a.incidents_charged]
+    if not charged:
+        return set()
+    rows = session.execute(
+        select(Entry, Lot).outerjoin(Lot, Lot.id == Entry.lot_id)
+        .where(Entry.activity_id.in_([a.id for a in charged]), Entry.quantity < 0)
+    ).all()
+    posted: dict[int, list[billing.PostedCharge]] = {}
+    for entry, lot in rows:
+        posted.setdefault(entry.activity_id, []).append(_posted(entry, lot))
+    return {
+        a.id for a in charged
+        if billing.can_waive(a.waiver is not None, posted.get(a.id, []), a.client.term_start, today)
+    }
 
 
 def net_incidents(activity: Activity) -> int:

@@ -14,8 +14,12 @@ from .clients import current_term
 from .ledger import as_balance, lock_client, post
 
 
-def close_terms(session: Session, as_of: date, user: User | None = None) -> list[TermClose]:
-    """Close every client's terms that ended on or before ``as_of``; running it twice changes nothing."""
+def close_terms(session: Session, as_of: date, today: date, user: User | None = None) -> list[TermClose]:
+    """Close every client's terms that ended on or before ``as_of``; running it twice changes nothing.
+
+    ``as_of`` may not be after ``today``: a term closed ahead of time cannot be reopened.
+    """
+    billing.check_not_future(as_of, today, "as_of", "terms are closed once they have ended")
     acquire_write_lock(session)
     clients = session.scalars(select(Client).order_by(Client.code)).all()
     closed: list[TermClose] = []
@@ -27,7 +31,10 @@ def close_terms(session: Session, as_of: date, user: User | None = None) -> list
 def close_client_terms(
     session: Session, client: Client, as_of: date, user: User | None = None
 ) -> list[TermClose]:
-    """Close ``client``'s ended terms, oldest first, so a rollover can itself roll again."""
+    """Close ``client``'s ended terms, oldest first, so a rollover can itself roll again.
+
+    The step :func:`close_terms` takes per client; its caller has refused an ``as_of`` after today.
+    """
     client = lock_client(session, client)
     closed = []
     while (term_end := _oldest_open_term_end(session, client, as_of)) is not None:

@@ -85,15 +85,21 @@ def _acted(response) -> bool:
     return response.status_code == 201 or 300 <= response.status_code < 400
 
 
-def transaction(view=None, *, once: bool = True):
+def transaction(view=None, *, once: bool = True, batch: bool = False):
     """One transaction for a page request, committed once; a POST also takes the write lock and
-    (unless ``once=False``) consumes the form's one-time token, so a replay posts nothing."""
+    (unless ``once=False``) consumes the form's one-time token, so a replay posts nothing.
+
+    ``batch=True`` is for a view that runs a batch committing its own units of work in sessions
+    of their own (the month's invoice run): the request then takes no lock and writes nothing
+    itself, since holding SQLite's write lock would block the batch; such a batch is idempotent,
+    so a replayed form issues nothing new.
+    """
 
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             try:
-                response = _run(view, once, args, kwargs)
+                response = _run(view, once and not batch, not batch, args, kwargs)
                 db.session.commit()
                 return response
             except BaseException:
@@ -106,10 +112,11 @@ def transaction(view=None, *, once: bool = True):
     return decorate if view is None else decorate(view)
 
 
-def _run(view, once: bool, args, kwargs):
+def _run(view, once: bool, lock: bool, args, kwargs):
     if request.method != "POST":
         return current_app.make_response(view(*args, **kwargs))
-    acquire_write_lock(db.session)  # SQLite: one writer at a time from the first read on
+    if lock:
+        acquire_write_lock(db.session)  # SQLite: one writer at a time from the first read on
     if not once:
         return current_app.make_response(view(*args, **kwargs))
     nonce = _posted_nonce()

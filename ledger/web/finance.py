@@ -25,7 +25,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from .. import billing
+from .. import batch, billing
 from ..errors import NotFound, describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
@@ -53,10 +53,9 @@ def _period(raw: str | None) -> str:
     """A ``YYYY-MM`` period from the query or form (last month when absent); 400 when malformed."""
     period = (raw or "").strip() or last_month()
     try:
-        billing.month_bounds(period)
+        return str(billing.Period.parse(period))
     except billing.RuleViolation as error:
         abort(400, error.message)
-    return period
 
 
 class IssueForm(FlaskForm):
@@ -105,7 +104,7 @@ def invoices():
 
 @blueprint.post("/invoices/issue")
 @roles(*FINANCE)
-@transaction  # on SQLite the write lock makes it one batch at a time; PostgreSQL locks each client
+@transaction(batch=True)  # the run commits client by client in its own session
 def issue():
     form = IssueForm()
     if not form.validate_on_submit():
@@ -118,19 +117,19 @@ def issue():
     if asked is not None:
         return asked
     try:
-        with db.session.begin_nested():
-            result = invoicing.issue_month(db.session, period, today(), user=current_user)
-        numbers = [invoice.number for invoice in result.issued]
+        result = batch.run(current_app._get_current_object(), period, today(), user=current_user)
     except Exception as error:
         info = describe(error)
         if info is None:
             raise
         flash(info.message, "error")
         return redirect(url_for("finance.invoices", period=period))
-    if numbers:
-        flash(f"Issued {len(numbers)} invoice(s) for {period}: {', '.join(numbers)}.", "info")
-    else:
+    if result.issued:
+        flash(f"Issued {len(result.issued)} invoice(s) for {period}: {', '.join(result.issued)}.", "info")
+    elif not result.failed:
         flash(f"Nothing new to invoice for {period}.", "info")
+    for failure in result.failed:
+        flash(f"Not issued for {failure.client}: {failure.message}", "error")
     return redirect(url_for("finance.invoices", period=period))
 
 
@@ -143,11 +142,10 @@ def _invoice_or_404(number: str) -> Invoice:
 
 @blueprint.get("/invoices/<number>/pdf")
 @roles(*FINANCE)
-@transaction  # commits the record of a PDF rendered on its first download
 def invoice_pdf(number: str):
     invoice = _invoice_or_404(number)
     try:
-        data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
+        data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
     except archive.ArchiveDamaged as error:
         current_app.logger.error("%s", error)
         abort(500, f"The archived PDF of {invoice.number} is damaged or missing; ask an administrator "
@@ -207,7 +205,7 @@ def credit_note(number: str):
         try:
             with db.session.begin_nested():
                 note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
-                                                   today(), user=current_user)
+                                                   today(), user=current_user, archive_config=current_app.config)
             flash(f"Credit note {note.number} issued against {found.number}.", "info")
             return redirect(url_for("finance.invoice", number=note.number))
         except Exception as error:

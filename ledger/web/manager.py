@@ -71,6 +71,7 @@ def client(code: str):
     return render_template(
         "manager/client.html", client=client, balance=balance, term=term, history=history,
         describe=describe, cases=cases, quotes=client_quotes, today=on,
+        waivable=support.waivable(db.session, history, on),
         forecast=billing.rollover_forecast(balance.available),
         quote_state=lambda q: quotes.state_on(q, on),
     )
@@ -118,7 +119,8 @@ def _case_page(case: Case, status: int = 200, **forms):
         "appointment_form": forms.get("appointment_form") or AppointmentForm(formdata=None),
     }
     return render_template("manager/case.html", case=case, client=case.client, activities=activities,
-                           describe=describe, **forms), status
+                           describe=describe, waivable=support.waivable(db.session, activities, today()),
+                           **forms), status
 
 
 @blueprint.get("/cases/<number>")

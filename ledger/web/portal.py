@@ -8,7 +8,7 @@ from pathlib import Path
 from babel.dates import format_date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import billing
@@ -16,7 +16,7 @@ from ..charts import bar_chart
 from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
-from ..models import Activity, Case, Entry, Invoice, Quote
+from ..models import Activity, Case, Invoice, Quote
 from ..services import archive, balances, quotes
 from ..services.clients import current_term
 from ..services.history import describe
@@ -38,7 +38,7 @@ def own_client():
 def dashboard():
     client, on = own_client(), today()
     balance = balances.balance(db.session, client, on)
-    used = _used_since(client, on - timedelta(days=billing.FORECAST_WINDOW_DAYS))
+    used = balances.incidents_used_since(db.session, client, on - timedelta(days=billing.FORECAST_WINDOW_DAYS))
     monthly = monthly_usage(db.session, client, on)
     return render_template(
         "portal/dashboard.html", client=client, balance=balance, term=current_term(client, on),
@@ -52,14 +52,6 @@ def dashboard():
 def _month_label(month: str, locale: str) -> str:
     """``2026-03`` as the client's locale abbreviates it: ``Mar 26``, ``März 26``."""
     return format_date(date.fromisoformat(month + "-01"), "MMM yy", locale=locale)
-
-
-def _used_since(client, since) -> int:
-    total = db.session.scalar(select(func.coalesce(func.sum(Entry.quantity), 0)).where(
-        Entry.client_id == client.id, Entry.unit == "incident",
-        Entry.kind.in_(("charge", "overage", "reversal")), Entry.effective_on > since,
-    ))
-    return -int(total)
 
 
 @blueprint.get("/history")
@@ -130,12 +122,11 @@ def invoices():
 
 @blueprint.get("/invoices/<number>.pdf")
 @roles("client")
-@transaction  # commits the record of a PDF rendered on its first download
 def invoice_pdf(number: str):
     try:
         invoice = find_invoice(db.session, number, current_user)
     except NotFound:
         abort(404)
-    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]), current_app.config)
+    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})

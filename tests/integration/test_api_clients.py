@@ -21,6 +21,11 @@ ACME = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _rate_cards(rate_card):
+    """A client needs a rate card in its currency: USD, EUR and CAD have one."""
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 

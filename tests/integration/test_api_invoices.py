@@ -8,6 +8,7 @@ manager gets 403. The API issues with today's date, so numbers carry this year.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -71,7 +72,7 @@ def march(session, finance) -> None:
     session.commit()
     run = finance.post("/invoices/run", {"period": MARCH})
     assert run.status_code == 200, run.get_json()
-    assert run.get_json() == {"issued": [inv(1), inv(2)], "skipped": ["GAMMA"]}
+    assert run.get_json() == {"issued": [inv(1), inv(2)], "skipped": ["GAMMA"], "failed": []}
 
 
 ALPHA_LINES = [
@@ -89,7 +90,7 @@ def test_running_the_month_again_issues_nothing_new(march, finance):
     again = finance.post("/invoices/run", {"period": MARCH})
 
     assert again.status_code == 200
-    assert again.get_json() == {"issued": [], "skipped": ["ALPHA", "BETA", "GAMMA"]}
+    assert again.get_json() == {"issued": [], "skipped": ["ALPHA", "BETA", "GAMMA"], "failed": []}
     assert [i["number"] for i in finance.get("/clients/ALPHA/invoices").get_json()["items"]] == [inv(1)]
 
 
@@ -113,16 +114,20 @@ def test_a_run_for_a_malformed_or_future_month_is_refused_with_field_period(fina
 # --- reading -----------------------------------------------------------------------------
 
 
-def test_an_invoice_reads_with_lines_totals_due_date_and_no_hash_until_its_pdf_exists(march, finance):
+def test_an_invoice_reads_with_lines_totals_due_date_and_the_hash_of_its_pdf_archived_by_the_run(march, finance):
     response = finance.get(f"/invoices/{inv(1)}")
 
     assert response.status_code == 200
-    assert response.get_json() == {
+    body = response.get_json()
+    assert body == {
         "number": inv(1), "kind": "invoice", "client": "ALPHA", "period": MARCH,
         "issued_on": today().isoformat(), "due_on": (today() + timedelta(days=30)).isoformat(),
         "currency": "USD", "tax_rate": "10", "lines": ALPHA_LINES,
-        "subtotal": "2450.00", "tax": "245.00", "total": "2695.00", "sha256": None,
+        "subtotal": "2450.00", "tax": "245.00", "total": "2695.00", "sha256": body["sha256"],
     }
+    pdf = finance.get(f"/invoices/{inv(1)}/pdf")
+    assert body["sha256"] == hashlib.sha256(pdf.data).hexdigest()
+    assert finance.get(f"/invoices/{inv(1)}").get_json() == body  # an issued invoice never changes
 
 
 def test_a_clients_list_holds_its_invoices_and_credit_notes_of_the_period(march, finance):
@@ -259,26 +264,28 @@ def test_crediting_a_whole_invoice_cancels_it_to_the_cent_in_its_own_series(marc
     assert finance.get(f"/invoices/{inv(1)}").get_json()["total"] == "2695.00"  # unchanged
 
 
-def test_chosen_lines_are_credited_once_each(march, finance):
+def test_chosen_lines_are_credited_once_each_and_the_whole_invoice_means_what_is_left(march, finance):
     def credit(body):
         return finance.post(f"/invoices/{inv(1)}/credit-notes", body)
 
     second_line = credit({"reason": "discount agreed", "lines": [2]})
     again = credit({"reason": "discount agreed twice", "lines": [2]})
-    whole = credit({"reason": "everything"})
+    rest = credit({"reason": "everything else"})
     first_line = credit({"reason": "cancelled", "lines": [1]})
-    nothing_left = credit({"reason": "once more", "lines": [1]})
+    nothing_left = credit({"reason": "once more"})
 
     assert second_line.status_code == 201
     assert second_line.get_json()["number"] == cn(1)
     assert [line["amount"] for line in second_line.get_json()["lines"]] == ["-450.00"]
     assert (second_line.get_json()["tax"], second_line.get_json()["total"]) == ("-45.00", "-495.00")
-    for refused in (again, whole, nothing_left):
+    assert rest.status_code == 201
+    assert rest.get_json()["number"] == cn(2)
+    assert [line["amount"] for line in rest.get_json()["lines"]] == ["-2000.00"]
+    assert (rest.get_json()["tax"], rest.get_json()["total"]) == ("-200.00", "-2200.00")
+    for refused in (again, first_line, nothing_left):
         assert refused.status_code == 409
         assert refused.get_json()["error"] == {"code": "conflict", "field": "lines",
                                                "message": refused.get_json()["error"]["message"]}
-    assert first_line.status_code == 201
-    assert first_line.get_json()["number"] == cn(2)
     assert [i["number"] for i in finance.get("/clients/ALPHA/invoices").get_json()["items"]] == [
         inv(1), cn(1), cn(2)]
 

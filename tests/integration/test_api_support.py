@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from ledger.extensions import db
+from ledger.services.ratecards import create_rate_card
 from tests.conftest import both_engines
 
 TECHNICIAN = "Tess Tech"
@@ -82,7 +84,10 @@ def test_a_bundle_with_an_explicit_unit_price_keeps_that_price(api, acme):
     assert bundle["unit_price"] == "180.50"
 
 
-def test_a_bundle_without_unit_price_and_without_a_rate_card_is_refused(api, make_client):
+def test_a_bundle_without_unit_price_and_without_a_rate_card_is_refused(app, api, make_client):
+    with app.app_context():  # a card exists (a client needs one) but is not in force on the day
+        create_rate_card(db.session, "USD", date(2027, 1, 1))
+        db.session.commit()
     make_client("NOCARD")
 
     response = api.post("/clients/NOCARD/bundles", {"quantity": 5, "purchased_on": "2026-01-05"})
@@ -437,72 +442,79 @@ def test_an_activity_that_charged_nothing_cannot_be_waived(api, charged_today):
 
 
 @pytest.fixture
+def ended_2025(make_client, rate_card):
+    """A client whose 2025 term has ended: terms close only as of a day that has passed."""
+    make_client("ACME", term_start=date(2025, 1, 1))
+    return "ACME"
+
+
+@pytest.fixture
 def finance(api, make_token):
     return api.as_(make_token("finance"))
 
 
 def use_22_incidents(api, code: str) -> None:
     """One 11-hour appointment: 2 for the first hour and 20 half-hours."""
-    case = open_case(api, code)
+    case = open_case(api, code, "2025-01-10T08:00:00+00:00")
     activity = api.post(f"/cases/{case}/appointments",
-                        appointment("2026-03-02T08:00:00+00:00", 11 * 60)).get_json()
+                        appointment("2025-03-02T08:00:00+00:00", 11 * 60)).get_json()
     assert activity["incidents_charged"] == 22
 
 
 @both_engines
-def test_closing_a_term_rolls_fifteen_over_and_expires_the_rest(api, acme, finance):
-    buy(api, acme, 40)
-    use_22_incidents(api, acme)
+def test_closing_a_term_rolls_fifteen_over_and_expires_the_rest(api, ended_2025, finance):
+    buy(api, ended_2025, 40, "2025-01-05")
+    use_22_incidents(api, ended_2025)
 
-    response = finance.post("/terms/close", {"as_of": "2026-12-31"})
+    response = finance.post("/terms/close", {"as_of": "2025-12-31"})
 
     assert response.status_code == 200
     closed = response.get_json()["closed"]
     assert [(c["client"], c["term_end"], c["rolled_over"], c["expired"]) for c in closed] == [
-        (acme, "2026-12-31", 15, 3)]
-    closing = entries(api, acme, "?from=2027-01-01")
+        (ended_2025, "2025-12-31", 15, 3)]
+    closing = entries(api, ended_2025, "?from=2026-01-01")
     assert sorted((e["kind"], e["quantity"]) for e in closing) == [
         ("expiry", -3), ("rollover_in", 15), ("rollover_out", -15)]
-    balance = api.get(f"/clients/{acme}/balance?as_of=2027-01-01").get_json()["incidents"]
+    balance = api.get(f"/clients/{ended_2025}/balance?as_of=2026-01-01").get_json()["incidents"]
     assert balance["available"] == 15
     assert [(lot["kind"], lot["quantity"], lot["remaining"], lot["expires_on"])
-            for lot in balance["lots"]] == [("rollover", 15, 15, "2027-12-31")]
+            for lot in balance["lots"]] == [("rollover", 15, 15, "2026-12-31")]
 
 
-def test_closing_terms_again_closes_nothing_new_and_posts_nothing(api, acme, finance):
-    buy(api, acme, 40)
-    use_22_incidents(api, acme)
-    finance.post("/terms/close", {"as_of": "2026-12-31"})
-    before = entries(api, acme)
+def test_closing_terms_again_closes_nothing_new_and_posts_nothing(api, ended_2025, finance):
+    buy(api, ended_2025, 40, "2025-01-05")
+    use_22_incidents(api, ended_2025)
+    finance.post("/terms/close", {"as_of": "2025-12-31"})
+    before = entries(api, ended_2025)
 
-    again = finance.post("/terms/close", {"as_of": "2026-12-31"})
-    later = finance.post("/terms/close", {"as_of": "2027-06-30"})
+    again = finance.post("/terms/close", {"as_of": "2025-12-31"})
+    later = finance.post("/terms/close", {"as_of": "2026-06-30"})
 
     assert again.status_code == 200
     assert again.get_json() == {"closed": []}
     assert later.get_json() == {"closed": []}
-    assert entries(api, acme) == before
-    assert available(api, acme, "2027-01-01") == 15
+    assert entries(api, ended_2025) == before
+    assert available(api, ended_2025, "2026-01-01") == 15
 
 
-def test_closing_terms_before_the_term_ends_closes_nothing(api, acme, finance):
-    buy(api, acme, 40)
+def test_closing_terms_before_the_term_ends_closes_nothing(api, ended_2025, finance):
+    buy(api, ended_2025, 40, "2025-01-05")
 
-    response = finance.post("/terms/close", {"as_of": "2026-12-30"})
+    response = finance.post("/terms/close", {"as_of": "2025-12-30"})
 
     assert response.get_json() == {"closed": []}
-    assert [e["kind"] for e in entries(api, acme)] == ["purchase"]
+    assert [e["kind"] for e in entries(api, ended_2025)] == ["purchase"]
 
 
-def test_a_term_with_fifteen_or_fewer_unused_rolls_them_all_over(api, acme, finance):
-    buy(api, acme, 20)
-    case = open_case(api, acme)
-    api.post(f"/cases/{case}/appointments", appointment("2026-03-02T08:00:00+00:00", 150))
+def test_a_term_with_fifteen_or_fewer_unused_rolls_them_all_over(api, ended_2025, finance):
+    buy(api, ended_2025, 20, "2025-01-05")
+    case = open_case(api, ended_2025, "2025-01-10T08:00:00+00:00")
+    api.post(f"/cases/{case}/appointments", appointment("2025-03-02T08:00:00+00:00", 150))
 
-    closed = finance.post("/terms/close", {"as_of": "2026-12-31"}).get_json()["closed"]
+    closed = finance.post("/terms/close", {"as_of": "2025-12-31"}).get_json()["closed"]
 
     assert [(c["rolled_over"], c["expired"]) for c in closed] == [(15, 0)]
-    assert sorted(e["kind"] for e in entries(api, acme, "?from=2027-01-01")) == [
+    assert sorted(e["kind"] for e in entries(api, ended_2025, "?from=2026-01-01")) == [
         "rollover_in", "rollover_out"]
 
 

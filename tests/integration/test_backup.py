@@ -31,6 +31,7 @@ from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
 from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database
+from ledger.services.ratecards import seed_card
 
 PERIOD = "2026-02"
 ISSUED_ON = date(2026, 3, 1)
@@ -137,6 +138,7 @@ def flip_a_byte(data: bytes) -> bytes:
 def add_client(app, code: str) -> None:
     """Create a USD client on ``app``'s database, committed."""
     with app.app_context():
+        seed_card(db.session, "USD")  # a client needs a rate card in its currency
         create_client(db.session, code=code, name=f"{code} Ltd", currency="USD", locale="en_US",
                       tax_rate=Decimal(10), term_start=date(2026, 1, 1))
         db.session.commit()

@@ -6,6 +6,7 @@ import re
 import shutil
 from contextlib import contextmanager
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from ledger import create_app
 from ledger.cli import main
 from ledger.extensions import db
-from ledger.models import Client, Entry, Lot, TermClose, User
+from ledger.models import Client, Entry, Lot, RateCard, TermClose, User
 from ledger.services import balances
 
 #: the day the demo pretends is today, so that what it loads is the same on every run
@@ -105,6 +106,44 @@ def test_init_creates_the_schema_and_is_safe_to_run_again(fresh):
     with database() as session:
         assert count(session, Client) == 0
     assert ledger("users", "create", "ops@example.com", "--role", "admin").exit_code == 0
+
+
+def test_init_seeds_the_rate_card_in_the_home_currency_once_and_a_fresh_install_is_usable(fresh):
+    first = ledger("init")
+    second = ledger("init")
+
+    assert "seeded the USD rate card, in force from 2000-01-01" in first.stdout
+    assert "seeded" not in second.stdout
+    with database() as session:
+        cards = session.execute(sa.select(RateCard.currency, RateCard.version, RateCard.effective_from)).all()
+    assert cards == [("USD", 1, date(2000, 1, 1))]
+    token = ledger("users", "create", "fin@example.com", "--role", "finance").exit_code == 0 and \
+        ledger("tokens", "create", "fin@example.com").stdout.strip()
+    with api() as client:
+        card = client.get("/api/v1/rate-card", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert (card["currency"], card["incident_price"], card["overage_price"]) == ("USD", "200.00", "250.00")
+    assert [(r["code"], r["hourly"], r["daily"]) for r in card["roles"]] == [
+        ("analyst", "150.00", "1200.00"), ("consultant", "125.00", "1000.00"), ("developer", "125.00", "1000.00")]
+
+
+def test_init_seeds_the_card_in_ledger_currency_and_not_into_a_database_that_has_one(fresh, monkeypatch):
+    monkeypatch.setenv("LEDGER_CURRENCY", "EUR")
+    assert ledger("init").exit_code == 0
+    monkeypatch.setenv("LEDGER_CURRENCY", "CAD")
+    assert ledger("init").exit_code == 0
+
+    with database() as session:
+        assert session.execute(sa.select(RateCard.currency, RateCard.effective_from)).all() == [
+            ("EUR", date(2000, 1, 1))]
+
+
+def test_init_refuses_a_home_currency_that_is_not_one(fresh, monkeypatch):
+    monkeypatch.setenv("LEDGER_CURRENCY", "EURO")
+
+    result = ledger("init")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: currency: ")
 
 
 def test_demo_refuses_a_database_without_the_schema(fresh):
@@ -258,17 +297,26 @@ def test_tokens_create_for_an_unknown_user_prints_no_token(fresh):
 # --- terms -----------------------------------------------------------------------------
 
 
-def test_terms_close_twice_closes_nothing_the_second_time(demo):
-    first = ledger("terms", "close", "--as-of", "2027-12-31")
+def test_terms_close_twice_closes_nothing_the_second_time(fresh):
+    assert ledger("init").exit_code == 0
+    with database() as session:
+        from ledger.services.bundles import buy_bundle
+        from ledger.services.clients import create_client
+
+        for code in ("ACME", "BRAU"):
+            client = create_client(session, code=code, name=code, currency="USD", locale="en_US",
+                                   tax_rate=Decimal(0), term_start=date(2025, 1, 1))
+            buy_bundle(session, client, 40, date(2025, 2, 1))
+        session.commit()
+    first = ledger("terms", "close", "--as-of", "2026-01-31")
     with database() as session:
         entries_after_first = count(session, Entry)
 
-    second = ledger("terms", "close", "--as-of", "2027-12-31")
+    second = ledger("terms", "close", "--as-of", "2026-01-31")
 
     assert (first.exit_code, second.exit_code) == (0, 0)
-    closed = first.stdout.splitlines()
-    assert sorted(line.split(":")[0] for line in closed) == ["ACME", "BRAU", "NORD"]
-    assert all("closed" in line and "rolled over" in line for line in closed)
+    assert first.stdout.splitlines() == [
+        f"{code}: term ending 2025-12-31 closed, 15 rolled over, 25 expired" for code in ("ACME", "BRAU")]
     assert second.stdout.strip() == "no term to close"
     with database() as session:
         assert count(session, Entry) == entries_after_first

@@ -156,7 +156,7 @@ def test_every_download_returns_the_archived_bytes_whose_hash_the_invoice_shows(
     app, session, make_client, rate_card, finance
 ):
     issued_march(session, make_client)
-    assert finance.get(f"/invoices/{NUMBER}").get_json()["sha256"] is None  # not rendered yet
+    issued_hash = finance.get(f"/invoices/{NUMBER}").get_json()["sha256"]  # archived by the run
 
     first = download(finance, NUMBER)
     again = [download(finance, NUMBER) for _ in range(2)]
@@ -166,7 +166,7 @@ def test_every_download_returns_the_archived_bytes_whose_hash_the_invoice_shows(
     assert path == Path(app.config["INVOICE_DIR"]) / "2026" / f"{NUMBER}.pdf"
     assert path.read_bytes() == first
     assert sha256 == hashlib.sha256(first).hexdigest()
-    assert finance.get(f"/invoices/{NUMBER}").get_json()["sha256"] == sha256
+    assert finance.get(f"/invoices/{NUMBER}").get_json()["sha256"] == sha256 == issued_hash
     assert session.scalar(sa.select(sa.func.count()).select_from(InvoiceDocument)) == 1
 
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.pool import NullPool
 
 from ledger import batch
@@ -27,7 +28,7 @@ from ledger.extensions import db
 from ledger.models import Client, Invoice, InvoiceLine
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
-from ledger.services.invoicing import compose, issue_month
+from ledger.services.invoicing import compose
 from ledger.services.quotes import accept_quote, create_quote, send_quote
 from ledger.services.ratecards import create_rate_card
 from ledger.services.support import log_appointment, log_helpdesk_answer, log_technician_response, open_case
@@ -124,10 +125,11 @@ def totals_of(invoice: Invoice) -> tuple[str, str, str]:
 
 
 def issue(session, period: str = MARCH, today: date = RUN_DAY):
-    """Issue ``period`` and commit; returns (numbers issued, codes skipped)."""
-    result = issue_month(session, period, today)
+    """Issue ``period`` through the month's run (client by client); returns (numbers issued, codes skipped)."""
     session.commit()
-    return [invoice.number for invoice in result.issued], result.skipped
+    result = batch.run(current_app._get_current_object(), period, today)
+    assert result.failed == []
+    return result.issued, result.skipped
 
 
 def invoices_of(session, code: str) -> list[Invoice]:
@@ -338,7 +340,7 @@ def test_a_month_that_is_malformed_or_has_not_begun_is_refused(session, make_cli
     make_client("EARLY", maintenance_fee="100.00", term_start=date(2025, 5, 1))
 
     with pytest.raises(Exception) as refused:
-        issue_month(session, period, today)
+        issue(session, period, today)
 
     assert (describe(refused.value).status, describe(refused.value).field) == (422, "period")
     session.rollback()

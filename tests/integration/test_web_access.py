@@ -24,7 +24,7 @@ from werkzeug.security import generate_password_hash
 from ledger import billing
 from ledger.extensions import db
 from ledger.models import Client
-from ledger.services import bundles, invoicing, quotes, support
+from ledger.services import archive, bundles, invoicing, quotes, support
 from ledger.services.users import PASSWORD_METHOD, create_token, create_user
 
 PASSWORD = "correct horse battery"
@@ -120,6 +120,7 @@ def seed_client(app, code: str, name: str, subject: str) -> dict:
         quotes.send_quote(session, sent, today)
         draft = quotes.create_quote(session, client, lines, today + timedelta(days=30), today)
         invoice = invoicing.issue_invoice(session, client, "2026-01", date(2026, 2, 1))
+        archive.archive_now(session, invoice, app.config)  # as the month's run does
         session.commit()
         return {"code": code, "name": name, "case": case.number, "activity": activity.id,
                 "quote": sent.number, "draft": draft.number, "invoice": invoice.number}

@@ -408,7 +408,6 @@ def test_a_credit_note_with_no_line_ticked_credits_the_whole_invoice(finance, ma
     ("", [1], "reason", "A credit note needs a reason."),
     ("   ", [1], "reason", "A credit note needs a reason."),
     ("Credited before", [2], "lines", "a chosen line has been credited already"),
-    ("Whole invoice, one line credited before", [], "lines", "a chosen line has been credited already"),
     ("No such line", [7], "lines", "'7' is not a valid choice"),
 ])
 def test_a_refused_credit_note_shows_the_error_beside_its_field_and_issues_nothing(
