@@ -37,6 +37,12 @@ def finance(api, make_token):
 
 
 @pytest.fixture
+def finance_page(browser_as):
+    """Finance at the pages."""
+    return browser_as("finance")
+
+
+@pytest.fixture
 def month_with_a_client_that_cannot_be_invoiced(app, session, make_client, rate_card):
     """ALPHA and GAMMA bought bundles in March; YEN (in JPY, which has no rate card) has overage,
     which cannot be priced. YEN is stored as a database from before the rate-card rule would hold it."""
@@ -93,7 +99,7 @@ def test_the_api_run_issues_everyone_else_lists_the_failure_and_archives_every_p
 def test_the_finance_page_issues_everyone_else_and_lists_the_failure(
         app, month_with_a_client_that_cannot_be_invoiced, finance_page):
     finance_page.get(f"/finance/invoices?period={MARCH}")
-    response = finance_page.post("/finance/invoices/issue", {"period": MARCH})
+    response = finance_page.confirm(finance_page.post("/finance/invoices/issue", {"period": MARCH}))
 
     assert response.status_code == 302
     page = words(finance_page.get(f"/finance/invoices?period={MARCH}"))
