@@ -318,8 +318,8 @@ def run_invoices():
     require("finance")
     data = read(s.InvoiceRun)
     result = invoicing.issue_month(db.session, data.period, today(), user=g.user)
-    return s.InvoiceRunResult(issued=[i.number for i in result.issued], skipped=result.skipped,
-                              failed=getattr(result, "failed", []))
+    failed = {"failed": result.failed} if hasattr(result, "failed") else {}  # once every run collects them
+    return s.InvoiceRunResult(issued=[i.number for i in result.issued], skipped=result.skipped, **failed)
 
 
 @api("GET", "/clients/<code>/invoices", s.InvoiceSummary, "The client's invoices and credit notes, by "

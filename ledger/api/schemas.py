@@ -686,7 +686,7 @@ class Failure(BaseModel):
 class InvoiceRunResult(BaseModel):
     issued: list[str] = Field(description="Numbers issued by this run.")
     skipped: list[ClientCode] = Field(description="Clients with nothing (more) to bill that month.")
-    failed: list[Failure] = Field(description="Clients that could not be invoiced, and why.")
+    failed: list[Failure] = Field(default_factory=list, description="Clients that could not be invoiced, and why.")
 
 
 def page_of(item: type[BaseModel]) -> type[BaseModel]:
