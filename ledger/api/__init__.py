@@ -197,12 +197,12 @@ def page_args() -> tuple[int, int]:
     return after, int(raw_limit)
 
 
-def page(rows: list, limit: int, model: type[pydantic.BaseModel], *context) -> pydantic.BaseModel:
+def page(rows: list, limit: int, model: type[pydantic.BaseModel], **context) -> pydantic.BaseModel:
     """One page of ``rows`` as ``model`` objects, with the cursor of the next page or null."""
     following = None
     if len(rows) == limit:
         following = base64.urlsafe_b64encode(str(rows[-1].id).encode()).decode().rstrip("=")
-    return PAGES[model](items=[model.of(row, *context) for row in rows], next=following)
+    return PAGES[model](items=[model.of(row, **context) for row in rows], next=following)
 
 
 def writes(view):

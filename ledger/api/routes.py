@@ -58,7 +58,7 @@ def openapi():
 
 @api("GET", "/me", s.Me, "The signed-in user.", tag="meta")
 def me():
-    return s.Me(email=g.user.email, role=g.user.role, client=g.user.client.code if g.user.client else None)
+    return s.Me.of(g.user)
 
 
 # --- clients and the ledger --------------------------------------------------------
@@ -70,9 +70,8 @@ def create_client():
     require("account_manager")
     data = read(s.NewClient)
     fee = s.in_currency(data.maintenance_fee, data.currency, "maintenance_fee")
-    fields = data.model_dump(exclude={"maintenance_fee", "address"})
-    client = clients.create_client(db.session, **fields, maintenance_fee=fee, address=data.address or "")
-    return s.Client.of(client, today())
+    fields = {**dict(data), "maintenance_fee": fee, "address": data.address or ""}
+    return s.Client.of(clients.create_client(db.session, **fields), today=today())
 
 
 @api("GET", "/clients", s.Client, "Clients the user may see, by id.", tag="clients", page=True)
@@ -80,19 +79,19 @@ def list_clients():
     after, limit = page_args()
     statement = clients.visible_clients(g.user).where(Client.id > after)
     rows = db.session.scalars(statement.order_by(None).order_by(Client.id).limit(limit)).all()
-    return page(rows, limit, s.Client, today())
+    return page(rows, limit, s.Client, today=today())
 
 
 @api("GET", "/clients/<code>", s.Client, "A client, with its current term.", tag="clients")
 def get_client(code: str):
-    return s.Client.of(clients.find_client(db.session, code, g.user), today())
+    return s.Client.of(clients.find_client(db.session, code, g.user), today=today())
 
 
 @api("GET", "/clients/<code>/balance", s.Balance, "Incidents by lot, overage and prepaid minutes on a day.",
      tag="ledger", query=(day_query("as_of", "The day to answer for; today (UTC) if absent."),))
 def get_balance(code: str):
     client = clients.find_client(db.session, code, g.user)
-    return s.Balance.of(client, balances.balance(db.session, client, query_day("as_of", today())))
+    return s.Balance.of(balances.balance(db.session, client, query_day("as_of", today())), client=client)
 
 
 @api("GET", "/clients/<code>/entries", s.Entry, "The client's ledger entries, oldest first.", tag="ledger",
@@ -124,7 +123,8 @@ def close_terms():
     require("finance")
     data = read(s.TermsClose)
     closed = terms.close_terms(db.session, data.as_of, user=g.user)
-    return s.TermCloseResult.of(closed, dict(db.session.execute(select(Client.id, Client.code)).all()))
+    codes = dict(db.session.execute(select(Client.id, Client.code)).all())
+    return s.TermCloseResult(closed=[s.TermClose.of(record, codes=codes) for record in closed])
 
 
 # --- cases and activities ----------------------------------------------------------
@@ -223,8 +223,8 @@ def log_work(code: str):
         case = db.session.scalar(select(Case).where(Case.number == data.case, Case.client_id == client.id))
         if case is None:
             raise ValidationError(f"no case {data.case!r} for this client", "case")
-    fields = data.model_dump(exclude={"case"})
-    return s.Work.of(work.log_work(db.session, client, case=case, **fields, user=g.user))
+    fields = {**dict(data), "case": case}
+    return s.Work.of(work.log_work(db.session, client, **fields, user=g.user))
 
 
 # --- the rate card -----------------------------------------------------------------
@@ -263,7 +263,7 @@ def create_quote(code: str):
     require("account_manager")
     data = read(s.NewQuote)
     quote = quotes.create_quote(db.session, client, data.requests(), data.valid_until, today(), user=g.user)
-    return s.Quote.of(quote, today())
+    return s.Quote.of(quote, today=today())
 
 
 @api("GET", "/clients/<code>/quotes", s.Quote, "The client's quotes (a client user sees no drafts).",
@@ -275,12 +275,12 @@ def list_quotes(code: str):
         quotes.visible_quotes(g.user).where(Quote.client_id == client.id, Quote.id > after)
         .order_by(Quote.id).limit(limit)
     ).all()
-    return page(rows, limit, s.Quote, today())
+    return page(rows, limit, s.Quote, today=today())
 
 
 @api("GET", "/quotes/<number>", s.Quote, "A quote.", tag="quotes")
 def get_quote(number: str):
-    return s.Quote.of(quotes.find_quote(db.session, number, g.user), today())
+    return s.Quote.of(quotes.find_quote(db.session, number, g.user), today=today())
 
 
 @api("GET", "/quotes/<number>/pdf", "application/pdf", "A quote as a PDF.", tag="quotes")
@@ -306,7 +306,7 @@ def move_quote(number: str, action: str):
     move, roles = QUOTE_ACTIONS[action]
     require(*roles)
     read(s.Empty)
-    return s.Quote.of(move(db.session, quote, today(), user=g.user), today())
+    return s.Quote.of(move(db.session, quote, today(), user=g.user), today=today())
 
 
 # --- invoices ----------------------------------------------------------------------

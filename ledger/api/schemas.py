@@ -7,55 +7,32 @@ Patterns spell digits ``[0-9]``: pydantic-core's ``\\d`` would also match other 
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    Strict,
-    StringConstraints,
-    WithJsonSchema,
-    create_model,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict
+from pydantic import StringConstraints, ValidationInfo, WithJsonSchema, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..billing import QuoteLineRequest, quote_state_on
 from ..errors import ValidationError
-from ..models import (
-    ACTIVITY_KINDS,
-    ENTRY_KINDS,
-    LOT_KINDS,
-    OVERAGE_POLICIES,
-    QUOTE_STATES,
-    QUOTE_UNITS,
-    ROLES,
-    SEVERITIES,
-    UNITS,
-)
+from ..models import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, OVERAGE_POLICIES, QUOTE_STATES, QUOTE_UNITS
+from ..models import ROLES, SEVERITIES, UNITS
 from ..models.invoicing import DOCUMENT_KINDS, LINE_KINDS
 from ..money import Money, is_currency
-from ..services.balances import LotView
 from ..services.bundles import MAX_BUNDLE
-from ..services.clients import CODE_PATTERN, current_term, maintenance_fee
+from ..services.clients import CODE_PATTERN, current_term
 from ..services.quotes import MAX_LINES, MAX_QUANTITY
 from ..services.ratecards import ROLE_CODE
 from ..services.support import net_incidents
 from ..services.work import MAX_WORK_MINUTES
 
-#: dates outside these years are typing mistakes, not support history
-YEAR = r"(20[0-9]{2}|2100)"
-DAY_PATTERN = rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-MOMENT_PATTERN = (rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]"
-                  r"(:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+#: dates outside 2000–2100 are typing mistakes, not support history
+DAY_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+#: RFC 3339 with an offset (seconds optional)
+MOMENT_PATTERN = (DAY_PATTERN.removesuffix("$") + r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+                  r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 #: a Babel locale: language, optional script, optional territory (en_US, sr_Latn_RS)
 LOCALE_PATTERN = r"^[a-z]{2,3}(_[A-Z][a-z]{3})?(_([A-Z]{2}|[0-9]{3}))?$"
@@ -63,7 +40,7 @@ LOCALE_PATTERN = r"^[a-z]{2,3}(_[A-Z][a-z]{3})?(_([A-Z]{2}|[0-9]{3}))?$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,16}$"
 MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]{2,3})?$"
 DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
-#: text may hold tabs and line breaks, no other control character, and not be blank
+#: text may hold tabs and line breaks, no other control character
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 MAX_NAME, MAX_NOTE = 200, 5000
 #: the largest row id (PostgreSQL's integer): a larger id names nothing
@@ -74,44 +51,14 @@ def _refuse(message: str) -> PydanticCustomError:
     return PydanticCustomError("value_error", message)
 
 
-def _day(value) -> date:
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-        raise _refuse("is a date written YYYY-MM-DD")
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise _refuse("is not a calendar date") from None
-    return _in_years(day)
-
-
-def _moment(value) -> datetime:
-    if not isinstance(value, str) or len(value) > 40:
-        raise _refuse("is an ISO 8601 time with an offset")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise _refuse("is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise _refuse("needs a UTC offset, for example +02:00 or Z")
-    return _in_years(moment)
-
-
-def _in_years(value):
-    if not 2000 <= value.year <= 2100:
-        raise _refuse("must be between 2000 and 2100")
-    return value
-
-
-def _decimal(value) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise _refuse('must be a number written as a string, e.g. "8.25"')
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _refuse("is not a number") from None
-    if not number.is_finite():
-        raise _refuse("is not a number")
-    return number
+def _calendar(parse):
+    """``parse`` a string the pattern has let through; a day that does not exist is refused."""
+    def checked(value: str):
+        try:
+            return parse(value)
+        except ValueError:
+            raise _refuse("is not a calendar date") from None
+    return checked
 
 
 def _positions(value):
@@ -124,11 +71,17 @@ def _positions(value):
     return value
 
 
-Day = Annotated[date, BeforeValidator(_day), WithJsonSchema({"type": "string", "pattern": DAY_PATTERN})]
-Moment = Annotated[AwareDatetime, BeforeValidator(_moment),
-                   WithJsonSchema({"type": "string", "pattern": MOMENT_PATTERN})]
+def _known_currency(value: str) -> str:
+    if not is_currency(value):
+        raise _refuse("is not an ISO 4217 currency code")
+    return value
+
+
+Day = Annotated[str, StringConstraints(pattern=DAY_PATTERN), AfterValidator(_calendar(date.fromisoformat))]
+Moment = Annotated[str, StringConstraints(pattern=MOMENT_PATTERN), AfterValidator(_calendar(datetime.fromisoformat))]
 Whole = Annotated[int, Strict()]
 Currency = Annotated[str, StringConstraints(pattern="^[A-Z]{3}$")]
+KnownCurrency = Annotated[Currency, AfterValidator(_known_currency)]
 Positions = Annotated[list[int] | None, BeforeValidator(_positions), WithJsonSchema({
     "type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 100_000},
     "minItems": 1, "maxItems": 1000, "uniqueItems": True})]
@@ -146,7 +99,7 @@ def number(*, pattern: str = DECIMAL_PATTERN, **bounds) -> type:
                 "multiple_of": "multipleOf"}
     schema = {"type": ["string", "number"], "pattern": pattern}
     schema.update({keywords[k]: int(v) if v == int(v) else float(v) for k, v in bounds.items()})
-    return Annotated[Decimal, BeforeValidator(_decimal), Field(**bounds), WithJsonSchema(schema)]
+    return Annotated[Decimal, Field(**bounds), WithJsonSchema(schema)]
 
 
 #: an amount before its currency is known: checked again by :func:`in_currency`
@@ -162,15 +115,6 @@ def in_currency(amount: Decimal | None, currency: str, field: str) -> Money | No
         return Money.parse(str(amount), currency)
     except ValueError as error:
         raise ValidationError(f"{field} is not a valid amount: {error}", field) from None
-
-
-def _known_currency(value: str) -> str:
-    if not is_currency(value):
-        raise _refuse("is not an ISO 4217 currency code")
-    return value
-
-
-KnownCurrency = Annotated[Currency, AfterValidator(_known_currency)]
 
 
 class Body(BaseModel):
@@ -331,31 +275,70 @@ class Empty(Body):
 
 # --- responses -------------------------------------------------------------------------
 
-Time = Annotated[datetime, PlainSerializer(lambda v: v.isoformat(), return_type=str),
-                 WithJsonSchema({"type": "string", "format": "date-time"})]
-MoneyText = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["1234.50"])]
-Percent = Annotated[str, Field(pattern=DECIMAL_PATTERN, examples=["8.25"])]
-ClientCode = Annotated[str, Field(pattern=CODE_PATTERN.pattern, description="The client's code.")]
+
+def _decimal_text(value):
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
+
+
+def _utc(value):
+    return value.astimezone(timezone.utc) if isinstance(value, datetime) else value
+
+
+def _named(attribute: str):
+    """A related row by its ``attribute`` (a client by its code, a case by its number)."""
+    return BeforeValidator(lambda row: getattr(row, attribute, row))
+
+
+#: a time shown in the offset it was logged with (an activity's)
+LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+Time = Annotated[LocalTime, BeforeValidator(_utc)]
+MONEY = "money, read from NAME_minor"
+MoneyText = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["1234.50"]), MONEY]
+DecimalText = Annotated[str, BeforeValidator(_decimal_text), Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
+Percent = Annotated[DecimalText, Field(pattern=DECIMAL_PATTERN, examples=["8.25"])]
+ClientCode = Annotated[str, _named("code"), Field(pattern=CODE_PATTERN.pattern, description="The client's code.")]
 Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(ge=1)]
 
 
-def money(minor: int, currency: str) -> str:
-    return str(Money.from_minor(minor, currency))
+class Out(BaseModel):
+    """A response, read from a row's attributes; money from ``NAME_minor`` in the currency of the row
+    or of the document it belongs to. Absent optional fields are left out of the JSON."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, row, info: ValidationInfo):
+        if isinstance(row, dict):
+            return row
+        context = info.context if info.context is not None else {}  # nested rows take its currency
+        if hasattr(row, "currency"):
+            context["currency"] = row.currency
+        values = {}
+        for name, field in cls.model_fields.items():
+            if MONEY in field.metadata:
+                values[name] = str(Money.from_minor(getattr(row, f"{name}_minor"), context["currency"]))
+            elif field.is_required() and hasattr(row, name):
+                values[name] = getattr(row, name)
+        return {**values, **cls.computed(row, context)}
+
+    @classmethod
+    def computed(cls, row, context: dict) -> dict:
+        """Fields that are not attributes of the row."""
+        return {}
+
+    @classmethod
+    def of(cls, row, **context):
+        """The response for ``row``; ``context`` carries what the row does not know (today)."""
+        return cls.model_validate(row, context=dict(context))
 
 
-def decimal_text(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
-def moment(value: datetime | None, offset_minutes: int = 0) -> datetime | None:
-    """The time in the offset it was given in."""
-    return None if value is None else value.astimezone(timezone(timedelta(minutes=offset_minutes)))
-
-
-class Me(BaseModel):
+class Me(Out):
     email: str
     role: Literal[ROLES]
-    client: str | None
+    client: ClientCode | None
 
 
 class Term(BaseModel):
@@ -363,39 +346,31 @@ class Term(BaseModel):
     end: date
 
 
-class Client(BaseModel):
+class Client(Out):
     code: ClientCode
     name: str
     currency: Currency
     locale: str
     tax_rate: Percent
     term_start: date
-    term: Term
+    term: Term = Field(description="The annual term containing today.")
     maintenance_fee: MoneyText
     overage_policy: Literal[OVERAGE_POLICIES]
     address: str
 
     @classmethod
-    def of(cls, client, today: date) -> Client:
-        term = current_term(client, today)
-        return cls(code=client.code, name=client.name, currency=client.currency, locale=client.locale,
-                   tax_rate=decimal_text(client.tax_rate), term_start=client.term_start,
-                   term=Term(start=term.start, end=term.end), maintenance_fee=str(maintenance_fee(client)),
-                   overage_policy=client.overage_policy, address=client.address)
+    def computed(cls, client, context: dict) -> dict:
+        term = current_term(client, context["today"])
+        return {"term": Term(start=term.start, end=term.end)}
 
 
-class Lot(BaseModel):
+class Lot(Out):
     id: int
     kind: Literal[LOT_KINDS]
-    quantity: Annotated[int, Field(ge=1)]
+    quantity: Positive
     remaining: Count
     starts_on: date
     expires_on: date | None
-
-    @classmethod
-    def of(cls, lot: LotView) -> Lot:
-        return cls(id=lot.id, kind=lot.kind, quantity=lot.quantity, remaining=lot.remaining,
-                   starts_on=lot.starts_on, expires_on=lot.expires_on)
 
 
 class Incidents(BaseModel):
@@ -408,52 +383,38 @@ class Minutes(BaseModel):
     available_minutes: Count
 
 
-class Balance(BaseModel):
+class Balance(Out):
     client: ClientCode
     as_of: date
     incidents: Incidents
     hours: dict[str, Minutes] = Field(description="Prepaid professional-service time by role.")
 
     @classmethod
-    def of(cls, client, balance) -> Balance:
-        return cls(client=client.code, as_of=balance.as_of,
-                   incidents=Incidents(available=balance.available, overage=balance.overage,
-                                       lots=[Lot.of(lot) for lot in balance.lots]),
-                   hours={role: Minutes(available_minutes=m) for role, m in sorted(balance.minutes.items())})
+    def computed(cls, balance, context: dict) -> dict:
+        return {"client": context["client"], "incidents": Incidents(
+            available=balance.available, overage=balance.overage, lots=balance.lots),
+            "hours": {role: Minutes(available_minutes=m) for role, m in sorted(balance.minutes.items())}}
 
 
-class Bundle(BaseModel):
+class Bundle(Out):
     id: int
     client: ClientCode
-    quantity: Annotated[int, Field(ge=1)]
+    quantity: Positive
     unit_price: MoneyText
     currency: Currency
     purchased_on: date
     lot: Lot
 
-    @classmethod
-    def of(cls, bundle) -> Bundle:
-        lot = bundle.lot
-        view = LotView(lot.id, lot.kind, lot.quantity, lot.remaining, lot.starts_on, lot.expires_on)
-        return cls(id=bundle.id, client=bundle.client.code, quantity=bundle.quantity,
-                   unit_price=money(bundle.unit_price_minor, bundle.currency), currency=bundle.currency,
-                   purchased_on=bundle.purchased_on, lot=Lot.of(view))
 
-
-class Case(BaseModel):
+class Case(Out):
     number: str
     client: ClientCode
     subject: str
     severity: Literal[SEVERITIES]
     opened_at: Time
 
-    @classmethod
-    def of(cls, case) -> Case:
-        return cls(number=case.number, client=case.client.code, subject=case.subject,
-                   severity=case.severity, opened_at=moment(case.opened_at))
 
-
-class Entry(BaseModel):
+class Entry(Out):
     id: int
     posted_at: Time
     effective_on: date
@@ -465,135 +426,115 @@ class Entry(BaseModel):
     reverses_id: int | None
     memo: str
 
-    @classmethod
-    def of(cls, e) -> Entry:
-        return cls(id=e.id, posted_at=moment(e.posted_at), effective_on=e.effective_on, unit=e.unit,
-                   quantity=e.quantity, kind=e.kind, lot_id=e.lot_id, activity_id=e.activity_id,
-                   reverses_id=e.reverses_id, memo=e.memo)
 
-
-class Activity(BaseModel):
+class Activity(Out):
     id: int
     kind: Literal[ACTIVITY_KINDS]
     client: ClientCode
-    case: str | None
-    occurred_at: Time
+    case: Annotated[str | None, _named("number")]
+    occurred_at: LocalTime = Field(description="When it happened, in the offset it was logged with.")
     effective_on: date
     actor: str
     note: str
     incidents_charged: Count = Field(description="Incidents it costs now (0 once waived).")
     waived: bool
     entries: list[Entry]
-    ended_at: Time | None = None
-    minutes: Annotated[int, Field(ge=1)] | None = None
+    ended_at: LocalTime | None = None
+    minutes: Positive | None = None
     waive_reason: str | None = None
     incidents_waived: Count | None = None
 
     @classmethod
-    def fields_of(cls, activity) -> dict:
-        offset = activity.utc_offset_minutes
-        fields = dict(id=activity.id, kind=activity.kind, client=activity.client.code,
-                      case=activity.case.number if activity.case else None,
-                      occurred_at=moment(activity.occurred_at, offset), effective_on=activity.effective_on,
-                      actor=activity.actor, note=activity.note, incidents_charged=net_incidents(activity),
-                      waived=activity.waiver is not None, entries=[Entry.of(e) for e in activity.entries])
-        if activity.kind == "appointment":
-            fields["ended_at"] = moment(activity.ended_at, offset)
+    def computed(cls, activity, context: dict) -> dict:
+        def local(moment):
+            return moment.astimezone(timezone(timedelta(minutes=activity.utc_offset_minutes)))
+
+        fields = {"occurred_at": local(activity.occurred_at), "incidents_charged": net_incidents(activity),
+                  "waived": activity.waiver is not None}
         if activity.minutes is not None:
             fields["minutes"] = activity.minutes
+        if activity.kind == "appointment":
+            fields["ended_at"] = local(activity.ended_at)
         if activity.waiver is not None:
             fields.update(waive_reason=activity.waiver.reason, incidents_waived=activity.incidents_charged)
         return fields
-
-    @classmethod
-    def of(cls, activity) -> Activity:
-        return cls(**cls.fields_of(activity))
 
 
 class Work(Activity):
     role: str
     performed_on: date
     description: str
-    billed_minutes: Annotated[int, Field(ge=1)]
+    billed_minutes: Positive
     prepaid_minutes_used: Count
     overage_minutes: Count
 
     @classmethod
-    def of(cls, result) -> Work:
-        activity = result.activity
-        return cls(**cls.fields_of(activity), role=activity.role, performed_on=activity.effective_on,
-                   description=activity.note, billed_minutes=activity.billed_minutes,
-                   prepaid_minutes_used=result.prepaid_minutes_used, overage_minutes=result.overage_minutes)
+    def of(cls, result, **context) -> Work:
+        return cls.model_validate(result.activity, context={"result": result})
+
+    @classmethod
+    def computed(cls, activity, context: dict) -> dict:
+        result = context["result"]
+        return {**super().computed(activity, context), "performed_on": activity.effective_on,
+                "description": activity.note, "prepaid_minutes_used": result.prepaid_minutes_used,
+                "overage_minutes": result.overage_minutes}
 
 
-class TermClose(BaseModel):
+class TermClose(Out):
     client: ClientCode
     term_start: date
     term_end: date
     rolled_over: Count
     expired: Count
 
+    @classmethod
+    def computed(cls, record, context: dict) -> dict:
+        return {"client": context["codes"][record.client_id]}
+
 
 class TermCloseResult(BaseModel):
     closed: list[TermClose]
 
-    @classmethod
-    def of(cls, records, codes: dict[int, str]) -> TermCloseResult:
-        return cls(closed=[TermClose(client=codes[r.client_id], term_start=r.term_start, term_end=r.term_end,
-                                     rolled_over=r.rolled_over, expired=r.expired) for r in records])
 
-
-class Role(BaseModel):
+class Role(Out):
     code: str
     title: str
     hourly: MoneyText
     daily: MoneyText
 
 
-class Discount(BaseModel):
+class Discount(Out):
     min_hours: Count
     percent: Percent
 
 
-class RateCard(BaseModel):
-    version: Annotated[int, Field(ge=1)]
+class RateCard(Out):
+    version: Positive
     effective_from: date
     currency: Currency
     roles: list[Role]
     incident_price: MoneyText
     overage_price: MoneyText
     maintenance_fee: MoneyText
-    volume_discounts: list[Discount]
-
-    @classmethod
-    def of(cls, card) -> RateCard:
-        cur = card.currency
-        return cls(version=card.version, effective_from=card.effective_from, currency=cur,
-                   roles=[Role(code=r.code, title=r.title, hourly=money(r.hourly_minor, cur),
-                               daily=money(r.daily_minor, cur)) for r in card.roles],
-                   incident_price=money(card.incident_price_minor, cur),
-                   overage_price=money(card.overage_price_minor, cur),
-                   maintenance_fee=money(card.maintenance_fee_minor, cur),
-                   volume_discounts=[Discount(min_hours=d.min_hours, percent=decimal_text(d.percent))
-                                     for d in card.volume_discounts])
+    volume_discounts: list[Discount] = Field(description="Discount tiers on the hours bought in one quote.")
 
 
-class QuoteLine(BaseModel):
+class QuoteLine(Out):
     role: str
     unit: Literal[QUOTE_UNITS]
-    quantity: Percent
+    quantity: DecimalText
     unit_price: MoneyText
     amount: MoneyText
 
 
-class Quote(BaseModel):
-    number: str
+class Quote(Out):
+    number: str = Field(examples=["Q-2026-00012"])
     client: ClientCode
     state: Literal[QUOTE_STATES] = Field(description="An open quote past valid_until reads expired.")
     valid_until: date
-    rate_card_version: Annotated[int, Field(ge=1)]
+    rate_card_version: Positive
     lines: list[QuoteLine]
-    hours_total: Percent
+    hours_total: DecimalText = Field(description="Hours in all lines, a day counted as 8.")
     discount_percent: Percent
     discount: MoneyText
     subtotal: MoneyText
@@ -604,24 +545,14 @@ class Quote(BaseModel):
     decided_at: Time | None
 
     @classmethod
-    def of(cls, quote, today: date) -> Quote:
-        cur = quote.currency
-        return cls(
-            number=quote.number, client=quote.client.code, valid_until=quote.valid_until,
-            state=quote_state_on(quote.state, quote.valid_until, today),
-            rate_card_version=quote.rate_card.version,
-            lines=[QuoteLine(role=line.role, unit=line.unit, quantity=decimal_text(line.quantity),
-                             unit_price=money(line.unit_price_minor, cur), amount=money(line.amount_minor, cur))
-                   for line in quote.lines],
-            hours_total=decimal_text(Decimal(quote.minutes_total) / 60),
-            discount_percent=decimal_text(quote.discount_percent), discount=money(quote.discount_minor, cur),
-            subtotal=money(quote.subtotal_minor, cur), total=money(quote.total_minor, cur), currency=cur,
-            created_at=moment(quote.created_at), sent_at=moment(quote.sent_at),
-            decided_at=moment(quote.decided_at))
+    def computed(cls, quote, context: dict) -> dict:
+        return {"state": quote_state_on(quote.state, quote.valid_until, context["today"]),
+                "rate_card_version": quote.rate_card.version,
+                "hours_total": Decimal(quote.minutes_total) / 60}
 
 
-class InvoiceSummary(BaseModel):
-    number: str = Field(examples=["INV-2026-00042"])
+class InvoiceSummary(Out):
+    number: str = Field(examples=["INV-2026-00042"], description="INV-YYYY-NNNNN or CN-YYYY-NNNNN.")
     kind: Literal[DOCUMENT_KINDS]
     client: ClientCode
     period: Annotated[str, Field(pattern=PERIOD_PATTERN)]
@@ -629,22 +560,12 @@ class InvoiceSummary(BaseModel):
     total: MoneyText
     currency: Currency
 
-    @classmethod
-    def fields_of(cls, invoice) -> dict:
-        return dict(number=invoice.number, kind=invoice.kind, client=invoice.client.code, period=invoice.period,
-                    issued_on=invoice.issued_on, total=money(invoice.total_minor, invoice.currency),
-                    currency=invoice.currency)
 
-    @classmethod
-    def of(cls, invoice) -> InvoiceSummary:
-        return cls(**cls.fields_of(invoice))
-
-
-class InvoiceLine(BaseModel):
-    position: Annotated[int, Field(ge=1)]
+class InvoiceLine(Out):
+    position: Positive
     kind: Literal[LINE_KINDS]
     description: str
-    quantity: Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
+    quantity: DecimalText
     unit_price: MoneyText
     amount: MoneyText
 
@@ -658,22 +579,13 @@ class Invoice(InvoiceSummary):
     subtotal: MoneyText
     tax: MoneyText
     sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] | None
-    refers_to: str | None = None
+    refers_to: Annotated[str, _named("number")] | None = None
     reason: str | None = None
 
     @classmethod
-    def of(cls, invoice) -> Invoice:
-        cur = invoice.currency
-        fields = cls.fields_of(invoice)
-        if invoice.kind == "credit_note":
-            fields.update(refers_to=invoice.refers_to.number, reason=invoice.reason)
-        return cls(**fields, due_on=invoice.due_on, tax_rate=decimal_text(invoice.tax_rate),
-                   lines=[InvoiceLine(position=line.position, kind=line.kind, description=line.description,
-                                      quantity=decimal_text(line.quantity),
-                                      unit_price=money(line.unit_price_minor, cur),
-                                      amount=money(line.amount_minor, cur)) for line in invoice.lines],
-                   subtotal=money(invoice.subtotal_minor, cur), tax=money(invoice.tax_minor, cur),
-                   sha256=invoice.document.sha256 if invoice.document else None)
+    def computed(cls, invoice, context: dict) -> dict:
+        note = {"refers_to": invoice.refers_to, "reason": invoice.reason} if invoice.kind == "credit_note" else {}
+        return {"sha256": invoice.document.sha256 if invoice.document else None, **note}
 
 
 class Failure(BaseModel):
