@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 from decimal import Decimal
-from functools import wraps
+from functools import cache, wraps
 from typing import TypeVar
 
 import pydantic
@@ -31,7 +31,7 @@ from ..extensions import csrf, db
 from ..models import IdempotencyRecord
 from ..services.users import user_for_token
 from .openapi import DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_LIMIT
-from .schemas import MAX_ID, PAGES, Day
+from .schemas import MAX_ID, PAGES
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -166,16 +166,18 @@ def field_error(error: pydantic.ValidationError, name: str | None = None) -> Val
     return ValidationError(f"{field}: {first['msg']}", field)
 
 
-DAY = TypeAdapter(Day)
+@cache
+def _adapter(kind) -> TypeAdapter:
+    return TypeAdapter(kind)
 
 
-def query_day(name: str, default=None):
-    """The date in query parameter ``name``, or ``default`` when it is absent."""
+def query_arg(name: str, kind, default=None):
+    """Query parameter ``name`` read as ``kind`` (such as :data:`schemas.Day`), or ``default`` if absent."""
     raw = request.args.get(name)
     if raw is None:
         return default
     try:
-        return DAY.validate_python(raw)
+        return _adapter(kind).validate_python(raw)
     except pydantic.ValidationError as error:
         raise field_error(error, name) from None
 
@@ -263,4 +265,4 @@ def _replay(key: str, fingerprint: str) -> Response | None:
     return response
 
 
-from . import routes  # noqa: E402,F401  (registers the views)
+from . import routes  # noqa: F401  (registers the views)

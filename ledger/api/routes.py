@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
 from pathlib import Path
@@ -11,13 +11,12 @@ from flask import current_app, g, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from .. import billing
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import Activity, Case, Client, Invoice, Quote
 from ..pdf import render_quote_pdf
 from ..services import archive, balances, bundles, clients, exports, invoicing, quotes, ratecards, support, terms, work
-from . import blueprint, json_response, page, page_args, query_day, read, require, writes
+from . import blueprint, json_response, page, page_args, query_arg, read, require, writes
 from . import schemas as s
 from .openapi import PERIOD_QUERY, day_query, document, operation, query
 
@@ -27,7 +26,7 @@ INVOICE_READERS = "finance, client (its own), admin"
 
 
 def today():
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int = 200, **doc):
@@ -91,7 +90,7 @@ def get_client(code: str):
      tag="ledger", query=(day_query("as_of", "The day to answer for; today (UTC) if absent."),))
 def get_balance(code: str):
     client = clients.find_client(db.session, code, g.user)
-    return s.Balance.of(balances.balance(db.session, client, query_day("as_of", today())), client=client)
+    return s.Balance.of(balances.balance(db.session, client, query_arg("as_of", s.Day, today())), client=client)
 
 
 @api("GET", "/clients/<code>/entries", s.Entry, "The client's ledger entries, oldest first.", tag="ledger",
@@ -100,7 +99,7 @@ def get_balance(code: str):
 def list_entries(code: str):
     client = clients.find_client(db.session, code, g.user)
     after, limit = page_args()
-    rows = balances.entries(db.session, client, start=query_day("from"), end=query_day("to"),
+    rows = balances.entries(db.session, client, start=query_arg("from", s.Day), end=query_arg("to", s.Day),
                             after_id=after, limit=limit)
     return page(rows, limit, s.Entry)
 
@@ -236,7 +235,7 @@ def log_work(code: str):
             day_query("on", "The day; today (UTC) if absent.")))
 def rate_card():
     require("account_manager", "finance")
-    card = ratecards.card_in_force(db.session, request.args.get("currency", "USD"), query_day("on", today()))
+    card = ratecards.card_in_force(db.session, request.args.get("currency", "USD"), query_arg("on", s.Day, today()))
     return s.RateCard.of(card)
 
 
@@ -330,15 +329,9 @@ def list_invoices(code: str):
     after, limit = page_args()
     statement = select(Invoice).where(Invoice.client_id == client.id, Invoice.id > after)
     if "period" in request.args:
-        statement = statement.where(Invoice.period == _period_arg())
+        statement = statement.where(Invoice.period == query_arg("period", s.Period))
     rows = db.session.scalars(statement.order_by(Invoice.id).limit(limit)).all()
     return page(rows, limit, s.InvoiceSummary)
-
-
-def _period_arg() -> str:
-    period = request.args["period"]
-    billing.month_bounds(period)
-    return period
 
 
 @api("GET", "/invoices/<number>", s.Invoice, "An invoice or credit note with its lines.", tag="invoices",
@@ -376,6 +369,6 @@ def export_invoices():
     require("finance")
     if "period" not in request.args:
         raise ValidationError("period is required, YYYY-MM", "period")
-    period = _period_arg()
+    period = query_arg("period", s.Period)
     return current_app.response_class(exports.export_csv(db.session, period), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="invoices-{period}.csv"'})

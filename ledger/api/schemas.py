@@ -7,7 +7,7 @@ Patterns spell digits ``[0-9]``: pydantic-core's ``\\d`` would also match other 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -33,7 +33,8 @@ DAY_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 #: RFC 3339 with an offset (seconds optional)
 MOMENT_PATTERN = (DAY_PATTERN.removesuffix("$") + r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
                   r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+#: a month as invoices are run and filtered, in the same years
+PERIOD_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"
 #: a Babel locale: language, optional script, optional territory (en_US, sr_Latn_RS)
 LOCALE_PATTERN = r"^[a-z]{2,3}(_[A-Z][a-z]{3})?(_([A-Z]{2}|[0-9]{3}))?$"
 #: what a page's ``next`` looks like: an unpadded URL-safe base64 of a row id
@@ -79,6 +80,7 @@ def _known_currency(value: str) -> str:
 
 Day = Annotated[str, StringConstraints(pattern=DAY_PATTERN), AfterValidator(_calendar(date.fromisoformat))]
 Moment = Annotated[str, StringConstraints(pattern=MOMENT_PATTERN), AfterValidator(_calendar(datetime.fromisoformat))]
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 Whole = Annotated[int, Strict()]
 Currency = Annotated[str, StringConstraints(pattern="^[A-Z]{3}$")]
 KnownCurrency = Annotated[Currency, AfterValidator(_known_currency)]
@@ -260,7 +262,7 @@ class NewWork(Body):
 
 class InvoiceRun(Body):
     model_config = example(period="2026-03")
-    period: Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+    period: Period
 
 
 class NewCreditNote(Body):
@@ -281,7 +283,7 @@ def _decimal_text(value):
 
 
 def _utc(value):
-    return value.astimezone(timezone.utc) if isinstance(value, datetime) else value
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _named(attribute: str):
