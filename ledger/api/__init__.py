@@ -207,6 +207,13 @@ def page(rows: list, limit: int, model: type[pydantic.BaseModel], **context) -> 
     return PAGES[model](items=[model.of(row, **context) for row in rows], next=following)
 
 
+def listing(model: type[pydantic.BaseModel], statement, entity, **context) -> pydantic.BaseModel:
+    """One page of ``statement``'s rows, by id after the cursor, as ``model`` objects."""
+    after, limit = page_args()
+    statement = statement.where(entity.id > after).order_by(None).order_by(entity.id).limit(limit)
+    return page(db.session.scalars(statement).all(), limit, model, **context)
+
+
 def writes(view):
     """A POST: one transaction, committed once; with ``Idempotency-Key`` replayed, never posted twice."""
 

@@ -29,12 +29,12 @@ ERROR_STATUSES = {
     "404": ("NotFound", "No such resource, or one of another client's.", ["not_found"]),
     "405": ("MethodNotAllowed", "The path does not serve this method; Allow lists those it does.",
             ["method_not_allowed"]),
-    "409": ("Conflict", "The request clashes with the resource's state, or the Idempotency-Key was used "
-            "with another request.", ["conflict", "idempotency_conflict"]),
+    "409": ("Conflict", "The request clashes with the resource's state, or the key was used for another.",
+            ["conflict", "idempotency_conflict"]),
     "413": ("TooLarge", "The request body is larger than the server accepts.", ["too_large"]),
     "415": ("UnsupportedMediaType", "A body that is not application/json.", ["unsupported_media_type"]),
-    "422": ("Unprocessable", "A field is invalid, or the balance cannot cover a charge under the block "
-            "policy; nothing was posted.", ["validation_error", "insufficient_balance"]),
+    "422": ("Unprocessable", "A field is invalid, or the balance cannot cover a charge; nothing was posted.",
+            ["validation_error", "insufficient_balance"]),
     "500": ("InternalError", "An unexpected failure; nothing was posted.", ["internal_error"]),
 }
 ERROR_CODES = [code for *_, codes in ERROR_STATUSES.values() for code in codes]

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import Activity, Case, Client, Invoice, Quote
 from ..pdf import render_quote_pdf
 from ..services import archive, balances, bundles, clients, exports, invoicing, quotes, ratecards, support, terms, work
-from . import blueprint, json_response, page, page_args, query_arg, read, require, writes
+from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
 from . import schemas as s
 from .openapi import PERIOD_QUERY, day_query, document, operation, query
 
@@ -75,10 +75,7 @@ def create_client():
 
 @api("GET", "/clients", s.Client, "Clients the user may see, by id.", tag="clients", page=True)
 def list_clients():
-    after, limit = page_args()
-    statement = clients.visible_clients(g.user).where(Client.id > after)
-    rows = db.session.scalars(statement.order_by(None).order_by(Client.id).limit(limit)).all()
-    return page(rows, limit, s.Client, today=today())
+    return listing(s.Client, clients.visible_clients(g.user), Client, today=today())
 
 
 @api("GET", "/clients/<code>", s.Client, "A client, with its current term.", tag="clients")
@@ -141,11 +138,7 @@ def open_case(code: str):
 @api("GET", "/clients/<code>/cases", s.Case, "The client's cases.", tag="support", page=True)
 def list_cases(code: str):
     client = clients.find_client(db.session, code, g.user)
-    after, limit = page_args()
-    rows = db.session.scalars(
-        select(Case).where(Case.client_id == client.id, Case.id > after).order_by(Case.id).limit(limit)
-    ).all()
-    return page(rows, limit, s.Case)
+    return listing(s.Case, select(Case).where(Case.client_id == client.id), Case)
 
 
 @api("GET", "/cases/<number>", s.Case, "A case.", tag="support")
@@ -156,12 +149,7 @@ def get_case(number: str):
 @api("GET", "/cases/<number>/activities", s.Activity, "What support did on a case.", tag="support", page=True)
 def list_activities(number: str):
     case = support.find_case(db.session, number, g.user)
-    after, limit = page_args()
-    rows = db.session.scalars(
-        select(Activity).where(Activity.case_id == case.id, Activity.id > after)
-        .order_by(Activity.id).limit(limit)
-    ).all()
-    return page(rows, limit, s.Activity)
+    return listing(s.Activity, select(Activity).where(Activity.case_id == case.id), Activity)
 
 
 @api("POST", "/cases/<number>/helpdesk-answers", s.Activity, "Log an immediate help-desk answer "
@@ -269,12 +257,8 @@ def create_quote(code: str):
      tag="quotes", page=True)
 def list_quotes(code: str):
     client = clients.find_client(db.session, code, g.user)
-    after, limit = page_args()
-    rows = db.session.scalars(
-        quotes.visible_quotes(g.user).where(Quote.client_id == client.id, Quote.id > after)
-        .order_by(Quote.id).limit(limit)
-    ).all()
-    return page(rows, limit, s.Quote, today=today())
+    statement = quotes.visible_quotes(g.user).where(Quote.client_id == client.id)
+    return listing(s.Quote, statement, Quote, today=today())
 
 
 @api("GET", "/quotes/<number>", s.Quote, "A quote.", tag="quotes")
@@ -326,12 +310,10 @@ def run_invoices():
 def list_invoices(code: str):
     client = clients.find_client(db.session, code, g.user)
     require("finance", "client")
-    after, limit = page_args()
-    statement = select(Invoice).where(Invoice.client_id == client.id, Invoice.id > after)
+    statement = select(Invoice).where(Invoice.client_id == client.id)
     if "period" in request.args:
         statement = statement.where(Invoice.period == query_arg("period", s.Period))
-    rows = db.session.scalars(statement.order_by(Invoice.id).limit(limit)).all()
-    return page(rows, limit, s.InvoiceSummary)
+    return listing(s.InvoiceSummary, statement, Invoice)
 
 
 @api("GET", "/invoices/<number>", s.Invoice, "An invoice or credit note with its lines.", tag="invoices",
