@@ -94,3 +94,14 @@ def test_a_quarter_hour_given_as_a_json_number_is_quoted_exactly(api, make_clien
 
     assert quote.status_code == 201, quote.get_json()
     assert quote.get_json()["lines"][0]["quantity"] == "0.25"
+
+
+@pytest.mark.parametrize("period", ["0001-01", "1999-12", "2026-١٢", "2026- 1"])
+def test_a_period_outside_2000_to_2100_or_not_in_ascii_digits_is_422_naming_it(api, make_token, period):
+    """Schemathesis found that a run for 0001-01 answered 500 (no term a year before year 1)."""
+    finance = api.as_(make_token("finance"))
+
+    response = finance.post("/invoices/run", {"period": period})
+
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "period"
