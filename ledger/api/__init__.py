@@ -31,7 +31,7 @@ from ..extensions import csrf, db
 from ..models import IdempotencyRecord
 from ..services.users import user_for_token
 from .openapi import DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_LIMIT
-from .schemas import MAX_ID, PAGES
+from .schemas import MAX_ID, PAGES, PATTERN_MEANINGS
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
@@ -161,7 +161,10 @@ def field_error(error: pydantic.ValidationError, name: str | None = None) -> Val
         return ValidationError(f"unknown field {field!r}", field)
     if first["type"] == "missing":
         return ValidationError(f"{field} is required", field)
-    if first["type"] in ("value_error", "literal_error", "string_pattern_mismatch"):
+    if first["type"] == "string_pattern_mismatch":
+        meaning = PATTERN_MEANINGS.get(first["ctx"]["pattern"], f"does not match {first['ctx']['pattern']}")
+        return ValidationError(f"{field} {meaning}", field)
+    if first["type"] == "value_error":
         return ValidationError(f"{field} {first['msg'].removeprefix('Value error, ')}", field)
     return ValidationError(f"{field}: {first['msg']}", field)
 

@@ -44,6 +44,15 @@ DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 #: text may hold tabs and line breaks, no other control character
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 MAX_NAME, MAX_NOTE = 200, 5000
+#: what a value refused by a pattern should have been, for the error message
+PATTERN_MEANINGS = {
+    DAY_PATTERN: "is a date written YYYY-MM-DD, from 2000 to 2100",
+    MOMENT_PATTERN: "is an ISO 8601 time with an offset (2026-03-02T09:00:00+01:00), from 2000 to 2100",
+    PERIOD_PATTERN: "is a month written YYYY-MM in ASCII digits, from 2000 to 2100",
+    LOCALE_PATTERN: "is a locale such as en_US or de_DE",
+    TEXT_PATTERN: "contains control characters",
+    "^[A-Z]{3}$": "is an ISO 4217 currency code such as USD",
+}
 #: the largest row id (PostgreSQL's integer): a larger id names nothing
 MAX_ID = 2**31 - 1
 
@@ -79,7 +88,9 @@ def _known_currency(value: str) -> str:
 
 
 Day = Annotated[str, StringConstraints(pattern=DAY_PATTERN), AfterValidator(_calendar(date.fromisoformat))]
-Moment = Annotated[str, StringConstraints(pattern=MOMENT_PATTERN), AfterValidator(_calendar(datetime.fromisoformat))]
+#: the pattern demands an offset, so what comes out is an aware datetime
+Moment = Annotated[str, StringConstraints(pattern=MOMENT_PATTERN),
+                   AfterValidator(_calendar(datetime.fromisoformat))]
 Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 Whole = Annotated[int, Strict()]
 Currency = Annotated[str, StringConstraints(pattern="^[A-Z]{3}$")]
