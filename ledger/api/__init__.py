@@ -38,7 +38,6 @@ csrf.exempt(blueprint)  # bearer tokens, not cookies: no cross-site request can 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-
 class UnsupportedMediaType(LedgerError):
     status = 415
     code = "unsupported_media_type"

@@ -9,14 +9,15 @@ and the API must keep its Decimal parsing, error codes and ``field`` paths. View
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from . import schemas
-from .schemas import CODE_PATTERN, CURSOR_PATTERN, DAY_PATTERN, MAX_ID, PAGES, PERIOD_PATTERN
+from .schemas import CODE_PATTERN, CURSOR_PATTERN, MAX_ID, PAGES
 
 JSON = "application/json"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -64,7 +65,7 @@ class Operation:
     roles: str = ""
     query: tuple = ()
     page: bool = False
-    fails: tuple = field(default=())
+    fails: tuple = ()
 
 
 OPERATIONS: list[Operation] = []
@@ -75,17 +76,10 @@ def operation(**declared) -> None:
     OPERATIONS.append(Operation(**declared))
 
 
-def query(name: str, schema: dict, description: str, required: bool = False, **extra) -> dict:
-    """A query parameter."""
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": schema, **extra}
-
-
-def day_query(name: str, description: str) -> dict:
-    return query(name, {"type": "string", "pattern": DAY_PATTERN}, description)
-
-
-PERIOD_QUERY = query("period", {"type": "string", "pattern": PERIOD_PATTERN}, "The month, YYYY-MM.")
+def query(name: str, kind, description: str, **extra) -> dict:
+    """A query parameter, described by the type ``kind`` its view reads it as."""
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": TypeAdapter(kind).json_schema(), **extra}
 
 
 class _NoTitles(GenerateJsonSchema):
@@ -169,9 +163,9 @@ def _components() -> dict:
                                        "description": "An API token from `ledger tokens create EMAIL`."}},
         "schemas": _schemas(),
         "parameters": {
-            "Limit": query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                                     "default": DEFAULT_LIMIT}, "The most items on one page."),
-            "Cursor": query("cursor", {"type": "string", "pattern": CURSOR_PATTERN},
+            "Limit": query("limit", Annotated[int, Field(ge=1, le=MAX_LIMIT)],
+                           f"The most items on one page; {DEFAULT_LIMIT} if absent."),
+            "Cursor": query("cursor", Annotated[str, Field(pattern=CURSOR_PATTERN)],
                             "The `next` of the previous page."),
             "IdempotencyKey": {
                 "name": "Idempotency-Key", "in": "header", "required": False,

@@ -18,7 +18,7 @@ from ..pdf import render_quote_pdf
 from ..services import archive, balances, bundles, clients, exports, invoicing, quotes, ratecards, support, terms, work
 from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
 from . import schemas as s
-from .openapi import PERIOD_QUERY, day_query, document, operation, query
+from .openapi import document, operation, query
 
 STAFF = "account_manager, admin"
 FINANCE = "finance, admin"
@@ -84,15 +84,15 @@ def get_client(code: str):
 
 
 @api("GET", "/clients/<code>/balance", s.Balance, "Incidents by lot, overage and prepaid minutes on a day.",
-     tag="ledger", query=(day_query("as_of", "The day to answer for; today (UTC) if absent."),))
+     tag="ledger", query=(query("as_of", s.Day, "The day to answer for; today (UTC) if absent."),))
 def get_balance(code: str):
     client = clients.find_client(db.session, code, g.user)
     return s.Balance.of(balances.balance(db.session, client, query_arg("as_of", s.Day, today())), client=client)
 
 
 @api("GET", "/clients/<code>/entries", s.Entry, "The client's ledger entries, oldest first.", tag="ledger",
-     page=True, query=(day_query("from", "Entries effective on or after this day."),
-                       day_query("to", "Entries effective on or before this day.")))
+     page=True, query=(query("from", s.Day, "Entries effective on or after this day."),
+                       query("to", s.Day, "Entries effective on or before this day.")))
 def list_entries(code: str):
     client = clients.find_client(db.session, code, g.user)
     after, limit = page_args()
@@ -219,8 +219,8 @@ def log_work(code: str):
 
 @api("GET", "/rate-card", s.RateCard, "The rate card in force on a day.", tag="rate card",
      roles="account_manager, finance, admin", fails=(404,),
-     query=(query("currency", {"type": "string", "pattern": "^[A-Z]{3}$", "default": "USD"}, "The currency."),
-            day_query("on", "The day; today (UTC) if absent.")))
+     query=(query("currency", s.Currency, "The currency; USD if absent."),
+            query("on", s.Day, "The day; today (UTC) if absent.")))
 def rate_card():
     require("account_manager", "finance")
     card = ratecards.card_in_force(db.session, request.args.get("currency", "USD"), query_arg("on", s.Day, today()))
@@ -306,7 +306,7 @@ def run_invoices():
 
 
 @api("GET", "/clients/<code>/invoices", s.InvoiceSummary, "The client's invoices and credit notes, by "
-     "number.", tag="invoices", page=True, roles=INVOICE_READERS, query=(PERIOD_QUERY,))
+     "number.", tag="invoices", page=True, roles=INVOICE_READERS, query=(query("period", s.Period, "Only documents of this month."),))
 def list_invoices(code: str):
     client = clients.find_client(db.session, code, g.user)
     require("finance", "client")
@@ -346,7 +346,7 @@ def credit_note(number: str):
 
 
 @api("GET", "/invoices/export", "text/csv", "A month's invoices and credit notes as CSV for the accounting "
-     "system.", tag="invoices", roles=FINANCE, query=({**PERIOD_QUERY, "required": True, "example": "2026-03"},))
+     "system.", tag="invoices", roles=FINANCE, query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
 def export_invoices():
     require("finance")
     if "period" not in request.args:
