@@ -6,17 +6,22 @@ import base64
 import binascii
 import hashlib
 import json
-from functools import wraps
+from decimal import Decimal
+from functools import cache, wraps
+from typing import TypeVar
 
+import pydantic
 from flask import Blueprint, Response, current_app, g, request
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..db import acquire_write_lock
 from ..errors import (
     BadRequest,
     Forbidden,
     IdempotencyConflict,
+    LedgerError,
     NotFound,
     Unauthorized,
     ValidationError,
@@ -25,15 +30,17 @@ from ..errors import (
 from ..extensions import csrf, db
 from ..models import IdempotencyRecord
 from ..services.users import user_for_token
+from .openapi import DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_LIMIT
+from .schemas import MAX_ID, PAGES, PATTERN_MEANINGS
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(blueprint)  # bearer tokens, not cookies: no cross-site request can carry one
+M = TypeVar("M", bound=pydantic.BaseModel)
 
-#: list pages: default and largest ``limit``
-DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
-MAX_IDEMPOTENCY_KEY = 200
-#: the largest row id (PostgreSQL's integer): a larger id names nothing
-MAX_ID = 2**31 - 1
+
+class UnsupportedMediaType(LedgerError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 def json_response(payload, status: int = 200) -> Response:
@@ -74,6 +81,13 @@ def refuse_impossible_identifiers() -> None:
             raise NotFound(f"no such {field}", field)
 
 
+@blueprint.before_request
+def refuse_bodies_that_are_not_json() -> None:
+    """A POST body is JSON: a form or text sent by mistake is refused before anything reads it."""
+    if request.method == "POST" and request.mimetype != "application/json" and request.get_data(cache=True):
+        raise UnsupportedMediaType("the body must be application/json", "Content-Type")
+
+
 def require(*roles: str) -> None:
     """Refuse with 403 unless the signed-in user has one of ``roles`` (admin may do everything)."""
     if g.user.role != "admin" and g.user.role not in roles:
@@ -86,24 +100,88 @@ def handle_error(error: Exception):
     db.session.rollback()
     info = describe(error)
     if info is not None:
-        return json_response(info.as_json(), info.status)
+        response = json_response(info.as_json(), info.status)
+        if info.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
     if isinstance(error, HTTPException):
         return http_error(error)
-    raise error
+    current_app.logger.exception("unexpected failure in %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "an unexpected error occurred; nothing was posted")
 
 
 def http_error(error: HTTPException) -> Response:
-    """404, 405, 413 … as the API's error object."""
+    """404, 405, 413 … as the API's error object; 405 says which methods the path serves."""
     codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
     field = "body" if error.code in (400, 413) else None
-    return error_response(error.code or 500, codes.get(error.code, "error"), error.description, field)
+    response = error_response(error.code or 500, codes.get(error.code, "error"), error.description, field)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return response
 
 
-def body():
-    """The request's JSON object, as a :class:`fields.Body`."""
-    from .fields import Body, parse_json
+def parse_json(raw: bytes) -> dict:
+    """The request body as an object; numbers with a fraction become Decimal, never float."""
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+        # A lone surrogate ("\ud800") is valid JSON but no text a database can store.
+        json.dumps(value, default=str, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply", "body") from None
+    except UnicodeEncodeError:
+        raise BadRequest("the body holds text that is not valid Unicode", "body") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"the body is not valid JSON: {error}", "body") from None
+    if not isinstance(value, dict):
+        raise BadRequest("the body must be a JSON object", "body")
+    return value
 
-    return Body(parse_json(request.get_data(cache=True)))
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def read(model: type[M]) -> M:
+    """The request's JSON body as ``model`` (python mode, so Decimal stays Decimal)."""
+    try:
+        return model.model_validate(parse_json(request.get_data(cache=True)))
+    except pydantic.ValidationError as error:
+        raise field_error(error) from None
+
+
+def field_error(error: pydantic.ValidationError, name: str | None = None) -> ValidationError:
+    """The first problem pydantic found, as the API's error naming its field (``lines[2].quantity``)."""
+    first = error.errors(include_url=False)[0]
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    field = name or path.lstrip(".") or "body"
+    if first["type"] == "extra_forbidden":
+        return ValidationError(f"unknown field {field!r}", field)
+    if first["type"] == "missing":
+        return ValidationError(f"{field} is required", field)
+    if first["type"] == "string_pattern_mismatch":
+        meaning = PATTERN_MEANINGS.get(first["ctx"]["pattern"], f"does not match {first['ctx']['pattern']}")
+        return ValidationError(f"{field} {meaning}", field)
+    if first["type"] == "value_error":
+        return ValidationError(f"{field} {first['msg'].removeprefix('Value error, ')}", field)
+    return ValidationError(f"{field}: {first['msg']}", field)
+
+
+@cache
+def _adapter(kind) -> TypeAdapter:
+    return TypeAdapter(kind)
+
+
+def query_arg(name: str, kind, default=None):
+    """Query parameter ``name`` read as ``kind`` (such as :data:`schemas.Day`), or ``default`` if absent."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        return _adapter(kind).validate_python(raw)
+    except pydantic.ValidationError as error:
+        raise field_error(error, name) from None
 
 
 def page_args() -> tuple[int, int]:
@@ -123,12 +201,19 @@ def page_args() -> tuple[int, int]:
     return after, int(raw_limit)
 
 
-def page(items: list, limit: int, to_json, key=lambda item: item.id) -> dict:
-    """One page of a list, with the cursor of the next page or null."""
+def page(rows: list, limit: int, model: type[pydantic.BaseModel], **context) -> pydantic.BaseModel:
+    """One page of ``rows`` as ``model`` objects, with the cursor of the next page or null."""
     following = None
-    if len(items) == limit:
-        following = base64.urlsafe_b64encode(str(key(items[-1])).encode()).decode().rstrip("=")
-    return {"items": [to_json(item) for item in items], "next": following}
+    if len(rows) == limit:
+        following = base64.urlsafe_b64encode(str(rows[-1].id).encode()).decode().rstrip("=")
+    return PAGES[model](items=[model.of(row, **context) for row in rows], next=following)
+
+
+def listing(model: type[pydantic.BaseModel], statement, entity, **context) -> pydantic.BaseModel:
+    """One page of ``statement``'s rows, by id after the cursor, as ``model`` objects."""
+    after, limit = page_args()
+    statement = statement.where(entity.id > after).order_by(None).order_by(entity.id).limit(limit)
+    return page(db.session.scalars(statement).all(), limit, model, **context)
 
 
 def writes(view):
@@ -189,4 +274,4 @@ def _replay(key: str, fingerprint: str) -> Response | None:
     return response
 
 
-from . import routes  # noqa: E402,F401  (registers the views)
+from . import routes  # noqa: F401  (registers the views)

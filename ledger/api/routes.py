@@ -1,51 +1,59 @@
-"""API views: read the body, call one service, answer JSON."""
+"""API views: read the body model, call one service, return the response model."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import wraps
 from pathlib import Path
 
 from flask import current_app, g, request
+from pydantic import BaseModel
 from sqlalchemy import select
 
-from .. import batch, billing
+from .. import batch
 from ..errors import ValidationError
 from ..extensions import db
-from ..models import OVERAGE_POLICIES, QUOTE_UNITS, SEVERITIES, Activity, Case, Client, Invoice, Quote, User
-from ..money import Money, is_currency
+from ..models import Activity, Case, Client, Invoice, Quote
 from ..pdf import render_quote_pdf
 from ..services import archive, balances, bundles, clients, exports, invoicing, quotes, ratecards, support, terms, work
-from . import blueprint, body, json_response, page, page_args, require, writes
-from .fields import parse_date
-from .openapi import document
-from .serialize import (
-    activity_json,
-    balance_json,
-    bundle_json,
-    case_json,
-    client_json,
-    entry_json,
-    invoice_json,
-    invoice_summary_json,
-    quote_json,
-    rate_card_json,
-    term_close_json,
-    work_json,
-)
+from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
+from . import schemas as s
+from .openapi import document, operation, query
 
-STAFF = ("account_manager", "finance")
-#: the largest bundle, note and subject lengths accepted
-MAX_NOTE, MAX_NAME = 5000, 200
+STAFF = "account_manager, admin"
+FINANCE = "finance, admin"
+INVOICE_READERS = "finance, client (its own), admin"
 
 
 def today():
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
-def as_of_arg(name: str = "as_of"):
-    raw = request.args.get(name)
-    return today() if raw is None else parse_date(raw, name)
+def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int = 200, batch: bool = False,
+        **doc):
+    """Serve a view at ``rule`` and describe it; a POST is one transaction; a model answer is JSON.
+
+    ``batch=True`` marks a POST that runs a batch committing its own units of work (the month's
+    run): it takes no request-wide lock, which on SQLite would block the batch's own sessions.
+    """
+
+    def register(view):
+        operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
+                  answer=answer, status=status, **doc)
+
+        @wraps(view)
+        def handle(**kwargs):
+            result = view(**kwargs)
+            if isinstance(result, BaseModel):
+                return json_response(result.model_dump(mode="json", exclude_unset=True), status)
+            return result
+
+        blueprint.add_url_rule(rule, view.__name__, writes(handle) if method == "POST" and not batch else handle,
+                               methods=[method])
+        return view
+
+    return register
 
 
 @blueprint.get("/openapi.json")
@@ -53,328 +61,218 @@ def openapi():
     return json_response(document())
 
 
-# --- clients -----------------------------------------------------------------------
+@api("GET", "/me", s.Me, "The signed-in user.", tag="meta")
+def me():
+    return s.Me.of(g.user)
 
 
-@blueprint.post("/clients")
-@writes
+# --- clients and the ledger --------------------------------------------------------
+
+
+@api("POST", "/clients", s.Client, "Create a client.", tag="clients", status=201, body=s.NewClient,
+     roles=STAFF)
 def create_client():
     require("account_manager")
-    data = body()
-    currency = data.text("currency", max_length=3)
-    fields = dict(
-        code=data.text("code", max_length=32),
-        name=data.text("name", max_length=MAX_NAME),
-        currency=currency,
-        locale=data.text("locale", max_length=20),
-        tax_rate=data.decimal("tax_rate"),
-        term_start=data.date("term_start"),
-        maintenance_fee=_fee(data, currency),
-        overage_policy=data.choice("overage_policy", OVERAGE_POLICIES, default="bill"),
-        address=data.text("address", required=False, max_length=1000),
-    )
-    data.done()
-    client = clients.create_client(db.session, **fields)
-    return json_response(client_json(client, today()), 201)
+    data = read(s.NewClient)
+    fee = s.in_currency(data.maintenance_fee, data.currency, "maintenance_fee")
+    fields = {**dict(data), "maintenance_fee": fee, "address": data.address or ""}
+    return s.Client.of(clients.create_client(db.session, **fields), today=today())
 
 
-def _fee(data, currency: str):
-    """maintenance_fee, read only once the currency is known to be real."""
-    if not is_currency(currency):
-        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
-    return data.money("maintenance_fee", currency, required=False)
-
-
-@blueprint.get("/clients")
+@api("GET", "/clients", s.Client, "Clients the user may see, by id.", tag="clients", page=True)
 def list_clients():
-    after, limit = page_args()
-    statement = clients.visible_clients(g.user).where(Client.id > after)
-    rows = db.session.scalars(statement.order_by(None).order_by(Client.id).limit(limit)).all()
-    return json_response(page(rows, limit, lambda c: client_json(c, today())))
+    return listing(s.Client, clients.visible_clients(g.user), Client, today=today())
 
 
-@blueprint.get("/clients/<code>")
+@api("GET", "/clients/<code>", s.Client, "A client, with its current term.", tag="clients")
 def get_client(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    return json_response(client_json(client, today()))
+    return s.Client.of(clients.find_client(db.session, code, g.user), today=today())
 
 
-@blueprint.get("/clients/<code>/balance")
+@api("GET", "/clients/<code>/balance", s.Balance, "Incidents by lot, overage and prepaid minutes on a day.",
+     tag="ledger", query=(query("as_of", s.Day, "The day to answer for; today (UTC) if absent."),))
 def get_balance(code: str):
     client = clients.find_client(db.session, code, g.user)
-    return json_response(balance_json(client, balances.balance(db.session, client, as_of_arg())))
+    return s.Balance.of(balances.balance(db.session, client, query_arg("as_of", s.Day, today())), client=client)
 
 
-@blueprint.get("/clients/<code>/entries")
+@api("GET", "/clients/<code>/entries", s.Entry, "The client's ledger entries, oldest first.", tag="ledger",
+     page=True, query=(query("from", s.Day, "Entries effective on or after this day."),
+                       query("to", s.Day, "Entries effective on or before this day.")))
 def list_entries(code: str):
     client = clients.find_client(db.session, code, g.user)
     after, limit = page_args()
-    start = parse_date(request.args["from"], "from") if "from" in request.args else None
-    end = parse_date(request.args["to"], "to") if "to" in request.args else None
-    rows = balances.entries(db.session, client, start=start, end=end, after_id=after, limit=limit)
-    return json_response(page(rows, limit, entry_json))
+    rows = balances.entries(db.session, client, start=query_arg("from", s.Day), end=query_arg("to", s.Day),
+                            after_id=after, limit=limit)
+    return page(rows, limit, s.Entry)
 
 
-@blueprint.post("/clients/<code>/bundles")
-@writes
+@api("POST", "/clients/<code>/bundles", s.Bundle, "Sell a bundle of incidents: a lot expiring at the end "
+     "of the term.", tag="ledger", status=201, body=s.NewBundle, roles=STAFF)
 def buy_bundle(code: str):
     client = clients.find_client(db.session, code, g.user)
     require("account_manager")
-    data = body()
-    fields = dict(
-        quantity=data.integer("quantity", minimum=1, maximum=bundles.MAX_BUNDLE),
-        purchased_on=data.date("purchased_on"),
-        unit_price=data.money("unit_price", client.currency, required=False),
-        user=g.user,
-    )
-    data.done()
-    bundle = bundles.buy_bundle(db.session, client, **fields)
-    return json_response(bundle_json(bundle), 201)
+    data = read(s.NewBundle)
+    bundle = bundles.buy_bundle(db.session, client, quantity=data.quantity, purchased_on=data.purchased_on,
+                                unit_price=s.in_currency(data.unit_price, client.currency, "unit_price"),
+                                user=g.user)
+    return s.Bundle.of(bundle)
+
+
+@api("POST", "/terms/close", s.TermCloseResult, "Close every term ended by a day: rollover and expiry; "
+     "idempotent.", tag="ledger", body=s.TermsClose, roles=FINANCE)
+def close_terms():
+    require("finance")
+    data = read(s.TermsClose)
+    closed = terms.close_terms(db.session, data.as_of, today(), user=g.user)
+    codes = dict(db.session.execute(select(Client.id, Client.code)).all())
+    return s.TermCloseResult(closed=[s.TermClose.of(record, codes=codes) for record in closed])
 
 
 # --- cases and activities ----------------------------------------------------------
 
 
-@blueprint.post("/clients/<code>/cases")
-@writes
+@api("POST", "/clients/<code>/cases", s.Case, "Open a case.", tag="support", status=201, body=s.NewCase,
+     roles=STAFF)
 def open_case(code: str):
     client = clients.find_client(db.session, code, g.user)
     require("account_manager")
-    data = body()
-    fields = dict(
-        subject=data.text("subject", max_length=MAX_NAME),
-        severity=data.choice("severity", SEVERITIES),
-        opened_at=data.datetime("opened_at"),
-        user=g.user,
-    )
-    data.done()
-    case = support.open_case(db.session, client, **fields)
-    return json_response(case_json(case), 201)
+    data = read(s.NewCase)
+    return s.Case.of(support.open_case(db.session, client, **dict(data), user=g.user))
 
 
-@blueprint.get("/clients/<code>/cases")
+@api("GET", "/clients/<code>/cases", s.Case, "The client's cases.", tag="support", page=True)
 def list_cases(code: str):
     client = clients.find_client(db.session, code, g.user)
-    after, limit = page_args()
-    rows = db.session.scalars(
-        select(Case).where(Case.client_id == client.id, Case.id > after).order_by(Case.id).limit(limit)
-    ).all()
-    return json_response(page(rows, limit, case_json))
+    return listing(s.Case, select(Case).where(Case.client_id == client.id), Case)
 
 
-@blueprint.get("/cases/<number>")
+@api("GET", "/cases/<number>", s.Case, "A case.", tag="support")
 def get_case(number: str):
-    return json_response(case_json(support.find_case(db.session, number, g.user)))
+    return s.Case.of(support.find_case(db.session, number, g.user))
 
 
-@blueprint.get("/cases/<number>/activities")
+@api("GET", "/cases/<number>/activities", s.Activity, "What support did on a case.", tag="support", page=True)
 def list_activities(number: str):
     case = support.find_case(db.session, number, g.user)
-    after, limit = page_args()
-    rows = db.session.scalars(
-        select(Activity).where(Activity.case_id == case.id, Activity.id > after)
-        .order_by(Activity.id).limit(limit)
-    ).all()
-    return json_response(page(rows, limit, activity_json))
+    return listing(s.Activity, select(Activity).where(Activity.case_id == case.id), Activity)
 
 
-@blueprint.post("/cases/<number>/helpdesk-answers")
-@writes
+@api("POST", "/cases/<number>/helpdesk-answers", s.Activity, "Log an immediate help-desk answer "
+     "(charges 0).", tag="support", status=201, body=s.HelpdeskAnswer, roles=STAFF)
 def log_helpdesk_answer(number: str):
     case = support.find_case(db.session, number, g.user)
     require("account_manager")
-    data = body()
-    fields = dict(
-        answered_at=data.datetime("answered_at"),
-        by=data.text("by", max_length=120),
-        note=data.text("note", required=False, max_length=MAX_NOTE),
-        user=g.user,
-    )
-    data.done()
-    activity = support.log_helpdesk_answer(db.session, case, **fields)
-    return json_response(activity_json(activity), 201)
+    data = read(s.HelpdeskAnswer)
+    return s.Activity.of(support.log_helpdesk_answer(db.session, case, **_with_note(data), user=g.user))
 
 
-@blueprint.post("/cases/<number>/responses")
-@writes
+def _with_note(data: BaseModel) -> dict:
+    """The body's fields as the services take them: an absent note is empty."""
+    return {**dict(data), "note": data.note or ""}
+
+
+@api("POST", "/cases/<number>/responses", s.Activity, "Log a technician response (the first on a case "
+     "charges 1).", tag="support", status=201, body=s.TechnicianResponse, roles=STAFF)
 def log_response(number: str):
     case = support.find_case(db.session, number, g.user)
     require("account_manager")
-    data = body()
-    fields = dict(
-        responded_at=data.datetime("responded_at"),
-        technician=data.text("technician", max_length=120),
-        note=data.text("note", required=False, max_length=MAX_NOTE),
-        user=g.user,
-    )
-    data.done()
-    activity = support.log_technician_response(db.session, case, **fields)
-    return json_response(activity_json(activity), 201)
+    data = read(s.TechnicianResponse)
+    return s.Activity.of(support.log_technician_response(db.session, case, **_with_note(data), user=g.user))
 
 
-@blueprint.post("/cases/<number>/appointments")
-@writes
+@api("POST", "/cases/<number>/appointments", s.Activity, "Log a concluded appointment (2 incidents for the "
+     "first hour, then 1 per further 30 minutes).", tag="support", status=201, body=s.Appointment,
+     roles=STAFF)
 def log_appointment(number: str):
     case = support.find_case(db.session, number, g.user)
     require("account_manager")
-    data = body()
-    fields = dict(
-        started_at=data.datetime("started_at"),
-        ended_at=data.datetime("ended_at"),
-        technician=data.text("technician", max_length=120),
-        note=data.text("note", required=False, max_length=MAX_NOTE),
-        user=g.user,
-    )
-    data.done()
-    activity = support.log_appointment(db.session, case, **fields)
-    return json_response(activity_json(activity), 201)
+    data = read(s.Appointment)
+    return s.Activity.of(support.log_appointment(db.session, case, **_with_note(data), user=g.user))
 
 
-@blueprint.get("/activities/<int:activity_id>")
+@api("GET", "/activities/<int:activity_id>", s.Activity, "An activity with its entries.", tag="support")
 def get_activity(activity_id: int):
-    return json_response(activity_json(support.find_activity(db.session, activity_id, g.user)))
+    return s.Activity.of(support.find_activity(db.session, activity_id, g.user))
 
 
-@blueprint.post("/activities/<int:activity_id>/waive")
-@writes
+@api("POST", "/activities/<int:activity_id>/waive", s.Activity, "Waive an activity's charge with a written "
+     "reason.", tag="support", status=201, body=s.Waiver, roles=STAFF)
 def waive(activity_id: int):
     activity = support.find_activity(db.session, activity_id, g.user)
     require("account_manager")
-    data = body()
-    reason = data.text("reason", max_length=MAX_NOTE)
-    data.done()
-    activity = support.waive(db.session, activity, reason, user=g.user)
-    return json_response(activity_json(activity), 201)
+    data = read(s.Waiver)
+    return s.Activity.of(support.waive(db.session, activity, data.reason, user=g.user))
 
 
-# --- terms and the rate card -------------------------------------------------------
+@api("POST", "/clients/<code>/work", s.Work, "Log professional-service work, drawn from the role's prepaid "
+     "hours.", tag="support", status=201, body=s.NewWork, roles=STAFF)
+def log_work(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    require("account_manager")
+    data = read(s.NewWork)
+    case = None
+    if data.case:
+        case = db.session.scalar(select(Case).where(Case.number == data.case, Case.client_id == client.id))
+        if case is None:
+            raise ValidationError(f"no case {data.case!r} for this client", "case")
+    fields = {**dict(data), "case": case}
+    return s.Work.of(work.log_work(db.session, client, **fields, user=g.user))
 
 
-@blueprint.post("/terms/close")
-@writes
-def close_terms():
-    require("finance")
-    data = body()
-    as_of = data.date("as_of")
-    data.done()
-    closed = terms.close_terms(db.session, as_of, today(), user=g.user)
-    codes = dict(db.session.execute(select(Client.id, Client.code)).all())
-    return json_response({"closed": [term_close_json(r, codes[r.client_id]) for r in closed]})
+# --- the rate card -----------------------------------------------------------------
 
 
-@blueprint.get("/rate-card")
+@api("GET", "/rate-card", s.RateCard, "The rate card in force on a day.", tag="rate card",
+     roles="account_manager, finance, admin", fails=(404,),
+     query=(query("currency", s.Currency, "The currency; USD if absent."),
+            query("on", s.Day, "The day; today (UTC) if absent.")))
 def rate_card():
-    require(*STAFF)
-    currency = request.args.get("currency", current_app.config["HOME_CURRENCY"])
-    card = ratecards.card_in_force(db.session, currency, as_of_arg("on"))
-    return json_response(rate_card_json(card))
+    require("account_manager", "finance")
+    card = ratecards.card_in_force(db.session, request.args.get("currency", current_app.config["HOME_CURRENCY"]), query_arg("on", s.Day, today()))
+    return s.RateCard.of(card)
 
 
-@blueprint.get("/me")
-def me():
-    user: User = g.user
-    return json_response({
-        "email": user.email,
-        "role": user.role,
-        "client": user.client.code if user.client else None,
-    })
-
-
-@blueprint.post("/rate-card")
-@writes
+@api("POST", "/rate-card", s.RateCard, "Publish a new version of a currency's rate card.", tag="rate card",
+     status=201, body=s.NewRateCard, roles=FINANCE)
 def create_rate_card():
     require("finance")
-    data = body()
-    currency = data.text("currency", max_length=3)
-    if not is_currency(currency):
-        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
-    fields = dict(
-        effective_from=data.date("effective_from"),
-        incident_price=data.money("incident_price", currency).amount,
-        overage_price=data.money("overage_price", currency).amount,
-        maintenance_fee=_amount_or_zero(data.money("maintenance_fee", currency, required=False)),
-        roles=_card_roles(data, currency),
-        discounts=_card_discounts(data),
-    )
-    data.done()
-    card = ratecards.create_rate_card(db.session, currency, **fields)
-    return json_response(rate_card_json(card), 201)
+    data = read(s.NewRateCard)
+    card = ratecards.create_rate_card(
+        db.session, data.currency, effective_from=data.effective_from, incident_price=data.incident_price,
+        overage_price=data.overage_price, maintenance_fee=data.maintenance_fee or Decimal(0),
+        roles=[(r.code, r.title, r.hourly, r.daily) for r in data.roles],
+        discounts=[(t.min_hours, t.percent) for t in data.volume_discounts or ()])
+    return s.RateCard.of(card)
 
 
-def _amount_or_zero(money: Money | None) -> Decimal:
-    return money.amount if money is not None else Decimal(0)
+# --- quotes ------------------------------------------------------------------------
 
 
-def _card_roles(data, currency: str) -> list[tuple]:
-    rows = data.items("roles", maximum=50)
-    roles = []
-    for index, row in enumerate(rows):
-        where = f"roles[{index}]"
-        code = row.text("code", max_length=40)
-        if not ratecards.ROLE_CODE.match(code):
-            raise ValidationError("a role code is lower-case letters, digits and '_'", f"{where}.code")
-        roles.append((code, row.text("title", max_length=120), row.money("hourly", currency).amount,
-                      row.money("daily", currency).amount))
-        row.done()
-    if not roles or len({r[0] for r in roles}) != len(roles):
-        raise ValidationError("roles must name at least one role, each once", "roles")
-    return roles
-
-
-def _card_discounts(data) -> list[tuple]:
-    tiers = []
-    for row in data.items("volume_discounts", maximum=20, required=False):
-        min_hours = row.integer("min_hours", minimum=1, maximum=100_000)
-        percent = row.decimal("percent")
-        if not 0 < percent < 100:
-            raise ValidationError("percent is between 0 and 100", f"{row.prefix}.percent")
-        row.done()
-        tiers.append((min_hours, percent))
-    if len({t[0] for t in tiers}) != len(tiers):
-        raise ValidationError("each min_hours tier appears once", "volume_discounts")
-    return tiers
-
-
-# --- quotes and work ---------------------------------------------------------------
-
-
-@blueprint.post("/clients/<code>/quotes")
-@writes
+@api("POST", "/clients/<code>/quotes", s.Quote, "Write a draft quote at today's rate card.", tag="quotes",
+     status=201, body=s.NewQuote, roles=STAFF)
 def create_quote(code: str):
     client = clients.find_client(db.session, code, g.user)
     require("account_manager")
-    data = body()
-    lines = []
-    for row in data.items("lines", maximum=quotes.MAX_LINES):
-        lines.append(billing.QuoteLineRequest(
-            role=row.text("role", max_length=40),
-            unit=row.choice("unit", QUOTE_UNITS),
-            quantity=row.quarter("quantity", maximum=quotes.MAX_QUANTITY),
-        ))
-        row.done()
-    valid_until = data.date("valid_until")
-    data.done()
-    quote = quotes.create_quote(db.session, client, lines, valid_until, today(), user=g.user)
-    return json_response(quote_json(quote, today()), 201)
+    data = read(s.NewQuote)
+    quote = quotes.create_quote(db.session, client, data.requests(), data.valid_until, today(), user=g.user)
+    return s.Quote.of(quote, today=today())
 
 
-@blueprint.get("/clients/<code>/quotes")
+@api("GET", "/clients/<code>/quotes", s.Quote, "The client's quotes (a client user sees no drafts).",
+     tag="quotes", page=True)
 def list_quotes(code: str):
     client = clients.find_client(db.session, code, g.user)
-    after, limit = page_args()
-    rows = db.session.scalars(
-        quotes.visible_quotes(g.user).where(Quote.client_id == client.id, Quote.id > after)
-        .order_by(Quote.id).limit(limit)
-    ).all()
-    return json_response(page(rows, limit, lambda q: quote_json(q, today())))
+    statement = quotes.visible_quotes(g.user).where(Quote.client_id == client.id)
+    return listing(s.Quote, statement, Quote, today=today())
 
 
-@blueprint.get("/quotes/<number>")
+@api("GET", "/quotes/<number>", s.Quote, "A quote.", tag="quotes")
 def get_quote(number: str):
-    return json_response(quote_json(quotes.find_quote(db.session, number, g.user), today()))
+    return s.Quote.of(quotes.find_quote(db.session, number, g.user), today=today())
 
 
-@blueprint.get("/quotes/<number>/pdf")
+@api("GET", "/quotes/<number>/pdf", "application/pdf", "A quote as a PDF.", tag="quotes")
 def quote_pdf(number: str):
     quote = quotes.find_quote(db.session, number, g.user)
     pdf = render_quote_pdf(quote, today())
@@ -389,79 +287,53 @@ QUOTE_ACTIONS = {
 }
 
 
-@blueprint.post("/quotes/<number>/<any(send, accept, decline):action>")
-@writes
+@api("POST", "/quotes/<number>/<any(send, accept, decline):action>", s.Quote, "Send a draft quote; accept "
+     "a sent one (prepaid hours per role, billed on the next invoice) or decline it.", tag="quotes",
+     roles="account_manager, finance (accept), client (its own: accept, decline), admin")
 def move_quote(number: str, action: str):
     quote = quotes.find_quote(db.session, number, g.user)
     move, roles = QUOTE_ACTIONS[action]
     require(*roles)
-    body().done()
-    return json_response(quote_json(move(db.session, quote, today(), user=g.user), today()))
-
-
-@blueprint.post("/clients/<code>/work")
-@writes
-def log_work(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    require("account_manager")
-    data = body()
-    case_number = data.text("case", required=False, max_length=20)
-    fields = dict(
-        role=data.text("role", max_length=40),
-        minutes=data.integer("minutes", minimum=1, maximum=work.MAX_WORK_MINUTES),
-        performed_on=data.date("performed_on"),
-        description=data.text("description", max_length=MAX_NOTE),
-        user=g.user,
-    )
-    data.done()
-    case = None
-    if case_number:
-        case = db.session.scalar(select(Case).where(Case.number == case_number, Case.client_id == client.id))
-        if case is None:
-            raise ValidationError(f"no case {case_number!r} for this client", "case")
-    result = work.log_work(db.session, client, case=case, **fields)
-    return json_response(work_json(result.activity, result.prepaid_minutes_used, result.overage_minutes), 201)
+    read(s.Empty)
+    return s.Quote.of(move(db.session, quote, today(), user=g.user), today=today())
 
 
 # --- invoices ----------------------------------------------------------------------
 
 
-@blueprint.post("/invoices/run")
+@api("POST", "/invoices/run", s.InvoiceRunResult, "Issue the month's invoices; running a month again "
+     "issues nothing new; every issued invoice is archived when it answers.", tag="invoices",
+     body=s.InvoiceRun, roles=FINANCE, batch=True)
 def run_invoices():
     require("finance")
-    data = body()
-    period = billing.Period.parse(data.text("period", max_length=7))
-    data.done()
-    result = batch.run(current_app._get_current_object(), period, today(), user=g.user)
-    db.session.rollback()  # the run committed in its own session: end this one's older snapshot
-    return json_response({"issued": result.issued, "skipped": result.skipped,
-                          "failed": [failure.as_json() for failure in result.failed]})
+    data = read(s.InvoiceRun)
+    result = batch.run(current_app._get_current_object(), data.period, today(), user=g.user)
+    db.session.rollback()  # the run committed in sessions of its own: end this one's older snapshot
+    return s.InvoiceRunResult(issued=result.issued, skipped=result.skipped,
+                              failed=[failure.as_json() for failure in result.failed])
 
 
-@blueprint.get("/clients/<code>/invoices")
+@api("GET", "/clients/<code>/invoices", s.InvoiceSummary, "The client's invoices and credit notes, by "
+     "number.", tag="invoices", page=True, roles=INVOICE_READERS, query=(query("period", s.Period, "Only documents of this month."),))
 def list_invoices(code: str):
     client = clients.find_client(db.session, code, g.user)
     require("finance", "client")
-    after, limit = page_args()
-    statement = select(Invoice).where(Invoice.client_id == client.id, Invoice.id > after)
+    statement = select(Invoice).where(Invoice.client_id == client.id)
     if "period" in request.args:
-        statement = statement.where(Invoice.period == _period_arg())
-    rows = db.session.scalars(statement.order_by(Invoice.id).limit(limit)).all()
-    return json_response(page(rows, limit, invoice_summary_json))
+        statement = statement.where(Invoice.period == query_arg("period", s.Period))
+    return listing(s.InvoiceSummary, statement, Invoice)
 
 
-def _period_arg() -> str:
-    return str(billing.Period.parse(request.args["period"]))
-
-
-@blueprint.get("/invoices/<number>")
+@api("GET", "/invoices/<number>", s.Invoice, "An invoice or credit note with its lines.", tag="invoices",
+     roles=INVOICE_READERS)
 def get_invoice(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
-    return json_response(invoice_json(invoice))
+    return s.Invoice.of(invoice)
 
 
-@blueprint.get("/invoices/<number>/pdf")
+@api("GET", "/invoices/<number>/pdf", "application/pdf", "The archived PDF, byte for byte the same on every "
+     "download.", tag="invoices", roles=INVOICE_READERS)
 def invoice_pdf(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
@@ -470,25 +342,23 @@ def invoice_pdf(number: str):
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
 
 
-@blueprint.post("/invoices/<number>/credit-notes")
-@writes
+@api("POST", "/invoices/<number>/credit-notes", s.Invoice, "Credit the whole invoice or chosen lines, with "
+     "a reason.", tag="invoices", status=201, body=s.NewCreditNote, roles=FINANCE)
 def credit_note(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance")
-    data = body()
-    reason = data.text("reason", max_length=MAX_NOTE)
-    positions = data.positions("lines")
-    data.done()
-    note = invoicing.issue_credit_note(db.session, invoice, reason, positions, today(), user=g.user,
+    data = read(s.NewCreditNote)
+    note = invoicing.issue_credit_note(db.session, invoice, data.reason, data.lines, today(), user=g.user,
                                        archive_config=current_app.config)
-    return json_response(invoice_json(note), 201)
+    return s.Invoice.of(note)
 
 
-@blueprint.get("/invoices/export")
+@api("GET", "/invoices/export", "text/csv", "A month's invoices and credit notes as CSV for the accounting "
+     "system.", tag="invoices", roles=FINANCE, query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
 def export_invoices():
     require("finance")
     if "period" not in request.args:
         raise ValidationError("period is required, YYYY-MM", "period")
-    period = _period_arg()
+    period = query_arg("period", s.Period)
     return current_app.response_class(exports.export_csv(db.session, period), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="invoices-{period}.csv"'})

@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -253,3 +254,22 @@ def in_parallel(calls: list[Callable[[], T]]) -> list[T]:
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(run, calls))
+
+
+@pytest.fixture
+def demo_live_server(tmp_path, sqlite_template) -> Iterator[tuple[LiveServer, str]]:
+    """The app served on a fresh copy of the demo data, with an admin's API token."""
+    from ledger.demo import load_demo
+
+    path = tmp_path / "demo.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "e2e-set-up", "TESTING": True})
+    with app.app_context():
+        load_demo(db.session, datetime.now(timezone.utc).date())
+        token = create_token(db.session, create_user(db.session, "admin-e2e@example.com", "admin"))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    with running_server(url, tmp_path / "served") as server:
+        yield server, token

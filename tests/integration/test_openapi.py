@@ -1,10 +1,9 @@
 """The OpenAPI document: valid, complete against the app's routes, and true of real responses.
 
-The route tests are the guard for new endpoints: a view added to routes.py without its
-operation in ``ledger/api/openapi.py`` (or the other way round) fails here. The walk
-through every documented operation posts the document's own request examples and checks
-each real answer against the documented schema, with every response object closed, so a
-field added to serialize.py without documenting it fails too.
+The route tests are the guard for new endpoints: a view served without its registered
+operation (or the other way round) fails here. The walk through every documented operation
+posts the document's own request examples and checks each real answer against the documented
+schema, with every response object closed, so an answer that strays from its model fails too.
 """
 
 from __future__ import annotations
@@ -146,7 +145,7 @@ def test_the_api_is_served_under_the_documented_server_url(app):
 
 def test_every_api_route_is_documented_with_its_method(app):
     missing = sorted(set(routed_operations(app)) - set(documented_operations()))
-    assert not missing, f"served, but not described in ledger/api/openapi.py: {missing}"
+    assert not missing, f"served, but not described in the document: {missing}"
 
 
 def test_every_documented_operation_exists_in_the_app(app):

@@ -1,0 +1,633 @@
+"""Every API body declared once: pydantic models that read requests, write responses and describe both.
+
+Request bodies refuse unknown fields; responses stay open to new ones (API.md: "extend freely").
+Money and quantities are Decimal from the JSON parser on (``parse_float=Decimal``), never float.
+Patterns spell digits ``[0-9]``: pydantic-core's ``\\d`` would also match other scripts' digits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict
+from pydantic import StringConstraints, ValidationInfo, WithJsonSchema, create_model, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..billing import QuoteLineRequest, quote_state_on
+from ..errors import ValidationError
+from ..models import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, OVERAGE_POLICIES, QUOTE_STATES, QUOTE_UNITS
+from ..models import ROLES, SEVERITIES, UNITS
+from ..models.invoicing import DOCUMENT_KINDS, LINE_KINDS
+from ..money import Money, is_currency
+from ..services.bundles import MAX_BUNDLE
+from ..services.clients import CODE_PATTERN, current_term
+from ..services.quotes import MAX_LINES, MAX_QUANTITY
+from ..services.ratecards import ROLE_CODE
+from ..services.support import net_incidents
+from ..services.work import MAX_WORK_MINUTES
+
+#: dates outside 2000–2100 are typing mistakes, not support history
+DAY_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+#: RFC 3339 with an offset (seconds optional)
+MOMENT_PATTERN = (DAY_PATTERN.removesuffix("$") + r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+                  r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+#: a month as invoices are run and filtered, in the same years
+PERIOD_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"
+#: a Babel locale: language, optional script, optional territory (en_US, sr_Latn_RS)
+LOCALE_PATTERN = r"^[a-z]{2,3}(_[A-Z][a-z]{3})?(_([A-Z]{2}|[0-9]{3}))?$"
+#: what a page's ``next`` looks like: an unpadded URL-safe base64 of a row id
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,16}$"
+MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]{2,3})?$"
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+#: text may hold tabs and line breaks, no other control character
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+MAX_NAME, MAX_NOTE = 200, 5000
+#: what a value refused by a pattern should have been, for the error message
+PATTERN_MEANINGS = {
+    DAY_PATTERN: "is a date written YYYY-MM-DD, from 2000 to 2100",
+    MOMENT_PATTERN: "is an ISO 8601 time with an offset (2026-03-02T09:00:00+01:00), from 2000 to 2100",
+    PERIOD_PATTERN: "is a month written YYYY-MM in ASCII digits, from 2000 to 2100",
+    LOCALE_PATTERN: "is a locale such as en_US or de_DE",
+    TEXT_PATTERN: "contains control characters",
+    "^[A-Z]{3}$": "is an ISO 4217 currency code such as USD",
+}
+#: the largest row id (PostgreSQL's integer): a larger id names nothing
+MAX_ID = 2**31 - 1
+
+
+def _refuse(message: str) -> PydanticCustomError:
+    return PydanticCustomError("value_error", message)
+
+
+def _calendar(parse):
+    """``parse`` a string the pattern has let through; a day that does not exist is refused."""
+    def checked(value: str):
+        try:
+            return parse(value)
+        except ValueError:
+            raise _refuse("is not a calendar date") from None
+    return checked
+
+
+def _positions(value):
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or len(value) > 1000:
+        raise _refuse("is a non-empty list of line positions")
+    if any(isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 100_000 for p in value):
+        raise _refuse("holds line positions: whole numbers from 1")
+    return value
+
+
+def _known_currency(value: str) -> str:
+    if not is_currency(value):
+        raise _refuse("is not an ISO 4217 currency code")
+    return value
+
+
+Day = Annotated[str, StringConstraints(pattern=DAY_PATTERN), AfterValidator(_calendar(date.fromisoformat))]
+#: the pattern demands an offset, so what comes out is an aware datetime
+Moment = Annotated[str, StringConstraints(pattern=MOMENT_PATTERN),
+                   AfterValidator(_calendar(datetime.fromisoformat))]
+Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
+Whole = Annotated[int, Strict()]
+Currency = Annotated[str, StringConstraints(pattern="^[A-Z]{3}$")]
+KnownCurrency = Annotated[Currency, AfterValidator(_known_currency)]
+Positions = Annotated[list[int] | None, BeforeValidator(_positions), WithJsonSchema({
+    "type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 100_000},
+    "minItems": 1, "maxItems": 1000, "uniqueItems": True})]
+
+
+def text(max_length: int, *, pattern: str = TEXT_PATTERN) -> type:
+    """Free text, stripped, not blank, without control characters."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length,
+                                            pattern=pattern)]
+
+
+def number(*, pattern: str = DECIMAL_PATTERN, **bounds) -> type:
+    """A decimal given as a string (``"8.25"``) or a JSON number, within ``bounds`` (gt, le …)."""
+    keywords = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum",
+                "multiple_of": "multipleOf"}
+    schema = {"type": ["string", "number"], "pattern": pattern}
+    schema.update({keywords[k]: int(v) if v == int(v) else float(v) for k, v in bounds.items()})
+    return Annotated[Decimal, Field(**bounds), WithJsonSchema(schema)]
+
+
+#: an amount before its currency is known: checked again by :func:`in_currency`
+Amount = number(pattern=r"^[0-9]{1,12}(\.[0-9]{1,3})?$", ge=0, lt=Decimal("1e12"))
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_NOTE, pattern=TEXT_PATTERN)]
+
+
+def in_currency(amount: Decimal | None, currency: str, field: str) -> Money | None:
+    """``amount`` as Money in ``currency``, refused if it has more decimals than the currency."""
+    if amount is None:
+        return None
+    try:
+        return Money.parse(str(amount), currency)
+    except ValueError as error:
+        raise ValidationError(f"{field} is not a valid amount: {error}", field) from None
+
+
+class Body(BaseModel):
+    """A request body: a field nobody declared is refused, a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def example(**values) -> ConfigDict:
+    """A body's configuration with one example the API accepts (the OpenAPI test posts it)."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [values]})
+
+
+# --- request bodies ------------------------------------------------------------------
+
+
+class NewClient(Body):
+    model_config = example(code="ACME", name="Acme Corp", currency="USD", locale="en_US", tax_rate="8.25",
+                           term_start="2026-01-01", maintenance_fee="1200.00", overage_policy="bill")
+    code: Annotated[str, StringConstraints(max_length=32, pattern=CODE_PATTERN.pattern)]
+    name: text(MAX_NAME)
+    currency: KnownCurrency
+    locale: text(20, pattern=LOCALE_PATTERN)
+    tax_rate: number(ge=0, le=100)
+    term_start: Day
+    maintenance_fee: Amount | None = None
+    overage_policy: Literal[OVERAGE_POLICIES] = "bill"
+    address: Note | None = None
+
+
+class NewBundle(Body):
+    model_config = example(quantity=40, purchased_on="2026-03-01")
+    quantity: Annotated[Whole, Field(ge=1, le=MAX_BUNDLE)]
+    purchased_on: Day = Field(description="The lot expires at the end of the term containing this day.")
+    unit_price: Amount | None = Field(None, description="Default: the rate card's.")
+
+
+class NewCase(Body):
+    model_config = example(subject="Mail server down", severity="critical", opened_at="2026-03-02T09:00:00+01:00")
+    subject: text(MAX_NAME)
+    severity: Literal[SEVERITIES]
+    opened_at: Moment
+
+
+class HelpdeskAnswer(Body):
+    model_config = example(answered_at="2026-03-02T10:00:00+01:00", by="Dana")
+    answered_at: Moment
+    by: text(120)
+    note: Note | None = None
+
+
+class TechnicianResponse(Body):
+    model_config = example(responded_at="2026-03-02T10:30:00+01:00", technician="Sam")
+    responded_at: Moment
+    technician: text(120)
+    note: Note | None = None
+
+
+class Appointment(Body):
+    model_config = example(started_at="2026-03-02T14:00:00+01:00", ended_at="2026-03-02T15:01:00+01:00",
+                           technician="Sam", note="on site")
+    started_at: Moment
+    ended_at: Moment = Field(description="After started_at, at most 24 hours on.")
+    technician: text(120)
+    note: Note | None = None
+
+
+class Waiver(Body):
+    model_config = example(reason="site down caused by our update")
+    reason: text(MAX_NOTE)
+
+
+class TermsClose(Body):
+    model_config = example(as_of="2025-12-31")
+    as_of: Day = Field(description="Close every term that ended on or before this day; not after today.")
+
+
+class RoleRequest(Body):
+    code: Annotated[str, StringConstraints(max_length=40, pattern=ROLE_CODE.pattern)]
+    title: text(120)
+    hourly: Amount
+    daily: Amount
+
+
+class Tier(Body):
+    min_hours: Annotated[Whole, Field(ge=1, le=100_000)]
+    percent: number(gt=0, lt=100)
+
+
+class NewRateCard(Body):
+    model_config = example(currency="USD", effective_from="2027-01-01", incident_price="210.00",
+                           overage_price="260.00", volume_discounts=[{"min_hours": 40, "percent": "5"}],
+                           roles=[{"code": "analyst", "title": "Business Analyst", "hourly": "160.00",
+                                   "daily": "1280.00"}])
+    currency: KnownCurrency
+    effective_from: Day
+    incident_price: Amount
+    overage_price: Amount
+    maintenance_fee: Amount | None = None
+    roles: Annotated[list[RoleRequest], Field(min_length=1, max_length=50)]
+    volume_discounts: Annotated[list[Tier], Field(max_length=20)] | None = None
+
+    @model_validator(mode="after")
+    def _amounts_in_currency(self):
+        for name in ("incident_price", "overage_price", "maintenance_fee"):
+            in_currency(getattr(self, name), self.currency, name)
+        for index, role in enumerate(self.roles):
+            for name in ("hourly", "daily"):
+                in_currency(getattr(role, name), self.currency, f"roles[{index}].{name}")
+        if len({r.code for r in self.roles}) != len(self.roles):
+            raise ValidationError("roles must name at least one role, each once", "roles")
+        if len({t.min_hours for t in self.volume_discounts or ()}) != len(self.volume_discounts or ()):
+            raise ValidationError("each min_hours tier appears once", "volume_discounts")
+        return self
+
+
+class NewQuoteLine(Body):
+    role: text(40)
+    unit: Literal[QUOTE_UNITS]
+    quantity: number(gt=0, le=MAX_QUANTITY, multiple_of=Decimal("0.25"))
+
+
+class NewQuote(Body):
+    model_config = example(lines=[{"role": "analyst", "unit": "day", "quantity": 5},
+                                  {"role": "developer", "unit": "hour", "quantity": "12.5"}],
+                           valid_until="2099-12-31")
+    lines: Annotated[list[NewQuoteLine], Field(min_length=1, max_length=MAX_LINES)]
+    valid_until: Day = Field(description="The last day it can be accepted; not in the past.")
+
+    def requests(self) -> list[QuoteLineRequest]:
+        return [QuoteLineRequest(line.role, line.unit, line.quantity) for line in self.lines]
+
+
+class NewWork(Body):
+    model_config = example(role="analyst", minutes=95, performed_on="2026-03-03",
+                           description="Data migration workshop")
+    role: text(40)
+    minutes: Annotated[Whole, Field(ge=1, le=MAX_WORK_MINUTES)]
+    performed_on: Day
+    description: text(MAX_NOTE)
+    case: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20, pattern=TEXT_PATTERN)] | None = None
+
+
+class InvoiceRun(Body):
+    model_config = example(period="2026-03")
+    period: Period
+
+
+class NewCreditNote(Body):
+    model_config = example(reason="maintenance billed in error", lines=[1])
+    reason: text(MAX_NOTE)
+    lines: Positions = None
+
+
+class Empty(Body):
+    """An action that takes no fields."""
+
+
+# --- responses -------------------------------------------------------------------------
+
+
+def _decimal_text(value):
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
+
+
+def _utc(value):
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _named(attribute: str):
+    """A related row by its ``attribute`` (a client by its code, a case by its number)."""
+    return BeforeValidator(lambda row: getattr(row, attribute, row))
+
+
+#: a time shown in the offset it was logged with (an activity's)
+LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+Time = Annotated[LocalTime, BeforeValidator(_utc)]
+MONEY = "money, read from NAME_minor"
+MoneyText = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["1234.50"]), MONEY]
+DecimalText = Annotated[str, BeforeValidator(_decimal_text), Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
+Percent = Annotated[DecimalText, Field(pattern=DECIMAL_PATTERN, examples=["8.25"])]
+ClientCode = Annotated[str, _named("code"), Field(pattern=CODE_PATTERN.pattern, description="The client's code.")]
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(ge=1)]
+
+
+class Out(BaseModel):
+    """A response, read from a row's attributes; money from ``NAME_minor`` in the currency of the row
+    or of the document it belongs to. Absent optional fields are left out of the JSON."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, row, info: ValidationInfo):
+        if isinstance(row, dict):
+            return row
+        context = info.context if info.context is not None else {}  # nested rows take its currency
+        if hasattr(row, "currency"):
+            context["currency"] = row.currency
+        values = {}
+        for name, field in cls.model_fields.items():
+            if MONEY in field.metadata:
+                values[name] = str(Money.from_minor(getattr(row, f"{name}_minor"), context["currency"]))
+            elif field.is_required() and hasattr(row, name):
+                values[name] = getattr(row, name)
+        return {**values, **cls.computed(row, context)}
+
+    @classmethod
+    def computed(cls, row, context: dict) -> dict:
+        """Fields that are not attributes of the row."""
+        return {}
+
+    @classmethod
+    def of(cls, row, **context):
+        """The response for ``row``; ``context`` carries what the row does not know (today)."""
+        return cls.model_validate(row, context=dict(context))
+
+
+class Me(Out):
+    email: str
+    role: Literal[ROLES]
+    client: ClientCode | None
+
+
+class Term(BaseModel):
+    start: date
+    end: date
+
+
+class Client(Out):
+    code: ClientCode
+    name: str
+    currency: Currency
+    locale: str
+    tax_rate: Percent
+    term_start: date
+    term: Term = Field(description="The annual term containing today.")
+    maintenance_fee: MoneyText
+    overage_policy: Literal[OVERAGE_POLICIES]
+    address: str
+
+    @classmethod
+    def computed(cls, client, context: dict) -> dict:
+        term = current_term(client, context["today"])
+        return {"term": Term(start=term.start, end=term.end)}
+
+
+class Lot(Out):
+    id: int
+    kind: Literal[LOT_KINDS]
+    quantity: Positive
+    remaining: Count
+    starts_on: date
+    expires_on: date | None
+
+
+class Incidents(BaseModel):
+    available: Count
+    overage: Count = Field(description="Incidents charged beyond the balance this term.")
+    lots: list[Lot]
+
+
+class Minutes(BaseModel):
+    available_minutes: Count
+
+
+class Balance(Out):
+    client: ClientCode
+    as_of: date
+    incidents: Incidents
+    hours: dict[str, Minutes] = Field(description="Prepaid professional-service time by role.")
+
+    @classmethod
+    def computed(cls, balance, context: dict) -> dict:
+        return {"client": context["client"], "incidents": Incidents(
+            available=balance.available, overage=balance.overage, lots=balance.lots),
+            "hours": {role: Minutes(available_minutes=m) for role, m in sorted(balance.minutes.items())}}
+
+
+class Bundle(Out):
+    id: int
+    client: ClientCode
+    quantity: Positive
+    unit_price: MoneyText
+    currency: Currency
+    purchased_on: date
+    lot: Lot
+
+
+class Case(Out):
+    number: str
+    client: ClientCode
+    subject: str
+    severity: Literal[SEVERITIES]
+    opened_at: Time
+
+
+class Entry(Out):
+    id: int
+    posted_at: Time
+    effective_on: date
+    unit: Literal[UNITS]
+    quantity: int = Field(description="Signed: credits positive, debits negative; incidents or minutes.")
+    kind: Literal[ENTRY_KINDS]
+    lot_id: int | None
+    activity_id: int | None
+    reverses_id: int | None
+    memo: str
+
+
+class Activity(Out):
+    id: int
+    kind: Literal[ACTIVITY_KINDS]
+    client: ClientCode
+    case: Annotated[str | None, _named("number")]
+    occurred_at: LocalTime = Field(description="When it happened, in the offset it was logged with.")
+    effective_on: date
+    actor: str
+    note: str
+    incidents_charged: Count = Field(description="Incidents it costs now (0 once waived).")
+    waived: bool
+    entries: list[Entry]
+    ended_at: LocalTime | None = None
+    minutes: Positive | None = None
+    waive_reason: str | None = None
+    incidents_waived: Count | None = None
+
+    @classmethod
+    def computed(cls, activity, context: dict) -> dict:
+        def local(moment):
+            return moment.astimezone(timezone(timedelta(minutes=activity.utc_offset_minutes)))
+
+        fields = {"occurred_at": local(activity.occurred_at), "incidents_charged": net_incidents(activity),
+                  "waived": activity.waiver is not None}
+        if activity.minutes is not None:
+            fields["minutes"] = activity.minutes
+        if activity.kind == "appointment":
+            fields["ended_at"] = local(activity.ended_at)
+        if activity.waiver is not None:
+            fields.update(waive_reason=activity.waiver.reason, incidents_waived=activity.incidents_charged)
+        return fields
+
+
+class Work(Activity):
+    role: str
+    performed_on: date
+    description: str
+    billed_minutes: Positive
+    prepaid_minutes_used: Count
+    overage_minutes: Count
+
+    @classmethod
+    def of(cls, result, **context) -> Work:
+        return cls.model_validate(result.activity, context={"result": result})
+
+    @classmethod
+    def computed(cls, activity, context: dict) -> dict:
+        result = context["result"]
+        return {**super().computed(activity, context), "performed_on": activity.effective_on,
+                "description": activity.note, "prepaid_minutes_used": result.prepaid_minutes_used,
+                "overage_minutes": result.overage_minutes}
+
+
+class TermClose(Out):
+    client: ClientCode
+    term_start: date
+    term_end: date
+    rolled_over: Count
+    expired: Count
+
+    @classmethod
+    def computed(cls, record, context: dict) -> dict:
+        return {"client": context["codes"][record.client_id]}
+
+
+class TermCloseResult(BaseModel):
+    closed: list[TermClose]
+
+
+class Role(Out):
+    code: str
+    title: str
+    hourly: MoneyText
+    daily: MoneyText
+
+
+class Discount(Out):
+    min_hours: Count
+    percent: Percent
+
+
+class RateCard(Out):
+    version: Positive
+    effective_from: date
+    currency: Currency
+    roles: list[Role]
+    incident_price: MoneyText
+    overage_price: MoneyText
+    maintenance_fee: MoneyText
+    volume_discounts: list[Discount] = Field(description="Discount tiers on the hours bought in one quote.")
+
+
+class QuoteLine(Out):
+    role: str
+    unit: Literal[QUOTE_UNITS]
+    quantity: DecimalText
+    unit_price: MoneyText
+    amount: MoneyText
+
+
+class Quote(Out):
+    number: str = Field(examples=["Q-2026-00012"])
+    client: ClientCode
+    state: Literal[QUOTE_STATES] = Field(description="An open quote past valid_until reads expired.")
+    valid_until: date
+    rate_card_version: Positive
+    lines: list[QuoteLine]
+    hours_total: DecimalText = Field(description="Hours in all lines, a day counted as 8.")
+    discount_percent: Percent
+    discount: MoneyText
+    subtotal: MoneyText
+    total: MoneyText
+    currency: Currency
+    created_at: Time
+    sent_at: Time | None
+    decided_at: Time | None
+
+    @classmethod
+    def computed(cls, quote, context: dict) -> dict:
+        return {"state": quote_state_on(quote.state, quote.valid_until, context["today"]),
+                "rate_card_version": quote.rate_card.version,
+                "hours_total": Decimal(quote.minutes_total) / 60}
+
+
+class InvoiceSummary(Out):
+    number: str = Field(examples=["INV-2026-00042"], description="INV-YYYY-NNNNN or CN-YYYY-NNNNN.")
+    kind: Literal[DOCUMENT_KINDS]
+    client: ClientCode
+    period: Annotated[str, Field(pattern=PERIOD_PATTERN)]
+    issued_on: date
+    total: MoneyText
+    currency: Currency
+
+
+class InvoiceLine(Out):
+    position: Positive
+    kind: Literal[LINE_KINDS]
+    description: str
+    quantity: DecimalText
+    unit_price: MoneyText
+    amount: MoneyText
+
+
+class Invoice(InvoiceSummary):
+    """An invoice or a credit note; a credit note also carries refers_to and reason."""
+
+    due_on: date
+    tax_rate: Percent
+    lines: list[InvoiceLine]
+    subtotal: MoneyText
+    tax: MoneyText
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] | None
+    refers_to: Annotated[str, _named("number")] | None = None
+    reason: str | None = None
+
+    @classmethod
+    def computed(cls, invoice, context: dict) -> dict:
+        note = {"refers_to": invoice.refers_to, "reason": invoice.reason} if invoice.kind == "credit_note" else {}
+        return {"sha256": invoice.document.sha256 if invoice.document else None, **note}
+
+
+class Failure(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    client: ClientCode
+    code: str
+    message: str
+
+
+class InvoiceRunResult(BaseModel):
+    issued: list[str] = Field(description="Numbers issued by this run.")
+    skipped: list[ClientCode] = Field(description="Clients with nothing (more) to bill that month.")
+    failed: list[Failure] = Field(default_factory=list, description="Clients that could not be invoiced, and why.")
+
+
+def page_of(item: type[BaseModel]) -> type[BaseModel]:
+    """One page of ``item`` objects, and the cursor of the next."""
+    return create_model(f"{item.__name__}Page", items=(list[item], ...),
+                        next=(Annotated[str, Field(pattern=CURSOR_PATTERN)] | None, ...))
+
+
+PAGES = {item: page_of(item) for item in (Client, Case, Activity, Entry, Quote, InvoiceSummary)}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = Field(None, description="The offending input.")
+
+
+class Error(BaseModel):
+    error: ErrorDetail
