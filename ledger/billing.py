@@ -10,8 +10,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable, Literal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Iterable, Literal, Sequence
 
 OveragePolicy = Literal["bill", "block"]
 
@@ -757,3 +757,22 @@ def credit_taxes(invoice_subtotal: Decimal, credited_subtotal: Decimal, invoice_
                              tax.rate, exponent)
         lines.append(TaxLine(tax.name, tax.rate, part.tax))
     return taxed_totals(subtotal, lines), tuple(lines)
+
+
+def line_tax_shares(amounts: Sequence[Decimal], tax: Decimal, exponent: Decimal = CENT) -> tuple[Decimal, ...]:
+    """Each line's share of a document's ``tax``, in proportion to its amount, in the currency's unit.
+
+    Largest remainder: the shares add up to ``tax`` exactly (an accounting export must balance).
+    """
+    if not amounts:
+        return ()
+    subtotal = sum(amounts, Decimal(0))
+    units = int((tax / exponent).to_integral_value())
+    if subtotal == 0:
+        return (tax,) + (Decimal(0) * exponent,) * (len(amounts) - 1)
+    raw = [Decimal(units) * amount / subtotal for amount in amounts]
+    shares = [int(part.to_integral_value(rounding=ROUND_FLOOR)) for part in raw]
+    by_remainder = sorted(range(len(raw)), key=lambda i: raw[i] - shares[i], reverse=True)
+    for index in by_remainder[:units - sum(shares)]:
+        shares[index] += 1
+    return tuple(share * exponent for share in shares)

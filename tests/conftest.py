@@ -154,6 +154,14 @@ def _complete_vendor(request):
         seed_vendor(request.getfixturevalue("app"))
 
 
+@pytest.fixture(scope="session")
+def schematron():
+    """Run a Schematron XSLT (tests/helpers.py) on XML; returns its failed asserts. Compiled once per session."""
+    from tests.helpers import schematron_checker
+
+    yield from schematron_checker()
+
+
 @pytest.fixture
 def session(app):
     """The app's session inside an app context, for service-level tests."""
