@@ -120,7 +120,7 @@ def invoice_document(invoice: Invoice) -> einvoice.Document:
     """The invoice or credit note as an EN 16931 document, from its snapshot and lines only."""
     snapshot = snapshot_of(invoice)
     seller, buyer = snapshot["seller"], snapshot["buyer"]
-    amount = lambda minor: Money.from_minor(minor, invoice.currency).amount  # noqa: E731
+    amount = lambda minor: Money.from_minor(minor, invoice.currency).amount
     reverse = bool(buyer.get("reverse_charge"))
     credit = invoice.kind == "credit_note"
     corrected = invoice.refers_to

@@ -27,7 +27,6 @@ from .ratecards import card_in_force
 from .statement import usage_statement
 from .vendor import get_vendor, require_complete
 
-
 #: kept under its old name for callers that build lines
 DraftLine = billing.LineDraft
 
@@ -229,7 +228,7 @@ def _store(session: Session, draft: Draft, number: str, kind: str, today: date, 
            snapshot: dict, refers_to: Invoice | None = None, reason: str = "",
            statement: dict | None = None) -> Invoice:
     client = draft.client
-    minor = lambda amount: Money(amount, client.currency).minor  # noqa: E731
+    minor = lambda amount: Money(amount, client.currency).minor
     invoice = Invoice(
         number=number, kind=kind, client_id=client.id, period=draft.period, issued_on=today,
         due_on=date.fromisoformat(snapshot["due_on"]), currency=client.currency,
@@ -280,7 +279,7 @@ def issue_credit_note(
     credited = {line.credits_line_id for note in earlier for line in note.lines}
     chosen = _chosen_lines(invoice, line_positions, credited)
     currency = invoice.currency
-    amount = lambda minor: Money.from_minor(minor, currency).amount  # noqa: E731
+    amount = lambda minor: Money.from_minor(minor, currency).amount
     lines = [
         billing.LineDraft("credit", f"Credit: {line.description}", line.quantity, -amount(line.unit_price_minor),
                           -amount(line.amount_minor), credits_line_id=line.id)
@@ -304,7 +303,7 @@ def issue_credit_note(
 
 
 def _totals(invoice: Invoice) -> billing.Totals:
-    amount = lambda minor: Money.from_minor(minor, invoice.currency).amount  # noqa: E731
+    amount = lambda minor: Money.from_minor(minor, invoice.currency).amount
     return billing.Totals(amount(invoice.subtotal_minor), amount(invoice.tax_minor), amount(invoice.total_minor))
 
 
