@@ -28,6 +28,7 @@ from .extensions import db
 from .models import Client, Invoice, User
 from .services import archive
 from .services.invoicing import check_period, issue_invoice
+from .services.vendor import get_vendor, require_complete
 
 #: niceness of rendering workers: the web app keeps answering while a batch renders
 WORKER_NICENESS = 10
@@ -61,6 +62,7 @@ def run(app: Flask, period: billing.Period | str, today: date, *, workers: int =
         progress: Callable[[int, int], None] | None = None) -> BatchResult:
     """The month's run, the one issuing path of the API, the finance page and the CLI.
 
+    Refuses the whole run with VendorIncomplete (409) while the vendor's profile is incomplete.
     Issues client by client (one client that cannot be invoiced is listed in ``failed`` and
     stops no one else), then renders and archives every PDF still missing, so each issued
     invoice has its SHA-256 when this returns. A batch worker: it commits per unit of work.
@@ -81,6 +83,8 @@ def issue_month(app: Flask, period: billing.Period | str, today: date,
     user_id = user.id if user is not None else None
     with app.app_context():
         period = check_period(period, today)  # fails before anything is issued
+        # checked once: an incomplete profile would otherwise fail every client the same way
+        require_complete(get_vendor(db.session))
         codes = db.session.scalars(select(Client.code).order_by(Client.code)).all()
         db.session.rollback()
         issuer = db.session.get(User, user_id) if user_id is not None else None

@@ -10,8 +10,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable, Literal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Iterable, Literal, Sequence
 
 OveragePolicy = Literal["bill", "block"]
 
@@ -728,3 +728,51 @@ def compute_taxes(subtotal: Decimal, components: Iterable[TaxComponent],
         amount = tax_on(subtotal, component.rate, exponent)
         lines.append(TaxLine(component.name.strip(), component.rate, amount))
     return tuple(lines)
+
+
+def taxed_totals(subtotal: Decimal, taxes: Iterable[TaxLine]) -> Totals:
+    """Subtotal, the sum of the (already rounded) tax components, and their total."""
+    tax = sum((line.amount for line in taxes), Decimal(0))
+    return Totals(subtotal, tax, subtotal + tax)
+
+
+def credit_taxes(invoice_subtotal: Decimal, credited_subtotal: Decimal, invoice_taxes: Iterable[TaxLine],
+                 credited_taxes: Iterable[Decimal], amounts: Iterable[Decimal], last: bool,
+                 exponent: Decimal = CENT) -> tuple[Totals, tuple[TaxLine, ...]]:
+    """A credit note's totals and tax components (positive): :func:`credit_totals` per component.
+
+    ``credited_taxes`` is what earlier credit notes credited of each component, in order. Each
+    component is credited on its own rate and capped at what is left of it, so the credit
+    notes of an invoice together never credit more of any component than it charged, and the
+    one that credits the last line takes exactly the remainder of each.
+    """
+    amounts = list(amounts)
+    subtotal = credit_totals(Totals(invoice_subtotal, Decimal(0), invoice_subtotal),
+                             Totals(credited_subtotal, Decimal(0), credited_subtotal), amounts, last,
+                             Decimal(0), exponent).subtotal
+    lines = []
+    for tax, done in zip(invoice_taxes, credited_taxes, strict=True):
+        part = credit_totals(Totals(invoice_subtotal, tax.amount, invoice_subtotal + tax.amount),
+                             Totals(credited_subtotal, done, credited_subtotal + done), amounts, last,
+                             tax.rate, exponent)
+        lines.append(TaxLine(tax.name, tax.rate, part.tax))
+    return taxed_totals(subtotal, lines), tuple(lines)
+
+
+def line_tax_shares(amounts: Sequence[Decimal], tax: Decimal, exponent: Decimal = CENT) -> tuple[Decimal, ...]:
+    """Each line's share of a document's ``tax``, in proportion to its amount, in the currency's unit.
+
+    Largest remainder: the shares add up to ``tax`` exactly (an accounting export must balance).
+    """
+    if not amounts:
+        return ()
+    subtotal = sum(amounts, Decimal(0))
+    units = int((tax / exponent).to_integral_value())
+    if subtotal == 0:
+        return (tax,) + (Decimal(0) * exponent,) * (len(amounts) - 1)
+    raw = [Decimal(units) * amount / subtotal for amount in amounts]
+    shares = [int(part.to_integral_value(rounding=ROUND_FLOOR)) for part in raw]
+    by_remainder = sorted(range(len(raw)), key=lambda i: raw[i] - shares[i], reverse=True)
+    for index in by_remainder[:units - sum(shares)]:
+        shares[index] += 1
+    return tuple(share * exponent for share in shares)

@@ -15,7 +15,7 @@ from . import billing
 from .errors import Conflict
 from .models import Client
 from .money import Money
-from .services import balances, bundles, clients, quotes, ratecards, support, terms, users, work
+from .services import balances, bundles, clients, quotes, ratecards, support, terms, users, vendor, work
 
 DEMO_PASSWORD = "demo-password"
 STAFF = (
@@ -50,15 +50,33 @@ class DemoClient:
     cases_per_month: int
     address: str
     contact: str
+    #: billing details (see services/vendor.set_client_billing)
+    billing: dict
 
+
+#: the demo vendor: German, so its IBAN and VAT ID are checked digit by digit
+VENDOR = dict(
+    legal_name="Support Ledger Services GmbH", address="Friedrichstraße 123\n10117 Berlin\nDeutschland",
+    country="DE", vat_id="DE136695976", registration="HRB 212345 B, Amtsgericht Charlottenburg",
+    iban="DE89370400440532013000", bic="COBADEFFXXX", email="billing@support-ledger.example",
+    phone="+49 30 1234567",
+)
 
 CLIENTS = (
     DemoClient("ACME", "Acme Manufacturing Inc.", "USD", "en_US", "8.25", -5, 9, "12000.00", "bill",
-               100, 3, "1200 Industrial Way\nDayton, OH 45402\nUSA", "it@acme.example.com"),
+               100, 3, "1200 Industrial Way\nDayton, OH 45402\nUSA", "it@acme.example.com",
+               dict(country="US", vat_id="12-3456789", billing_emails=["ap@acme.example.com"],
+                    payment_terms_days=30, purchase_order="PO-2026-0815",
+                    taxes=[{"name": "Sales tax", "rate": "8.25"}])),
     DemoClient("BRAU", "Brauerei Adler GmbH", "EUR", "de_DE", "19", 1, 5, "8000.00", "block",
-               25, 3, "Hopfenstraße 7\n80331 München\nDeutschland", "it@brau.example.com"),
+               25, 3, "Hopfenstraße 7\n80331 München\nDeutschland", "it@brau.example.com",
+               dict(country="DE", vat_id="DE129273398", billing_emails=["rechnung@brau.example.com"],
+                    payment_terms_days=14, taxes=[{"name": "USt.", "rate": "19"}])),
     DemoClient("NORD", "Nordique Logistique ltée", "CAD", "fr_CA", "14.975", -5, 15, "9500.00", "bill",
-               60, 2, "455 rue du Port\nMontréal (Québec) H2Y 1A1\nCanada", "ti@nord.example.com"),
+               60, 2, "455 rue du Port\nMontréal (Québec) H2Y 1A1\nCanada", "ti@nord.example.com",
+               dict(country="CA", vat_id="123456782RT0001", billing_emails=["comptes@nord.example.com"],
+                    payment_terms_days=30, taxes=[{"name": "GST", "rate": "5"},
+                                                  {"name": "QST", "rate": "9.975"}])),
 )
 
 
@@ -70,6 +88,7 @@ def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
         raise Conflict("the database has clients already; demo data goes into an empty one "
                        "(use --if-empty to skip quietly)")
     rng = random.Random(20261122)
+    vendor.update_vendor(session, **VENDOR)
     for currency in sorted({c.currency for c in CLIENTS}):
         ratecards.seed_card(session, currency)
     for user_email, role in STAFF:
@@ -94,6 +113,7 @@ def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Ra
         maintenance_fee=Money(Decimal(spec.maintenance_fee), spec.currency),
         overage_policy=spec.overage_policy, address=spec.address,
     )
+    vendor.set_client_billing(session, client, **spec.billing)
     users.create_user(session, spec.contact, "client", client=client, password=DEMO_PASSWORD)
     term = billing.term_containing(anniversary, anniversary)
     bundles.buy_bundle(session, client, spec.bundle, anniversary)

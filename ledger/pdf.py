@@ -98,16 +98,29 @@ def _vendor(config) -> dict:
 
 
 def render_invoice_pdf(invoice: Invoice, config) -> bytes:
-    """An invoice or credit note with its usage statement, in the client's locale."""
+    """The archived invoice or credit note: PDF/A-3b with its usage statement, in the client's locale,
+    its Factur-X XML embedded; everything it names comes from the invoice's snapshot."""
+    from .services.einvoicing import invoice_taxes, invoice_xml, is_reverse_charge, snapshot_of
+
     client = invoice.client
     locale = client.locale
     monthly = invoice.statement.get("monthly", []) if invoice.statement else []
     first = date_type.fromisoformat(invoice.period + "-01")
+    printed = snapshot_of(invoice)
+    seller = printed["seller"]
     html = render_template(
         "documents/invoice.html",
         invoice=invoice,
         client=client,
-        vendor=_vendor(config),
+        vendor={**_vendor(config), "name": seller["legal_name"], "address": seller["address"],
+                "tax_id": seller["vat_id"]},
+        seller=seller,
+        buyer=printed["buyer"],
+        taxes=[{"name": tax.name, "rate": tax.rate, "minor": Money(tax.amount, invoice.currency).minor}
+               for tax in invoice_taxes(invoice)],
+        notes=printed.get("notes", []),
+        reverse_charge=is_reverse_charge(invoice),
+        payment_terms_days=printed["buyer"]["payment_terms_days"],
         period_label=format_date(first, format="LLLL yyyy", locale=locale),
         money=lambda minor: Money.from_minor(minor, invoice.currency).format(locale),
         date=lambda day: format_date(day, format="long", locale=locale),
@@ -120,7 +133,8 @@ def render_invoice_pdf(invoice: Invoice, config) -> bytes:
         ),
         stylesheet=stylesheet_url(),
     )
-    return render_pdf(html)
+    title = f"{'Credit note' if invoice.kind == 'credit_note' else 'Invoice'} {invoice.number}"
+    return render_facturx_pdf(html, invoice_xml(invoice), invoice.issued_on, title)
 
 
 def _format_hours(minutes: int, locale: str) -> str:

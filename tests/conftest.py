@@ -131,6 +131,37 @@ def app(database_url, tmp_path, monkeypatch):
         db.engine.dispose()
 
 
+#: a complete vendor profile: every app of a test has it, unless marked ``incomplete_vendor``
+VENDOR = dict(legal_name="Support Ledger GmbH", address="Friedrichstraße 123\n10117 Berlin", country="DE",
+              vat_id="DE136695976", registration="HRB 12345 B", iban="DE89370400440532013000",
+              bic="COBADEFFXXX", email="billing@vendor.example", phone="+49 30 1234567")
+
+
+def seed_vendor(app, **overrides) -> None:
+    """Save a complete vendor profile (``overrides`` changed) in ``app``'s database."""
+    from ledger.services.vendor import update_vendor
+
+    with app.app_context():
+        update_vendor(db.session, app.config, **{**VENDOR, **overrides})
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.fixture(autouse=True)
+def _complete_vendor(request):
+    """Issuing needs a complete vendor profile: tests that build an app get one, so they can issue."""
+    if "app" in request.fixturenames and request.node.get_closest_marker("incomplete_vendor") is None:
+        seed_vendor(request.getfixturevalue("app"))
+
+
+@pytest.fixture(scope="session")
+def schematron():
+    """Run a Schematron XSLT (tests/helpers.py) on XML; returns its failed asserts. Compiled once per session."""
+    from tests.helpers import schematron_checker
+
+    yield from schematron_checker()
+
+
 @pytest.fixture
 def session(app):
     """The app's session inside an app context, for service-level tests."""

@@ -63,6 +63,9 @@ class Invoice(db.Model):
     reason: Mapped[str] = mapped_column(Text, default="")
     #: the usage statement as it stood when issued (the PDF is rendered from this snapshot)
     statement: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: everything the document prints, as it stood when issued: seller, buyer, due date, service
+    #: period, named taxes with their amounts (see services/einvoicing.py); empty before 0009
+    snapshot: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

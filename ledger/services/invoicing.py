@@ -10,7 +10,7 @@ batches run at once or a charge is posted late for a month already invoiced.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -20,12 +20,12 @@ from .. import billing
 from ..errors import Conflict, ValidationError
 from ..models import BillableItem, Bundle, Client, Entry, Invoice, InvoiceLine, InvoiceSource, RateCard, User
 from ..money import Money, exponent
-from . import access, archive
+from . import access, archive, einvoicing
 from .ledger import lock_client
 from .numbers import next_number
 from .ratecards import card_in_force
 from .statement import usage_statement
-
+from .vendor import get_vendor, require_complete
 
 #: kept under its old name for callers that build lines
 DraftLine = billing.LineDraft
@@ -39,6 +39,8 @@ class Draft:
     period: str
     lines: list[billing.LineDraft]
     totals: billing.Totals
+    #: the named tax components with their amounts, in print order
+    taxes: tuple[billing.TaxLine, ...] = ()
 
     @property
     def billable(self) -> bool:
@@ -58,7 +60,10 @@ def compose(session: Session, client: Client, period: billing.Period | str) -> D
         *_hours_overage_lines(session, client, period.end, billed, cards),
     ]
     composed = billing.compose_invoice(candidates, billed, client.tax_rate, exponent(client.currency))
-    return Draft(client, str(period), list(composed.lines), composed.totals)
+    # tax is the sum of the client's components, each rounded half-up on its own
+    taxes = einvoicing.client_taxes(client, composed.totals.subtotal)
+    return Draft(client, str(period), list(composed.lines), billing.taxed_totals(composed.totals.subtotal, taxes),
+                 taxes)
 
 
 def as_period(period: billing.Period | str) -> billing.Period:
@@ -189,10 +194,13 @@ def issue_invoice(
 ) -> Invoice | None:
     """Issue ``client``'s invoice for ``period`` with the next number, or None if nothing is billable.
 
-    Holds the client's lock, so a second batch waits and then finds the invoice issued.
+    Holds the client's lock, so a second batch waits and then finds the invoice issued. Refused
+    with VendorIncomplete (409) before a number is taken while the vendor's profile is incomplete.
     """
     period = as_period(period)
     billing.check_period_begun(period, today)
+    vendor = get_vendor(session)
+    require_complete(vendor)
     client = lock_client(session, client)
     existing = session.scalar(
         select(Invoice.id).where(Invoice.client_id == client.id, Invoice.period == str(period),
@@ -203,24 +211,31 @@ def issue_invoice(
     draft = compose(session, client, period)
     if not draft.billable:
         return None
+    if client.reverse_charge and not client.vat_id:
+        raise ValidationError(f"{client.code} is invoiced under the reverse charge, which needs its VAT ID",
+                              "vat_id")
     statement = usage_statement(session, client, period)
+    snapshot = einvoicing.take_snapshot(einvoicing.seller_snapshot(vendor), einvoicing.buyer_snapshot(client),
+                                        period, today, draft.taxes)
     number = next_number(session, f"invoice-{today.year}")
     invoice = _store(session, draft, billing.document_number("invoice", today.year, number), "invoice", today,
-                     user, statement=statement)
+                     user, statement=statement, snapshot=snapshot)
     session.flush()
     return invoice
 
 
 def _store(session: Session, draft: Draft, number: str, kind: str, today: date, user: User | None,
-           refers_to: Invoice | None = None, reason: str = "", statement: dict | None = None) -> Invoice:
+           snapshot: dict, refers_to: Invoice | None = None, reason: str = "",
+           statement: dict | None = None) -> Invoice:
     client = draft.client
-    minor = lambda amount: Money(amount, client.currency).minor  # noqa: E731
+    minor = lambda amount: Money(amount, client.currency).minor
     invoice = Invoice(
         number=number, kind=kind, client_id=client.id, period=draft.period, issued_on=today,
-        due_on=today + timedelta(days=billing.PAYMENT_TERMS_DAYS), currency=client.currency,
-        tax_rate=client.tax_rate, subtotal_minor=minor(draft.totals.subtotal),
+        due_on=date.fromisoformat(snapshot["due_on"]), currency=client.currency,
+        tax_rate=sum((tax.rate for tax in draft.taxes), Decimal(0)), subtotal_minor=minor(draft.totals.subtotal),
         tax_minor=minor(draft.totals.tax), total_minor=minor(draft.totals.total),
-        refers_to=refers_to, reason=reason, statement=statement or {}, issued_by_id=user.id if user else None,
+        refers_to=refers_to, reason=reason, statement=statement or {}, snapshot=snapshot,
+        issued_by_id=user.id if user else None,
     )
     session.add(invoice)
     for position, line in enumerate(draft.lines, start=1):
@@ -257,26 +272,30 @@ def issue_credit_note(
         raise Conflict("only an invoice can be credited", "number")
     if not reason.strip():
         raise ValidationError("a credit note needs a reason", "reason")
+    vendor = get_vendor(session)
+    require_complete(vendor)
     client = lock_client(session, invoice.client)
     earlier = session.scalars(select(Invoice).where(Invoice.refers_to_id == invoice.id)).all()
     credited = {line.credits_line_id for note in earlier for line in note.lines}
     chosen = _chosen_lines(invoice, line_positions, credited)
     currency = invoice.currency
-    amount = lambda minor: Money.from_minor(minor, currency).amount  # noqa: E731
+    amount = lambda minor: Money.from_minor(minor, currency).amount
     lines = [
         billing.LineDraft("credit", f"Credit: {line.description}", line.quantity, -amount(line.unit_price_minor),
                           -amount(line.amount_minor), credits_line_id=line.id)
         for line in chosen
     ]
-    positive = billing.credit_totals(
-        _totals(invoice), _credited(earlier), [-line.amount for line in lines],
-        last=len(credited) + len(chosen) == len(invoice.lines), tax_rate=invoice.tax_rate,
-        exponent=exponent(currency))
+    positive, taxes = billing.credit_taxes(
+        _totals(invoice).subtotal, _credited(earlier).subtotal, einvoicing.invoice_taxes(invoice),
+        _credited_taxes(invoice, earlier), [-line.amount for line in lines],
+        last=len(credited) + len(chosen) == len(invoice.lines), exponent=exponent(currency))
+    taxes = tuple(billing.TaxLine(tax.name, tax.rate, -tax.amount) for tax in taxes)
     totals = billing.Totals(-positive.subtotal, -positive.tax, -positive.total)
+    snapshot = _credit_snapshot(invoice, vendor, today, taxes)
     number = next_number(session, f"credit-note-{today.year}")
-    note = _store(session, Draft(client, invoice.period, lines, totals),
+    note = _store(session, Draft(client, invoice.period, lines, totals, taxes),
                   billing.document_number("credit_note", today.year, number), "credit_note", today, user,
-                  refers_to=invoice, reason=reason.strip())
+                  snapshot=snapshot, refers_to=invoice, reason=reason.strip())
     session.flush()
     if archive_config is not None:
         archive.archive_now(session, note, archive_config)
@@ -284,7 +303,7 @@ def issue_credit_note(
 
 
 def _totals(invoice: Invoice) -> billing.Totals:
-    amount = lambda minor: Money.from_minor(minor, invoice.currency).amount  # noqa: E731
+    amount = lambda minor: Money.from_minor(minor, invoice.currency).amount
     return billing.Totals(amount(invoice.subtotal_minor), amount(invoice.tax_minor), amount(invoice.total_minor))
 
 
@@ -293,6 +312,23 @@ def _credited(notes: list[Invoice]) -> billing.Totals:
     totals = [_totals(note) for note in notes]
     return billing.Totals(-sum((t.subtotal for t in totals), Decimal(0)), -sum((t.tax for t in totals), Decimal(0)),
                           -sum((t.total for t in totals), Decimal(0)))
+
+
+def _credited_taxes(invoice: Invoice, notes: list[Invoice]) -> list[Decimal]:
+    """What ``notes`` credited of each of the invoice's tax components, in order, positive."""
+    credited = [Decimal(0)] * len(einvoicing.invoice_taxes(invoice))
+    for note in notes:
+        for index, tax in enumerate(einvoicing.invoice_taxes(note)):
+            credited[index] -= tax.amount
+    return credited
+
+
+def _credit_snapshot(invoice: Invoice, vendor, today: date, taxes: tuple[billing.TaxLine, ...]) -> dict:
+    """A credit note's snapshot: today's seller, the buyer and service period of the invoice it corrects."""
+    printed = einvoicing.snapshot_of(invoice)
+    snapshot = einvoicing.take_snapshot(einvoicing.seller_snapshot(vendor), printed["buyer"],
+                                        as_period(invoice.period), today, taxes)
+    return {**snapshot, "service_period": printed["service_period"]}
 
 
 def _chosen_lines(invoice: Invoice, positions: list[int] | None, credited: set[int]) -> list[InvoiceLine]:

@@ -152,6 +152,9 @@ def set_client_billing(session: Session, client: Client, **fields: Any) -> Clien
     for name, value in clean.items():
         setattr(client, name, value)
     if components is not None:
+        # the old components go first: the unit of work inserts before it deletes, and positions are unique
+        client.taxes.clear()
+        session.flush()
         client.taxes = [ClientTax(position=i, name=c.name, rate=c.rate) for i, c in enumerate(components, 1)]
         client.tax_rate = sum((c.rate for c in components), Decimal(0))
     session.flush()

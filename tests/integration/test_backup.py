@@ -30,7 +30,7 @@ from ledger.services.backup import BackupError, RestoreRefused, create_backup, r
 from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
-from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database
+from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database, seed_vendor
 from ledger.services.ratecards import seed_card
 
 PERIOD = "2026-02"
@@ -350,6 +350,7 @@ def test_restore_with_force_replaces_append_only_tables_and_keeps_them_append_on
     backup(app, tmp_path / "ledger.tar.gz")
     add_client(other_app, "OTHER")
     buy(other_app, "OTHER", 3)
+    seed_vendor(other_app)  # issuing needs a complete vendor profile
     issued, _ = batch.issue(other_app, PERIOD, ISSUED_ON)  # invoices, too, refuse DELETE and TRUNCATE
     assert issued
 

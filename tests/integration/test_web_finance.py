@@ -537,7 +537,8 @@ def test_the_export_of_a_month_with_nothing_issued_is_just_the_header(finance):
     response = finance.get("/finance/export.csv?period=2026-01")
 
     assert response.get_data(as_text=True).splitlines() == [
-        "number,kind,issue_date,client,description,quantity,unit_price,amount,tax,total,currency,refers_to"]
+        "number,kind,issue_date,due_date,client,client_name,client_tax_id,description,quantity,unit_price,"
+        "amount,line_tax,tax,total,currency,refers_to"]
 
 
 # --- who may ---------------------------------------------------------------------------------
