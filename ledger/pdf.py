@@ -6,20 +6,26 @@ import base64
 import logging
 import warnings
 from datetime import date as date_type
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from functools import lru_cache
+
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
-from flask import render_template
-from weasyprint import HTML, Attachment
+from weasyprint import CSS, HTML, Attachment
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
+from . import billing
 from .billing import POLICY, quote_state_on
 from .charts import bar_chart
+from .i18n import document_environment, translations
 from .models import Invoice, Quote
-from .money import Money
+from .money import Money, exponent
 
 log = logging.getLogger(__name__)
 STATIC = (Path(__file__).resolve().parent / "static").resolve()
@@ -50,77 +56,223 @@ def _is_static(url: str) -> bool:
     return path.is_relative_to(STATIC) and path.is_file()
 
 
-def render_pdf(html: str) -> bytes:
-    """Render ``html`` to PDF bytes; relative URLs resolve inside ``ledger/static``."""
+#: one font configuration per process: building it loads every system font, so it is shared
+FONTS = FontConfiguration()
+
+
+@lru_cache(maxsize=1)
+def document_stylesheet() -> CSS:
+    """The documents' print stylesheet, parsed once per process (through the locked fetcher)."""
+    return CSS(filename=str(STATIC / "documents" / "print.css"), url_fetcher=LockedFetcher(),
+               font_config=FONTS)
+
+
+def render_document(html: str):
+    """Lay out ``html`` with the shared stylesheet and fonts; relative URLs resolve inside ``ledger/static``."""
     document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=LockedFetcher())
-    return document.write_pdf()
+    return document.render(stylesheets=[document_stylesheet()], font_config=FONTS)
+
+
+def render_pdf(html: str) -> bytes:
+    """Render ``html`` to PDF bytes with the documents' stylesheet."""
+    return render_document(html).write_pdf()
 
 
 def stylesheet_url() -> str:
-    """The documents' stylesheet, as a URL the locked fetcher allows."""
+    """The documents' stylesheet, as a URL the locked fetcher allows (for HTML shown outside WeasyPrint)."""
     return (STATIC / "documents" / "print.css").as_uri()
 
 
-def render_quote_pdf(quote: Quote, today) -> bytes:
+def render_quote_pdf(quote: Quote, today, config=None) -> bytes:
     """The quote the client receives: lines, discount and total in the client's locale."""
     client = quote.client
     locale = client.locale
-    money = lambda minor: Money.from_minor(minor, quote.currency).format(locale)  # noqa: E731
     titles = {role.code: role.title for role in quote.rate_card.roles}
-    html = render_template(
-        "documents/quote.html",
+    html = document_environment(locale).get_template("documents/quote.html").render(
         quote=quote,
         client=client,
+        seller=seller_details(_app_config(config)),
         state=quote_state_on(quote.state, quote.valid_until, today),
         titles=titles,
-        money=money,
-        date=lambda day: format_date(day, format="long", locale=locale),
-        number=lambda value: _format_number(value, locale),
-        stylesheet=stylesheet_url(),
         increment=POLICY.work_billing_increment_minutes,
+        **_formatters(locale, quote.currency),
     )
     return render_pdf(html)
+
+
+def _app_config(config):
+    if config is not None:
+        return config
+    from flask import current_app, has_app_context
+
+    return current_app.config if has_app_context() else {}
+
+
+def _formatters(locale: str, currency: str) -> dict:
+    """The template's formatting helpers, all in ``locale``."""
+    return {
+        "locale": locale,
+        "money": lambda minor: Money.from_minor(minor, currency).format(locale),
+        "date": lambda day: format_date(day, format="long", locale=locale) if day else "",
+        "short_date": lambda day: format_date(day, format="medium", locale=locale) if day else "",
+        "number": lambda value: _format_number(value, locale),
+        "rate": lambda value: _format_number(Decimal(str(value)).normalize(), locale),
+        "hours": lambda minutes: _format_hours(minutes, locale),
+        "country": lambda code: _country_name(code, locale),
+        "postal": lambda address, code: postal_address(address, code, locale),
+    }
+
+
+def _country_name(code: str, locale: str) -> str:
+    return Locale.parse(locale).territories.get(code or "", code or "")
+
+
+def postal_address(address: str, code: str, locale: str) -> str:
+    """The address with its country's name as the last line, unless the address already ends with it."""
+    address = (address or "").strip()
+    if not code:
+        return address
+    last = address.splitlines()[-1].strip().casefold() if address else ""
+    names = {_country_name(code, locale), _country_name(code, "en"), code, *ALIASES.get(code, ())}
+    if any(name.casefold() == last for name in names if name):
+        return address
+    return f"{address}\n{_country_name(code, locale)}" if address else _country_name(code, locale)
+
+
+#: how addresses commonly end besides the country's name in the client's language or English
+ALIASES = {"US": ("USA", "U.S.A."), "GB": ("UK",), "DE": ("Deutschland",), "CA": ("Canada",),
+           "FR": ("France",), "AT": ("Österreich",), "CH": ("Schweiz", "Suisse")}
 
 
 def _format_number(value, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
-def _vendor(config) -> dict:
-    logo = config.get("VENDOR_LOGO", "documents/logo.svg")
-    path = (STATIC / logo).resolve() if logo else None
+def logo_url(data: bytes | None, media_type: str = "", static_path: str = "") -> str:
+    """The logo as a URL the locked fetcher loads: its bytes as a ``data:`` URL, else a static file."""
+    if data and media_type in ("image/png", "image/jpeg", "image/svg+xml"):
+        return _data_url(data, media_type)
+    path = (STATIC / static_path).resolve() if static_path else None
+    return path.as_uri() if path and path.is_relative_to(STATIC) and path.is_file() else ""
+
+
+def seller_details(config, vendor=None) -> dict:
+    """The seller as printed: the saved vendor profile, else the ``VENDOR_*`` config values."""
+    if vendor is None:
+        vendor = _saved_vendor(config)
+    if vendor is not None:
+        return {
+            "name": vendor.legal_name, "address": vendor.address, "country": vendor.country,
+            "vat_id": vendor.vat_id, "registration": vendor.registration, "email": vendor.email,
+            "phone": vendor.phone, "iban": vendor.iban, "bic": vendor.bic, "account": vendor.bank_account,
+            "logo": logo_url(vendor.logo, vendor.logo_type, config.get("VENDOR_LOGO", "documents/logo.svg")),
+        }
     return {
-        "name": config.get("VENDOR_NAME", ""),
-        "address": config.get("VENDOR_ADDRESS", ""),
-        "tax_id": config.get("VENDOR_TAX_ID", ""),
-        "logo": path.as_uri() if path and path.is_relative_to(STATIC) and path.is_file() else "",
+        "name": config.get("VENDOR_NAME", ""), "address": config.get("VENDOR_ADDRESS", ""),
+        "country": config.get("VENDOR_COUNTRY", ""), "vat_id": config.get("VENDOR_TAX_ID", ""),
+        "logo": logo_url(None, "", config.get("VENDOR_LOGO", "documents/logo.svg")),
     }
+
+
+def _saved_vendor(config):
+    """The vendor profile row, when there is an app context with a database (none in plain renders)."""
+    from flask import has_app_context
+
+    if not has_app_context():
+        return None
+    from .extensions import db
+    from .models import Vendor
+
+    return db.session.get(Vendor, 1)
+
+
+def buyer_details(client) -> dict:
+    """The buyer as printed, from the client's billing details."""
+    return {
+        "name": client.name, "address": client.address, "code": client.code,
+        "country": getattr(client, "country", "") or "", "vat_id": getattr(client, "vat_id", "") or "",
+        "purchase_order": getattr(client, "purchase_order", "") or "",
+    }
+
+
+def tax_lines(invoice: Invoice) -> list[dict]:
+    """Each named tax component with its rate and amount (minor units), as the invoice printed them.
+
+    Before an invoice kept its own components, they come from the client's, computed half-up on
+    the subtotal; when those do not add up to the invoice's tax, one line at its rate is printed.
+    """
+    client = invoice.client
+    if getattr(client, "reverse_charge", False):
+        return [{"name": "VAT", "rate": Decimal(0), "amount_minor": invoice.tax_minor, "reverse_charge": True}]
+    components = [billing.TaxComponent(t.name, Decimal(t.rate)) for t in getattr(client, "taxes", [])]
+    if components:
+        unit = exponent(invoice.currency)
+        subtotal = Decimal(invoice.subtotal_minor) * unit
+        lines = billing.compute_taxes(subtotal, components, unit)
+        if sum(int(line.amount / unit) for line in lines) == invoice.tax_minor:
+            return [{"name": line.name, "rate": line.rate, "amount_minor": int(line.amount / unit),
+                     "reverse_charge": False} for line in lines]
+    return [{"name": "", "rate": invoice.tax_rate, "amount_minor": invoice.tax_minor, "reverse_charge": False}]
+
+
+def invoice_context(invoice: Invoice, config) -> dict:
+    """What ``documents/invoice.html`` reads, from the invoice's snapshot where it has one.
+
+    An invoice issued with a snapshot (``invoice.snapshot``: ``seller``, ``buyer``, ``taxes``,
+    ``payment_terms_days``, ``period_start``/``period_end``) prints exactly that; an older
+    one prints the vendor profile and the client's details as they are now.
+    """
+    snapshot = getattr(invoice, "snapshot", None) or {}
+    first = date_type.fromisoformat(invoice.period + "-01")
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    seller = dict(seller_details(config))
+    seller.update(snapshot.get("seller") or {})
+    buyer = dict(buyer_details(invoice.client))
+    buyer.update(snapshot.get("buyer") or {})
+    issued = invoice.issued_on
+    due = invoice.due_on
+    terms = snapshot.get("payment_terms_days")
+    if terms is None:
+        terms = (due - issued).days if due and issued else getattr(invoice.client, "payment_terms_days", 30)
+    return {
+        "invoice": invoice,
+        "client": invoice.client,
+        "seller": seller,
+        "buyer": buyer,
+        "taxes": snapshot.get("taxes") or tax_lines(invoice),
+        "payment": {"iban": seller.get("iban", ""), "bic": seller.get("bic", ""),
+                    "account": seller.get("account", ""), "reference": invoice.number},
+        "payment_terms_days": terms,
+        "period_start": _as_date(snapshot.get("period_start")) or first,
+        "period_end": _as_date(snapshot.get("period_end")) or last,
+    }
+
+
+def _as_date(value):
+    return date_type.fromisoformat(value) if isinstance(value, str) else value
+
+
+def render_invoice_html(invoice: Invoice, config) -> str:
+    """The HTML of an invoice or credit note with its usage statement, labelled in the client's language."""
+    locale = invoice.client.locale
+    monthly = invoice.statement.get("monthly", []) if invoice.statement else []
+    first = date_type.fromisoformat(invoice.period + "-01")
+    catalogue = translations(locale)
+    return document_environment(locale).get_template("documents/invoice.html").render(
+        period_label=format_date(first, format="LLLL yyyy", locale=locale),
+        chart=bar_chart(
+            [(format_date(date_type.fromisoformat(m["month"] + "-01"), "MMM", locale=locale), m["incidents"])
+             for m in monthly],
+            title=catalogue.gettext("Incidents used per month"),
+        ),
+        **invoice_context(invoice, config),
+        **_formatters(locale, invoice.currency),
+    )
 
 
 def render_invoice_pdf(invoice: Invoice, config) -> bytes:
     """An invoice or credit note with its usage statement, in the client's locale."""
-    client = invoice.client
-    locale = client.locale
-    monthly = invoice.statement.get("monthly", []) if invoice.statement else []
-    first = date_type.fromisoformat(invoice.period + "-01")
-    html = render_template(
-        "documents/invoice.html",
-        invoice=invoice,
-        client=client,
-        vendor=_vendor(config),
-        period_label=format_date(first, format="LLLL yyyy", locale=locale),
-        money=lambda minor: Money.from_minor(minor, invoice.currency).format(locale),
-        date=lambda day: format_date(day, format="long", locale=locale),
-        number=lambda value: _format_number(value, locale),
-        hours=lambda minutes: _format_hours(minutes, locale),
-        chart=bar_chart(
-            [(format_date(date_type.fromisoformat(m["month"] + "-01"), "MMM", locale=locale), m["incidents"])
-             for m in monthly],
-            title="Incidents used per month",
-        ),
-        stylesheet=stylesheet_url(),
-    )
-    return render_pdf(html)
+    return render_pdf(render_invoice_html(invoice, config))
 
 
 def _format_hours(minutes: int, locale: str) -> str:
@@ -174,7 +326,7 @@ def render_facturx_pdf(html: str, xml: bytes, issued_on: date_type, title: str =
     """
     fetcher = LockedFetcher()
     stamp = datetime.combine(issued_on, time(0, 0), tzinfo=timezone.utc)
-    document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=fetcher).render()
+    document = render_document(html)
     document.metadata.created = document.metadata.modified = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     if title:
         document.metadata.title = title
