@@ -69,6 +69,7 @@ test: venv
 bench: venv
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/invoicing.py
+	$(BIN)/python bench/documents.py
 
 # Labels of documents and pages: mark with _() / {% trans %}, extract, translate the .po, compile.
 i18n-extract: venv-run

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from common import machine, scratch_app, summary, write_figures  # noqa: E402
+from common import machine, scratch_app, summary, write_figures
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -159,17 +159,18 @@ def table(report: dict) -> str:
     return "\n".join([
         "| benchmark | baseline | measured | ratio | goal |  |",
         "|---|---|---|---|---|---|",
-        f"| one invoice ({f['pages']} pages), PDF/A-3b + XML vs the original plain path | original {ms('original')} "
-        f"| render_facturx_pdf {ms('facturx')} | {r['facturx_vs_original']:.2f} | ≤ 0.7 "
-        f"| {verdict(r['facturx_vs_original'], 0.7)} |",
-        f"| the same HTML, WeasyPrint (cached CSS, shared fonts) vs warm Chromium `page.pdf()` | Chromium {ms('chromium')} "
-        f"| render_pdf {ms('plain')} | {r['plain_vs_chromium']:.2f} | ≤ 1.0 | {verdict(r['plain_vs_chromium'], 1.0)} |",
-        f"| the same, PDF/A-3b + XML vs Chromium | Chromium {ms('chromium')} | render_facturx_pdf {ms('facturx')} "
-        f"| {r['facturx_vs_chromium']:.2f} | ≤ 1.0 | {verdict(r['facturx_vs_chromium'], 1.0)} |",
+        (f"| one invoice ({f['pages']} pages), PDF/A-3b + XML vs the original plain path "
+         f"| original {ms('original')} | render_facturx_pdf {ms('facturx')} "
+         f"| {r['facturx_vs_original']:.2f} | ≤ 0.7 | {verdict(r['facturx_vs_original'], 0.7)} |"),
+        (f"| the same HTML, WeasyPrint (cached CSS, shared fonts) vs warm Chromium `page.pdf()` "
+         f"| Chromium {ms('chromium')} | render_pdf {ms('plain')} | {r['plain_vs_chromium']:.2f} | ≤ 1.0 "
+         f"| {verdict(r['plain_vs_chromium'], 1.0)} |"),
+        (f"| the same, PDF/A-3b + XML vs Chromium | Chromium {ms('chromium')} | render_facturx_pdf {ms('facturx')} "
+         f"| {r['facturx_vs_chromium']:.2f} | ≤ 1.0 | {verdict(r['facturx_vs_chromium'], 1.0)} |"),
         "",
-        f"Medians of {report['rounds']} interleaved rounds, measured {m['date']} on {m['cpu_count']} CPU "
+        (f"Medians of {report['rounds']} interleaved rounds, measured {m['date']} on {m['cpu_count']} CPU "
         f"({m['cpu']}), Python {m['python']}, commit {m['git_commit']}; load average at the start {load} "
-        f"(a shared machine: other helpers' tests were running). Full figures: `results/documents.json`.",
+        f"(a shared machine: other helpers' tests were running). Full figures: `results/documents.json`."),
     ])
 
 

@@ -44,7 +44,7 @@ def translations(locale: str) -> gettext.NullTranslations:
 def css_string(text: str) -> Markup:
     """``text`` as a quoted CSS string, for translated words in ``@page`` margin boxes."""
     escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ").replace("\n", " ")
-    return Markup(f'"{escaped}"')  # noqa: S704  (escaped for CSS above; HTML escapes would break it)
+    return Markup(f'"{escaped}"')
 
 
 @lru_cache(maxsize=64)

@@ -8,10 +8,9 @@ import warnings
 from datetime import date as date_type
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
-
-from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date
