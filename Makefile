@@ -5,6 +5,7 @@
 #   make test-fast      the quick loop: no served app, browser or PostgreSQL (-m "not slow")
 #   make lint           ruff check ledger tests bench
 #   make bench | clean | pg-start | pg-stop | pg-status
+#   make i18n-extract | i18n-update | i18n-compile   the gettext catalogues under translations/ (.mo committed)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -18,7 +19,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status
+.PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status i18n-extract i18n-update i18n-compile
 
 # Two stamps: `make run` installs what running needs, `make test` adds the test extra.
 venv: $(VENV)/.installed-test
@@ -68,6 +69,17 @@ test: venv
 bench: venv
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/invoicing.py
+	$(BIN)/python bench/documents.py
+
+# Labels of documents and pages: mark with _() / {% trans %}, extract, translate the .po, compile.
+i18n-extract: venv-run
+	$(BIN)/pybabel extract -F babel.cfg --project "Support Ledger" -o translations/messages.pot .
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --width 100
+
+i18n-compile: venv-run
+	$(BIN)/pybabel compile -d translations --statistics
 
 pg-start:
 	$(PG) start

@@ -413,20 +413,21 @@ def _bare(html: str) -> bytes:
     """WeasyPrint as its documentation shows it: the default fetcher, the same base URL as the app's."""
     import weasyprint
 
-    from ledger.pdf import STATIC
+    from ledger.pdf import STATIC, stylesheet_url
 
-    return weasyprint.HTML(string=html, base_url=STATIC.as_uri() + "/").write_pdf()
+    # the app hands its stylesheet to WeasyPrint apart from the HTML; bare WeasyPrint parses it every time
+    return weasyprint.HTML(string=html, base_url=STATIC.as_uri() + "/").write_pdf(stylesheets=[stylesheet_url()])
 
 
 def _pages(html: str) -> int:
     """The page count, which must be the same through the locked fetcher and the default one."""
     import weasyprint
 
-    from ledger.pdf import STATIC, LockedFetcher
+    from ledger.pdf import STATIC, render_document, stylesheet_url
 
     base = STATIC.as_uri() + "/"
-    locked = len(weasyprint.HTML(string=html, base_url=base, url_fetcher=LockedFetcher()).render().pages)
-    bare = len(weasyprint.HTML(string=html, base_url=base).render().pages)
+    locked = len(render_document(html).pages)
+    bare = len(weasyprint.HTML(string=html, base_url=base).render(stylesheets=[stylesheet_url()]).pages)
     if locked != bare:
         raise SystemExit(f"bench: the bare render has {bare} pages, the app's {locked}")
     return locked

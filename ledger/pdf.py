@@ -7,19 +7,23 @@ import logging
 import warnings
 from datetime import date as date_type
 from datetime import datetime, time, timezone
+from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
-from flask import render_template
-from weasyprint import HTML, Attachment
+from weasyprint import CSS, HTML, Attachment
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
 from .billing import POLICY, quote_state_on
 from .charts import bar_chart
+from .i18n import document_environment, translations
 from .models import Invoice, Quote
-from .money import Money
+from .money import Money, exponent
 
 log = logging.getLogger(__name__)
 STATIC = (Path(__file__).resolve().parent / "static").resolve()
@@ -50,91 +54,195 @@ def _is_static(url: str) -> bool:
     return path.is_relative_to(STATIC) and path.is_file()
 
 
-def render_pdf(html: str) -> bytes:
-    """Render ``html`` to PDF bytes; relative URLs resolve inside ``ledger/static``."""
+#: one font configuration per process: building it loads every system font, so it is shared
+FONTS = FontConfiguration()
+
+
+@lru_cache(maxsize=1)
+def document_stylesheet() -> CSS:
+    """The documents' print stylesheet, parsed once per process (through the locked fetcher)."""
+    return CSS(filename=str(STATIC / "documents" / "print.css"), url_fetcher=LockedFetcher(),
+               font_config=FONTS)
+
+
+def render_document(html: str):
+    """Lay out ``html`` with the shared stylesheet and fonts; relative URLs resolve inside ``ledger/static``."""
     document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=LockedFetcher())
-    return document.write_pdf()
+    return document.render(stylesheets=[document_stylesheet()], font_config=FONTS)
+
+
+def render_pdf(html: str) -> bytes:
+    """Render ``html`` to PDF bytes with the documents' stylesheet."""
+    return render_document(html).write_pdf()
 
 
 def stylesheet_url() -> str:
-    """The documents' stylesheet, as a URL the locked fetcher allows."""
+    """The documents' stylesheet, as a URL the locked fetcher allows (for HTML shown outside WeasyPrint)."""
     return (STATIC / "documents" / "print.css").as_uri()
 
 
-def render_quote_pdf(quote: Quote, today) -> bytes:
+def render_quote_pdf(quote: Quote, today, config=None) -> bytes:
     """The quote the client receives: lines, discount and total in the client's locale."""
     client = quote.client
     locale = client.locale
-    money = lambda minor: Money.from_minor(minor, quote.currency).format(locale)  # noqa: E731
     titles = {role.code: role.title for role in quote.rate_card.roles}
-    html = render_template(
-        "documents/quote.html",
+    html = document_environment(locale).get_template("documents/quote.html").render(
         quote=quote,
         client=client,
+        seller=seller_details(_app_config(config)),
         state=quote_state_on(quote.state, quote.valid_until, today),
         titles=titles,
-        money=money,
-        date=lambda day: format_date(day, format="long", locale=locale),
-        number=lambda value: _format_number(value, locale),
-        stylesheet=stylesheet_url(),
         increment=POLICY.work_billing_increment_minutes,
+        **_formatters(locale, quote.currency),
     )
     return render_pdf(html)
+
+
+def _app_config(config):
+    if config is not None:
+        return config
+    from flask import current_app, has_app_context
+
+    return current_app.config if has_app_context() else {}
+
+
+def _formatters(locale: str, currency: str) -> dict:
+    """The template's formatting helpers, all in ``locale``."""
+    return {
+        "locale": locale,
+        "money": lambda minor: Money.from_minor(minor, currency).format(locale),
+        "date": lambda day: format_date(day, format="long", locale=locale) if day else "",
+        "short_date": lambda day: format_date(day, format="medium", locale=locale) if day else "",
+        "number": lambda value: _format_number(value, locale),
+        "rate": lambda value: _format_number(Decimal(str(value)).normalize(), locale),
+        "hours": lambda minutes: _format_hours(minutes, locale),
+        "country": lambda code: _country_name(code, locale),
+        "postal": lambda address, code: postal_address(address, code, locale),
+    }
+
+
+def _country_name(code: str, locale: str) -> str:
+    return Locale.parse(locale).territories.get(code or "", code or "")
+
+
+def postal_address(address: str, code: str, locale: str) -> str:
+    """The address with its country's name as the last line, unless the address already ends with it."""
+    address = (address or "").strip()
+    if not code:
+        return address
+    last = address.splitlines()[-1].strip().casefold() if address else ""
+    names = {_country_name(code, locale), _country_name(code, "en"), code, *ALIASES.get(code, ())}
+    if any(name.casefold() == last for name in names if name):
+        return address
+    return f"{address}\n{_country_name(code, locale)}" if address else _country_name(code, locale)
+
+
+#: how addresses commonly end besides the country's name in the client's language or English
+ALIASES = {"US": ("USA", "U.S.A."), "GB": ("UK",), "DE": ("Deutschland",), "CA": ("Canada",),
+           "FR": ("France",), "AT": ("Österreich",), "CH": ("Schweiz", "Suisse")}
 
 
 def _format_number(value, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
-def _vendor(config) -> dict:
-    logo = config.get("VENDOR_LOGO", "documents/logo.svg")
-    path = (STATIC / logo).resolve() if logo else None
+def logo_url(data: bytes | None, media_type: str = "", static_path: str = "") -> str:
+    """The logo as a URL the locked fetcher loads: its bytes as a ``data:`` URL, else a static file."""
+    if data and media_type in ("image/png", "image/jpeg", "image/svg+xml"):
+        return _data_url(data, media_type)
+    path = (STATIC / static_path).resolve() if static_path else None
+    return path.as_uri() if path and path.is_relative_to(STATIC) and path.is_file() else ""
+
+
+def seller_details(config, vendor=None) -> dict:
+    """The seller as printed: the saved vendor profile, else the ``VENDOR_*`` config values."""
+    if vendor is None:
+        vendor = _saved_vendor(config)
+    if vendor is not None:
+        return {
+            "name": vendor.legal_name, "address": vendor.address, "country": vendor.country,
+            "vat_id": vendor.vat_id, "registration": vendor.registration, "email": vendor.email,
+            "phone": vendor.phone, "iban": vendor.iban, "bic": vendor.bic, "account": vendor.bank_account,
+            "logo": logo_url(vendor.logo, vendor.logo_type, config.get("VENDOR_LOGO", "documents/logo.svg")),
+        }
     return {
-        "name": config.get("VENDOR_NAME", ""),
-        "address": config.get("VENDOR_ADDRESS", ""),
-        "tax_id": config.get("VENDOR_TAX_ID", ""),
-        "logo": path.as_uri() if path and path.is_relative_to(STATIC) and path.is_file() else "",
+        "name": config.get("VENDOR_NAME", ""), "address": config.get("VENDOR_ADDRESS", ""),
+        "country": config.get("VENDOR_COUNTRY", ""), "vat_id": config.get("VENDOR_TAX_ID", ""),
+        "logo": logo_url(None, "", config.get("VENDOR_LOGO", "documents/logo.svg")),
     }
 
 
-def render_invoice_pdf(invoice: Invoice, config) -> bytes:
-    """The archived invoice or credit note: PDF/A-3b with its usage statement, in the client's locale,
-    its Factur-X XML embedded; everything it names comes from the invoice's snapshot."""
-    from .services.einvoicing import invoice_taxes, invoice_xml, is_reverse_charge, snapshot_of
+def _saved_vendor(config):
+    """The vendor profile row, when there is an app context with a database (none in plain renders)."""
+    from flask import has_app_context
 
-    client = invoice.client
-    locale = client.locale
+    if not has_app_context():
+        return None
+    from .extensions import db
+    from .models import Vendor
+
+    return db.session.get(Vendor, 1)
+
+
+def buyer_details(client) -> dict:
+    """The buyer as printed, from the client's billing details."""
+    return {
+        "name": client.name, "address": client.address, "code": client.code,
+        "country": getattr(client, "country", "") or "", "vat_id": getattr(client, "vat_id", "") or "",
+        "purchase_order": getattr(client, "purchase_order", "") or "",
+    }
+
+
+def invoice_context(invoice: Invoice, config) -> dict:
+    """What ``documents/invoice.html`` reads: the seller, buyer, taxes and terms of the invoice's
+    snapshot (:func:`services.einvoicing.snapshot_of`), the same values its e-invoice carries."""
+    from .services.einvoicing import invoice_taxes, is_reverse_charge, snapshot_of
+
+    printed = snapshot_of(invoice)
+    kept, buyer = printed["seller"], printed["buyer"]
+    seller = {"name": kept["legal_name"], "account": kept.get("bank_account", ""),
+              "logo": seller_details(config)["logo"], **kept}
+    reverse = is_reverse_charge(invoice)
+    unit = exponent(invoice.currency)
+    return {
+        "invoice": invoice,
+        "client": invoice.client,
+        "seller": seller,
+        "buyer": buyer,
+        "taxes": [{"name": tax.name, "rate": tax.rate, "amount_minor": int(tax.amount / unit),
+                   "reverse_charge": reverse} for tax in invoice_taxes(invoice)],
+        "payment": {"iban": seller.get("iban", ""), "bic": seller.get("bic", ""),
+                    "account": seller["account"], "reference": invoice.number},
+        "payment_terms_days": buyer["payment_terms_days"],
+        "period_start": date_type.fromisoformat(printed["service_period"]["start"]),
+        "period_end": date_type.fromisoformat(printed["service_period"]["end"]),
+    }
+
+
+def render_invoice_html(invoice: Invoice, config) -> str:
+    """The HTML of an invoice or credit note with its usage statement, labelled in the client's language."""
+    locale = invoice.client.locale
     monthly = invoice.statement.get("monthly", []) if invoice.statement else []
     first = date_type.fromisoformat(invoice.period + "-01")
-    printed = snapshot_of(invoice)
-    seller = printed["seller"]
-    html = render_template(
-        "documents/invoice.html",
-        invoice=invoice,
-        client=client,
-        vendor={**_vendor(config), "name": seller["legal_name"], "address": seller["address"],
-                "tax_id": seller["vat_id"]},
-        seller=seller,
-        buyer=printed["buyer"],
-        taxes=[{"name": tax.name, "rate": tax.rate, "minor": Money(tax.amount, invoice.currency).minor}
-               for tax in invoice_taxes(invoice)],
-        notes=printed.get("notes", []),
-        reverse_charge=is_reverse_charge(invoice),
-        payment_terms_days=printed["buyer"]["payment_terms_days"],
+    catalogue = translations(locale)
+    return document_environment(locale).get_template("documents/invoice.html").render(
         period_label=format_date(first, format="LLLL yyyy", locale=locale),
-        money=lambda minor: Money.from_minor(minor, invoice.currency).format(locale),
-        date=lambda day: format_date(day, format="long", locale=locale),
-        number=lambda value: _format_number(value, locale),
-        hours=lambda minutes: _format_hours(minutes, locale),
         chart=bar_chart(
             [(format_date(date_type.fromisoformat(m["month"] + "-01"), "MMM", locale=locale), m["incidents"])
              for m in monthly],
-            title="Incidents used per month",
+            title=catalogue.gettext("Incidents used per month"),
         ),
-        stylesheet=stylesheet_url(),
+        **invoice_context(invoice, config),
+        **_formatters(locale, invoice.currency),
     )
+
+
+def render_invoice_pdf(invoice: Invoice, config) -> bytes:
+    """The archived invoice or credit note: PDF/A-3b in the client's language, its Factur-X XML embedded."""
+    from .services.einvoicing import invoice_xml
+
     title = f"{'Credit note' if invoice.kind == 'credit_note' else 'Invoice'} {invoice.number}"
-    return render_facturx_pdf(html, invoice_xml(invoice), invoice.issued_on, title)
+    return render_facturx_pdf(render_invoice_html(invoice, config), invoice_xml(invoice), invoice.issued_on, title)
 
 
 def _format_hours(minutes: int, locale: str) -> str:
@@ -188,7 +296,7 @@ def render_facturx_pdf(html: str, xml: bytes, issued_on: date_type, title: str =
     """
     fetcher = LockedFetcher()
     stamp = datetime.combine(issued_on, time(0, 0), tzinfo=timezone.utc)
-    document = HTML(string=html, base_url=STATIC.as_uri() + "/", url_fetcher=fetcher).render()
+    document = render_document(html)
     document.metadata.created = document.metadata.modified = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     if title:
         document.metadata.title = title

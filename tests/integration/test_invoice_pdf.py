@@ -73,24 +73,26 @@ def issued_march(session, make_client, currency="USD", locale="en_US", rate="8.2
 #: (currency, locale, rate) → what the first page says, in the client's locale
 PRINTED = {
     "USD": [
-        "Invoice INV-2026-00001", "Period March 2026", "Issued April 1, 2026", "Due May 1, 2026",
+        "Invoice INV-2026-00001", "Service period Mar 1, 2026 – Mar 31, 2026", "Issue date April 1, 2026",
+        "Due date May 1, 2026", "Payable within 30 days, by May 1, 2026.",
         "Service & Support Incidents: bundle of 10, purchased 2026-03-02 10 $200.00 $2,000.00",
         "Project Coordinator / Business Analyst: 12.25 hours (quote Q-2026-00001) 12.25 $150.00 $1,837.50",
         "Volume discount 5 % (quote Q-2026-00001) 1 -$341.88 -$341.88",
         "Annual software maintenance, 2026-03-01 to 2027-02-28 1 $1,200.00 $1,200.00",
         "Incident overage: 2 beyond the balance 2 $250.00 $500.00",
         "Implementation Specialist / Consultant: 1 h 45 min beyond prepaid hours 1.75 $125.00 $218.75",
-        "Subtotal $10,564.37", "Tax 8.25 % $871.56", "Total $11,435.93",
+        "Subtotal (net) $10,564.37", "Tax 8.25 % $871.56", "Total due $11,435.93",
     ],
     "EUR": [
-        "Invoice INV-2026-00001", "Period März 2026", "Issued 1. April 2026", "Due 1. Mai 2026",
+        "Rechnung INV-2026-00001", "Leistungszeitraum 01.03.2026 – 31.03.2026", "Rechnungsdatum 1. April 2026",
+        "Fällig am 1. Mai 2026", "Zahlbar innerhalb von 30 Tagen, bis zum 1. Mai 2026.",
         "Service & Support Incidents: bundle of 10, purchased 2026-03-02 10 200,00 € 2.000,00 €",
         "Project Coordinator / Business Analyst: 12.25 hours (quote Q-2026-00001) 12,25 150,00 € 1.837,50 €",
         "Volume discount 5 % (quote Q-2026-00001) 1 -341,88 € -341,88 €",
         "Annual software maintenance, 2026-03-01 to 2027-02-28 1 1.200,00 € 1.200,00 €",
         "Incident overage: 2 beyond the balance 2 250,00 € 500,00 €",
         "Implementation Specialist / Consultant: 1 h 45 min beyond prepaid hours 1,75 125,00 € 218,75 €",
-        "Subtotal 10.564,37 €", "Tax 19 % 2.007,23 €", "Total 12.571,60 €",
+        "Zwischensumme (netto) 10.564,37 €", "Steuer 19 % 2.007,23 €", "Gesamtbetrag 12.571,60 €",
     ],
 }
 
@@ -108,7 +110,8 @@ def test_the_pdf_shows_number_lines_and_totals_in_the_clients_locale_with_page_n
     text = pdf_text(data)
     missing = [phrase for phrase in PRINTED[currency] if phrase not in text]
     assert missing == []
-    assert "Page 1 of 2" in text and "Page 2 of 2" in text
+    page, of = ("Seite", "von") if locale == "de_DE" else ("Page", "of")
+    assert f"{page} 1 {of} 2" in text and f"{page} 2 {of} 2" in text
 
 
 def test_the_usage_statement_shows_balances_each_charge_movements_and_prepaid_hours(
@@ -271,8 +274,8 @@ def test_a_credit_note_pdf_names_the_invoice_it_corrects_and_shows_negative_amou
     text = pdf_text(download(finance, note.get_json()["number"]))
 
     assert "Credit note CN-2026-00001" in text
-    assert "Corrects invoice INV-2026-00001 of April 1, 2026. Reason: overage billed twice" in text
+    assert "This credit note corrects invoice INV-2026-00001 of April 1, 2026. Reason: overage billed twice" in text
     assert "Credit: Incident overage: 2 beyond the balance 2 -$250.00 -$500.00" in text
-    assert "Tax 8.25 % -$41.25" in text and "Total -$541.25" in text
+    assert "Tax 8.25 % -$41.25" in text and "Total credited -$541.25" in text
     assert "Due" not in text.split("Usage statement")[0]
 

@@ -129,11 +129,15 @@ def quote_pdf(api, code: str, send: bool = False) -> tuple[str, bytes]:
 
 @pytest.mark.parametrize(("currency", "locale", "amounts"), [
     ("USD", "en_US", {
+        "quote": "Quote", "days": "days", "hours": "hours", "subtotal_hours": "Subtotal (56 hours)",
+        "discount_label": "Volume discount 5 %", "total_label": "Total",
         "analyst_day": "$1,200.00", "analyst": "$2,400.00", "developer_hour": "$125.00",
         "developer": "$5,000.00", "subtotal": "$7,400.00", "discount": "$370.00",
         "total": "$7,030.00",
     }),
     ("EUR", "de_DE", {
+        "quote": "Angebot", "days": "Tage", "hours": "Stunden", "subtotal_hours": "Zwischensumme (56 Stunden)",
+        "discount_label": "Mengenrabatt 5 %", "total_label": "Gesamt",
         "analyst_day": "1.200,00 €", "analyst": "2.400,00 €", "developer_hour": "125,00 €",
         "developer": "5.000,00 €", "subtotal": "7.400,00 €", "discount": "370,00 €",
         "total": "7.030,00 €",
@@ -148,14 +152,14 @@ def test_the_quote_pdf_shows_lines_discount_and_total_in_the_clients_locale(
 
     assert data.startswith(b"%PDF-")
     text = pdf_text(data)
-    assert f"Quote {number}" in text
+    assert f"{amounts['quote']} {number}" in text
     analyst = f"{amounts['analyst_day']} {amounts['analyst']}"
     developer = f"{amounts['developer_hour']} {amounts['developer']}"
-    assert f"Project Coordinator / Business Analyst 2 days {analyst}" in text
-    assert f"Programmer Analyst / Developer 40 hours {developer}" in text
-    assert f"Subtotal (56 hours) {amounts['subtotal']}" in text
-    assert f"Volume discount 5 % −{amounts['discount']}" in text
-    assert f"Total {amounts['total']}" in text
+    assert f"Project Coordinator / Business Analyst 2 {amounts['days']} {analyst}" in text
+    assert f"Programmer Analyst / Developer 40 {amounts['hours']} {developer}" in text
+    assert f"{amounts['subtotal_hours']} {amounts['subtotal']}" in text
+    assert f"{amounts['discount_label']} −{amounts['discount']}" in text
+    assert f"{amounts['total_label']} {amounts['total']}" in text
 
 
 def test_a_quote_below_the_first_tier_shows_no_discount_line(api, make_client, rate_card):
