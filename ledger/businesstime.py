@@ -326,6 +326,8 @@ def _schedule(calendar: Calendar) -> _Schedule:
 
 
 def _aware(instant: datetime, name: str) -> datetime:
+    if instant.tzinfo is UTC:  # most instants are UTC already; checked this way it costs nothing
+        return instant
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise RuleViolation(f"{name} needs a UTC offset, for example +02:00", name)
     return instant.astimezone(UTC)
@@ -472,7 +474,7 @@ def due_time(
     """
     start = _aware(start, "start")
     due = add_business_time(calendar, start, target.amount, target.unit)
-    for paused_from, paused_to in merge_intervals(pauses):
+    for paused_from, paused_to in merge_intervals(pauses) if pauses else ():
         paused_from = max(paused_from, start)
         if paused_from >= due:
             break
