@@ -229,14 +229,19 @@ class _Schedule:
                      for w in self.by_weekday[day.weekday()])
 
     def timeline(self, first: datetime, last: datetime) -> _Timeline:
-        """A timeline that covers ``first`` to ``last``, built (or grown by whole years) as needed."""
+        """A timeline that covers ``first`` to ``last``, built (or grown by whole months) as needed."""
         line = self._timeline
         if line is None or not (line.covers(first) and line.covers(last)):
-            years = [self.local_date(first).year, self.local_date(last).year]
-            if line is not None:
-                years += [line.first_year, line.last_year]
-            # replaced whole, never changed: a thread still reading the old one is unharmed
-            line = self._timeline = _Timeline(self, min(years), max(years))
+            line = self.spanning(_month_of(self.local_date(first)), _month_of(self.local_date(last)))
+        return line
+
+    def spanning(self, first_month: int, last_month: int) -> _Timeline:
+        """A new timeline over these months and all the current one has."""
+        line = self._timeline
+        if line is not None:
+            first_month, last_month = min(first_month, line.first_month), max(last_month, line.last_month)
+        # replaced whole, never changed: a thread still reading the old one is unharmed
+        line = self._timeline = _Timeline(self, first_month, last_month)
         return line
 
     def _instant(self, day: date, minutes: int) -> datetime:
@@ -254,6 +259,15 @@ class _Schedule:
         return datetime.combine(day, time(), self.zone).astimezone(UTC)
 
 
+def _month_of(day: date) -> int:
+    """Months since year 0: consecutive months are consecutive numbers."""
+    return day.year * 12 + day.month - 1
+
+
+def _first_of_month(month: int) -> date:
+    return date(month // 12, month % 12 + 1, 1)
+
+
 def _apart(intervals: tuple[Interval, ...], floor: datetime | None) -> tuple[Interval, ...]:
     """``intervals`` each starting no earlier than the end of the one before, empty ones left out."""
     kept: list[Interval] = []
@@ -267,7 +281,7 @@ def _apart(intervals: tuple[Interval, ...], floor: datetime | None) -> tuple[Int
 
 
 class _Timeline:
-    """A calendar's intervals over whole years in a row, with running totals of business time.
+    """A calendar's intervals over whole months in a row, with running totals of business time.
 
     ``before[i]`` is the business time of the intervals ahead of interval ``i`` and
     ``through[i]`` the same with it. Business time between two instants is then the
@@ -276,10 +290,11 @@ class _Timeline:
     Built once and never changed.
     """
 
-    def __init__(self, schedule: _Schedule, first_year: int, last_year: int):
-        self.first_year, self.last_year = first_year, last_year
+    def __init__(self, schedule: _Schedule, first_month: int, last_month: int):
+        self.first_month, self.last_month = first_month, last_month
         # three days' margin either side: a night shift of the day before still ends inside
-        first_day, last_day = date(first_year, 1, 1) - timedelta(3), date(last_year + 1, 1, 1) + timedelta(3)
+        first_day = _first_of_month(first_month) - timedelta(3)
+        last_day = _first_of_month(last_month + 1) + timedelta(3)
         self.starts: list[datetime] = []
         self.ends: list[datetime] = []
         self.before: list[timedelta] = []
@@ -419,15 +434,14 @@ def _later_timeline(schedule: _Schedule, line: _Timeline, start: datetime) -> _T
         shut_since = start
     if line.safe_until - shut_since > timedelta(_SEARCH_DAYS):
         raise RuleViolation("the calendar never opens again", "hours")
-    years = line.last_year - line.first_year + 1
-    return schedule.timeline(start, schedule.midnight(date(line.last_year + years, 7, 1)))
+    return schedule.spanning(line.first_month, line.last_month + line.last_month - line.first_month + 1)
 
 
 def _earlier_timeline(schedule: _Schedule, line: _Timeline, start: datetime) -> _Timeline:
-    """The timeline grown back by a year; an error once it reaches years before ``start``."""
+    """The timeline grown back, twice as long; an error once it reaches years before ``start``."""
     if start - line.safe_from > timedelta(_SEARCH_DAYS):
         raise RuleViolation("the calendar has not opened in years", "hours")
-    return schedule.timeline(schedule.midnight(date(line.first_year - 1, 7, 1)), start)
+    return schedule.spanning(line.first_month - (line.last_month - line.first_month + 1), line.last_month)
 
 
 def add_business_time(calendar: Calendar, start: datetime, amount: int, unit: str) -> datetime:
