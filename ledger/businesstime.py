@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -187,7 +188,7 @@ Interval = tuple[datetime, datetime]
 
 
 class _Schedule:
-    """A calendar's opening intervals per local day and business time per week, memoised."""
+    """A calendar's opening intervals per local day, memoised, and its timeline of running totals."""
 
     def __init__(self, calendar: Calendar):
         self.calendar = calendar
@@ -196,8 +197,7 @@ class _Schedule:
                    if calendar.every_hour else calendar.windows)
         self.by_weekday = tuple(tuple(w for w in windows if w.weekday == day) for day in range(7))
         self._days: dict[date, tuple[Interval, ...]] = {}
-        self._weeks: dict[date, timedelta] = {}
-        self._later: dict[tuple[date, int], date] = {}
+        self._timeline: _Timeline | None = None
 
     def closed_on(self, day: date) -> bool:
         """Whether ``day`` is a public holiday or a closure day."""
@@ -210,33 +210,39 @@ class _Schedule:
                 and day in _holiday_set(calendar.holiday_country, calendar.holiday_subdivision, day.year))
 
     def day(self, day: date) -> tuple[Interval, ...]:
-        """The intervals of the shifts that open on local ``day``, in UTC, in order."""
+        """The intervals of the shifts that open on local ``day``, in UTC, in order, apart.
+
+        A wall time in a spring-forward gap can put a shift's real end before its start or
+        before the end of the shift ahead of it; the overlap counts once, an empty shift not.
+        """
         found = self._days.get(day)
         if found is None:
-            found = () if self.closed_on(day) else tuple(
-                (self._instant(day, w.opens), self._instant(day, w.closes))
-                for w in self.by_weekday[day.weekday()])
+            earlier = self._wall_intervals(day - timedelta(1))
+            found = _apart(self._wall_intervals(day), max((end for _, end in earlier), default=None))
             self._days[day] = found
         return found
 
-    def business_days_after(self, day: date, count: int) -> date:
-        """The ``count``-th day with opening hours after ``day``, memoised."""
-        found = self._later.get((day, count))
-        if found is None:
-            found = day
-            for _ in range(count):
-                found = _next_business_day(self, found)
-            self._later[(day, count)] = found
-        return found
+    def _wall_intervals(self, day: date) -> tuple[Interval, ...]:
+        if self.closed_on(day):
+            return ()
+        return tuple((self._instant(day, w.opens), self._instant(day, w.closes))
+                     for w in self.by_weekday[day.weekday()])
 
-    def week(self, monday: date) -> timedelta:
-        """Business time of the shifts opening in the seven days from ``monday``."""
-        found = self._weeks.get(monday)
-        if found is None:
-            found = sum((end - start for offset in range(7)
-                         for start, end in self.day(monday + timedelta(offset))), ZERO)
-            self._weeks[monday] = found
-        return found
+    def timeline(self, first: datetime, last: datetime) -> _Timeline:
+        """A timeline that covers ``first`` to ``last``, built (or grown by whole months) as needed."""
+        line = self._timeline
+        if line is None or not (line.covers(first) and line.covers(last)):
+            line = self.spanning(_month_of(self.local_date(first)), _month_of(self.local_date(last)))
+        return line
+
+    def spanning(self, first_month: int, last_month: int) -> _Timeline:
+        """A new timeline over these months and all the current one has."""
+        line = self._timeline
+        if line is not None:
+            first_month, last_month = min(first_month, line.first_month), max(last_month, line.last_month)
+        # replaced whole, never changed: a thread still reading the old one is unharmed
+        line = self._timeline = _Timeline(self, first_month, last_month)
+        return line
 
     def _instant(self, day: date, minutes: int) -> datetime:
         # a wall time in the spring-forward gap reads as the offset before it (fold=0)
@@ -253,6 +259,78 @@ class _Schedule:
         return datetime.combine(day, time(), self.zone).astimezone(UTC)
 
 
+def _month_of(day: date) -> int:
+    """Months since year 0: consecutive months are consecutive numbers."""
+    return day.year * 12 + day.month - 1
+
+
+def _first_of_month(month: int) -> date:
+    return date(month // 12, month % 12 + 1, 1)
+
+
+def _apart(intervals: tuple[Interval, ...], floor: datetime | None) -> tuple[Interval, ...]:
+    """``intervals`` each starting no earlier than the end of the one before, empty ones left out."""
+    kept: list[Interval] = []
+    for start, end in intervals:
+        if floor is not None and start < floor:
+            start = floor
+        if end > start:
+            kept.append((start, end))
+            floor = end
+    return tuple(kept)
+
+
+class _Timeline:
+    """A calendar's intervals over whole months in a row, with running totals of business time.
+
+    ``before[i]`` is the business time of the intervals ahead of interval ``i`` and
+    ``through[i]`` the same with it. Business time between two instants is then the
+    difference of two lookups, and adding an amount is a bisection. Business days keep their
+    first opening and their first interval, so the n-th business day is an index away.
+    Built once and never changed.
+    """
+
+    def __init__(self, schedule: _Schedule, first_month: int, last_month: int):
+        self.first_month, self.last_month = first_month, last_month
+        # three days' margin either side: a night shift of the day before still ends inside
+        first_day = _first_of_month(first_month) - timedelta(3)
+        last_day = _first_of_month(last_month + 1) + timedelta(3)
+        self.starts: list[datetime] = []
+        self.ends: list[datetime] = []
+        self.before: list[timedelta] = []
+        self.through: list[timedelta] = []
+        self.day_opens: list[datetime] = []
+        self.day_dates: list[date] = []
+        self.day_first: list[int] = []
+        total, day = ZERO, first_day
+        while day < last_day:
+            intervals = schedule.day(day)
+            if intervals:
+                self.day_opens.append(intervals[0][0])
+                self.day_dates.append(day)
+                self.day_first.append(len(self.starts))
+            for start, end in intervals:
+                self.starts.append(start)
+                self.ends.append(end)
+                self.before.append(total)
+                total += end - start
+                self.through.append(total)
+            day += timedelta(1)
+        # every interval that reaches into [safe_from, safe_until) is on the timeline
+        self.safe_from = schedule.midnight(first_day + timedelta(2))
+        self.safe_until = schedule.midnight(last_day - timedelta(1))
+
+    def covers(self, instant: datetime) -> bool:
+        return self.safe_from <= instant < self.safe_until
+
+    def elapsed(self, instant: datetime) -> timedelta:
+        """Business time from the start of the timeline to ``instant`` (which it covers)."""
+        index = bisect_right(self.starts, instant) - 1
+        if index < 0:
+            return ZERO
+        return self.before[index] + min(instant, self.ends[index]) - self.starts[index]
+
+
 @functools.lru_cache(maxsize=64)
 def _shared_schedule(calendar: Calendar) -> _Schedule:
     return _Schedule(calendar)
@@ -263,6 +341,8 @@ def _schedule(calendar: Calendar) -> _Schedule:
 
 
 def _aware(instant: datetime, name: str) -> datetime:
+    if instant.tzinfo is UTC:  # most instants are UTC already; checked this way it costs nothing
+        return instant
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise RuleViolation(f"{name} needs a UTC offset, for example +02:00", name)
     return instant.astimezone(UTC)
@@ -290,25 +370,11 @@ def is_open(calendar: Calendar, instant: datetime) -> bool:
 
 def business_time_between(calendar: Calendar, a: datetime, b: datetime) -> timedelta:
     """Business time from ``a`` to ``b``; zero when ``b`` is not after ``a``."""
-    schedule = _schedule(calendar)
     a, b = _aware(a, "a"), _aware(b, "b")
     if b <= a:
         return ZERO
-    total = ZERO
-    day, last = schedule.local_date(a) - timedelta(1), schedule.local_date(b)
-    while day <= last:
-        # a whole week between a and b (with room for its last night shift) counts at once
-        if (day.weekday() == 0 and schedule.midnight(day) >= a
-                and schedule.midnight(day + timedelta(8)) <= b):
-            total += schedule.week(day)
-            day += timedelta(7)
-            continue
-        for start, end in schedule.day(day):
-            start, end = max(start, a), min(end, b)
-            if end > start:
-                total += end - start
-        day += timedelta(1)
-    return total
+    line = _schedule(calendar).timeline(a, b)
+    return line.elapsed(b) - line.elapsed(a)
 
 
 def add_business_hours(calendar: Calendar, start: datetime, amount: timedelta) -> datetime:
@@ -319,24 +385,14 @@ def add_business_hours(calendar: Calendar, start: datetime, amount: timedelta) -
         raise RuleViolation("an amount of time cannot be negative", "amount")
     if amount == ZERO:
         return start
-    remaining = amount
-    day = schedule.local_date(start) - timedelta(1)
-    for _ in range(_SEARCH_DAYS * 8):
-        if day.weekday() == 0 and schedule.midnight(day) >= start:
-            week = schedule.week(day)
-            if remaining > week:
-                remaining -= week
-                day += timedelta(7)
-                continue
-        for opens, closes in schedule.day(day):
-            if closes <= start:
-                continue
-            opens = max(opens, start)
-            if remaining <= closes - opens:
-                return opens + remaining
-            remaining -= closes - opens
-        day += timedelta(1)
-    raise RuleViolation("the calendar never opens again", "hours")
+    line = schedule.timeline(start, start)
+    while True:
+        reach = line.elapsed(start) + amount
+        if line.through and line.through[-1] >= reach:
+            # the first interval whose running total reaches the amount holds the due time
+            index = bisect_left(line.through, reach)
+            return line.starts[index] + (reach - line.before[index])
+        line = _later_timeline(schedule, line, start)
 
 
 def add_business_days(calendar: Calendar, start: datetime, days: int) -> datetime:
@@ -351,9 +407,18 @@ def add_business_days(calendar: Calendar, start: datetime, days: int) -> datetim
     if days == 0:
         return start
     schedule = _schedule(calendar)
-    day = _business_day_under_way(schedule, start)
-    position = sum((min(end, start) - opens for opens, end in schedule.day(day) if opens < start), ZERO)
-    day = schedule.business_days_after(day, days)
+    line = schedule.timeline(start, start)
+    while True:
+        # the business day under way: the latest whose first shift opened before start
+        under_way = bisect_left(line.day_opens, start) - 1
+        if under_way < 0:
+            line = _earlier_timeline(schedule, line, start)
+        elif under_way + days >= len(line.day_dates):
+            line = _later_timeline(schedule, line, start)
+        else:
+            break
+    position = line.elapsed(start) - line.before[line.day_first[under_way]]
+    day = line.day_dates[under_way + days]
     for opens, closes in schedule.day(day):
         if position <= closes - opens:
             return opens + position
@@ -361,23 +426,22 @@ def add_business_days(calendar: Calendar, start: datetime, days: int) -> datetim
     return schedule.day(day)[-1][1]
 
 
-def _business_day_under_way(schedule: _Schedule, instant: datetime) -> date:
-    """The latest day whose first shift opened before ``instant``."""
-    day = schedule.local_date(instant) + timedelta(1)
-    for _ in range(_SEARCH_DAYS):
-        intervals = schedule.day(day)
-        if intervals and intervals[0][0] < instant:
-            return day
-        day -= timedelta(1)
-    raise RuleViolation("the calendar has not opened in years", "hours")
+def _later_timeline(schedule: _Schedule, line: _Timeline, start: datetime) -> _Timeline:
+    """The timeline grown forward, twice as long; an error once it has stayed shut for years."""
+    if line.starts and line.ends[-1] > start:
+        shut_since = line.ends[-1]
+    else:
+        shut_since = start
+    if line.safe_until - shut_since > timedelta(_SEARCH_DAYS):
+        raise RuleViolation("the calendar never opens again", "hours")
+    return schedule.spanning(line.first_month, line.last_month + line.last_month - line.first_month + 1)
 
 
-def _next_business_day(schedule: _Schedule, day: date) -> date:
-    for _ in range(_SEARCH_DAYS):
-        day += timedelta(1)
-        if schedule.day(day):
-            return day
-    raise RuleViolation("the calendar never opens again", "hours")
+def _earlier_timeline(schedule: _Schedule, line: _Timeline, start: datetime) -> _Timeline:
+    """The timeline grown back, twice as long; an error once it reaches years before ``start``."""
+    if start - line.safe_from > timedelta(_SEARCH_DAYS):
+        raise RuleViolation("the calendar has not opened in years", "hours")
+    return schedule.spanning(line.first_month - (line.last_month - line.first_month + 1), line.last_month)
 
 
 def add_business_time(calendar: Calendar, start: datetime, amount: int, unit: str) -> datetime:
@@ -424,7 +488,7 @@ def due_time(
     """
     start = _aware(start, "start")
     due = add_business_time(calendar, start, target.amount, target.unit)
-    for paused_from, paused_to in merge_intervals(pauses):
+    for paused_from, paused_to in merge_intervals(pauses) if pauses else ():
         paused_from = max(paused_from, start)
         if paused_from >= due:
             break

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from .. import billing
@@ -365,6 +366,8 @@ class SlaReport:
 
 _cases = Case.__table__
 _changes = CaseStatusChange.__table__
+#: the stored type of the time columns, without the UTC decorator: see _cases_with_history
+_STORED_TIME = DateTime()
 
 
 def sla_report(session: Session, client: Client, period: str, now: datetime | None = None) -> SlaReport:
@@ -377,42 +380,54 @@ def sla_report(session: Session, client: Client, period: str, now: datetime | No
     now = now or utcnow()
     terms_by_day: dict[date, PlanTerms] = {}
     outcomes: dict[str, list[tuple[CaseSla, datetime]]] = {severity: [] for severity in SEVERITIES}
-    for row, history in _cases_with_history(session, client.id, start, end):
-        day = row.opened_at.astimezone(zone).date()
+    for severity, opened_at, responded_at, resolved_at, history in _cases_with_history(
+            session, client.id, start, end):
+        day = opened_at.astimezone(zone).date()
         terms = terms_by_day.get(day) or terms_by_day.setdefault(day, terms_in_force(plan, day))
-        sla = sla_of(terms, row.severity, row.opened_at, row.responded_at, row.resolved_at, history, now)
-        outcomes[row.severity].append((sla, row.opened_at))
+        sla = sla_of(terms, severity, opened_at, responded_at, resolved_at, history, now)
+        outcomes[severity].append((sla, opened_at))
     return SlaReport(period, plan.code, tuple(_levels(s, outcomes[s]) for s in SEVERITIES))
 
 
 def _cases_with_history(session: Session, client_id: int, start: datetime, end: datetime):
-    """Each case opened in [start, end) with its ``(at, status)`` history: one statement."""
+    """Each case opened in [start, end) as plain values with its ``(at, status)`` history: one statement.
+
+    The times are read as stored (naive UTC) and made aware here, once per case rather than
+    once per joined row: the decorated column type's conversion of every value was a third
+    of a 10,000-case report.
+    """
     query = (
-        select(_cases.c.id, _cases.c.severity, _cases.c.opened_at, _cases.c.responded_at,
-               _cases.c.resolved_at, _changes.c.at, _changes.c.status)
+        select(_cases.c.id, _cases.c.severity, type_coerce(_cases.c.opened_at, _STORED_TIME),
+               type_coerce(_cases.c.responded_at, _STORED_TIME),
+               type_coerce(_cases.c.resolved_at, _STORED_TIME),
+               type_coerce(_changes.c.at, _STORED_TIME), _changes.c.status)
         .select_from(_cases.outerjoin(_changes, _changes.c.case_id == _cases.c.id))
         .where(_cases.c.client_id == client_id, _cases.c.opened_at >= start, _cases.c.opened_at < end)
         .order_by(_cases.c.id, _changes.c.at, _changes.c.id)
     )
-    current, history = None, []
-    for row in session.execute(query):
-        if current is not None and row.id != current.id:
-            yield current, history
-            history = []
-        current = row
-        if row.at is not None:
-            history.append((row.at, row.status))
-    if current is not None:
-        yield current, history
+    current, case = None, None
+    for case_id, severity, opened_at, responded_at, resolved_at, at, status in session.execute(query).all():
+        if case_id != current:
+            if case is not None:
+                yield case
+            current, history = case_id, []
+            case = (severity, _utc(opened_at), _utc(responded_at), _utc(resolved_at), history)
+        if at is not None:
+            history.append((at.replace(tzinfo=UTC), status))
+    if case is not None:
+        yield case
+
+
+def _utc(stored: datetime | None) -> datetime | None:
+    return None if stored is None else stored.replace(tzinfo=UTC)
 
 
 def _levels(severity: str, outcomes: list[tuple[CaseSla, datetime]]) -> SeverityLevels:
-    def count(attribute: str, state: str) -> int:
-        return sum(1 for sla, _ in outcomes if getattr(sla, attribute) == state)
-
+    responses = Counter(sla.response for sla, _ in outcomes)
+    resolutions = Counter(sla.resolution for sla, _ in outcomes)
     minutes = [(sla.responded_at - opened).total_seconds() / 60
                for sla, opened in outcomes if sla.responded_at is not None]
     return SeverityLevels(
-        severity, len(outcomes), count("response", "met"), count("response", "breached"),
-        count("response", "pending"), count("resolution", "met"), count("resolution", "breached"),
-        count("resolution", "pending"), statistics.median(minutes) if minutes else None)
+        severity, len(outcomes), responses["met"], responses["breached"], responses["pending"],
+        resolutions["met"], resolutions["breached"], resolutions["pending"],
+        statistics.median(minutes) if minutes else None)
