@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 OveragePolicy = Literal["bill", "block"]
 
@@ -78,7 +79,7 @@ def appointment_minutes(started_at: datetime, ended_at: datetime, policy: Policy
         if value.tzinfo is None or value.utcoffset() is None:
             raise RuleViolation(f"{name} needs a UTC offset, for example +02:00", field=name)
     # In UTC: two times in one ZoneInfo subtract by wall clock, wrong across a DST change.
-    seconds = (ended_at.astimezone(timezone.utc) - started_at.astimezone(timezone.utc)).total_seconds()
+    seconds = (ended_at.astimezone(UTC) - started_at.astimezone(UTC)).total_seconds()
     if seconds <= 0:
         raise RuleViolation("the appointment must end after it starts", field="ended_at")
     minutes = math.ceil(seconds / 60)

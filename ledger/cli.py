@@ -182,8 +182,8 @@ def run_invoices(app, period: str, workers: int, today) -> None:
     Exits 1 with a summary when any client could not be invoiced (the others are issued).
     """
     from . import batch
-    from .db import hold_in_use
     from .billing import Period
+    from .db import hold_in_use
 
     _require_schema()
     hold_in_use(db.engine.url)  # a restore refuses while the batch runs
@@ -214,9 +214,8 @@ def run_invoices(app, period: str, workers: int, today) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File; stdout if omitted.")
 def export_invoices(period: str, output: str | None) -> None:
     """Write the month's invoice lines as CSV for the accounting system."""
-    from .services.exports import export_csv
-
     from .billing import Period
+    from .services.exports import export_csv
 
     with transaction() as session:
         text = export_csv(session, Period.parse(period))

@@ -193,7 +193,7 @@ def _sign_in_help(tokens: dict[str, str] | None) -> str:
     address = os.environ.get("LEDGER_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
     lines = [
         f"Sign in at {address}.",
-        "Demo users (password for all: %s):" % DEMO_PASSWORD,
+        f"Demo users (password for all: {DEMO_PASSWORD}):",
         *(f"  {email:28} {role}" for email, role in STAFF),
         *(f"  {c.contact:28} client user of {c.code} ({c.name})" for c in CLIENTS),
     ]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_currencies() -> frozenset[str]:
     """ISO 4217 codes Babel knows."""
     return frozenset(list_currencies())
@@ -36,7 +36,7 @@ def is_locale(name: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
+@cache
 def exponent(currency: str) -> Decimal:
     """The smallest unit of ``currency`` as a Decimal exponent (``0.01`` for USD, ``1`` for JPY)."""
     return Decimal(1).scaleb(-get_currency_precision(currency))

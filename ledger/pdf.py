@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import logging
 import warnings
+from datetime import UTC, datetime, time
 from datetime import date as date_type
-from datetime import datetime, time, timezone
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -197,6 +197,7 @@ def invoice_context(invoice: Invoice, config) -> dict:
     """What ``documents/invoice.html`` reads: the seller, buyer, taxes and terms of the invoice's
     snapshot (:func:`services.einvoicing.snapshot_of`), the same values its e-invoice carries."""
     from .services.einvoicing import invoice_taxes, is_reverse_charge, snapshot_of
+    from .services.vendor import UNNAMED_TAX
 
     printed = snapshot_of(invoice)
     kept, buyer = printed["seller"], printed["buyer"]
@@ -209,7 +210,7 @@ def invoice_context(invoice: Invoice, config) -> dict:
         "client": invoice.client,
         "seller": seller,
         "buyer": buyer,
-        "taxes": [{"name": tax.name, "rate": tax.rate, "amount_minor": int(tax.amount / unit),
+        "taxes": [{"name": "" if tax.name == UNNAMED_TAX else tax.name, "rate": tax.rate, "amount_minor": int(tax.amount / unit),
                    "reverse_charge": reverse} for tax in invoice_taxes(invoice)],
         "payment": {"iban": seller.get("iban", ""), "bic": seller.get("bic", ""),
                     "account": seller["account"], "reference": invoice.number},
@@ -295,7 +296,7 @@ def render_facturx_pdf(html: str, xml: bytes, issued_on: date_type, title: str =
     UTC and the file identifier is a hash of the content, so the archived SHA-256 is stable.
     """
     fetcher = LockedFetcher()
-    stamp = datetime.combine(issued_on, time(0, 0), tzinfo=timezone.utc)
+    stamp = datetime.combine(issued_on, time(0, 0), tzinfo=UTC)
     document = render_document(html)
     document.metadata.created = document.metadata.modified = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     if title:

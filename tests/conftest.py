@@ -249,7 +249,7 @@ class Api:
         return self.client.post(f"/api/v1{path}", json=json if json is not None else {},
                                 headers=self.headers(headers, token))
 
-    def as_(self, token: str) -> "Api":
+    def as_(self, token: str) -> Api:
         return Api(self.client, token)
 
 

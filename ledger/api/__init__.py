@@ -274,4 +274,4 @@ def _replay(key: str, fingerprint: str) -> Response | None:
     return response
 
 
-from . import routes  # noqa: F401  (registers the views)
+from . import routes  # noqa: E402,F401  (registers the views; they import this module)

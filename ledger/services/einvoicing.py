@@ -19,7 +19,7 @@ from sqlalchemy.orm import object_session
 from .. import billing, einvoice
 from ..models import Client, Invoice, InvoiceLine, Vendor
 from ..money import Money, exponent
-from .vendor import get_vendor, tax_components
+from .vendor import UNNAMED_TAX, get_vendor, tax_components
 
 #: the legal note of an intra-EU reverse-charge invoice (EU VAT Directive, Art. 196 and 226 (11a))
 REVERSE_CHARGE_NOTE = ("Reverse charge: VAT to be accounted for by the recipient "
@@ -94,7 +94,7 @@ def snapshot_of(invoice: Invoice) -> dict:
     seller = seller_snapshot(get_vendor(session))
     buyer = buyer_snapshot(invoice.client)
     tax = Money.from_minor(invoice.tax_minor, invoice.currency).amount
-    taxes = (billing.TaxLine("Tax", Decimal(invoice.tax_rate), tax),)
+    taxes = (billing.TaxLine(UNNAMED_TAX, Decimal(invoice.tax_rate), tax),)
     snapshot = take_snapshot(seller, buyer, billing.Period.parse(invoice.period), invoice.issued_on, taxes)
     return {**snapshot, "due_on": invoice.due_on.isoformat()}
 

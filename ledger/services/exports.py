@@ -36,8 +36,8 @@ def export_csv(session: Session, period: billing.Period | str) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for invoice in invoices_of_month(session, period):
-        money = lambda minor: str(Money.from_minor(minor, invoice.currency))
-        amount = lambda minor: Money.from_minor(minor, invoice.currency).amount
+        money = lambda minor, currency=invoice.currency: str(Money.from_minor(minor, currency))
+        amount = lambda minor, currency=invoice.currency: Money.from_minor(minor, currency).amount
         buyer = snapshot_of(invoice)["buyer"]
         shares = billing.line_tax_shares([amount(line.amount_minor) for line in invoice.lines],
                                          amount(invoice.tax_minor), exponent(invoice.currency))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -86,7 +86,7 @@ def _move(session: Session, quote: Quote, action: str, today: date) -> Quote:
 def send_quote(session: Session, quote: Quote, today: date, user: User | None = None) -> Quote:
     """Send a draft to the client: from now on it can be accepted or declined."""
     _move(session, quote, "send", today)
-    quote.sent_at = datetime.now(timezone.utc)
+    quote.sent_at = datetime.now(UTC)
     session.flush()
     return quote
 
@@ -119,7 +119,7 @@ def accept_quote(session: Session, quote: Quote, today: date, user: User | None 
 
 
 def _decided(quote: Quote, user: User | None) -> None:
-    quote.decided_at = datetime.now(timezone.utc)
+    quote.decided_at = datetime.now(UTC)
     quote.decided_by_id = user.id if user else None
 
 

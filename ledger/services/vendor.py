@@ -8,8 +8,9 @@ Markup in any field is kept as typed: documents escape it and fetch nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 import pycountry
 from lxml import etree
@@ -26,6 +27,8 @@ from ..models import Client, ClientTax, Vendor
 from ..models.base import utcnow
 
 #: the largest logo accepted, in bytes
+#: the name of the one tax component of a client that has named none; documents print it as "Tax"
+UNNAMED_TAX = "Tax"
 LOGO_MAX_BYTES = 1024 * 1024
 EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 TAX_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9 ./-]{0,38}[A-Z0-9]$")
@@ -165,7 +168,7 @@ def tax_components(client: Client) -> tuple[billing.TaxComponent, ...]:
     """The client's named taxes; a client without any has one 'Tax' at ``tax_rate``."""
     if client.taxes:
         return tuple(billing.TaxComponent(t.name, Decimal(t.rate)) for t in client.taxes)
-    return (billing.TaxComponent("Tax", Decimal(client.tax_rate)),)
+    return (billing.TaxComponent(UNNAMED_TAX, Decimal(client.tax_rate)),)
 
 
 # --- field checks ------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,7 +44,7 @@ def log_work(
     client = lock_client(session, client)
     activity = Activity(
         client_id=client.id, case=case, kind="work", role=role,
-        occurred_at=datetime.combine(performed_on, time(0), timezone.utc), effective_on=performed_on,
+        occurred_at=datetime.combine(performed_on, time(0), UTC), effective_on=performed_on,
         minutes=minutes, billed_minutes=billed, actor=user.email if user else "", note=description,
         incidents_charged=0, created_by_id=user.id if user else None,
     )

@@ -18,11 +18,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import pytest
 import requests
@@ -109,7 +110,7 @@ class ServedApi:
     def post(self, path: str, json=None, headers=None) -> requests.Response:
         return self.request("POST", path, json=json if json is not None else {}, headers=headers)
 
-    def anonymous(self) -> "ServedApi":
+    def anonymous(self) -> ServedApi:
         return ServedApi(self.base_url, token=None)
 
     def all_items(self, path: str, **params) -> list[dict]:
@@ -266,7 +267,7 @@ def demo_live_server(tmp_path, sqlite_template) -> Iterator[tuple[LiveServer, st
     url = f"sqlite:///{path}"
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "e2e-set-up", "TESTING": True})
     with app.app_context():
-        load_demo(db.session, datetime.now(timezone.utc).date())
+        load_demo(db.session, datetime.now(UTC).date())
         token = create_token(db.session, create_user(db.session, "admin-e2e@example.com", "admin"))
         db.session.commit()
         db.session.remove()

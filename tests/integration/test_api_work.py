@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 
 def today() -> str:
-    return datetime.now(timezone.utc).date().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
 def prepay(api, code: str, role: str, hours: str) -> None:
     """Sell ``hours`` of ``role`` on a quote and accept it: prepaid minutes from today."""
-    valid_until = (datetime.now(timezone.utc).date() + timedelta(days=30)).isoformat()
+    valid_until = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     lines = [{"role": role, "unit": "hour", "quantity": hours}]
     created = api.post(f"/clients/{code}/quotes", {"lines": lines, "valid_until": valid_until})
     assert created.status_code == 201, created.get_json()

@@ -30,8 +30,8 @@ from ledger.services.backup import BackupError, RestoreRefused, create_backup, r
 from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
-from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database, seed_vendor
 from ledger.services.ratecards import seed_card
+from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database, seed_vendor
 
 PERIOD = "2026-02"
 ISSUED_ON = date(2026, 3, 1)

@@ -354,7 +354,7 @@ def test_compose_is_a_preview_that_issues_nothing(session, make_client, rate_car
     draft = compose(session, client_named(session, "PREVIEW"), MARCH)
     session.commit()
 
-    assert [(l.kind, l.description) for l in draft.lines] == [(k, d) for k, d, *_ in MARCH_LINES]
+    assert [(line.kind, line.description) for line in draft.lines] == [(k, d) for k, d, *_ in MARCH_LINES]
     assert session.scalar(sa.select(sa.func.count()).select_from(Invoice)) == 0
     assert issue(session)[0] == ["INV-2026-00001"]
 

@@ -37,7 +37,7 @@ def finance(api, make_token):
 
 
 @pytest.fixture
-def finance_page(browser_as):
+def finance_page(browser_as):  # noqa: F811  (the fixture imported above, by name)
     """Finance at the pages."""
     return browser_as("finance")
 

@@ -12,7 +12,7 @@ import io
 import re
 import socketserver
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pypdf
@@ -112,7 +112,7 @@ def hostile_html(port: int, files: dict[str, Path]) -> str:
 
 
 def quote_pdf(api, code: str, send: bool = False) -> tuple[str, bytes]:
-    valid_until = (datetime.now(timezone.utc).date() + timedelta(days=30)).isoformat()
+    valid_until = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     created = api.post(f"/clients/{code}/quotes", {"lines": LINES, "valid_until": valid_until})
     assert created.status_code == 201, created.get_json()
     number = created.get_json()["number"]
@@ -164,7 +164,7 @@ def test_the_quote_pdf_shows_lines_discount_and_total_in_the_clients_locale(
 
 def test_a_quote_below_the_first_tier_shows_no_discount_line(api, make_client, rate_card):
     make_client("SMALL")
-    valid_until = (datetime.now(timezone.utc).date() + timedelta(days=30)).isoformat()
+    valid_until = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     lines = [{"role": "consultant", "unit": "hour", "quantity": "6"}]
     created = api.post("/clients/SMALL/quotes", {"lines": lines, "valid_until": valid_until})
     number = created.get_json()["number"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,7 @@ from ledger.billing import (
     term_containing,
 )
 
-UTC = timezone.utc
+UTC = UTC
 PLUS_TWO = timezone(timedelta(hours=2))
 D = Decimal
 
