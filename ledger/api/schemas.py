@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict
 from pydantic import StringConstraints, ValidationInfo, WithJsonSchema, create_model, model_validator
 from pydantic_core import PydanticCustomError
-
 from sqlalchemy.orm import object_session
 
 from ..billing import QuoteLineRequest, quote_state_on
@@ -24,11 +23,11 @@ from ..models import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, OVERAGE_POLICIES, Q
 from ..models import ROLES, SEVERITIES, UNITS
 from ..models.invoicing import DOCUMENT_KINDS, LINE_KINDS
 from ..money import Money, is_currency
+from ..services import sla
 from ..services.bundles import MAX_BUNDLE
 from ..services.clients import CODE_PATTERN, current_term
 from ..services.quotes import MAX_LINES, MAX_QUANTITY
 from ..services.ratecards import ROLE_CODE
-from ..services import sla
 from ..services.support import net_incidents
 from ..services.work import MAX_WORK_MINUTES
 
