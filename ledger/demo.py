@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import billing
+from .demo_sla import load_sla_demo
 from .errors import Conflict
 from .models import Client
 from .money import Money
@@ -94,9 +95,11 @@ def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
     for user_email, role in STAFF:
         users.create_user(session, user_email, role, password=DEMO_PASSWORD)
     manager = users.find_user(session, "manager@example.com")
+    loaded = {}
     for spec in CLIENTS:
-        client = _load_client(session, spec, today, rng)
+        client = loaded[spec.code] = _load_client(session, spec, today, rng)
         _load_professional_services(session, client, today, rng, manager)
+    load_sla_demo(session, loaded, today)
     client_user = users.find_user(session, CLIENTS[0].contact)
     tokens = {
         manager.email: users.create_token(session, manager),

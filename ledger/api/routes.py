@@ -25,6 +25,7 @@ from ..services import (
     invoicing,
     quotes,
     ratecards,
+    sla,
     support,
     terms,
     work,
@@ -88,7 +89,11 @@ def create_client():
     data = read(s.NewClient)
     fee = s.in_currency(data.maintenance_fee, data.currency, "maintenance_fee")
     fields = {**dict(data), "maintenance_fee": fee, "address": data.address or ""}
-    return s.Client.of(clients.create_client(db.session, **fields), today=today())
+    plan = fields.pop("support_plan")
+    client = clients.create_client(db.session, **fields)
+    if plan is not None:
+        sla.set_client_plan(db.session, client, plan)
+    return s.Client.of(client, today=today())
 
 
 @api("GET", "/clients", s.Client, "Clients the user may see, by id.", tag="clients", page=True)
@@ -144,11 +149,11 @@ def close_terms():
 # --- cases and activities ----------------------------------------------------------
 
 
-@api("POST", "/clients/<code>/cases", s.Case, "Open a case.", tag="support", status=201, body=s.NewCase,
-     roles=STAFF)
+@api("POST", "/clients/<code>/cases", s.Case, "Open a case: the plan's clocks start.", tag="support",
+     status=201, body=s.NewCase, roles="account_manager, client (its own), admin")
 def open_case(code: str):
     client = clients.find_client(db.session, code, g.user)
-    require("account_manager")
+    require("account_manager", "client")
     data = read(s.NewCase)
     return s.Case.of(support.open_case(db.session, client, **dict(data), user=g.user))
 
@@ -162,6 +167,31 @@ def list_cases(code: str):
 @api("GET", "/cases/<number>", s.Case, "A case.", tag="support")
 def get_case(number: str):
     return s.Case.of(support.find_case(db.session, number, g.user))
+
+
+@api("POST", "/cases/<number>/status", s.Case, "Move a case along its lifecycle; waiting on the customer "
+     "pauses the resolve clock.", tag="support", body=s.StatusChange, roles=STAFF)
+def change_case_status(number: str):
+    case = support.find_case(db.session, number, g.user)
+    require("account_manager")
+    data = read(s.StatusChange)
+    return s.Case.of(sla.change_status(db.session, case, data.status, data.at, data.resolution, user=g.user))
+
+
+@api("GET", "/support-plans", s.SupportPlans, "The support plans as the versions in force today describe "
+     "them.", tag="support")
+def list_support_plans():
+    return s.SupportPlans(items=[s.SupportPlan.of(terms) for terms in sla.list_plans(db.session, today())])
+
+
+@api("GET", "/clients/<code>/sla-report", s.SlaReport, "Service levels of the cases opened in a month: "
+     "targets met and breached per severity.", tag="support",
+     query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
+def sla_report(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    if "period" not in request.args:
+        raise ValidationError("period is required, YYYY-MM", "period")
+    return s.SlaReport.of(sla.sla_report(db.session, client, query_arg("period", s.Period)))
 
 
 @api("GET", "/cases/<number>/activities", s.Activity, "What support did on a case.", tag="support", page=True)

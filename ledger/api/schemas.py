@@ -26,8 +26,10 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from sqlalchemy.orm import object_session
 
 from ..billing import QuoteLineRequest, quote_state_on
+from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS
 from ..errors import ValidationError
 from ..models import (
     ACTIVITY_KINDS,
@@ -42,6 +44,7 @@ from ..models import (
 )
 from ..models.invoicing import DOCUMENT_KINDS, LINE_KINDS
 from ..money import Money, is_currency
+from ..services import sla
 from ..services.bundles import MAX_BUNDLE
 from ..services.clients import CODE_PATTERN, current_term
 from ..services.quotes import MAX_LINES, MAX_QUANTITY
@@ -177,6 +180,7 @@ class NewClient(Body):
     maintenance_fee: Amount | None = None
     overage_policy: Literal[OVERAGE_POLICIES] = "bill"
     address: Note | None = None
+    support_plan: text(40) | None = Field(None, description="A support plan's code; default standard.")
 
 
 class NewBundle(Body):
@@ -191,6 +195,13 @@ class NewCase(Body):
     subject: text(MAX_NAME)
     severity: Literal[SEVERITIES]
     opened_at: Moment
+
+
+class StatusChange(Body):
+    model_config = example(status="in_progress", at="2026-03-02T10:00:00+01:00")
+    status: Literal[CASE_STATUSES[1:]]
+    at: Moment = Field(description="When the case changed: not before it opened, not in the future.")
+    resolution: Literal[RESOLUTIONS] | None = Field(None, description="How it was resolved; only with resolved.")
 
 
 class HelpdeskAnswer(Body):
@@ -391,11 +402,18 @@ class Client(Out):
     maintenance_fee: MoneyText
     overage_policy: Literal[OVERAGE_POLICIES]
     address: str
+    support_plan: str = Field(description="The code of the client's support plan.")
 
     @classmethod
     def computed(cls, client, context: dict) -> dict:
         term = current_term(client, context["today"])
-        return {"term": Term(start=term.start, end=term.end)}
+        return {"term": Term(start=term.start, end=term.end), "support_plan": _plan_code(client)}
+
+
+def _plan_code(client) -> str:
+    if client.support_plan_id is None:
+        return sla.DEFAULT_PLAN
+    return object_session(client).get(sla.SupportPlan, client.support_plan_id).code
 
 
 class Lot(Out):
@@ -440,12 +458,81 @@ class Bundle(Out):
     lot: Lot
 
 
+TargetState = Literal["pending", "met", "breached", "none"]
+
+
+class CaseSla(BaseModel):
+    plan: str
+    respond_by: Time | None
+    resolve_by: Time | None = Field(description="Moved on by the business time spent waiting on the customer.")
+    responded_at: Time | None
+    resolved_at: Time | None
+    response: TargetState
+    resolution: TargetState
+
+
 class Case(Out):
     number: str
     client: ClientCode
     subject: str
     severity: Literal[SEVERITIES]
     opened_at: Time
+    status: Literal[CASE_STATUSES]
+    sla: CaseSla | None = Field(description="Due times and targets; null before any support plan is seeded.")
+
+    @classmethod
+    def computed(cls, case, context: dict) -> dict:
+        try:
+            levels = sla.sla_for_case(object_session(case), case)
+        except ValidationError:  # no plan at all: a database `ledger init` has not seeded
+            return {"sla": None}
+        return {"sla": CaseSla(**vars(levels))}
+
+
+class TargetAmount(BaseModel):
+    amount: Positive
+    unit: Literal[TARGET_UNITS]
+
+
+class PlanTarget(BaseModel):
+    severity: Literal[SEVERITIES]
+    respond: TargetAmount | None
+    resolve: TargetAmount | None
+
+
+class SupportPlan(Out):
+    code: str
+    name: str
+    time_zone: str
+    targets: list[PlanTarget]
+
+    @classmethod
+    def computed(cls, terms, context: dict) -> dict:
+        def amount(target):
+            return target and TargetAmount(amount=target.amount, unit=target.unit)
+
+        return {"time_zone": terms.calendar.time_zone, "targets": [
+            PlanTarget(severity=severity, respond=amount(respond), resolve=amount(resolve))
+            for severity, (respond, resolve) in terms.targets.items()]}
+
+
+class SupportPlans(BaseModel):
+    items: list[SupportPlan]
+
+
+class SeverityLevels(Out):
+    severity: Literal[SEVERITIES]
+    cases: Count
+    response_met: Count
+    response_breached: Count
+    resolution_met: Count
+    resolution_breached: Count
+
+
+class SlaReport(Out):
+    period: str
+    plan: str
+    severities: list[SeverityLevels]
 
 
 class Entry(Out):

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ledger import create_app
 from ledger.cli import main
+from ledger.demo_sla import RESERVE
 from ledger.extensions import db
 from ledger.models import Client, Entry, Lot, RateCard, TermClose, User
 from ledger.services import balances
@@ -208,7 +209,8 @@ def test_after_the_demo_brau_on_the_block_policy_is_nearly_out(demo):
         brau = client(session, "BRAU")
         assert brau.overage_policy == "block"
         available = balances.balance(session, brau, DEMO_TODAY).available
-        assert 0 <= available < 6
+        # the service-level cases keep a few incidents in reserve so the client can still open one
+        assert 0 <= available <= RESERVE
         overage = session.scalars(
             sa.select(Entry).where(Entry.client_id == brau.id, Entry.lot_id.is_(None))
         ).all()

@@ -16,6 +16,8 @@ import pytest
 
 from ledger.api.openapi import document
 from ledger.config import MAX_BODY_BYTES
+from ledger.extensions import db
+from ledger.services.sla import seed_support_plans
 from tests.conftest import both_engines
 
 PREFIX = "/api/v1"
@@ -272,8 +274,11 @@ class World:
 
 
 @pytest.fixture
-def world(api, make_token, rate_card) -> World:
+def world(app, api, make_token, rate_card) -> World:
     """Built through the API by an account manager from the document's own request examples."""
+    with app.app_context():  # the support plans `ledger init` seeds
+        seed_support_plans(db.session)
+        db.session.commit()
 
     def post(path: str, body: dict) -> dict:
         response = api.post(path, body)
