@@ -16,8 +16,21 @@ from ..errors import ValidationError
 from ..extensions import db
 from ..models import Activity, Case, Client, Invoice, Quote
 from ..pdf import render_quote_pdf
-from ..services import einvoicing, vendor
-from ..services import archive, balances, bundles, clients, exports, invoicing, quotes, ratecards, support, terms, work
+from ..services import (
+    archive,
+    balances,
+    bundles,
+    clients,
+    einvoicing,
+    exports,
+    invoicing,
+    quotes,
+    ratecards,
+    support,
+    terms,
+    vendor,
+    work,
+)
 from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
 from . import schemas as s
 from .openapi import document, operation, query

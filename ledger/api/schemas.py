@@ -11,14 +11,35 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, Strict
-from pydantic import StringConstraints, ValidationInfo, WithJsonSchema, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ..billing import QuoteLineRequest, quote_state_on
 from ..errors import ValidationError
-from ..models import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, OVERAGE_POLICIES, QUOTE_STATES, QUOTE_UNITS
-from ..models import ROLES, SEVERITIES, UNITS
+from ..models import (
+    ACTIVITY_KINDS,
+    ENTRY_KINDS,
+    LOT_KINDS,
+    OVERAGE_POLICIES,
+    QUOTE_STATES,
+    QUOTE_UNITS,
+    ROLES,
+    SEVERITIES,
+    UNITS,
+)
 from ..models.invoicing import DOCUMENT_KINDS, LINE_KINDS
 from ..money import Money, is_currency
 from ..services.bundles import MAX_BUNDLE
