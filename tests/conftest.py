@@ -249,6 +249,11 @@ class Api:
         return self.client.post(f"/api/v1{path}", json=json if json is not None else {},
                                 headers=self.headers(headers, token))
 
+    def send(self, method: str, path, json=None, token=None):
+        """A PUT or PATCH with a JSON body."""
+        return self.client.open(f"/api/v1{path}", method=method, json=json if json is not None else {},
+                                headers=self.headers(token=token))
+
     def as_(self, token: str) -> Api:
         return Api(self.client, token)
 

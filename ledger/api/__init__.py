@@ -84,7 +84,7 @@ def refuse_impossible_identifiers() -> None:
 @blueprint.before_request
 def refuse_bodies_that_are_not_json() -> None:
     """A POST body is JSON: a form or text sent by mistake is refused before anything reads it."""
-    if request.method == "POST" and request.mimetype != "application/json" and request.get_data(cache=True):
+    if request.method in ("POST", "PUT", "PATCH") and request.mimetype != "application/json" and request.get_data(cache=True):
         raise UnsupportedMediaType("the body must be application/json", "Content-Type")
 
 

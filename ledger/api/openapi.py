@@ -135,6 +135,7 @@ def _operation(op: Operation, path: str, suffix: str) -> dict:
         item["description"] = f"Roles: {op.roles}."
     if op.method == "POST":
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    if op.method in ("POST", "PUT", "PATCH"):
         fails |= {400, 403, 409, 413, 415, 422}
         body = _ref(op.body) if op.body is not None else {"type": "object", "maxProperties": 0}
         item["requestBody"] = {"required": op.body is not None, "content": {JSON: {"schema": body}}}
@@ -203,7 +204,7 @@ def document() -> dict:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "tags": [{"name": tag} for tag in ("clients", "ledger", "support", "quotes", "rate card",
-                                           "invoices", "meta")],
+                                           "invoices", "vendor", "meta")],
         "paths": paths,
         "components": _components(),
     }

@@ -21,6 +21,7 @@ from ..services import (
     balances,
     bundles,
     clients,
+    einvoicing,
     exports,
     invoicing,
     quotes,
@@ -28,6 +29,7 @@ from ..services import (
     sla,
     support,
     terms,
+    vendor,
     work,
 )
 from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
@@ -37,6 +39,8 @@ from .openapi import document, operation, query
 STAFF = "account_manager, admin"
 FINANCE = "finance, admin"
 INVOICE_READERS = "finance, client (its own), admin"
+#: the methods that change something: each is one transaction
+WRITES = ("POST", "PUT", "PATCH")
 
 
 def today():
@@ -62,7 +66,7 @@ def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int =
                 return json_response(result.model_dump(mode="json", exclude_unset=True), status)
             return result
 
-        blueprint.add_url_rule(rule, view.__name__, writes(handle) if method == "POST" and not batch else handle,
+        blueprint.add_url_rule(rule, view.__name__, writes(handle) if method in WRITES and not batch else handle,
                                methods=[method])
         return view
 
@@ -87,12 +91,16 @@ def me():
 def create_client():
     require("account_manager")
     data = read(s.NewClient)
+    if data.tax_rate is None and not data.taxes:
+        raise ValidationError("tax_rate is required unless taxes are given", "tax_rate")
     fee = s.in_currency(data.maintenance_fee, data.currency, "maintenance_fee")
-    fields = {**dict(data), "maintenance_fee": fee, "address": data.address or ""}
-    plan = fields.pop("support_plan")
-    client = clients.create_client(db.session, **fields)
-    if plan is not None:
-        sla.set_client_plan(db.session, client, plan)
+    fields = {name: getattr(data, name) for name in ("code", "name", "currency", "locale", "term_start",
+                                                      "overage_policy")}
+    client = clients.create_client(db.session, **fields, tax_rate=data.tax_rate or Decimal(0),
+                                   maintenance_fee=fee, address=data.address or "")
+    vendor.set_client_billing(db.session, client, **data.billing())
+    if data.support_plan is not None:
+        sla.set_client_plan(db.session, client, data.support_plan)
     return s.Client.of(client, today=today())
 
 
@@ -104,6 +112,22 @@ def list_clients():
 @api("GET", "/clients/<code>", s.Client, "A client, with its current term.", tag="clients")
 def get_client(code: str):
     return s.Client.of(clients.find_client(db.session, code, g.user), today=today())
+
+
+@api("PATCH", "/clients/<code>", s.Client, "Change any of a client's billing fields; issued invoices keep "
+     "what they printed.", tag="clients", body=s.ClientChanges, roles="account_manager, finance, admin")
+def change_client(code: str):
+    client = clients.find_client(db.session, code, g.user)
+    require("account_manager", "finance")
+    data = read(s.ClientChanges)
+    if data.tax_rate is not None and data.taxes is not None:
+        raise ValidationError("give tax_rate or taxes, not both: tax_rate is the taxes' sum", "tax_rate")
+    fields = {name: getattr(data, name) for name in ("name", "address", "locale", "tax_rate", "overage_policy")
+              if getattr(data, name) is not None}
+    fee = s.in_currency(data.maintenance_fee, client.currency, "maintenance_fee")
+    clients.update_client(db.session, client, **fields, **({"maintenance_fee": fee} if fee else {}))
+    vendor.set_client_billing(db.session, client, **data.billing())
+    return s.Client.of(client, today=today())
 
 
 @api("GET", "/clients/<code>/balance", s.Balance, "Incidents by lot, overage and prepaid minutes on a day.",
@@ -144,6 +168,25 @@ def close_terms():
     closed = terms.close_terms(db.session, data.as_of, today(), user=g.user)
     codes = dict(db.session.execute(select(Client.id, Client.code)).all())
     return s.TermCloseResult(closed=[s.TermClose.of(record, codes=codes) for record in closed])
+
+
+# --- the vendor ---------------------------------------------------------------------
+
+
+@api("GET", "/vendor", s.Vendor, "The vendor's profile, as invoices print it.", tag="vendor",
+     roles="account_manager, finance, admin")
+def get_vendor():
+    require("account_manager", "finance")
+    return s.Vendor.of(vendor.get_vendor(db.session))
+
+
+@api("PUT", "/vendor", s.Vendor, "Set the vendor's profile; invoices issued later print it.", tag="vendor",
+     body=s.VendorProfile, roles="admin")
+def put_vendor():
+    require()
+    data = read(s.VendorProfile)
+    fields = {name: value or "" for name, value in dict(data).items()}
+    return s.Vendor.of(vendor.update_vendor(db.session, **fields))
 
 
 # --- cases and activities ----------------------------------------------------------
@@ -382,6 +425,27 @@ def invoice_pdf(number: str):
     data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+
+
+@api("GET", "/invoices/<number>/xml", "application/xml", "The Factur-X (CII, EN 16931) XML, byte for byte "
+     "the factur-x.xml embedded in the PDF.", tag="invoices", roles=INVOICE_READERS)
+def invoice_xml(number: str):
+    invoice = invoicing.find_invoice(db.session, number, g.user)
+    require("finance", "client")
+    return _xml(einvoicing.invoice_xml(invoice), f"{invoice.number}-factur-x.xml")
+
+
+@api("GET", "/invoices/<number>/ubl", "application/xml", "The same document as UBL 2.1 (Peppol BIS "
+     "Billing 3.0).", tag="invoices", roles=INVOICE_READERS)
+def invoice_ubl(number: str):
+    invoice = invoicing.find_invoice(db.session, number, g.user)
+    require("finance", "client")
+    return _xml(einvoicing.invoice_ubl(invoice), f"{invoice.number}-ubl.xml")
+
+
+def _xml(data: bytes, filename: str):
+    return current_app.response_class(data, mimetype="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @api("POST", "/invoices/<number>/credit-notes", s.Invoice, "Credit the whole invoice or chosen lines, with "

@@ -47,6 +47,7 @@ from ..money import Money, is_currency
 from ..services import sla
 from ..services.bundles import MAX_BUNDLE
 from ..services.clients import CODE_PATTERN, current_term
+from ..services.einvoicing import billing_country, taxes_json
 from ..services.quotes import MAX_LINES, MAX_QUANTITY
 from ..services.ratecards import ROLE_CODE
 from ..services.support import net_incidents
@@ -168,19 +169,84 @@ def example(**values) -> ConfigDict:
 # --- request bodies ------------------------------------------------------------------
 
 
-class NewClient(Body):
+class NewTax(Body):
+    name: text(60)
+    rate: number(ge=0, le=100)
+
+
+#: the client's billing details (POST and PATCH), checked by services/vendor.set_client_billing
+BILLING_FIELDS = ("country", "vat_id", "billing_emails", "payment_terms_days", "purchase_order",
+                  "reverse_charge", "taxes")
+#: loosely typed here: the service checks each and names the field of the first problem
+Loose = Annotated[str, StringConstraints(max_length=254)]
+
+
+class BillingDetails(Body):
+    """The client's EN 16931 billing details; ``taxes``, when given, set ``tax_rate`` to their sum."""
+
+    country: Annotated[str, StringConstraints(max_length=2)] | None = Field(
+        None, description="ISO 3166-1 alpha-2; the locale's territory if absent.")
+    vat_id: Annotated[str, StringConstraints(max_length=40)] | None = None
+    billing_emails: Annotated[list[Loose], Field(max_length=10)] | None = None
+    payment_terms_days: Annotated[Whole, Field(ge=0, le=365)] | None = None
+    purchase_order: Annotated[str, StringConstraints(max_length=100)] | None = None
+    reverse_charge: Annotated[bool, Strict()] | None = None
+    taxes: Annotated[list[NewTax], Field(max_length=5)] | None = None
+
+    def billing(self) -> dict:
+        """The billing fields the body gave, as ``set_client_billing`` takes them."""
+        given = {name: getattr(self, name) for name in BILLING_FIELDS if name in self.model_fields_set}
+        if given.get("taxes") is not None:
+            given["taxes"] = [{"name": t.name, "rate": t.rate} for t in given["taxes"]]
+        return {name: value for name, value in given.items() if value is not None}
+
+
+class NewClient(BillingDetails):
     model_config = example(code="ACME", name="Acme Corp", currency="USD", locale="en_US", tax_rate="8.25",
-                           term_start="2026-01-01", maintenance_fee="1200.00", overage_policy="bill")
+                           term_start="2026-01-01", maintenance_fee="1200.00", overage_policy="bill",
+                           country="US", billing_emails=["ap@acme.example"], payment_terms_days=30)
     code: Annotated[str, StringConstraints(max_length=32, pattern=CODE_PATTERN.pattern)]
     name: text(MAX_NAME)
     currency: KnownCurrency
     locale: text(20, pattern=LOCALE_PATTERN)
-    tax_rate: number(ge=0, le=100)
+    tax_rate: number(ge=0, le=100) | None = Field(None, description="Required unless taxes are given.")
     term_start: Day
     maintenance_fee: Amount | None = None
     overage_policy: Literal[OVERAGE_POLICIES] = "bill"
     address: Note | None = None
     support_plan: text(40) | None = Field(None, description="A support plan's code; default standard.")
+
+
+class ClientChanges(BillingDetails):
+    """Any of the client's billing fields; issued invoices keep what they printed."""
+
+    model_config = example(payment_terms_days=14, purchase_order="PO-4711",
+                           taxes=[{"name": "GST", "rate": "5"}, {"name": "QST", "rate": "9.975"}])
+    name: text(MAX_NAME) | None = None
+    address: Note | None = None
+    locale: text(20, pattern=LOCALE_PATTERN) | None = None
+    tax_rate: number(ge=0, le=100) | None = None
+    overage_policy: Literal[OVERAGE_POLICIES] | None = None
+    maintenance_fee: Amount | None = None
+
+
+class VendorProfile(Body):
+    """The vendor's profile as invoices print it; each field checked by the vendor service."""
+
+    model_config = example(legal_name="Support Ledger GmbH", address="Friedrichstraße 123\n10117 Berlin",
+                           country="DE", vat_id="DE136695976", registration="HRB 12345 B",
+                           iban="DE89370400440532013000", bic="COBADEFFXXX", email="billing@vendor.example",
+                           phone="+49 30 1234567")
+    legal_name: str
+    address: str
+    country: str
+    vat_id: str
+    registration: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    bank_account: str | None = None
+    email: str
+    phone: str | None = None
 
 
 class NewBundle(Body):
@@ -391,6 +457,15 @@ class Term(BaseModel):
     end: date
 
 
+class Tax(BaseModel):
+    name: str
+    rate: Percent
+
+
+class InvoiceTax(Tax):
+    amount: MoneyText
+
+
 class Client(Out):
     code: ClientCode
     name: str
@@ -403,11 +478,34 @@ class Client(Out):
     overage_policy: Literal[OVERAGE_POLICIES]
     address: str
     support_plan: str = Field(description="The code of the client's support plan.")
+    country: str = Field(description="ISO 3166-1 alpha-2; the locale's territory unless set.")
+    vat_id: str
+    billing_emails: list[str]
+    payment_terms_days: Count
+    purchase_order: str
+    reverse_charge: bool
+    taxes: list[Tax] = Field(description="The named tax components; tax_rate is their sum.")
 
     @classmethod
     def computed(cls, client, context: dict) -> dict:
         term = current_term(client, context["today"])
-        return {"term": Term(start=term.start, end=term.end), "support_plan": _plan_code(client)}
+        return {"term": Term(start=term.start, end=term.end), "support_plan": _plan_code(client), "country": billing_country(client),
+                "billing_emails": list(client.billing_emails or []),
+                "taxes": [Tax(name=t.name, rate=t.rate) for t in client.taxes]}
+
+
+class Vendor(Out):
+    legal_name: str
+    address: str
+    country: str
+    vat_id: str
+    registration: str
+    iban: str
+    bic: str
+    bank_account: str
+    email: str
+    phone: str
+
 
 
 def _plan_code(client) -> str:
@@ -700,13 +798,15 @@ class Invoice(InvoiceSummary):
     subtotal: MoneyText
     tax: MoneyText
     sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] | None
+    taxes: list[InvoiceTax] = Field(description="The named taxes as issued, each rounded half-up.")
     refers_to: Annotated[str, _named("number")] | None = None
     reason: str | None = None
 
     @classmethod
     def computed(cls, invoice, context: dict) -> dict:
         note = {"refers_to": invoice.refers_to, "reason": invoice.reason} if invoice.kind == "credit_note" else {}
-        return {"sha256": invoice.document.sha256 if invoice.document else None, **note}
+        return {"sha256": invoice.document.sha256 if invoice.document else None, "taxes": taxes_json(invoice),
+                **note}
 
 
 class Failure(BaseModel):

@@ -66,6 +66,32 @@ def visible_clients(user: User):
     return access.visible(Client, user).order_by(Client.code)
 
 
+def update_client(session: Session, client: Client, **fields) -> Client:
+    """Change a client's name, address, locale, tax rate, overage policy or maintenance fee.
+
+    A ``tax_rate`` replaces any named tax components: the rate is then one unnamed tax.
+    """
+    if "locale" in fields and not is_locale(fields["locale"]):
+        raise ValidationError(f"{fields['locale']!r} is not a known locale (for example en_US, de_DE)", "locale")
+    rate = fields.get("tax_rate")
+    if rate is not None and (not Decimal(0) <= rate <= Decimal(100) or rate != rate.quantize(Decimal("0.001"))):
+        raise ValidationError("tax_rate is a percentage from 0 to 100 with at most 3 decimals", "tax_rate")
+    if fields.get("overage_policy", "bill") not in OVERAGE_POLICIES:
+        raise ValidationError("overage_policy is 'bill' or 'block'", "overage_policy")
+    fee = fields.pop("maintenance_fee", None)
+    if fee is not None:
+        if fee.currency != client.currency or fee.amount < 0:
+            raise ValidationError("maintenance_fee is a non-negative amount in the client's currency",
+                                  "maintenance_fee")
+        client.maintenance_fee_minor = fee.minor
+    if rate is not None and client.taxes:
+        client.taxes.clear()
+    for name, value in fields.items():
+        setattr(client, name, value)
+    session.flush()
+    return client
+
+
 def find_client(session: Session, code: str, user: User) -> Client:
     """The client with ``code`` if ``user`` may see it; NotFound otherwise (no hint either way)."""
     return access.find(session, Client, user, code)

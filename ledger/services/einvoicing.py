@@ -42,12 +42,17 @@ def buyer_snapshot(client: Client) -> dict:
     """The buyer as the invoice prints it: name, billing address, country, tax ID, e-mails, PO, terms."""
     return {
         "code": client.code, "name": client.name, "address": client.address or "",
-        "country": client.country or _territory(client.locale), "vat_id": client.vat_id or "",
+        "country": billing_country(client), "vat_id": client.vat_id or "",
         "billing_emails": list(client.billing_emails or []), "purchase_order": client.purchase_order or "",
         "payment_terms_days": client.payment_terms_days if client.payment_terms_days is not None
         else billing.PAYMENT_TERMS_DAYS,
         "reverse_charge": bool(client.reverse_charge), "locale": client.locale,
     }
+
+
+def billing_country(client: Client) -> str:
+    """The client's country as invoices name it: set, or its locale's territory."""
+    return client.country or _territory(client.locale)
 
 
 def _territory(locale: str) -> str:

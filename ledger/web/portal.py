@@ -17,7 +17,7 @@ from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import Activity, Case, Invoice, Quote
-from ..services import archive, balances, quotes
+from ..services import archive, balances, einvoicing, quotes
 from ..services.clients import current_term
 from ..services.history import describe
 from ..services.invoicing import find_invoice
@@ -120,13 +120,37 @@ def invoices():
     return render_template("portal/invoices.html", client=client, invoices=rows)
 
 
+def own_invoice(number: str):
+    """The client's own invoice or credit note; 404 for another's, with no hint either way."""
+    try:
+        return find_invoice(db.session, number, current_user)
+    except NotFound:
+        abort(404)
+
+
+@blueprint.get("/invoices/<number>/factur-x.xml")
+@roles("client")
+def invoice_xml(number: str):
+    invoice = own_invoice(number)
+    return _xml(einvoicing.invoice_xml(invoice), f"{invoice.number}-factur-x.xml")
+
+
+@blueprint.get("/invoices/<number>/ubl.xml")
+@roles("client")
+def invoice_ubl(number: str):
+    invoice = own_invoice(number)
+    return _xml(einvoicing.invoice_ubl(invoice), f"{invoice.number}-ubl.xml")
+
+
+def _xml(data: bytes, filename: str):
+    return current_app.response_class(data, mimetype="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @blueprint.get("/invoices/<number>.pdf")
 @roles("client")
 def invoice_pdf(number: str):
-    try:
-        invoice = find_invoice(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+    invoice = own_invoice(number)
     data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})

@@ -59,6 +59,13 @@ def test_creating_a_client_answers_201_with_the_client_as_api_md_describes(api):
         "maintenance_fee": "1200.00",
         "overage_policy": "block",
         "address": "",
+        "country": "DE",
+        "vat_id": "",
+        "billing_emails": [],
+        "payment_terms_days": 30,
+        "purchase_order": "",
+        "reverse_charge": False,
+        "taxes": [],
     }
 
 

@@ -214,6 +214,8 @@ PAGES = [
     Page("portal.quotes_page", "GET", "/portal/quotes", CLIENT, 200),
     Page("portal.invoices", "GET", "/portal/invoices", CLIENT, 200),
     Page("portal.invoice_pdf", "GET", "/portal/invoices/{invoice}.pdf", CLIENT, 200),
+    Page("portal.invoice_xml", "GET", "/portal/invoices/{invoice}/factur-x.xml", CLIENT, 200),
+    Page("portal.invoice_ubl", "GET", "/portal/invoices/{invoice}/ubl.xml", CLIENT, 200),
     Page("portal.decide_quote", "POST", "/portal/quotes/{quote}/accept", CLIENT, 200),
     Page("portal.decide_quote", "POST", "/portal/quotes/{quote}/decline", CLIENT, 200),
     Page("finance.invoices", "GET", "/finance/invoices?period=2026-01", FINANCE, 200),
