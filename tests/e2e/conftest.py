@@ -30,8 +30,10 @@ import requests
 
 from ledger import create_app
 from ledger.extensions import db
+from ledger.services.seeds import seed_defaults
 from ledger.services.users import create_token, create_user
-from tests.conftest import fresh_postgres_database
+from ledger.services.vendor import update_vendor
+from tests.conftest import VENDOR, fresh_postgres_database
 
 #: how long the server may take to answer /healthz, and a request to answer, in seconds
 START_TIMEOUT, REQUEST_TIMEOUT = 20, 60
@@ -71,8 +73,16 @@ def server_environment(database_url: str, folder: Path) -> dict[str, str]:
     return env
 
 
+def ready_to_invoice(app) -> None:
+    """What ``ledger init`` seeds (the home rate card, the support plans) and a vendor profile
+    complete enough to invoice, in ``app``'s database (inside its app context)."""
+    seed_defaults(db.session, app.config["HOME_CURRENCY"])
+    update_vendor(db.session, app.config, **VENDOR)
+
+
 def account_manager_token(database_url: str) -> str:
-    """Create an account manager through the app's services and return a new API token for it.
+    """Set the database up as ``ledger init`` and a vendor would, create an account manager
+    through the app's services and return a new API token for it.
 
     (In-process rather than ``ledger users create`` / ``ledger tokens create``: each of those
     would start another interpreter that imports the whole app.)
@@ -80,6 +90,7 @@ def account_manager_token(database_url: str) -> str:
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "e2e-set-up",
                       "TESTING": True})
     with app.app_context():
+        ready_to_invoice(app)
         user = create_user(db.session, f"manager-{secrets.token_hex(4)}@example.com",
                            "account_manager")
         token = create_token(db.session, user)

@@ -23,7 +23,7 @@ from ledger.services.backup import create_backup
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
 from tests.conftest import both_engines
-from tests.e2e.conftest import ledger_executable, running_server, server_environment
+from tests.e2e.conftest import ledger_executable, ready_to_invoice, running_server, server_environment
 
 pytestmark = pytest.mark.served
 
@@ -79,6 +79,7 @@ def alive(pid: int) -> bool:
 def forty_clients_to_invoice(database_url: str) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "t", "TESTING": True})
     with app.app_context():
+        ready_to_invoice(app)
         for n in range(40):
             client = create_client(db.session, code=f"K{n:02d}", name=f"Client {n}", currency="USD",
                                    locale="en_US", tax_rate=Decimal(10), term_start=date(2026, 1, 1))
