@@ -42,7 +42,7 @@ run: venv-run
 	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
 
 test-fast: venv
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check ledger tests bench
