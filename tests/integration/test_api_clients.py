@@ -66,6 +66,7 @@ def test_creating_a_client_answers_201_with_the_client_as_api_md_describes(api):
         "purchase_order": "",
         "reverse_charge": False,
         "taxes": [],
+        "support_plan": "standard",
     }
 
 

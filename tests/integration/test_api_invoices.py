@@ -124,6 +124,7 @@ def test_an_invoice_reads_with_lines_totals_due_date_and_the_hash_of_its_pdf_arc
         "issued_on": today().isoformat(), "due_on": (today() + timedelta(days=30)).isoformat(),
         "currency": "USD", "tax_rate": "10", "lines": ALPHA_LINES,
         "subtotal": "2450.00", "tax": "245.00", "total": "2695.00", "sha256": body["sha256"],
+        "taxes": [{"name": "Tax", "rate": "10", "amount": "245.00"}],
     }
     pdf = finance.get(f"/invoices/{inv(1)}/pdf")
     assert body["sha256"] == hashlib.sha256(pdf.data).hexdigest()
