@@ -7,7 +7,7 @@ from functools import wraps
 
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_skeleton
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from flask import abort, flash, render_template, request
 from flask_login import current_user, login_required
 from wtforms import Form
@@ -128,7 +128,9 @@ def local_when(moment: datetime | None, zone: str, locale: str = UI_LOCALE) -> s
     if moment is None:
         return ""
     local = moment.astimezone(ZoneInfo(zone))
-    return f"{format_skeleton('yMMMdjm', local, locale=locale)} {local.tzname()}"
+    # the locale's medium date and short time (no seconds), joined as the locale joins them
+    joined = get_datetime_format("medium", locale=locale).replace("{1}", format_date(local, "medium", locale=locale))
+    return f"{joined.replace('{0}', format_time(local, 'short', locale=locale))} {local.tzname()}"
 
 
 def case_levels(case: Case) -> tuple[sla.CaseSla | None, str | None]:

@@ -80,7 +80,7 @@ def text(html: str) -> str:
 def queue_rows(html: str) -> list[str]:
     """The queue's rows as text, in order."""
     body = html.split('<table class="queue">')[1].split("</tbody>")[0]
-    return [text(row) for row in body.split("<tr")[2:]]
+    return [text("<tr" + row).strip() for row in body.split("<tr")[2:]]
 
 
 def post(browser, token: str, url: str, **form):
