@@ -279,3 +279,15 @@ def test_the_invoices_usage_statement_keeps_and_prints_the_months_service_levels
     assert sum(line["cases"] for line in expected["severities"]) >= 1
     shown = text(html)
     assert "Service levels" in shown and "Responses met" in shown and "Median time to respond" in shown
+
+
+def test_a_german_invoice_prints_the_service_levels_in_german(app, make_client, rate_card, plans):
+    make_march_client(make_client, "BRAU", currency="EUR", locale="de_DE")
+    with app.app_context():
+        bill_march(db.session, "BRAU")
+        issue(db.session)
+        html = render_invoice_html(db.session.scalar(sa.select(Invoice)), current_app.config)
+
+    shown = text(html)
+    assert "Service-Level" in shown and "Reaktionen eingehalten" in shown and "Median der Reaktionszeit" in shown
+    assert "Responses met" not in shown
