@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from functools import wraps
-
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time, get_datetime_format

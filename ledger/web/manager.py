@@ -11,10 +11,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import billing
+from ..businesstime import CASE_TRANSITIONS, RESOLUTIONS
 from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
-from ..businesstime import CASE_TRANSITIONS, RESOLUTIONS
 from ..models import Activity, Case, Client, Quote, utcnow
 from ..money import Money
 from ..pdf import render_quote_pdf
@@ -22,7 +22,16 @@ from ..services import balances, bundles, case_queue, quotes, ratecards, sla, su
 from ..services.clients import current_term, visible_clients
 from ..services.history import describe
 from .boundary import transaction
-from .common import apply_error, case_levels, client_or_404, confirm_decision, confirmation, label, roles, today
+from .common import (
+    apply_error,
+    case_levels,
+    client_or_404,
+    confirm_decision,
+    confirmation,
+    label,
+    roles,
+    today,
+)
 from .forms import (
     AppointmentForm,
     BundleForm,

@@ -14,16 +14,12 @@ from playwright.sync_api import expect
 from ledger.extensions import db
 from ledger.models import Case, Client
 from ledger.services import sla, support
-from tests.e2e.test_browser import (  # noqa: F401  (fixtures)
-    Ledger,
-    browser_database,
-    browser_folder,
-    chromium,
-    ledger,
-    person,
-    screenshot,
-    server,
-)
+from tests.e2e import test_browser as base
+from tests.e2e.test_browser import Ledger, screenshot
+
+# the served app, its data and the browser, as test_browser sets them up (a server of this module's own)
+browser_folder, browser_database, server = base.browser_folder, base.browser_database, base.server
+ledger, chromium, person = base.ledger, base.chromium, base.person
 
 pytestmark = [pytest.mark.browser, pytest.mark.served]
 

@@ -151,7 +151,7 @@ def test_the_status_buttons_move_a_case_along_and_a_forbidden_move_is_refused_wi
 
     assert started.status_code == 302
     assert refused.status_code == 409
-    assert "Case {} was not changed: a case that is in progress cannot become closed".format(number) in text(page(refused))
+    assert f"Case {number} was not changed: a case that is in progress cannot become closed" in text(page(refused))
     assert resolved.status_code == 302
     shown = text(page(browser.get(f"/cases/{number}")))
     assert "Status: resolved (workaround)" in shown
