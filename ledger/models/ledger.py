@@ -141,6 +141,8 @@ class Case(db.Model):
     number: Mapped[str] = mapped_column(String(20), unique=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     subject: Mapped[str] = mapped_column(String(200))
+    #: what the opener wrote about it (the portal asks a client for it)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
     severity: Mapped[str] = mapped_column(String(10))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from .. import billing
 from ..errors import NotFound
-from ..models import Activity, Client, Entry
+from ..models import Activity, Client, Entry, SupportPlan
 from .balances import balance
 from .history import describe
 from .ratecards import card_in_force
+from .sla import sla_report
 
 #: lots expiring within this many days after the period are listed as expiring soon
 EXPIRING_SOON_DAYS = 90
@@ -46,7 +47,22 @@ def usage_statement(session: Session, client: Client, period: billing.Period | s
         ],
         "hours": _hours(session, client, first, last, closing.minutes),
         "monthly": monthly_usage(session, client, last),
+        "service_levels": service_levels(session, client, str(period)),
     }
+
+
+def service_levels(session: Session, client: Client, period: str) -> dict | None:
+    """The month's SLA report as JSON-ready data; None before any support plan is seeded."""
+    if client.support_plan_id is None and session.scalar(select(SupportPlan.id).limit(1)) is None:
+        return None
+    report = sla_report(session, client, period)
+    return {"plan": report.plan, "severities": [
+        {"severity": s.severity, "cases": s.cases, "response_met": s.response_met,
+         "response_breached": s.response_breached, "resolution_met": s.resolution_met,
+         "resolution_breached": s.resolution_breached,
+         "median_minutes_to_respond": None if s.median_minutes_to_respond is None
+         else round(s.median_minutes_to_respond)}
+        for s in report.severities]}
 
 
 def _entries(session: Session, client: Client, first: date, last: date, unit: str, kinds) -> list[Entry]:

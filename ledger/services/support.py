@@ -35,14 +35,14 @@ _LOTS_AND_RESPONDED = OPEN_INCIDENT_LOTS.add_columns(_RESPONDED.label("responded
 
 def open_case(
     session: Session, client: Client, subject: str, severity: str, opened_at: datetime,
-    user: User | None = None,
+    user: User | None = None, description: str = "",
 ) -> Case:
     """Open a case for ``client`` with the next case number."""
     if severity not in SEVERITIES:
         raise ValidationError(f"severity is one of {', '.join(SEVERITIES)}", "severity")
     number = next_number(session, "case")
     case = Case(number=f"C-{number:06d}", client_id=client.id, subject=subject, severity=severity,
-                opened_at=opened_at, created_by_id=user.id if user else None)
+                description=description, opened_at=opened_at, created_by_id=user.id if user else None)
     session.add(case)
     session.flush()
     return case

@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.install_null_translations(newstyle=True)  # strings are marked; catalogues come later
     app.jinja_env.globals.update(
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
+        local_when=common.local_when, label=common.label,
     )
 
     @app.before_request

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from functools import wraps
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from flask import abort, flash, render_template, request
 from flask_login import current_user, login_required
 from wtforms import Form
 
-from ..errors import describe
+from ..errors import ValidationError, describe
 from ..extensions import db
-from ..models import Client
+from ..models import Case, Client
 from ..money import Money
+from ..services import sla
 from ..services.clients import find_client
 
 STAFF = ("admin", "account_manager", "finance")
@@ -118,3 +120,28 @@ def hours(minutes: int) -> str:
     """Minutes as hours and minutes: ``12 h 30``."""
     whole, rest = divmod(int(minutes), 60)
     return f"{whole} h {rest:02d}" if rest else f"{whole} h"
+
+
+def local_when(moment: datetime | None, zone: str, locale: str = UI_LOCALE) -> str:
+    """An instant in ``zone`` as ``locale`` writes it, the zone's abbreviation named: ``Jan 12, 2026, 4:00 PM EST``."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(zone))
+    # the locale's medium date and short time (no seconds), joined as the locale joins them
+    joined = get_datetime_format("medium", locale=locale).replace("{1}", format_date(local, "medium", locale=locale))
+    return f"{joined.replace('{0}', format_time(local, 'short', locale=locale))} {local.tzname()}"
+
+
+def case_levels(case: Case) -> tuple[sla.CaseSla | None, str | None]:
+    """A case's service levels and the zone its times are shown in (its plan's); (None, None) with no plan."""
+    try:
+        levels = sla.sla_for_case(db.session, case)
+    except ValidationError:  # no plan at all: a database `ledger init` has not seeded
+        return None, None
+    # a client has no time zone of its own: its plan's business hours say which zone it works in
+    return levels, sla.terms_in_force(sla.plan_of(db.session, case.client), today()).calendar.time_zone
+
+
+def label(code: str | None) -> str:
+    """A stored code as words: ``waiting_on_customer`` → ``waiting on customer``."""
+    return (code or "").replace("_", " ")

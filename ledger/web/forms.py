@@ -50,6 +50,14 @@ class CaseForm(TimedForm):
     opened_at = DateTimeLocalField("Opened at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
 
 
+class ClientCaseForm(FlaskForm):
+    """A case a client user opens for its own organisation: the clock starts when it is sent."""
+
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
+    severity = SelectField("Severity", choices=choices((s, s.capitalize()) for s in SEVERITIES), default="moderate")
+    description = TextAreaField("Description", validators=[DataRequired(), Length(max=5000)])
+
+
 class HelpdeskForm(TimedForm):
     answered_at = DateTimeLocalField("Answered at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
     by = StringField("Answered by", validators=[DataRequired(), Length(max=120)])

@@ -11,17 +11,27 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import billing
+from ..businesstime import CASE_TRANSITIONS, RESOLUTIONS
 from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
-from ..models import Activity, Case, Client, Quote
+from ..models import Activity, Case, Client, Quote, utcnow
 from ..money import Money
 from ..pdf import render_quote_pdf
-from ..services import balances, bundles, quotes, ratecards, support, work
+from ..services import balances, bundles, case_queue, quotes, ratecards, sla, support, work
 from ..services.clients import current_term, visible_clients
 from ..services.history import describe
 from .boundary import transaction
-from .common import apply_error, client_or_404, confirm_decision, confirmation, roles, today
+from .common import (
+    apply_error,
+    case_levels,
+    client_or_404,
+    confirm_decision,
+    confirmation,
+    label,
+    roles,
+    today,
+)
 from .forms import (
     AppointmentForm,
     BundleForm,
@@ -118,15 +128,45 @@ def _case_page(case: Case, status: int = 200, **forms):
         "response_form": forms.get("response_form") or ResponseForm(formdata=None),
         "appointment_form": forms.get("appointment_form") or AppointmentForm(formdata=None),
     }
+    levels, zone = case_levels(case)
     return render_template("manager/case.html", case=case, client=case.client, activities=activities,
                            describe=describe, waivable=support.waivable(db.session, activities, today()),
-                           **forms), status
+                           levels=levels, zone=zone, moves=sorted(CASE_TRANSITIONS[case.status]),
+                           resolutions=RESOLUTIONS, **forms), status
+
+
+@blueprint.get("/cases")
+@roles(*MANAGERS)
+def queue():
+    return render_template("manager/queue.html", lines=case_queue.open_queue(db.session, current_user),
+                           due_soon_hours=int(case_queue.DUE_SOON.total_seconds() // 3600))
 
 
 @blueprint.get("/cases/<number>")
 @roles(*MANAGERS)
 def case(number: str):
     return _case_page(_case_or_404(number))
+
+
+@blueprint.post("/cases/<number>/status")
+@roles(*MANAGERS)
+@transaction
+def change_status(number: str):
+    case = _case_or_404(number)
+    status = request.form.get("status", "")
+    try:
+        with db.session.begin_nested():
+            sla.change_status(db.session, case, status, utcnow(), request.form.get("resolution") or None,
+                              user=current_user)
+        flash(f"Case {case.number} is now {label(case.status)}.", "info")
+        return redirect(url_for("manager.case", number=case.number))
+    except Exception as error:  # a refused move is shown on the case page, nothing changed
+        info = describe_error(error)
+        if info is None:
+            raise
+        db.session.refresh(case)
+        flash(f"Case {case.number} was not changed: {info.message}.", "error")
+        return _case_page(case, info.status)
 
 
 def _log(number: str, form, form_name: str, action):

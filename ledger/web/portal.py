@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from babel.dates import format_date
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -16,14 +16,16 @@ from ..charts import bar_chart
 from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
-from ..models import Activity, Case, Invoice, Quote
-from ..services import archive, balances, einvoicing, quotes
+from ..models import Activity, Case, Invoice, Quote, utcnow
+from ..services import archive, balances, case_queue, einvoicing, quotes, support
 from ..services.clients import current_term
 from ..services.history import describe
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
+from ..services.statement import service_levels as service_levels_of
 from .boundary import transaction
-from .common import confirm_decision, roles, today
+from .common import apply_error, case_levels, confirm_decision, roles, today
+from .forms import ClientCaseForm
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -70,8 +72,56 @@ def history():
 @roles("client")
 def cases():
     client = own_client()
-    rows = db.session.scalars(select(Case).where(Case.client_id == client.id).order_by(Case.id.desc())).all()
-    return render_template("portal/cases.html", client=client, cases=rows)
+    rows = db.session.scalars(select(Case).where(Case.client_id == client.id)
+                              .options(selectinload(Case.status_changes)).order_by(Case.id.desc())).all()
+    return render_template("portal/cases.html", client=client, cases=rows,
+                           levels=case_queue.levels_of(db.session, rows))
+
+
+@blueprint.route("/cases/new", methods=["GET", "POST"])
+@roles("client")
+@transaction
+def open_case():
+    client, form = own_client(), ClientCaseForm()
+    if form.validate_on_submit():
+        try:
+            with db.session.begin_nested():
+                case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
+                                         user=current_user, description=form.description.data)
+            flash(f"Case {case.number} opened: the service-level clock has started.", "info")
+            return redirect(url_for("portal.case", number=case.number))
+        except Exception as error:  # domain errors go beside their field
+            if not apply_error(form, error):
+                raise
+    status = 422 if request.method == "POST" else 200
+    return render_template("portal/case_new.html", client=client, form=form), status
+
+
+@blueprint.get("/cases/<number>")
+@roles("client")
+def case(number: str):
+    try:
+        found = support.find_case(db.session, number, current_user)
+    except NotFound:
+        abort(404)
+    levels, zone = case_levels(found)
+    return render_template("portal/case.html", client=found.client, case=found, levels=levels, zone=zone)
+
+
+@blueprint.get("/service-levels")
+@roles("client")
+def service_levels():
+    client = own_client()
+    period = request.args.get("period") or today().strftime("%Y-%m")
+    try:
+        report = service_levels_of(db.session, client, period)
+    except Exception as error:  # a bad month is named; anything else is raised
+        info = describe_error(error)
+        if info is None:
+            raise
+        return render_template("portal/service_levels.html", client=client, period=period, report=None,
+                               error=info.message), info.status
+    return render_template("portal/service_levels.html", client=client, period=period, report=report, error=None)
 
 
 @blueprint.get("/quotes")
