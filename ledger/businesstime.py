@@ -90,6 +90,63 @@ def weekly_hours(days: str, opens: str, closes: str) -> tuple[Window, ...]:
     return tuple(Window(day, start, end) for day in _weekdays(days))
 
 
+def shift(days: str, opens: str, closes: str, closes_next_day: bool = False) -> tuple[Window, ...]:
+    """Windows for ``days`` from ``opens`` to ``closes``, as a form or the API states them.
+
+    Stricter than :func:`weekly_hours`: a closing time at or before the opening time is a
+    mistake unless ``closes_next_day`` says the shift runs past midnight. Errors name the
+    part at fault: ``days``, ``opens`` or ``closes``.
+    """
+    weekdays = _weekdays_named(days)
+    start, end = clock_minutes(opens, "opens"), clock_minutes(closes, "closes")
+    if start == MINUTES_PER_DAY:
+        raise RuleViolation("opening time is between 00:00 and 23:59", "opens")
+    if closes_next_day:
+        end += MINUTES_PER_DAY
+        if end > start + MINUTES_PER_DAY:
+            raise RuleViolation("a shift lasts at most 24 hours", "closes")
+    elif end <= start:
+        raise RuleViolation("closing time must come after opening time "
+                            "(or say that the shift closes the next day)", "closes")
+    return tuple(Window(day, start, end) for day in weekdays)
+
+
+def _weekdays_named(days: str) -> list[int]:
+    try:
+        found = _weekdays(days)
+    except RuleViolation as error:
+        raise RuleViolation(error.message, "days") from None
+    if len(set(found)) != len(found):
+        raise RuleViolation("a weekday appears once", "days")
+    return found
+
+
+def shifts_of(windows: Iterable[Window]) -> tuple[tuple[str, str, str, bool], ...]:
+    """Windows grouped back into ``(days, opens, closes, closes_next_day)``: ``("mon-fri", "08:00", "18:00", False)``."""
+    by_hours: dict[tuple[int, int], list[int]] = {}
+    for window in sorted(windows):
+        by_hours.setdefault((window.opens, window.closes), []).append(window.weekday)
+    ordered = sorted(by_hours.items(), key=lambda item: (item[1][0], item[0]))
+    next_day = MINUTES_PER_DAY  # a closing time past it is the next day's
+    return tuple((_day_ranges(days), _clock(opens), _clock(closes - next_day if closes > next_day else closes),
+                  closes > next_day) for (opens, closes), days in ordered)
+
+
+def _day_ranges(weekdays: list[int]) -> str:
+    runs: list[list[int]] = []
+    for day in weekdays:
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ",".join(WEEKDAYS[run[0]] if len(run) == 1 else f"{WEEKDAYS[run[0]]}-{WEEKDAYS[run[-1]]}"
+                    for run in runs)
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def _weekdays(days: str) -> list[int]:
     found: list[int] = []
     for part in days.lower().replace(" ", "").split(","):

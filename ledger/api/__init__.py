@@ -153,19 +153,27 @@ def read(model: type[M]) -> M:
 
 def field_error(error: pydantic.ValidationError, name: str | None = None) -> ValidationError:
     """The first problem pydantic found, as the API's error naming its field (``lines[2].quantity``)."""
-    first = error.errors(include_url=False)[0]
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    return _named_error(error.errors(include_url=False)[0], name)
+
+
+def field_errors(error: pydantic.ValidationError) -> list[ValidationError]:
+    """Every problem pydantic found, each naming its field: a page shows them all beside their fields."""
+    return [_named_error(each) for each in error.errors(include_url=False)]
+
+
+def _named_error(problem: dict, name: str | None = None) -> ValidationError:
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"])
     field = name or path.lstrip(".") or "body"
-    if first["type"] == "extra_forbidden":
+    if problem["type"] == "extra_forbidden":
         return ValidationError(f"unknown field {field!r}", field)
-    if first["type"] == "missing":
+    if problem["type"] == "missing":
         return ValidationError(f"{field} is required", field)
-    if first["type"] == "string_pattern_mismatch":
-        meaning = PATTERN_MEANINGS.get(first["ctx"]["pattern"], f"does not match {first['ctx']['pattern']}")
+    if problem["type"] == "string_pattern_mismatch":
+        meaning = PATTERN_MEANINGS.get(problem["ctx"]["pattern"], f"does not match {problem['ctx']['pattern']}")
         return ValidationError(f"{field} {meaning}", field)
-    if first["type"] == "value_error":
-        return ValidationError(f"{field} {first['msg'].removeprefix('Value error, ')}", field)
-    return ValidationError(f"{field}: {first['msg']}", field)
+    if problem["type"] == "value_error":
+        return ValidationError(f"{field} {problem['msg'].removeprefix('Value error, ')}", field)
+    return ValidationError(f"{field}: {problem['msg']}", field)
 
 
 @cache

@@ -114,7 +114,7 @@ def get_client(code: str):
     return s.Client.of(clients.find_client(db.session, code, g.user), today=today())
 
 
-@api("PATCH", "/clients/<code>", s.Client, "Change any of a client's billing fields; issued invoices keep "
+@api("PATCH", "/clients/<code>", s.Client, "Change any of a client's billing fields or its support plan; issued invoices keep "
      "what they printed.", tag="clients", body=s.ClientChanges, roles="account_manager, finance, admin")
 def change_client(code: str):
     client = clients.find_client(db.session, code, g.user)
@@ -127,6 +127,8 @@ def change_client(code: str):
     fee = s.in_currency(data.maintenance_fee, client.currency, "maintenance_fee")
     clients.update_client(db.session, client, **fields, **({"maintenance_fee": fee} if fee else {}))
     vendor.set_client_billing(db.session, client, **data.billing())
+    if data.support_plan is not None:
+        sla.set_client_plan(db.session, client, data.support_plan)
     return s.Client.of(client, today=today())
 
 
@@ -225,6 +227,15 @@ def change_case_status(number: str):
      "them.", tag="support")
 def list_support_plans():
     return s.SupportPlans(items=[s.SupportPlan.of(terms) for terms in sla.list_plans(db.session, today())])
+
+
+@api("POST", "/support-plans", s.SupportPlan, "Add a support plan, or a new version of one in force from a "
+     "later day.", tag="support", status=201, body=s.NewSupportPlan, roles=FINANCE)
+def create_support_plan():
+    require("finance")
+    data = read(s.NewSupportPlan)
+    version = sla.add_plan_version(db.session, **data.plan_fields())
+    return s.SupportPlan.of(sla.terms_of(version))
 
 
 @api("GET", "/clients/<code>/sla-report", s.SlaReport, "Service levels of the cases opened in a month: "

@@ -28,8 +28,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import object_session
 
-from ..billing import QuoteLineRequest, quote_state_on
-from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS
+from ..billing import QuoteLineRequest, RuleViolation, quote_state_on
+from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS, Target, shift, shifts_of
 from ..errors import ValidationError
 from ..models import (
     ACTIVITY_KINDS,
@@ -64,6 +64,8 @@ PERIOD_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"
 LOCALE_PATTERN = r"^[a-z]{2,3}(_[A-Z][a-z]{3})?(_([A-Z]{2}|[0-9]{3}))?$"
 #: what a page's ``next`` looks like: an unpadded URL-safe base64 of a row id
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,16}$"
+#: a time of day on a plan's opening hours; 24:00 is the end of the day
+CLOCK_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]{2,3})?$"
 DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 #: text may hold tabs and line breaks, no other control character
@@ -77,6 +79,9 @@ PATTERN_MEANINGS = {
     LOCALE_PATTERN: "is a locale such as en_US or de_DE",
     TEXT_PATTERN: "contains control characters",
     "^[A-Z]{3}$": "is an ISO 4217 currency code such as USD",
+    CLOCK_PATTERN: "is a time of day written HH:MM, from 00:00 to 24:00",
+    "^[A-Z]{2}$": "is an ISO 3166-1 alpha-2 country code such as US",
+    "^[a-z0-9_]+$": "is lower-case letters, digits and _",
 }
 #: the largest row id (PostgreSQL's integer): a larger id names nothing
 MAX_ID = 2**31 - 1
@@ -228,6 +233,7 @@ class ClientChanges(BillingDetails):
     tax_rate: number(ge=0, le=100) | None = None
     overage_policy: Literal[OVERAGE_POLICIES] | None = None
     maintenance_fee: Amount | None = None
+    support_plan: text(40) | None = Field(None, description="A support plan's code.")
 
 
 class VendorProfile(Body):
@@ -340,6 +346,88 @@ class NewRateCard(Body):
         if len({t.min_hours for t in self.volume_discounts or ()}) != len(self.volume_discounts or ()):
             raise ValidationError("each min_hours tier appears once", "volume_discounts")
         return self
+
+
+class OpeningHours(Body):
+    days: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] = Field(
+        description="Weekdays: a range (mon-fri), one day (sat) or a list (mon,wed).")
+    opens: Annotated[str, StringConstraints(pattern=CLOCK_PATTERN)]
+    closes: Annotated[str, StringConstraints(pattern=CLOCK_PATTERN)] = Field(
+        description="After opens, unless closes_next_day; 24:00 is midnight at the end of the day.")
+    closes_next_day: Annotated[bool, Strict()] = Field(False, description="The shift runs past midnight.")
+
+
+class NewTarget(Body):
+    amount: Annotated[Whole, Field(ge=1, le=10_000)]
+    unit: Literal[TARGET_UNITS]
+
+
+class NewPlanTarget(Body):
+    severity: Literal[SEVERITIES]
+    respond: NewTarget | None = Field(description="Null: the plan sets no respond target.")
+    resolve: NewTarget | None = Field(description="Null: the plan sets no resolve target.")
+
+
+class NewSupportPlan(Body):
+    """A plan, or a new version of one in force from a later day; each severity's targets once."""
+
+    model_config = example(
+        code="extended", name="Extended hours", time_zone="America/New_York", effective_from="2026-01-01",
+        hours=[{"days": "mon-fri", "opens": "07:00", "closes": "20:00"}], holiday_country="US",
+        closures=["2026-12-24"], clocks_start_in_business_hours=False, every_hour_for_critical=True,
+        targets=[{"severity": "critical", "respond": {"amount": 1, "unit": "hours"},
+                  "resolve": {"amount": 8, "unit": "hours"}},
+                 {"severity": "major", "respond": {"amount": 4, "unit": "business_hours"},
+                  "resolve": {"amount": 2, "unit": "business_days"}},
+                 {"severity": "moderate", "respond": {"amount": 1, "unit": "business_days"}, "resolve": None},
+                 {"severity": "minor", "respond": {"amount": 2, "unit": "business_days"}, "resolve": None}])
+    code: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern="^[a-z0-9_]+$")]
+    name: text(MAX_NAME)
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="An IANA time zone such as America/Toronto.")
+    effective_from: Day = Field(description="A new version of a plan takes effect after its latest one.")
+    hours: Annotated[list[OpeningHours], Field(min_length=1, max_length=21)]
+    holiday_country: Annotated[str, StringConstraints(pattern="^[A-Z]{2}$")] | None = Field(
+        description="ISO 3166-1 alpha-2 country whose public holidays close the calendar; null for none.")
+    holiday_subdivision: Annotated[str, StringConstraints(min_length=1, max_length=10)] | None = Field(
+        None, description="The country's province or state, such as ON.")
+    closures: Annotated[list[Day], Field(max_length=366)] = Field([], description="The vendor's own closure days.")
+    clocks_start_in_business_hours: Annotated[bool, Strict()] = False
+    every_hour_for_critical: Annotated[bool, Strict()] = False
+    targets: Annotated[list[NewPlanTarget], Field(min_length=len(SEVERITIES), max_length=len(SEVERITIES))]
+
+    @model_validator(mode="after")
+    def _each_severity_once(self):
+        seen = set()
+        for index, target in enumerate(self.targets):
+            if target.severity in seen:
+                raise ValidationError(f"{target.severity} is given twice", f"targets[{index}].severity")
+            seen.add(target.severity)
+        return self
+
+    def plan_fields(self) -> dict:
+        """The plan as ``services.sla.add_plan_version`` takes it; opening hours checked row by row."""
+        fields = {name: getattr(self, name) for name in (
+            "code", "name", "time_zone", "effective_from", "holiday_country", "holiday_subdivision", "closures",
+            "clocks_start_in_business_hours", "every_hour_for_critical")}
+        return {**fields, "hours": self.windows(), "targets": self.plan_targets()}
+
+    def windows(self) -> list:
+        """The opening hours as windows; an error names the row and part (``hours[1].closes``)."""
+        found = []
+        for index, row in enumerate(self.hours):
+            try:
+                found.extend(shift(row.days, row.opens, row.closes, row.closes_next_day))
+            except RuleViolation as error:
+                raise ValidationError(error.message, f"hours[{index}].{error.field}") from None
+        return found
+
+    def plan_targets(self) -> dict:
+        """severity → (respond, resolve) targets, as the service takes them."""
+        def target(given):
+            return given and Target(given.amount, given.unit)
+
+        return {t.severity: (target(t.respond), target(t.resolve)) for t in self.targets}
 
 
 class NewQuoteLine(Body):
@@ -598,10 +686,25 @@ class PlanTarget(BaseModel):
     resolve: TargetAmount | None
 
 
+class Shift(BaseModel):
+    days: str
+    opens: str
+    closes: str
+    closes_next_day: bool
+
+
 class SupportPlan(Out):
     code: str
     name: str
+    version: Positive
+    effective_from: date
     time_zone: str
+    hours: list[Shift] = Field(description="The weekly opening hours, grouped by days with the same hours.")
+    holiday_country: str | None
+    holiday_subdivision: str | None
+    closures: list[date]
+    clocks_start_in_business_hours: bool
+    every_hour_for_critical: bool
     targets: list[PlanTarget]
 
     @classmethod
@@ -609,9 +712,13 @@ class SupportPlan(Out):
         def amount(target):
             return target and TargetAmount(amount=target.amount, unit=target.unit)
 
-        return {"time_zone": terms.calendar.time_zone, "targets": [
-            PlanTarget(severity=severity, respond=amount(respond), resolve=amount(resolve))
-            for severity, (respond, resolve) in terms.targets.items()]}
+        calendar = terms.calendar
+        return {"time_zone": calendar.time_zone, "holiday_country": calendar.holiday_country,
+                "holiday_subdivision": calendar.holiday_subdivision, "closures": sorted(calendar.closures),
+                "hours": [Shift(days=d, opens=o, closes=c, closes_next_day=n)
+                          for d, o, c, n in shifts_of(calendar.windows)],
+                "targets": [PlanTarget(severity=severity, respond=amount(respond), resolve=amount(resolve))
+                            for severity, (respond, resolve) in terms.targets.items()]}
 
 
 class SupportPlans(BaseModel):

@@ -50,9 +50,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 def init_app(app: Flask) -> None:
-    from . import admin, finance, manager, portal
+    from . import admin, finance, manager, plans, portal
 
-    for module in (auth, manager, portal, finance, admin):
+    for module in (auth, manager, portal, finance, plans, admin):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(blueprint)
     app.session_interface = SessionInterface()
@@ -66,6 +66,7 @@ def init_app(app: Flask) -> None:
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
         local_when=common.local_when, label=common.label,
     )
+    app.jinja_env.globals["support_plan_of"] = plans.plan_name
 
     @app.before_request
     def refuse_impossible_identifiers():
