@@ -118,3 +118,25 @@ def hours(minutes: int) -> str:
     """Minutes as hours and minutes: ``12 h 30``."""
     whole, rest = divmod(int(minutes), 60)
     return f"{whole} h {rest:02d}" if rest else f"{whole} h"
+
+
+def errors_by_field(action, fields: dict, checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
+    """The domain error of each field on its own, so a form shows every mistake at once, not the first.
+
+    ``action(**some_fields)`` runs once per field (with the fields ``checked_with`` names, e.g. a
+    VAT ID with its country) in a savepoint that is always undone: nothing is kept.
+    """
+    found: dict[tuple, Exception] = {}
+    for name in fields:
+        alone = {other: fields[other] for other in (name, *(checked_with or {}).get(name, ())) if other in fields}
+        savepoint = db.session.begin_nested()
+        try:
+            action(**alone)
+        except Exception as error:
+            info = describe(error)
+            if info is None:
+                raise
+            found.setdefault((info.field, info.message), error)
+        finally:
+            savepoint.rollback()
+    return list(found.values())
