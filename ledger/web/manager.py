@@ -18,9 +18,9 @@ from ..models import Activity, Case, Client, Quote
 from ..money import Money
 from ..pdf import render_quote_pdf
 from ..services import balances, bundles, quotes, ratecards, support, work
-from ..services.vendor import set_client_billing, tax_components
 from ..services.clients import current_term, visible_clients
 from ..services.history import describe
+from ..services.vendor import set_client_billing, tax_components
 from .boundary import transaction
 from .common import apply_error, client_or_404, confirm_decision, confirmation, errors_by_field, roles, today
 from .forms import (

@@ -295,3 +295,20 @@ def test_a_client_user_cannot_open_billing_details(app, browser_as, make_client)
 
     assert browser.get("/clients/ACME/billing").status_code == 403
     assert browser.post("/clients/ACME/billing", billing_form()).status_code == 403
+
+
+# --- both forms -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("role", "path"), [("admin", "/admin/vendor"), ("finance", "/clients/ACME/billing")])
+def test_every_field_has_a_label_and_the_page_needs_no_inline_script_or_style(browser_as, make_client, role, path):
+    make_client("ACME")
+    page = browser_as(role).get(path).get_data(as_text=True)
+
+    fields = re.findall(r'<(?:input|textarea|select)\b(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', page)
+    labels = set(re.findall(r'<label for="([^"]+)"', page))
+
+    assert len(fields) >= 9 and set(fields) <= labels, set(fields) - labels
+    lowered = page.lower()
+    assert "<script" not in lowered and "<style" not in lowered and " style=" not in lowered
+    assert " onclick=" not in lowered and " onload=" not in lowered
