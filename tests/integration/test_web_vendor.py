@@ -19,10 +19,10 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from ledger.extensions import db
-from ledger.models import Client
+from ledger.models import Client, Vendor
 from ledger.services import archive, bundles, invoicing
 from ledger.services.vendor import get_vendor
-from tests.conftest import VENDOR
+from tests.conftest import VENDOR, both_engines
 from tests.integration.test_web_finance import ONCE, browser_opener, page_text, user_maker
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
@@ -196,6 +196,22 @@ def test_the_invoices_page_says_issuing_waits_for_the_profile_and_links_to_it(br
     assert 'href="/admin/vendor"' in admin.split('id="vendor-incomplete">')[1].split("</p>")[0]
 
 
+@both_engines
+@pytest.mark.incomplete_vendor
+def test_a_first_profile_is_stored_only_once_it_is_right_and_the_notice_goes(app, admin, browser_as):
+    refused = post_profile(admin, iban="DE00")
+    with app.app_context():
+        stored = db.session.get(Vendor, 1)
+
+    saved = post_profile(admin)
+    finance = page_text(browser_as("finance").get("/finance/invoices?period=2026-01"))
+
+    assert refused.status_code == 422 and "not a valid IBAN" in error_beside(refused, "iban")
+    assert stored is None
+    assert saved.status_code == 302 and saved_profile(app)["legal_name"] == "Nordlicht Support AG"
+    assert 'id="vendor-incomplete"' not in finance
+
+
 def test_a_complete_profile_shows_no_notice_on_the_invoices_page(browser_as):
     assert 'id="vendor-incomplete"' not in page_text(browser_as("finance").get("/finance/invoices?period=2026-01"))
 
@@ -221,6 +237,7 @@ def billing_of(app, code: str) -> dict:
                 "taxes": [(t.name, str(t.rate)) for t in client.taxes]}
 
 
+@both_engines
 @pytest.mark.parametrize("role", ["account_manager", "finance"])
 def test_billing_details_change_the_client_but_not_an_issued_invoice(app, browser_as, make_client, rate_card, role):
     make_client("ACME", name="Acme Corp")
