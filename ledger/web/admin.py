@@ -1,20 +1,22 @@
-"""Admin: users, their roles and passwords, and their API tokens."""
+"""Admin: users, their roles and passwords, their API tokens, and the vendor's profile."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from sqlalchemy import select
-from wtforms import EmailField, PasswordField, SelectField
+from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extensions import db
 from ..models import ROLES, ApiToken, Client, User
 from ..services import users as accounts
+from ..services import vendor as profile
 from .boundary import transaction
-from .common import apply_error, confirmation, roles
-from .forms import choices
+from .common import apply_error, confirmation, errors_by_field, roles
+from .forms import _, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN = ("admin",)
@@ -179,3 +181,121 @@ def revoke_token(user_id: int, token_id: int):
         accounts.revoke_token(db.session, token.id)
         flash(f"Token {token.prefix}… is revoked.", "info")
     return redirect(url_for("admin.tokens", user_id=account.id))
+
+
+# --- the vendor's profile ------------------------------------------------------------------
+
+#: the profile's fields as the page names them (the issuing refusal names them too)
+VENDOR_LABELS = {
+    "legal_name": _("Legal name"), "address": _("Address"), "country": _("Country"), "vat_id": _("VAT / tax ID"),
+    "registration": _("Company registration"), "iban": _("IBAN"), "bic": _("BIC"),
+    "bank_account": _("Bank account (where there is no IBAN)"), "email": _("Billing e-mail"),
+    "phone": _("Phone"), "logo": _("Logo"),
+}
+#: the largest upload the profile form reads: a bigger logo still reaches the view, to be refused beside its field
+VENDOR_FORM_MAX_BYTES = 4 * profile.LOGO_MAX_BYTES
+#: a logo opened on its own runs nothing: no script, no plugin, no fetch (an SVG may hold script)
+LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+LOGO_FILE_NAMES = {"image/png": "logo.png", "image/jpeg": "logo.jpg", "image/svg+xml": "logo.svg"}
+
+
+class VendorForm(FlaskForm):
+    legal_name = StringField(VENDOR_LABELS["legal_name"], validators=[
+        DataRequired(_("Give the vendor's legal name.")), Length(max=200), no_markup()])
+    address = TextAreaField(VENDOR_LABELS["address"], validators=[Length(max=1000), no_markup()])
+    country = StringField(VENDOR_LABELS["country"], validators=[Length(max=2)])
+    vat_id = StringField(VENDOR_LABELS["vat_id"], validators=[Length(max=40), no_markup()])
+    registration = StringField(VENDOR_LABELS["registration"], validators=[Length(max=100), no_markup()])
+    iban = StringField(VENDOR_LABELS["iban"], validators=[Length(max=50)])
+    bic = StringField(VENDOR_LABELS["bic"], validators=[Length(max=20)])
+    bank_account = StringField(VENDOR_LABELS["bank_account"], validators=[Length(max=200), no_markup()])
+    email = StringField(VENDOR_LABELS["email"], validators=[Length(max=254)])
+    phone = StringField(VENDOR_LABELS["phone"], validators=[Length(max=40), no_markup()])
+    logo = FileField(VENDOR_LABELS["logo"])
+
+    TEXT = ("legal_name", "address", "country", "vat_id", "registration", "iban", "bic", "bank_account",
+            "email", "phone")
+
+
+@blueprint.url_value_preprocessor
+def allow_a_logo_too_large(endpoint, values):
+    """Let an oversized logo reach the profile form (runs before the CSRF check reads the body), so it is
+    refused beside its field rather than with a bare 413."""
+    if endpoint == "admin.vendor" and request.method == "POST":
+        request.max_content_length = VENDOR_FORM_MAX_BYTES
+
+
+def _vendor_page(form: VendorForm, status: int = 200):
+    vendor = profile.get_vendor(db.session, current_app.config)
+    missing = [VENDOR_LABELS[name] for name in profile.missing_for_invoicing(vendor)]
+    return render_template("admin/vendor.html", form=form, vendor=vendor, missing=missing,
+                           max_logo=profile.LOGO_MAX_BYTES // 1024), status
+
+
+def _typed_profile(form: VendorForm) -> dict:
+    """The fields as typed, and the uploaded logo's bytes (read one byte past the limit, no further)."""
+    fields = {name: getattr(form, name).data or "" for name in VendorForm.TEXT}
+    upload = form.logo.data
+    if upload is not None and getattr(upload, "filename", ""):
+        fields["logo"] = upload.read(profile.LOGO_MAX_BYTES + 1)
+    return fields
+
+
+@blueprint.route("/vendor", methods=["GET", "POST"])
+@roles(*ADMIN)
+@transaction
+def vendor():
+    if request.method == "GET":
+        return _vendor_page(VendorForm(obj=profile.get_vendor(db.session, current_app.config)))
+    form = VendorForm()
+    if form.validate_on_submit():
+        fields = _typed_profile(form)
+
+        def save(**some):
+            return profile.update_vendor(db.session, current_app.config, **some)
+
+        errors = errors_by_field(save, fields, {"vat_id": ("country",)})
+        if not errors:
+            try:
+                with db.session.begin_nested():
+                    save(**fields)
+                flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
+                return redirect(url_for("admin.vendor"))
+            except Exception as error:
+                errors = [error]
+        for error in errors:
+            if not apply_error(form, error):
+                raise error
+    return _vendor_page(form, 422)
+
+
+@blueprint.get("/vendor/logo")
+@roles(*ADMIN)
+def vendor_logo():
+    """The stored logo's bytes with their media type; opened on its own it can run nothing."""
+    saved = profile.get_vendor(db.session, current_app.config)
+    if not saved.logo or saved.logo_type not in LOGO_FILE_NAMES:
+        abort(404, _("No logo is saved."))
+    return current_app.response_class(saved.logo, mimetype=saved.logo_type, headers={
+        "Content-Security-Policy": LOGO_CSP, "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{LOGO_FILE_NAMES[saved.logo_type]}"',
+        "Cross-Origin-Resource-Policy": "same-origin"})
+
+
+@blueprint.post("/vendor/logo/remove")
+@roles(*ADMIN)
+@transaction
+def remove_vendor_logo():
+    saved = profile.get_vendor(db.session, current_app.config)
+    if not saved.logo:
+        flash(_("There is no logo to remove."), "info")
+        return redirect(url_for("admin.vendor"))
+    asked = confirmation(_("Remove the logo"), [
+        _("The logo is deleted from the vendor profile; invoices issued from now on print none."),
+        _("Invoices issued already keep the logo they printed.")],
+        url_for("admin.vendor"), button=_("Remove the logo"))
+    if asked is not None:
+        return asked
+    profile.update_vendor(db.session, current_app.config, logo=None)
+    flash(_("The logo is removed."), "info")
+    return redirect(url_for("admin.vendor"))

@@ -31,6 +31,7 @@ from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, exponent, is_currency
 from ..services import archive, exports, invoicing, ratecards
+from ..services.vendor import get_vendor, missing_for_invoicing
 from .boundary import transaction
 from .common import UI_LOCALE, apply_error, confirmation, roles, today
 from .forms import choices
@@ -97,9 +98,18 @@ def invoices():
     return render_template(
         "finance/invoices.html", period=period, previews=previews, documents=documents,
         form=IssueForm(formdata=None, period=period), begun=first <= today(),
+        vendor_missing=_vendor_missing(),
         previous=(first - timedelta(days=1)).strftime("%Y-%m"),
         following=(first + timedelta(days=31)).strftime("%Y-%m"),
     )
+
+
+def _vendor_missing() -> list[str]:
+    """What the vendor's profile lacks for issuing, as the profile page names it ([] when complete)."""
+    from .admin import VENDOR_LABELS
+
+    missing = missing_for_invoicing(get_vendor(db.session, current_app.config))
+    return [VENDOR_LABELS.get(name, name) for name in missing]
 
 
 @blueprint.post("/invoices/issue")

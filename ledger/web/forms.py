@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
     DecimalField,
@@ -19,7 +20,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..models import SEVERITIES
 
@@ -117,3 +118,48 @@ class QuoteLineForm(Form):
 class QuoteForm(FlaskForm):
     lines = FieldList(FormField(QuoteLineForm), min_entries=5, max_entries=20)
     valid_until = DateField("Valid until", validators=[DataRequired()])
+
+
+def _(text: str) -> str:
+    """Mark ``text`` for the catalogues (``make i18n-extract``); the pages print it as written until they come."""
+    return text
+
+
+#: a tag or comment in typed text: a name or address is plain text, never markup
+MARKUP = r"^[^<>]*$"
+
+
+def no_markup() -> Regexp:
+    """Refuse angle brackets in a plain-text field (a name, an address, a reference)."""
+    return Regexp(MARKUP, message=_("Type plain text: no < or > (markup is not allowed)."))
+
+
+class TaxRowForm(Form):
+    name = StringField(_("Tax name"), validators=[Optional(), Length(max=60), no_markup()])
+    rate = DecimalField(_("Rate (%)"), places=3, validators=[Optional(), NumberRange(min=0, max=100)])
+
+    def validate(self, extra_validators=None) -> bool:
+        """A row is empty, or has both a name and a rate."""
+        valid = super().validate(extra_validators)
+        named = bool((self.name.data or "").strip())
+        if named and self.rate.data is None and not self.rate.errors:
+            self.rate.errors.append(_("Give the rate of this tax, e.g. 9.975."))
+            return False
+        if not named and self.rate.data is not None and not self.name.errors:
+            self.name.errors.append(_("Give this tax a name, e.g. VAT or GST."))
+            return False
+        return valid
+
+
+class BillingForm(FlaskForm):
+    """A client's billing details as finance and the account manager type them."""
+
+    country = StringField(_("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
+    vat_id = StringField(_("VAT / tax ID"), validators=[Length(max=40), no_markup()])
+    billing_emails = TextAreaField(_("Billing e-mails (one per line)"), validators=[Length(max=3000)])
+    payment_terms_days = IntegerField(_("Payment terms (days)"), default=30,
+                                      validators=[InputRequired(_("Give the payment terms in days.")),
+                                                  NumberRange(min=0, max=365)])
+    purchase_order = StringField(_("Purchase order"), validators=[Length(max=100), no_markup()])
+    reverse_charge = BooleanField(_("Reverse charge (intra-EU business client: 0 % and the legal note)"))
+    taxes = FieldList(FormField(TaxRowForm), min_entries=4, max_entries=5)

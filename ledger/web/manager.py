@@ -21,6 +21,7 @@ from ..pdf import render_quote_pdf
 from ..services import balances, bundles, case_queue, quotes, ratecards, sla, support, work
 from ..services.clients import current_term, visible_clients
 from ..services.history import describe
+from ..services.vendor import set_client_billing, tax_components
 from .boundary import transaction
 from .common import (
     apply_error,
@@ -28,12 +29,14 @@ from .common import (
     client_or_404,
     confirm_decision,
     confirmation,
+    errors_by_field,
     label,
     roles,
     today,
 )
 from .forms import (
     AppointmentForm,
+    BillingForm,
     BundleForm,
     CaseForm,
     HelpdeskForm,
@@ -41,6 +44,7 @@ from .forms import (
     ResponseForm,
     WaiverForm,
     WorkForm,
+    _,
     aware,
     choices,
 )
@@ -85,6 +89,65 @@ def client(code: str):
         forecast=billing.rollover_forecast(balance.available),
         quote_state=lambda q: quotes.state_on(q, on),
     )
+
+
+@blueprint.route("/clients/<code>/billing", methods=["GET", "POST"])
+@roles(*MANAGERS, "finance")
+@transaction
+def edit_billing(code: str):
+    """The client's billing details: they print on invoices issued from now on; issued ones keep theirs."""
+    client = client_or_404(code)
+    form = BillingForm() if request.method == "POST" else _billing_form(client)
+    tax_errors: list[str] = []
+    if form.validate_on_submit():
+        fields = _typed_billing(form)
+
+        def save(**some):
+            return set_client_billing(db.session, client, **some)
+
+        errors = errors_by_field(save, fields, {"vat_id": ("country",)})
+        if not errors:
+            try:
+                with db.session.begin_nested():
+                    save(**fields)
+                flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
+                      % {"name": client.name}, "info")
+                return redirect(url_for("manager.client", code=client.code))
+            except Exception as error:
+                errors = [error]
+        for error in errors:
+            info = describe_error(error)
+            if info is not None and info.field == "taxes":
+                tax_errors.append(info.message)  # the rows share one message, shown under the table
+            elif not apply_error(form, error):
+                raise error
+    return render_template("manager/billing.html", client=client, form=form,
+                           tax_errors=tax_errors), _status(form)
+
+
+def _billing_form(client: Client) -> BillingForm:
+    """The form filled with the client's details; a client without named taxes shows its one rate."""
+    taxes = [{"name": t.name, "rate": t.rate} for t in tax_components(client) if t.rate or client.taxes]
+    form = BillingForm(formdata=None, data={
+        "country": client.country, "vat_id": client.vat_id, "billing_emails": "\n".join(client.billing_emails or []),
+        "payment_terms_days": client.payment_terms_days, "purchase_order": client.purchase_order,
+        "reverse_charge": client.reverse_charge, "taxes": taxes})
+    while len(form.taxes) < 4:
+        form.taxes.append_entry()
+    return form
+
+
+def _typed_billing(form: BillingForm) -> dict:
+    """The form's values as ``set_client_billing`` takes them; empty tax rows are left out."""
+    rows = [row.form for row in form.taxes]
+    return {
+        "country": (form.country.data or "").strip(), "vat_id": form.vat_id.data or "",
+        "billing_emails": [line.strip() for line in (form.billing_emails.data or "").splitlines() if line.strip()],
+        "payment_terms_days": form.payment_terms_days.data, "purchase_order": form.purchase_order.data or "",
+        "reverse_charge": bool(form.reverse_charge.data),
+        "taxes": [{"name": (row.name.data or "").strip(), "rate": "" if row.rate.data is None else str(row.rate.data)}
+                  for row in rows if (row.name.data or "").strip() or row.rate.data is not None],
+    }
 
 
 @blueprint.route("/clients/<code>/cases/new", methods=["GET", "POST"])

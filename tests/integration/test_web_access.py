@@ -188,6 +188,8 @@ class Page:
 PAGES = [
     Page("manager.clients", "GET", "/clients", MANAGERS, 200),
     Page("manager.client", "GET", "/clients/{code}", STAFF, 200),
+    Page("manager.edit_billing", "GET", "/clients/{code}/billing", STAFF, 200),
+    Page("manager.edit_billing", "POST", "/clients/{code}/billing", STAFF, 422),
     Page("manager.open_case", "GET", "/clients/{code}/cases/new", MANAGERS, 200),
     Page("manager.open_case", "POST", "/clients/{code}/cases/new", MANAGERS, 422),
     Page("manager.case", "GET", "/cases/{case}", MANAGERS, 200),
@@ -232,6 +234,11 @@ PAGES = [
     Page("finance.rate_card", "GET", "/finance/rate-card", FINANCE, 200),
     Page("finance.create_rate_card", "POST", "/finance/rate-card", FINANCE, 422),
     Page("finance.export", "GET", "/finance/export.csv?period=2026-01", FINANCE, 200),
+    Page("admin.vendor", "GET", "/admin/vendor", ADMIN, 200),
+    Page("admin.vendor", "POST", "/admin/vendor", ADMIN, 422),
+    # the seeded profile has no logo: the view answers 404 to the admin, 403 to everyone else
+    Page("admin.vendor_logo", "GET", "/admin/vendor/logo", ADMIN, 404),
+    Page("admin.remove_vendor_logo", "POST", "/admin/vendor/logo/remove", ADMIN, 302),
     Page("admin.users", "GET", "/admin/users", ADMIN, 200),
     Page("admin.create_user", "POST", "/admin/users", ADMIN, 422),
     Page("admin.user", "GET", "/admin/users/{user}", ADMIN, 200),
@@ -354,6 +361,7 @@ def test_a_client_user_who_guesses_the_other_clients_draft_quote_gets_404(app, a
 @pytest.mark.parametrize("path", [
     "/clients/NOPE",
     "/clients/NOPE/cases/new",
+    "/clients/NOPE/billing",
     "/cases/C-999999",
     "/activities/999999/waive",
     "/quotes/Q-2026-99999",

@@ -75,6 +75,9 @@ FORMS = [
                   "password": "a long enough password"}, id="create a user"),
     pytest.param("finance", "/finance/invoices/issue", {"period": "2026-01", "confirmed": "yes"},
                  id="issue invoices"),
+    pytest.param("admin", "/admin/vendor", {"legal_name": "Renamed GmbH", "country": "DE"}, id="edit the vendor"),
+    pytest.param("finance", "/clients/ALPHA/billing", {"country": "US", "payment_terms_days": "14"},
+                 id="edit billing details"),
 ]
 
 
@@ -235,7 +238,7 @@ def test_failures_older_than_a_minute_do_not_count(app):
                          "/portal/": 403}),
     ("client", {"/portal/": 200, "/clients": 403}),
     ("finance", {"/finance/invoices": 200, "/finance/rate-card": 200}),
-    ("admin", {"/admin/users": 200}),
+    ("admin", {"/admin/users": 200, "/admin/vendor": 200, "/clients/ALPHA/billing": 200}),
 ])
 def test_every_page_carries_the_security_headers(app, alpha, role, pages):
     browser, _ = signed_in(app, role, client="ALPHA" if role == "client" else None)
@@ -256,7 +259,8 @@ def test_every_page_carries_the_security_headers(app, alpha, role, pages):
 def test_pages_have_no_inline_script_or_style_for_the_policy_to_block(app, alpha):
     browser, _ = signed_in(app, "account_manager")
 
-    for path in ("/clients", "/clients/ALPHA", f"/cases/{alpha['case']}", "/clients/ALPHA/quotes/new"):
+    for path in ("/clients", "/clients/ALPHA", f"/cases/{alpha['case']}", "/clients/ALPHA/quotes/new",
+                 "/clients/ALPHA/billing"):
         page = browser.get(path).get_data(as_text=True).lower()
         assert "<script" not in page and "<style" not in page and " style=" not in page, path
         assert " onclick=" not in page and " onload=" not in page, path
@@ -337,7 +341,8 @@ def hostile(app, make_client, rate_card) -> dict:
 
 
 @pytest.mark.parametrize("role, paths", [
-    ("account_manager", ["/clients", "/clients?q=EVIL", "/clients/EVIL", "/cases/{case}", "/clients/EVIL/cases/new"]),
+    ("account_manager", ["/clients", "/clients?q=EVIL", "/clients/EVIL", "/cases/{case}", "/clients/EVIL/cases/new",
+                         "/clients/EVIL/billing"]),
     ("client", ["/portal/", "/portal/cases"]),
     ("finance", ["/finance/invoices"]),
     ("admin", ["/admin/users"]),
