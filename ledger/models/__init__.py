@@ -39,3 +39,4 @@ from .service_levels import (  # noqa: F401
     SupportPlanVersion,
 )
 from .vendor import ClientTax, Vendor  # noqa: F401
+from .mail import MAIL_KINDS, MAIL_STATES, OutboxAttachment, OutboxMessage  # noqa: F401
