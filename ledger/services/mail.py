@@ -133,21 +133,22 @@ def queue_invoice_mail(session: Session, invoice: Invoice) -> OutboxMessage | No
     if not client.billing_emails:
         return None
     text = Texts(client.locale)
+    _ = text.gettext
     vendor_name = get_vendor(session).legal_name
     values = {"number": invoice.number, "vendor": vendor_name, "client": client.name,
               "date": text.day(invoice.issued_on), "due": text.day(invoice.due_on),
               "total": text.money(invoice.total_minor, invoice.currency)}
     if invoice.kind == "invoice":
-        subject = text("Invoice %(number)s from %(vendor)s") % values
-        opening = text("Please find attached invoice %(number)s of %(date)s for %(total)s, "
+        subject = _("Invoice %(number)s from %(vendor)s") % values
+        opening = _("Please find attached invoice %(number)s of %(date)s for %(total)s, "
                        "payable by %(due)s.") % values
     else:
-        subject = text("Credit note %(number)s from %(vendor)s") % values
-        opening = text("Please find attached credit note %(number)s of %(date)s for %(total)s.") % values
+        subject = _("Credit note %(number)s from %(vendor)s") % values
+        opening = _("Please find attached credit note %(number)s of %(date)s for %(total)s.") % values
     body = "\n\n".join([
-        text("Hello %(client)s,") % values, opening,
-        text("The PDF and its e-invoice (Factur-X XML) are attached."),
-        text("Kind regards,") + "\n" + vendor_name, ""])
+        _("Hello %(client)s,") % values, opening,
+        _("The PDF and its e-invoice (Factur-X XML) are attached."),
+        _("Kind regards,") + "\n" + vendor_name, ""])
     attachments = (
         Attachment(f"{invoice.number}.pdf", "application/pdf", source="archived_pdf", invoice_id=invoice.id),
         Attachment(f"{invoice.number}.xml", "application/xml", source="facturx_xml", invoice_id=invoice.id),

@@ -63,7 +63,7 @@ def _queue(session, client: Client, kind: str, occasion: str, subject: str, body
 
 
 def _letter(text: Texts, client: Client, *paragraphs: str) -> str:
-    return "\n\n".join([text("Hello %(client)s,") % {"client": client.name}, *paragraphs, ""])
+    return "\n\n".join([text.gettext("Hello %(client)s,") % {"client": client.name}, *paragraphs, ""])
 
 
 def _incidents_low(session: Session, client: Client, today: date) -> OutboxMessage | None:
@@ -73,18 +73,19 @@ def _incidents_low(session: Session, client: Client, today: date) -> OutboxMessa
         return None
     available = balance(session, client, today).available
     text = Texts(client.locale)
+    _ = text.gettext
     values = {"left": available, "bundle": bundle.quantity}
     if available <= 0:
         return _queue(session, client, "incidents_low", f"incidents_low:{client.id}:{bundle.id}:zero",
-                      text("You have no support incidents left"),
-                      _letter(text, client, text("All incidents of your bundle of %(bundle)s are used. Further "
+                      _("You have no support incidents left"),
+                      _letter(text, client, _("All incidents of your bundle of %(bundle)s are used. Further "
                                                  "incidents are billed as overage until you buy a new bundle.")
                               % values))
     if available > low_threshold(bundle.quantity):
         return None
     return _queue(session, client, "incidents_low", f"incidents_low:{client.id}:{bundle.id}:low",
-                  text("Your support incidents are running low"),
-                  _letter(text, client, text("You have %(left)s of your bundle of %(bundle)s incidents left.")
+                  _("Your support incidents are running low"),
+                  _letter(text, client, _("You have %(left)s of your bundle of %(bundle)s incidents left.")
                           % values))
 
 
@@ -99,11 +100,12 @@ def _incidents_expiring(session: Session, client: Client, today: date) -> Outbox
         return None
     rolls, expires = billing.rollover_forecast(unused)
     text = Texts(client.locale)
+    _ = text.gettext
     values = {"end": text.day(term.end), "unused": unused, "rolls": rolls, "expires": expires}
     return _queue(session, client, "incidents_expiring",
                   f"incidents_expiring:{client.id}:{term.end.isoformat()}:{notice}",
-                  text("Your support incidents expire on %(end)s") % values,
-                  _letter(text, client, text("You have %(unused)s unused incidents. When your term ends on "
+                  _("Your support incidents expire on %(end)s") % values,
+                  _letter(text, client, _("You have %(unused)s unused incidents. When your term ends on "
                                              "%(end)s, %(rolls)s will roll over into the next term and "
                                              "%(expires)s will expire.") % values))
 
@@ -114,6 +116,7 @@ def _overdue(session: Session, client: Client, today: date) -> list[OutboxMessag
         Invoice.due_on <= today - timedelta(days=min(OVERDUE_NOTICES))).order_by(Invoice.id)).all()
     queued = []
     text = Texts(client.locale)
+    _ = text.gettext
     for invoice in invoices:
         notice = overdue_notice((today - invoice.due_on).days)
         due_minor = outstanding_minor(session, invoice)
@@ -122,8 +125,8 @@ def _overdue(session: Session, client: Client, today: date) -> list[OutboxMessag
         values = {"number": invoice.number, "amount": text.money(due_minor, invoice.currency),
                   "due": text.day(invoice.due_on), "days": (today - invoice.due_on).days}
         message = _queue(session, client, "invoice_overdue", f"invoice_overdue:{invoice.id}:{notice}",
-                         text("Invoice %(number)s is overdue") % values,
-                         _letter(text, client, text("Invoice %(number)s was due on %(due)s; %(amount)s is still "
+                         _("Invoice %(number)s is overdue") % values,
+                         _letter(text, client, _("Invoice %(number)s was due on %(due)s; %(amount)s is still "
                                                     "open, %(days)s days later. If you have paid it already, "
                                                     "please ignore this message.") % values))
         if message is not None:
