@@ -186,12 +186,13 @@ def build_email(session: Session, message: OutboxMessage, archive_dir: Path) -> 
     email["To"] = ", ".join(message.recipients)
     email["Subject"] = message.subject
     email["Date"] = format_datetime(message.created_at)
-    email["Content-Language"] = message.language.replace("_", "-")
     email.set_content(message.body)
     for attachment in message.attachments:
         maintype, _, subtype = attachment.media_type.partition("/")
         email.add_attachment(_content(session, attachment, archive_dir), maintype=maintype, subtype=subtype,
                              filename=attachment.name)
+    # set last: set_content and add_attachment move Content-* headers into the parts
+    email["Content-Language"] = message.language.replace("_", "-")
     return email
 
 

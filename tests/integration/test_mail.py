@@ -24,9 +24,10 @@ from ledger.services.einvoicing import invoice_xml
 from ledger.services.invoicing import issue_invoice
 from ledger.services.vendor import set_client_billing
 from tests.integration.test_invoicing import MARCH, RUN_DAY, bill_march, client_named, issue, make_march_client
-from tests.integration.test_web_finance import Browser, user_maker
+from tests.integration.test_web_finance import ONCE, Browser, user_maker
 
-NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+#: the sender's clock, a day ahead: every message queued by a test is due by then
+NOW = datetime.now(UTC) + timedelta(days=1)
 BILLING = ["rechnung@brau.example.com", "buchhaltung@brau.example.com"]
 
 
@@ -94,7 +95,10 @@ def brau(session, make_client, rate_card):
     return client_named(session, "BRAU")
 
 
-def outbox(session) -> list[OutboxMessage]:
+def outbox(session, fresh: bool = True) -> list[OutboxMessage]:
+    """The outbox as it stands; ``fresh`` ends the test's read transaction first to see the senders' commits."""
+    if fresh:
+        session.rollback()
     session.expire_all()
     return session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
 
@@ -125,7 +129,7 @@ def test_issuing_an_invoice_queues_one_message_to_the_billing_emails(session, br
 
 def test_an_issue_that_is_rolled_back_queues_no_message(session, brau):
     invoice = issue_invoice(session, brau, MARCH, RUN_DAY)
-    assert invoice is not None and len(outbox(session)) == 1  # queued in the issuing transaction
+    assert invoice is not None and len(outbox(session, fresh=False)) == 1  # queued in the issuing transaction
 
     session.rollback()
 
@@ -157,7 +161,7 @@ def test_the_invoice_arrives_once_in_german_with_the_archived_pdf_byte_for_byte(
     result = send(smtp.transport)
     again = send(smtp.transport, NOW + timedelta(days=1))
 
-    assert (result.sent, again.sent) == (1, 0)
+    assert (result.sent, again.sent) == (1, 0), outbox(session)[0].last_error
     [(recipients, message)] = smtp.received
     invoice = the_invoice(session)
     archived = archive.read_pdf(session, invoice, archive_dir())
@@ -207,16 +211,30 @@ def test_a_5xx_rejection_is_marked_failed_and_not_retried_until_finance_resends_
     assert (rejected.failed, later.sent, later.failed, smtp.received) == (1, 0, 0, [])
     assert failed.state == "failed" and "550" in failed.last_error
 
+
+
+def test_finance_sees_a_failed_message_and_resend_sends_it_once(app, smtp):
+    with app.app_context():  # no app context stays pushed: each page request gets its own
+        queued = mail.queue_message(db.session, kind="invoice", occasion="test:1", recipients=["ap@x.example"],
+                                    subject="Rechnung INV-2026-00009", body="Anbei.", language="de_DE")
+        db.session.commit()
+        message_id, number = queued.id, queued.message_id
+    smtp.handler.reply = "550 5.7.1 Mailbox unavailable"
+    with app.app_context():
+        assert send(smtp.transport).failed == 1
     smtp.handler.reply = None
+
     page = finance_browser(app)
     listed = page.get("/finance/outbox/?state=failed").get_data(as_text=True)
-    resent = page.post(f"/finance/outbox/{failed.id}/resend")
-    after = send(smtp.transport, datetime.now(UTC) + timedelta(minutes=1))
+    resent = page.post(f"/finance/outbox/{message_id}/resend", {"once": ONCE.search(listed).group(1)})
+    with app.app_context():
+        after = send(smtp.transport)
+        again = send(smtp.transport, NOW + timedelta(days=1))
 
-    assert "Rechnung INV-2026-00001" in listed and "550 5.7.1 Mailbox unavailable" in listed
+    assert "Rechnung INV-2026-00009" in listed and "550 5.7.1 Mailbox unavailable" in listed
     assert resent.status_code == 302
-    assert after.sent == 1 and len(smtp.received) == 1
-    assert smtp.received[0][1]["Message-ID"] == failed.message_id
+    assert (after.sent, again.sent, len(smtp.received)) == (1, 0, 1)
+    assert smtp.received[0][1]["Message-ID"] == number
 
 
 def finance_browser(app) -> Browser:
