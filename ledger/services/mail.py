@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import socket
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -373,7 +372,7 @@ class SmtpTransport:
             raise _classify(min(code for code, _ in error.recipients.values()), str(error.recipients)) from None
         except smtplib.SMTPResponseException as error:
             raise _classify(error.smtp_code, _reply(error.smtp_error)) from None
-        except (OSError, smtplib.SMTPException, socket.timeout) as error:
+        except (TimeoutError, OSError, smtplib.SMTPException) as error:
             raise TemporaryFailure(f"{self.host}:{self.port}: {error}") from None
         if refused:  # some recipients accepted: the message went out; say who did not get it
             raise PermanentFailure(f"refused by the server for {', '.join(sorted(refused))}")

@@ -18,12 +18,19 @@ from aiosmtpd.controller import Controller
 from flask import current_app
 
 from ledger.extensions import db
-from ledger.models import Client, Invoice, OutboxMessage
+from ledger.models import Invoice, OutboxMessage
 from ledger.services import archive, mail
 from ledger.services.einvoicing import invoice_xml
 from ledger.services.invoicing import issue_invoice
 from ledger.services.vendor import set_client_billing
-from tests.integration.test_invoicing import MARCH, RUN_DAY, bill_march, client_named, issue, make_march_client
+from tests.integration.test_invoicing import (
+    MARCH,
+    RUN_DAY,
+    bill_march,
+    client_named,
+    issue,
+    make_march_client,
+)
 from tests.integration.test_web_finance import ONCE, Browser, user_maker
 
 #: the sender's clock, a day ahead: every message queued by a test is due by then
@@ -375,3 +382,39 @@ def test_every_message_string_of_the_outbox_has_a_german_and_french_translation(
                if translations(language).gettext(message) == message]
 
     assert len(strings) >= 15 and missing == []
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+
+def test_a_client_out_of_incidents_is_reminded_once_in_its_language(session, brau):
+    from datetime import date
+
+    from ledger.services.reminders import queue_reminders
+
+    first = queue_reminders(session, date(2026, 3, 31))
+    again = queue_reminders(session, date(2026, 3, 31))
+
+    assert [(m.kind, m.subject) for m in first] == [("incidents_low", "Sie haben keine Support-Incidents mehr")]
+    assert again == []
+
+
+@pytest.mark.parametrize(("bundle", "threshold"), [(10, 2), (25, 5), (3, 1), (1, 1)])
+def test_incidents_run_low_at_a_fifth_of_the_last_bundle_rounded_up(bundle, threshold):
+    from ledger.services.reminders import low_threshold
+
+    assert low_threshold(bundle) == threshold
+
+
+@pytest.mark.parametrize(("days", "notice"), [(61, None), (60, 60), (45, 60), (30, 30), (1, 30), (0, None)])
+def test_the_expiry_notice_is_the_nearest_of_60_and_30_days_reached(days, notice):
+    from ledger.services.reminders import EXPIRY_NOTICES, notice_due
+
+    assert notice_due(days, EXPIRY_NOTICES) == notice
+
+
+@pytest.mark.parametrize(("days", "notice"), [(6, None), (7, 7), (13, 7), (14, 14), (29, 14), (30, 30), (90, 30)])
+def test_the_overdue_notice_is_the_latest_of_7_14_and_30_days_reached(days, notice):
+    from ledger.services.reminders import overdue_notice
+
+    assert overdue_notice(days) == notice
