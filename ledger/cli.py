@@ -73,14 +73,21 @@ def init() -> None:
 @main.command()
 @click.option("--if-empty", is_flag=True, help="Do nothing if any client exists already.")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Pretend today is this day.")
-def demo(if_empty: bool, today) -> None:
-    """Load demo clients, bundles, cases and months of usage; print how to sign in."""
+@click.pass_context
+def demo(ctx: click.Context, if_empty: bool, today) -> None:
+    """Load demo clients, bundles, cases and months of usage; print how to sign in; send the outbox."""
     from .demo import load_demo
+    from .services.reminders import queue_reminders
 
     _require_schema()
+    day = today.date() if today else date.today()
     with transaction() as session:
-        sign_in = load_demo(session, today.date() if today else date.today(), if_empty=if_empty)
+        sign_in = load_demo(session, day, if_empty=if_empty)
+    with transaction() as session:  # the demo's reminders (and any invoice e-mails), sent to the outbox
+        queue_reminders(session, day)
+    sent = _send_outbox(ctx.obj)
     click.echo(sign_in)
+    click.echo(f"e-mail: {sent.sent} message(s) sent to {ctx.obj.config['MAIL_URL']}")
 
 
 @main.command()
@@ -225,6 +232,45 @@ def export_invoices(period: str, output: str | None) -> None:
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@main.group()
+def mail() -> None:
+    """The e-mail outbox."""
+
+
+def _send_outbox(app):
+    from .models import utcnow
+    from .services.mail import app_transport, send_pending
+
+    try:
+        return send_pending(app, app_transport(app), utcnow())
+    except Exception as error:
+        raise _click_error(error) from None
+
+
+@mail.command("send")
+@click.pass_obj
+def send_mail(app) -> None:
+    """Send what the outbox holds and is due, once; a temporary failure waits for a later run."""
+    _require_schema()
+    result = _send_outbox(app)
+    click.echo(f"{result.sent} sent, {result.retrying} to retry later, {result.failed} failed")
+    for message_id, state in result.recovered or []:
+        click.echo(f"{message_id}: an interrupted send was settled as {state}")
+
+
+@main.command()
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Pretend today is this day.")
+def reminders(today) -> None:
+    """Queue the reminders due today (incidents low or expiring, invoices overdue); each once. Idempotent."""
+    from .services.reminders import queue_reminders
+
+    _require_schema()
+    with transaction() as session:
+        queued = queue_reminders(session, today.date() if today else date.today())
+        lines = [f"{message.kind}: {', '.join(message.recipients)}: {message.subject}" for message in queued]
+    click.echo("\n".join(lines) if lines else "no reminder due")
 
 
 def _click_error(error: Exception) -> click.ClickException:

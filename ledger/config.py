@@ -14,6 +14,7 @@ ENVIRONMENT = {
     "LEDGER_INVOICE_DIR": "INVOICE_DIR",
     "LEDGER_SECRET_KEY": "SECRET_KEY",
     "LEDGER_CURRENCY": "HOME_CURRENCY",
+    "LEDGER_MAIL_URL": "MAIL_URL",
 }
 
 #: the largest request body accepted, in bytes
@@ -34,6 +35,8 @@ def defaults(instance_path: Path) -> dict:
         "VENDOR_NAME": "Support Ledger Demo Vendor",
         #: the currency of the seed rate card that ``ledger init`` creates
         "HOME_CURRENCY": "USD",
+        #: where the outbox sends: file://PATH (relative to the instance folder) or smtp://USER:PASSWORD@HOST:PORT
+        "MAIL_URL": "file://instance/outbox",
     }
 
 

@@ -20,7 +20,7 @@ from .. import billing
 from ..errors import Conflict, ValidationError
 from ..models import BillableItem, Bundle, Client, Entry, Invoice, InvoiceLine, InvoiceSource, RateCard, User
 from ..money import Money, exponent
-from . import access, archive, einvoicing
+from . import access, archive, einvoicing, mail
 from .ledger import lock_client
 from .numbers import next_number
 from .ratecards import card_in_force
@@ -221,6 +221,7 @@ def issue_invoice(
     invoice = _store(session, draft, billing.document_number("invoice", today.year, number), "invoice", today,
                      user, statement=statement, snapshot=snapshot)
     session.flush()
+    mail.queue_invoice_mail(session, invoice)  # the e-mail is queued with the invoice, or not at all
     return invoice
 
 
@@ -297,6 +298,7 @@ def issue_credit_note(
                   billing.document_number("credit_note", today.year, number), "credit_note", today, user,
                   snapshot=snapshot, refers_to=invoice, reason=reason.strip())
     session.flush()
+    mail.queue_invoice_mail(session, note)  # the e-mail is queued with the note, or not at all
     if archive_config is not None:
         archive.archive_now(session, note, archive_config)
     return note

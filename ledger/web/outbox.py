@@ -1,0 +1,51 @@
+"""Finance's view of the e-mail outbox: what is queued, sent and failed, and resending a failed message."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import MAIL_STATES, OutboxMessage, utcnow
+from ..services import mail
+from .boundary import transaction
+from .common import roles
+
+blueprint = Blueprint("outbox", __name__, url_prefix="/finance/outbox")
+#: messages shown per state filter, newest first
+PAGE_SIZE = 200
+
+
+class ResendForm(FlaskForm):
+    """Only the CSRF token and the one-time field: the message is named by the URL."""
+
+
+@blueprint.get("/")
+@roles("finance")
+@transaction
+def index():
+    state = request.args.get("state", "")
+    if state and state not in MAIL_STATES:
+        abort(400, f"state: one of {', '.join(MAIL_STATES)}")
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE)
+    if state:
+        query = query.where(OutboxMessage.state == state)
+    return render_template("outbox/index.html", messages=db.session.scalars(query).all(), state=state,
+                           states=MAIL_STATES, form=ResendForm())
+
+
+@blueprint.post("/<int:message_id>/resend")
+@roles("finance")
+@transaction
+def resend(message_id: int):
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        abort(404)
+    if not ResendForm().validate_on_submit():
+        abort(400, "The form expired; reload the page and try again.")
+    if message.state != "failed":
+        abort(409, f"Only a failed message can be resent; this one is {message.state}.")
+    mail.resend(db.session, message, utcnow())
+    flash(f"“{message.subject}” is queued again and goes out with the next send.", "info")
+    return redirect(url_for("outbox.index"))
