@@ -29,6 +29,7 @@ from .ledger import (  # noqa: F401
     TermClose,
     Waiver,
 )
+from .payments import Payment  # noqa: F401
 from .parties import ApiToken, Client, LoginFailure, User  # noqa: F401
 from .service_levels import (  # noqa: F401
     CaseStatusChange,

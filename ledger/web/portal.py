@@ -22,6 +22,7 @@ from ..services.clients import current_term
 from ..services.history import describe
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
+from . import receivables
 from .boundary import transaction
 from .common import confirm_decision, roles, today
 
@@ -117,7 +118,8 @@ def invoices():
     client = own_client()
     rows = db.session.scalars(
         select(Invoice).where(Invoice.client_id == client.id).order_by(Invoice.id.desc())).all()
-    return render_template("portal/invoices.html", client=client, invoices=rows)
+    return render_template("portal/invoices.html", client=client, invoices=rows,
+                           **receivables.portal_invoices(client, rows))
 
 
 def own_invoice(number: str):
