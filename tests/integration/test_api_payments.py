@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 
 from ledger import batch
-from tests.integration.test_api_invoices import cn, inv, today
+from tests.integration.test_api_invoices import as_role, cn, finance, inv, today  # noqa: F401  (fixtures)
 
 MARCH = "2026-03"
 
