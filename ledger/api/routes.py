@@ -499,16 +499,6 @@ def list_payments(number: str):
     return listing(s.Payment, select(Payment).where(Payment.invoice_id == invoice.id), Payment)
 
 
-@api("POST", "/payments/<int:payment_id>/reversals", s.Payment, "Reverse a payment recorded by mistake, "
-     "with a reason: a reversing payment of the opposite amount.", tag="invoices", status=201, body=s.Reversal,
-     roles=FINANCE, fails=(409,))
-def reverse_payment(payment_id: int):
-    payment = payments.find_payment(db.session, payment_id, g.user)
-    require("finance")
-    data = read(s.Reversal)
-    return s.Payment.of(payments.reverse_payment(db.session, payment, data.reason, g.user, today=today()))
-
-
 @api("GET", "/invoices/export", "text/csv", "A month's invoices and credit notes as CSV for the accounting "
      "system.", tag="invoices", roles=FINANCE, query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
 def export_invoices():

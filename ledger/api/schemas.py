@@ -381,17 +381,12 @@ class NewCreditNote(Body):
 
 
 class NewPayment(Body):
-    model_config = example(amount="1100.00", paid_on="2026-03-20", method="bank transfer",
+    model_config = example(amount="100.00", paid_on="2026-03-20", method="bank transfer",
                            reference="ACME remittance 4471")
     amount: Amount
     paid_on: Day
     method: text(40) | None = None
     reference: text(200) | None = None
-
-
-class Reversal(Body):
-    model_config = example(reason="posted to the wrong invoice")
-    reason: text(MAX_NOTE)
 
 
 class Empty(Body):

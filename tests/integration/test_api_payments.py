@@ -134,18 +134,6 @@ def test_a_payment_on_a_credit_note_is_a_conflict(finance, invoice):
     assert finance.get(f"/invoices/{cn(1)}/payments").get_json()["items"] == []
 
 
-def test_a_reversed_payment_is_due_again_and_stays_on_record(finance, invoice):
-    payment = pay(finance, invoice, "2200.00").get_json()
-
-    reversal = finance.post(f"/payments/{payment['id']}/reversals", {"reason": "bounced cheque"})
-
-    assert reversal.status_code == 201
-    assert (reversal.get_json()["amount"], reversal.get_json()["reverses"]) == ("-2200.00", payment["id"])
-    assert standing(finance, invoice) == ("open", "0.00", "2200.00")
-    assert len(finance.get(f"/invoices/{invoice}/payments").get_json()["items"]) == 2
-    assert finance.post(f"/payments/{payment['id']}/reversals", {"reason": "again"}).status_code == 409
-
-
 def test_only_finance_records_payments_and_a_client_sees_its_own_standing(as_role, finance, invoice):
     assert pay(as_role("account_manager"), invoice, "10.00").status_code == 403
     assert pay(as_role("client"), invoice, "10.00").status_code == 403
