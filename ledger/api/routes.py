@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 from flask import current_app, g, request
 from pydantic import BaseModel
@@ -27,8 +27,8 @@ from ..services import (
     invoicing,
     payments,
     quotes,
-    receivables,
     ratecards,
+    receivables,
     sla,
     support,
     terms,

@@ -29,8 +29,8 @@ from .ledger import (  # noqa: F401
     TermClose,
     Waiver,
 )
-from .payments import Payment  # noqa: F401
 from .parties import ApiToken, Client, LoginFailure, User  # noqa: F401
+from .payments import Payment  # noqa: F401
 from .service_levels import (  # noqa: F401
     CaseStatusChange,
     SupportPlan,

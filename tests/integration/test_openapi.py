@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import UTC, datetime
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 

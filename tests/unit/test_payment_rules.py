@@ -8,8 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.billing import AGING_BUCKETS, INVOICE_STATUSES, age_receivables, aging_bucket, invoice_standing, \
-    payment_refusal
+from ledger.billing import (
+    AGING_BUCKETS,
+    INVOICE_STATUSES,
+    age_receivables,
+    aging_bucket,
+    invoice_standing,
+    payment_refusal,
+)
 
 DUE = date(2026, 3, 31)
 
