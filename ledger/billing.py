@@ -777,3 +777,71 @@ def line_tax_shares(amounts: Sequence[Decimal], tax: Decimal, exponent: Decimal 
     for index in by_remainder[:units - sum(shares)]:
         shares[index] += 1
     return tuple(share * exponent for share in shares)
+
+
+# --- getting paid: an invoice's standing, receivables by age --------------------------------
+
+INVOICE_STATUSES = ("open", "partially_paid", "paid", "overdue", "credited")
+#: aging buckets by days past due: (name, first day, last day or None)
+AGING_BUCKETS = (("current", None, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90),
+                 ("over_90", 91, None))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an invoice stands: its derived status and what is still due, in minor units.
+
+    ``amount_due`` is negative when a credit note came after payment: the client is owed that much.
+    """
+
+    status: str
+    amount_paid: int
+    amount_due: int
+
+
+def invoice_standing(total: int, credited: int, paid: int, due_on: date, today: date) -> Standing:
+    """The status and amount due of an invoice of ``total`` after ``credited`` (positive) and ``paid``,
+    all in minor units; never stored, always derived so a payment or credit note changes it at once."""
+    net = total - credited
+    due = net - paid
+    if net <= 0:
+        status = "credited"
+    elif due <= 0:
+        status = "paid"
+    elif today > due_on:
+        status = "overdue"
+    elif paid > 0:
+        status = "partially_paid"
+    else:
+        status = "open"
+    return Standing(status, paid, due)
+
+
+def payment_refusal(amount: int, due: int, paid_on: date, issued_on: date, today: date) -> RuleViolation | None:
+    """Why a payment of ``amount`` minor units on ``paid_on`` cannot be recorded, or None."""
+    if amount <= 0:
+        return RuleViolation("a payment is a positive amount", "amount")
+    if amount > due:
+        return RuleViolation("the payment is more than the amount due", "amount")
+    if paid_on > today:
+        return RuleViolation("a payment cannot be dated in the future", "paid_on")
+    if paid_on < issued_on:
+        return RuleViolation("a payment cannot be dated before the invoice was issued", "paid_on")
+    return None
+
+
+def aging_bucket(due_on: date, as_of: date) -> str:
+    """The aging bucket of an amount due on ``due_on``, seen on ``as_of``."""
+    late = (as_of - due_on).days
+    for name, first, last in AGING_BUCKETS:
+        if (first is None or late >= first) and (last is None or late <= last):
+            return name
+    raise AssertionError("the buckets cover every day")  # pragma: no cover
+
+
+def age_receivables(items: Iterable[tuple[date, int]], as_of: date) -> dict[str, int]:
+    """Amounts due (``(due_on, minor units)``) summed per aging bucket, every bucket present."""
+    totals = {name: 0 for name, _, _ in AGING_BUCKETS}
+    for due_on, amount in items:
+        totals[aging_bucket(due_on, as_of)] += amount
+    return totals

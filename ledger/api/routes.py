@@ -6,15 +6,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
 from pathlib import Path
+from typing import Literal
 
 from flask import current_app, g, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from .. import batch
+from .. import batch, billing
 from ..errors import ValidationError
 from ..extensions import db
-from ..models import Activity, Case, Client, Invoice, Quote
+from ..models import Activity, Case, Client, Invoice, Payment, Quote
 from ..pdf import render_quote_pdf
 from ..services import (
     archive,
@@ -24,8 +25,10 @@ from ..services import (
     einvoicing,
     exports,
     invoicing,
+    payments,
     quotes,
     ratecards,
+    receivables,
     sla,
     support,
     terms,
@@ -425,7 +428,7 @@ def list_invoices(code: str):
 def get_invoice(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
-    return s.Invoice.of(invoice)
+    return s.Invoice.of(invoice, today=today())
 
 
 @api("GET", "/invoices/<number>/pdf", "application/pdf", "The archived PDF, byte for byte the same on every "
@@ -467,7 +470,44 @@ def credit_note(number: str):
     data = read(s.NewCreditNote)
     note = invoicing.issue_credit_note(db.session, invoice, data.reason, data.lines, today(), user=g.user,
                                        archive_config=current_app.config)
-    return s.Invoice.of(note)
+    return s.Invoice.of(note, today=today())
+
+
+# --- payments and receivables --------------------------------------------------------
+
+
+@api("GET", "/invoices", s.InvoiceSummary, "Invoices and credit notes across clients, by number of issue; "
+     "filtered by derived status, month or client.", tag="invoices", page=True, roles=FINANCE,
+     query=(query("status", Literal[billing.INVOICE_STATUSES], "Only documents standing so today."),
+            query("period", s.Period, "Only documents of this month."),
+            query("client", str, "Only this client's documents (its code).")))
+def list_all_invoices():
+    require("finance")
+    client = clients.find_client(db.session, request.args["client"], g.user) if "client" in request.args else None
+    after, limit = page_args()
+    rows, standings = receivables.find_documents(
+        db.session, status=query_arg("status", Literal[billing.INVOICE_STATUSES]),
+        period=query_arg("period", s.Period), client=client, after=after, limit=limit, today=today())
+    return page(rows, limit, s.InvoiceSummary, today=today(), standings=standings)
+
+
+@api("POST", "/invoices/<number>/payments", s.Payment, "Record a payment received for an invoice; more than "
+     "the amount due is refused.", tag="invoices", status=201, body=s.NewPayment, roles=FINANCE, fails=(409,))
+def record_payment(number: str):
+    invoice = invoicing.find_invoice(db.session, number, g.user)
+    require("finance")
+    data = read(s.NewPayment)
+    payment = payments.record_payment(db.session, invoice, data.amount, data.paid_on, data.method, data.reference,
+                                      g.user, today=today())
+    return s.Payment.of(payment)
+
+
+@api("GET", "/invoices/<number>/payments", s.Payment, "An invoice's payments and reversals, in the order "
+     "recorded.", tag="invoices", page=True, roles=INVOICE_READERS)
+def list_payments(number: str):
+    invoice = invoicing.find_invoice(db.session, number, g.user)
+    require("finance", "client")
+    return listing(s.Payment, select(Payment).where(Payment.invoice_id == invoice.id), Payment)
 
 
 @api("GET", "/invoices/export", "text/csv", "A month's invoices and credit notes as CSV for the accounting "

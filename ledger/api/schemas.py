@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import object_session
 
-from ..billing import QuoteLineRequest, RuleViolation, quote_state_on
+from ..billing import INVOICE_STATUSES, QuoteLineRequest, RuleViolation, quote_state_on
 from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS, Target, shift, shifts_of
 from ..errors import ValidationError
 from ..models import (
@@ -44,7 +44,7 @@ from ..models import (
 )
 from ..models.invoicing import DOCUMENT_KINDS, LINE_KINDS
 from ..money import Money, is_currency
-from ..services import sla
+from ..services import payments, sla
 from ..services.bundles import MAX_BUNDLE
 from ..services.clients import CODE_PATTERN, current_term
 from ..services.einvoicing import billing_country, taxes_json
@@ -468,6 +468,15 @@ class NewCreditNote(Body):
     lines: Positions = None
 
 
+class NewPayment(Body):
+    model_config = example(amount="100.00", paid_on="2026-03-20", method="bank transfer",
+                           reference="ACME remittance 4471")
+    amount: Amount
+    paid_on: Day
+    method: text(40) | None = None
+    reference: text(200) | None = None
+
+
 class Empty(Body):
     """An action that takes no fields."""
 
@@ -877,14 +886,50 @@ class Quote(Out):
                 "hours_total": Decimal(quote.minutes_total) / 60}
 
 
+#: money computed from several rows (not read from one ``NAME_minor``); negative when the client is owed
+Derived = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["1234.50"])]
+
+
 class InvoiceSummary(Out):
     number: str = Field(examples=["INV-2026-00042"], description="INV-YYYY-NNNNN or CN-YYYY-NNNNN.")
     kind: Literal[DOCUMENT_KINDS]
     client: ClientCode
     period: Annotated[str, Field(pattern=PERIOD_PATTERN)]
     issued_on: date
+    due_on: date
     total: MoneyText
     currency: Currency
+    status: Literal[INVOICE_STATUSES] = Field(description="Derived from payments, credit notes and the due "
+                                              "date; a credit note is always credited.")
+    amount_paid: Derived = Field(description="Payments less reversals.")
+    amount_due: Derived = Field(description="Total less credit notes and payments; 0.00 on a credit note.")
+
+    @classmethod
+    def computed(cls, invoice, context: dict) -> dict:
+        today = context.get("today") or datetime.now(UTC).date()
+        known = context.get("standings") or {}
+        found = known.get(invoice.id) or payments.standing(object_session(invoice), invoice, today)
+        amount = lambda minor: str(Money.from_minor(minor, invoice.currency))
+        return {"status": found.status, "amount_paid": amount(found.amount_paid),
+                "amount_due": amount(found.amount_due)}
+
+
+class Payment(Out):
+    """A payment, or (``reverses`` set) the reversal of one."""
+
+    id: Positive
+    invoice: Annotated[str, _named("number")]
+    amount: MoneyText
+    currency: Currency
+    paid_on: date
+    method: str | None
+    reference: str | None
+    reverses: Annotated[int, _named("id")] | None = None
+    reason: str | None = None
+
+    @classmethod
+    def computed(cls, payment, context: dict) -> dict:
+        return {"reverses": payment.reverses_id, "reason": payment.reason} if payment.reverses_id else {}
 
 
 class InvoiceLine(Out):
@@ -899,7 +944,6 @@ class InvoiceLine(Out):
 class Invoice(InvoiceSummary):
     """An invoice or a credit note; a credit note also carries refers_to and reason."""
 
-    due_on: date
     tax_rate: Percent
     lines: list[InvoiceLine]
     subtotal: MoneyText
@@ -911,9 +955,10 @@ class Invoice(InvoiceSummary):
 
     @classmethod
     def computed(cls, invoice, context: dict) -> dict:
+        standing = super().computed(invoice, context)
         note = {"refers_to": invoice.refers_to, "reason": invoice.reason} if invoice.kind == "credit_note" else {}
         return {"sha256": invoice.document.sha256 if invoice.document else None, "taxes": taxes_json(invoice),
-                **note}
+                **standing, **note}
 
 
 class Failure(BaseModel):
@@ -935,7 +980,7 @@ def page_of(item: type[BaseModel]) -> type[BaseModel]:
                         next=(Annotated[str, Field(pattern=CURSOR_PATTERN)] | None, ...))
 
 
-PAGES = {item: page_of(item) for item in (Client, Case, Activity, Entry, Quote, InvoiceSummary)}
+PAGES = {item: page_of(item) for item in (Client, Case, Activity, Entry, Quote, InvoiceSummary, Payment)}
 
 
 class ErrorDetail(BaseModel):

@@ -32,6 +32,7 @@ from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, exponent, is_currency
 from ..services import archive, exports, invoicing, ratecards
 from ..services.vendor import get_vendor, missing_for_invoicing
+from . import receivables
 from .boundary import transaction
 from .common import UI_LOCALE, apply_error, confirmation, roles, today
 from .forms import choices
@@ -173,7 +174,7 @@ class CreditNoteForm(FlaskForm):
     lines = SelectMultipleField("Lines to credit", coerce=int, validate_choice=True)
 
 
-def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200):
+def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200, payment_form=None):
     notes = db.session.scalars(
         select(Invoice).where(Invoice.refers_to_id == invoice.id).order_by(Invoice.id)).all()
     credited = set(db.session.scalars(select(InvoiceLine.credits_line_id).where(
@@ -184,7 +185,8 @@ def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: 
         form.lines.choices = choices((line.position, line.description) for line in invoice.lines)
     return render_template("finance/invoice.html", invoice=invoice, client=invoice.client, notes=notes,
                            credited=credited, form=form,
-                           chosen=set(form.lines.data or []) if form is not None else set()), status
+                           chosen=set(form.lines.data or []) if form is not None else set(),
+                           **receivables.payment_panel(invoice, payment_form)), status
 
 
 @blueprint.get("/invoices/<number>")

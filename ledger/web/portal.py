@@ -23,6 +23,7 @@ from ..services.history import describe
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
 from ..services.statement import service_levels as service_levels_of
+from . import receivables
 from .boundary import transaction
 from .common import apply_error, case_levels, confirm_decision, roles, today
 from .forms import ClientCaseForm
@@ -167,7 +168,8 @@ def invoices():
     client = own_client()
     rows = db.session.scalars(
         select(Invoice).where(Invoice.client_id == client.id).order_by(Invoice.id.desc())).all()
-    return render_template("portal/invoices.html", client=client, invoices=rows)
+    return render_template("portal/invoices.html", client=client, invoices=rows,
+                           **receivables.portal_invoices(client, rows))
 
 
 def own_invoice(number: str):

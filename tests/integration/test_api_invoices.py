@@ -125,6 +125,7 @@ def test_an_invoice_reads_with_lines_totals_due_date_and_the_hash_of_its_pdf_arc
         "currency": "USD", "tax_rate": "10", "lines": ALPHA_LINES,
         "subtotal": "2450.00", "tax": "245.00", "total": "2695.00", "sha256": body["sha256"],
         "taxes": [{"name": "Tax", "rate": "10", "amount": "245.00"}],
+        "status": "open", "amount_paid": "0.00", "amount_due": "2695.00",
     }
     pdf = finance.get(f"/invoices/{inv(1)}/pdf")
     assert body["sha256"] == hashlib.sha256(pdf.data).hexdigest()
@@ -139,11 +140,14 @@ def test_a_clients_list_holds_its_invoices_and_credit_notes_of_the_period(march,
     april = finance.get("/clients/ALPHA/invoices?period=2026-04")
 
     assert listed.status_code == 200
+    due_on = (today() + timedelta(days=30)).isoformat()
     assert listed.get_json() == {"items": [
         {"number": inv(1), "kind": "invoice", "client": "ALPHA", "period": MARCH,
-         "issued_on": today().isoformat(), "total": "2695.00", "currency": "USD"},
+         "issued_on": today().isoformat(), "due_on": due_on, "total": "2695.00", "currency": "USD",
+         "status": "open", "amount_paid": "0.00", "amount_due": "2200.00"},
         {"number": cn(1), "kind": "credit_note", "client": "ALPHA", "period": MARCH,
-         "issued_on": today().isoformat(), "total": "-495.00", "currency": "USD"},
+         "issued_on": today().isoformat(), "due_on": due_on, "total": "-495.00", "currency": "USD",
+         "status": "credited", "amount_paid": "0.00", "amount_due": "0.00"},
     ], "next": None}
     assert april.get_json() == {"items": [], "next": None}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
@@ -321,6 +322,8 @@ def test_each_operation_answers_its_example_as_documented(world, validator, meth
     if method in ("POST", "PUT", "PATCH"):
         request = operation["requestBody"]["content"]["application/json"]["schema"]
         body = example(request["$ref"].rsplit("/", 1)[1]) if "$ref" in request else {}
+        if path.endswith("/payments"):  # the world's invoice is issued today: no payment predates it
+            body = {**body, "paid_on": datetime.now(UTC).date().isoformat()}
         response = as_user.post(url, body) if method == "POST" else as_user.send(method, url, body)
     else:
         response = as_user.get(url)

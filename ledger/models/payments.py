@@ -1,0 +1,48 @@
+"""Payments against invoices: append-only; a mistake is undone by a reversing payment with a reason."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+from .invoicing import Invoice
+
+
+class Payment(db.Model):
+    """Money received for an invoice, or (``reverses_id`` set) the reversal of such a payment.
+
+    Triggers refuse UPDATE and DELETE: what an invoice has been paid is the sum of its payments.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_minor <> 0", name="amount_not_zero"),
+        # a payment is positive, its reversal the same amount negative
+        CheckConstraint("(reverses_id IS NULL) = (amount_minor > 0)", name="reversals_negative"),
+        CheckConstraint("reverses_id IS NULL OR reason <> ''", name="reversals_have_reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    #: minor units of ``currency`` (the invoice's); negative on a reversal
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: the day the money arrived (a reversal: the day it was recorded)
+    paid_on: Mapped[date] = mapped_column(Date)
+    #: bank transfer, card, cheque … as finance wrote it
+    method: Mapped[str | None] = mapped_column(String(40))
+    #: the bank's or payer's reference
+    reference: Mapped[str | None] = mapped_column(String(200))
+    #: the payment this one reverses (each at most once)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), unique=True)
+    #: why a payment was reversed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship()
+    reverses: Mapped[Payment | None] = relationship(remote_side=[id])

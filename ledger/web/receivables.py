@@ -1,0 +1,228 @@
+"""Getting paid, in the pages: payments on an invoice, the aging report, statements of account,
+and what the portal shows a client about what it owes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateField, DecimalField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from .. import billing
+from ..errors import NotFound
+from ..extensions import db
+from ..models import Invoice
+from ..money import Money
+from ..services import payments, receivables
+from .boundary import transaction
+from .common import apply_error, client_or_404, confirmation, roles, today
+
+blueprint = Blueprint("receivables", __name__)
+FINANCE = ("finance",)
+BUCKET_LABELS = {"current": "Current", "1-30": "1–30 days", "31-60": "31–60 days", "61-90": "61–90 days",
+                 "over_90": "Over 90 days"}
+
+
+class PaymentForm(FlaskForm):
+    amount = DecimalField("Amount", validators=[InputRequired("Give the amount received.")])
+    paid_on = DateField("Received on", validators=[DataRequired("Give the day the money arrived.")])
+    method = StringField("Method", validators=[Optional(), Length(max=payments.MAX_METHOD)])
+    reference = StringField("Reference", validators=[Optional(), Length(max=payments.MAX_REFERENCE)])
+
+
+class ReversalForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired("A reversal needs a reason."), Length(max=5000)])
+
+
+# --- payments on the invoice page --------------------------------------------------------
+
+
+def payment_panel(invoice: Invoice, form: PaymentForm | None = None) -> dict:
+    """What the finance invoice page shows about payments: standing, payments, the forms."""
+    if invoice.kind != "invoice":
+        return {"standing": None}
+    if form is None:
+        form = PaymentForm(formdata=None, paid_on=today())
+    rows = payments.payments_of(db.session, invoice)
+    return {"standing": payments.standing(db.session, invoice, today()), "payments": rows,
+            "reversed": payments.reversed_ids(db.session, rows), "payment_form": form,
+            "reversal_form": ReversalForm(formdata=None)}
+
+
+def _invoice_or_404(number: str) -> Invoice:
+    try:
+        return payments_invoice(number)
+    except NotFound:
+        abort(404)
+
+
+def payments_invoice(number: str) -> Invoice:
+    from ..services.invoicing import find_invoice
+
+    return find_invoice(db.session, number, current_user)
+
+
+@blueprint.post("/finance/invoices/<number>/payments")
+@roles(*FINANCE)
+@transaction
+def record_payment(number: str):
+    from .finance import _invoice_page
+
+    found = _invoice_or_404(number)
+    if found.kind != "invoice":
+        abort(409, "Payments are recorded against invoices, not credit notes.")
+    form = PaymentForm()
+    if form.validate_on_submit():
+        try:
+            with db.session.begin_nested():
+                payment = payments.record_payment(db.session, found, form.amount.data, form.paid_on.data,
+                                                  form.method.data, form.reference.data, current_user,
+                                                  today=today())
+            shown = Money.from_minor(payment.amount_minor, found.currency).format(found.client.locale)
+            flash(f"Payment of {shown} recorded against {found.number}.", "info")
+            return redirect(url_for("finance.invoice", number=found.number))
+        except Exception as error:
+            if not apply_error(form, error):
+                raise
+            found = _invoice_or_404(number)
+    return _invoice_page(found, None, 422, payment_form=form)
+
+
+@blueprint.post("/finance/payments/<int:payment_id>/reverse")
+@roles(*FINANCE)
+@transaction
+def reverse_payment(payment_id: int):
+    try:
+        payment = payments.find_payment(db.session, payment_id, current_user)
+    except NotFound:
+        abort(404)
+    invoice = payment.invoice
+    back = url_for("finance.invoice", number=invoice.number)
+    form = ReversalForm()
+    if not form.validate_on_submit():
+        flash(" ".join(form.reason.errors) or "The form expired; try again.", "error")
+        return redirect(back)
+    shown = Money.from_minor(payment.amount_minor, payment.currency).format(invoice.client.locale)
+    asked = confirmation(f"Reverse a payment on {invoice.number}", [
+        f"Reverse the payment of {shown} received {payment.paid_on.isoformat()} on {invoice.number}.",
+        f"Reason: {form.reason.data}",
+        "The payment stays on record beside its reversal; the amount becomes due again."],
+        back, button="Reverse the payment")
+    if asked is not None:
+        return asked
+    try:
+        with db.session.begin_nested():
+            payments.reverse_payment(db.session, payment, form.reason.data, current_user, today=today())
+        flash(f"Payment of {shown} on {invoice.number} reversed.", "info")
+    except Exception as error:
+        if not apply_error(form, error):
+            raise
+    return redirect(back)
+
+
+# --- the aging report ----------------------------------------------------------------------
+
+
+def _as_of() -> date:
+    raw = (request.args.get("as_of") or "").strip()
+    if not raw:
+        return today()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        abort(400, "as_of is a date written YYYY-MM-DD.")
+
+
+@blueprint.get("/finance/receivables")
+@roles(*FINANCE)
+def aging():
+    as_of = _as_of()
+    return render_template("receivables/aging.html", as_of=as_of, report=receivables.aging(db.session, as_of),
+                           buckets=billing.AGING_BUCKETS, labels=BUCKET_LABELS)
+
+
+@blueprint.get("/finance/receivables/<currency>/<bucket>")
+@roles(*FINANCE)
+def aging_bucket(currency: str, bucket: str):
+    if bucket not in BUCKET_LABELS:
+        abort(404)
+    as_of = _as_of()
+    blocks = [block for block in receivables.aging(db.session, as_of) if block.currency == currency]
+    items = [item for block in blocks for item in block.items if item.bucket == bucket]
+    return render_template("receivables/bucket.html", as_of=as_of, currency=currency, bucket=bucket,
+                           label=BUCKET_LABELS[bucket], items=items,
+                           total=sum(item.standing.amount_due for item in items))
+
+
+CSV_COLUMNS = ("currency", "bucket", "client", "client_name", "invoice", "issued_on", "due_on", "days_past_due",
+               "total", "amount_paid", "amount_due", "status")
+
+
+@blueprint.get("/finance/receivables.csv")
+@roles(*FINANCE)
+def aging_csv():
+    as_of = _as_of()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for block in receivables.aging(db.session, as_of):
+        for item in block.items:
+            invoice, money = item.invoice, lambda minor, c=block.currency: str(Money.from_minor(minor, c))
+            writer.writerow((block.currency, item.bucket, invoice.client.code, _cell(invoice.client.name),
+                             invoice.number, invoice.issued_on.isoformat(), invoice.due_on.isoformat(),
+                             max((as_of - invoice.due_on).days, 0), money(invoice.total_minor),
+                             money(item.standing.amount_paid), money(item.standing.amount_due),
+                             item.standing.status))
+    return out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8",
+                                 "Content-Disposition": f'attachment; filename="receivables-{as_of}.csv"'}
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (``=HYPERLINK(…)`` in a client's name)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- statements of account --------------------------------------------------------------------
+
+
+def _period_bounds(client) -> tuple[date, date]:
+    """The statement's first and last day: the query's ``from`` and ``to``, or the year so far."""
+    end = today()
+    try:
+        start = date.fromisoformat(request.args.get("from") or end.replace(month=1, day=1).isoformat())
+        end = date.fromisoformat(request.args.get("to") or end.isoformat())
+    except ValueError:
+        abort(400, "from and to are dates written YYYY-MM-DD.")
+    if start > end:
+        abort(400, "from is after to.")
+    return start, end
+
+
+@blueprint.get("/finance/clients/<code>/statement")
+@roles(*FINANCE)
+def statement(code: str):
+    client = client_or_404(code)
+    start, end = _period_bounds(client)
+    return render_template("receivables/statement.html", client=client,
+                           statement=receivables.statement(db.session, client, start, end), portal=False)
+
+
+@blueprint.get("/portal/statement")
+@roles("client")
+def portal_statement():
+    client = current_user.client
+    start, end = _period_bounds(client)
+    return render_template("receivables/statement.html", client=client,
+                           statement=receivables.statement(db.session, client, start, end), portal=True)
+
+
+def portal_invoices(client, invoices: list[Invoice]) -> dict:
+    """What the portal's invoice list adds: each invoice's standing and the total outstanding."""
+    found = payments.standings(db.session, invoices, today())
+    outstanding = sum(found[doc.id].amount_due for doc in invoices if doc.kind == "invoice")
+    return {"standings": found, "outstanding": outstanding}
