@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import shutil
 import uuid
 from datetime import date
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from ledger import batch, create_app
 from ledger.extensions import db
@@ -129,6 +131,24 @@ def app(database_url, tmp_path, monkeypatch):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_role(database_url):
+    """A login role on the test server, dropped afterwards; (name, URL of the test database as it)."""
+    name = f"ledger_app_{secrets.token_hex(4)}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {name} LOGIN PASSWORD 'app-secret'")
+    url = sa.engine.make_url(database_url).set(username=name, password="app-secret")
+    yield name, url.render_as_string(hide_password=False)
+    owner = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with owner.connect() as connection:
+        connection.exec_driver_sql(f"DROP OWNED BY {name}")
+    owner.dispose()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP ROLE {name}")
+    admin.dispose()
 
 
 #: a complete vendor profile: every app of a test has it, unless marked ``incomplete_vendor``
@@ -329,9 +349,10 @@ def verified_books(app):
 
 
 @pytest.fixture(autouse=True)
-def _verify_books_when_asked(request):
-    """With LEDGER_TEST_VERIFY=1, every test that builds an app is followed by ``ledger verify``
-    (tests that damage the books on purpose carry the ``unsound_books`` marker)."""
-    if (os.environ.get("LEDGER_TEST_VERIFY") == "1" and "app" in request.fixturenames
+def _verify_books_after_each_test(request):
+    """Every test that builds an app is followed by ``ledger verify`` on its own database and archive,
+    so the suite's own activity proves the books stay sound. Tests that damage the books on purpose
+    carry the ``unsound_books`` marker; ``LEDGER_TEST_VERIFY=0`` turns the check off (to time it)."""
+    if (os.environ.get("LEDGER_TEST_VERIFY", "1") != "0" and "app" in request.fixturenames
             and request.node.get_closest_marker("unsound_books") is None):
         request.getfixturevalue("verified_books")

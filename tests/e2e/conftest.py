@@ -152,11 +152,15 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(database_url: str, folder: Path) -> Iterator[LiveServer]:
-    """Create an account manager, serve the app, and stop it afterwards."""
+def running_server(database_url: str, folder: Path, *, set_up_as: str | None = None) -> Iterator[LiveServer]:
+    """Create an account manager, serve the app, and stop it afterwards.
+
+    ``set_up_as`` is the database's owner when the server runs as another role: the set-up is
+    what the operator does with ``ledger init`` and ``ledger users create`` (as the owner).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     env = server_environment(database_url, folder)
-    token = account_manager_token(database_url)
+    token = account_manager_token(set_up_as or database_url)
 
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

@@ -3,7 +3,6 @@ triggers off, drop them, or change or remove an entry (`ledger db grant ROLE`)."
 
 from __future__ import annotations
 
-import secrets
 from datetime import date
 
 import pytest
@@ -14,40 +13,22 @@ from sqlalchemy.pool import NullPool
 from ledger import batch, create_app
 from ledger.cli import main as ledger_command
 from ledger.extensions import db
-from tests.conftest import POSTGRES_URL, Api, make_api_token, post_created
+from tests.conftest import Api, make_api_token, post_created
 
 postgres_only = pytest.mark.parametrize(
     "engine_name", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
-@pytest.fixture
-def app_role(database_url):
-    """A login role on the test server, dropped afterwards; (name, URL of the test database as it)."""
-    name = f"ledger_app_{secrets.token_hex(4)}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE ROLE {name} LOGIN PASSWORD 'app-secret'")
-    url = sa.engine.make_url(database_url).set(username=name, password="app-secret")
-    yield name, url.render_as_string(hide_password=False)
-    owner = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with owner.connect() as connection:
-        connection.exec_driver_sql(f"DROP OWNED BY {name}")
-    owner.dispose()
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP ROLE {name}")
-    admin.dispose()
-
-
 @postgres_only
 def test_the_app_runs_as_a_granted_role_that_cannot_switch_the_ledger_off(
-        app, rate_card, app_role, tmp_path):
+        app, rate_card, app_role):
     role, role_url = app_role
     owner_env = {"LEDGER_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "LEDGER_SECRET_KEY": "t"}
     granted = CliRunner().invoke(ledger_command, ["db", "grant", role], env=owner_env)
     assert granted.exit_code == 0, granted.output
 
     served = create_app({"SQLALCHEMY_DATABASE_URI": role_url, "SECRET_KEY": "t", "TESTING": True,
-                         "INVOICE_DIR": str(tmp_path / "role-invoices")})
+                         "INVOICE_DIR": app.config["INVOICE_DIR"]})  # one archive per database
     try:
         api = Api(served.test_client(), make_api_token(served, "admin"))
         post_created(api, "/clients", {

@@ -102,6 +102,27 @@ def test_selling_a_bundle_asks_for_confirmation_and_only_the_confirmed_post_sell
     assert incidents_left(browser.get("/clients/ACME").get_data(as_text=True)) == 15
 
 
+def test_deactivating_a_user_asks_for_confirmation_and_only_the_confirmed_post_deactivates(app):
+    email = add_user(app, "finance")
+    admin, _ = signed_in(app, "admin")
+    with app.app_context():
+        user_id = db.session.scalar(sa.text("SELECT id FROM users WHERE email = :e"), {"e": email})
+    page, action = f"/admin/users/{user_id}", f"/admin/users/{user_id}/deactivate"
+
+    asked = admin.post(action, data=form_fields(admin.get(page), action))
+    with app.app_context():
+        still_active = db.session.scalar(sa.text("SELECT active FROM users WHERE id = :i"), {"i": user_id})
+    confirm = form_fields(asked, action)
+    done = admin.post(action, data=confirm)
+
+    assert asked.status_code == 200
+    assert f"Deactivate {email}" in words(asked) and "can no longer sign in" in words(asked)
+    assert confirm["confirmed"] == "yes"
+    assert still_active
+    assert done.status_code == 302
+    assert f"{email} is deactivated" in words(admin.get(done.headers["Location"]))
+
+
 # --- sessions end on the server -------------------------------------------------------------------
 
 
