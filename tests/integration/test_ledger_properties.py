@@ -33,7 +33,7 @@ from ledger.billing import InsufficientIncidents
 from ledger.errors import Conflict
 from ledger.models import Activity, Case, Client, Entry, Lot, TermClose, Waiver
 from ledger.services import balances, bundles, clients, support, terms
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 ROLLOVER_CAP = 15
 _codes = itertools.count()
