@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from ledger import create_app
 from ledger.extensions import db
@@ -34,6 +35,9 @@ from tests.helpers import (
 )
 
 _counter = itertools.count()
+#: `make test-fast` (--hypothesis-profile=fast) tries few examples of each property; `make test` the
+#: number each test asks for (tests/helpers.py: ``examples``)
+settings.register_profile("fast", max_examples=10)
 #: markers of tests that take seconds each; `make test-fast` (-m "not slow") leaves them out
 SLOW_MARKERS = ("served", "browser", "postgres")
 E2E = Path(__file__).resolve().parent / "e2e"

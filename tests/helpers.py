@@ -47,6 +47,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from flask import current_app
+from hypothesis import settings
 from lxml import etree
 from PIL import Image
 from werkzeug.datastructures import MultiDict
@@ -69,6 +70,11 @@ POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 #: numbers that keep names unique within a test process (databases, users' emails)
 _counter = itertools.count()
 T = TypeVar("T")
+
+
+def examples(wanted: int) -> int:
+    """How many examples a property test tries: ``wanted``, or few in the fast loop (the ``fast`` profile)."""
+    return min(wanted, settings().max_examples) if settings.get_current_profile_name() == "fast" else wanted
 
 
 # --- databases ------------------------------------------------------------------------------------
