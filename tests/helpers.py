@@ -340,8 +340,7 @@ FILLED_ONCE = re.compile(r'name="once" value="([^"]+)"')
 
 def csrf_token(browser, path: str = "/sign-in") -> str:
     """The CSRF token of the form on ``path`` (valid for every form of this session)."""
-    html = browser.get(path).get_data(as_text=True)
-    found = CSRF.search(html)
+    found = CSRF.search(browser.get(path).get_data(as_text=True))
     assert found, f"no csrf_token on {path}"
     return found.group(1)
 
