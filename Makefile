@@ -2,7 +2,8 @@
 #   make run            install, create the schema, load demo data, serve on http://127.0.0.1:5000
 #   make test           run the whole suite against a throwaway PostgreSQL (scripts/postgres.sh)
 #   make test PYTEST_ARGS="-x -k appointment"
-#   make test-fast      the quick loop: no served app, browser or PostgreSQL (-m "not slow")
+#   make test-fast      the quick loop: no served app, browser or PostgreSQL (-m "not slow"), few
+#                       hypothesis examples (--hypothesis-profile=fast); `make test` runs everything
 #   make lint           ruff check ledger tests bench
 #   make bench | clean | pg-start | pg-stop | pg-status
 #   make i18n-extract | i18n-update | i18n-compile   the gettext catalogues under translations/ (.mo committed)
@@ -42,7 +43,7 @@ run: venv-run
 	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
 
 test-fast: venv
-	$(BIN)/pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not slow" --hypothesis-profile=fast $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check ledger tests bench

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -18,19 +20,27 @@ def register(main: click.Group) -> None:
     main.add_command(database)
 
 
+@contextmanager
+def _as_command_errors() -> Iterator[None]:
+    """A backup's or restore's failure as the command's error; no pooled connection outlives it."""
+    from .services.backup import BackupError
+
+    try:
+        yield
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        db.engine.dispose()
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def backup(app, file: Path) -> None:
     """Write a consistent copy of the database and the invoice archive to FILE (a .tar.gz)."""
-    from .services.backup import BackupError, create_backup
+    from .services.backup import create_backup
 
-    try:
+    with _as_command_errors():
         manifest = create_backup(db.engine, Path(app.config["INVOICE_DIR"]), file)
-    except BackupError as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        db.engine.dispose()  # a pooled connection must not outlive the command
     click.echo(f"backed up the {manifest.engine} database and {len(manifest.files)} archived file(s) "
                f"to {file}")
 
@@ -42,16 +52,12 @@ def backup(app, file: Path) -> None:
 def restore(app, file: Path, force: bool) -> None:
     """Restore the database and the invoice archive from FILE, after checking every checksum."""
     from .migrate import is_current
-    from .services.backup import BackupError, restore_backup
+    from .services.backup import restore_backup
 
     db.session.remove()  # no connection of ours may hold a lock on what is replaced
-    try:
+    with _as_command_errors():
         manifest = restore_backup(db.engine, Path(app.config["INVOICE_DIR"]), file, force=force)
         current = is_current()
-    except BackupError as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        db.engine.dispose()  # a pooled connection must not outlive the command
     click.echo(f"restored the database and {len(manifest.files)} archived file(s) "
                f"from {file} (made {manifest.created_at})")
     if not current:

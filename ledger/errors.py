@@ -73,14 +73,17 @@ class ErrorInfo:
         return {"error": body}
 
 
+#: the pure rules' errors (billing.py knows no statuses) as the domain errors they stand for;
+#: subclasses before RuleViolation, their base
+RULE_ERRORS = ((InvalidTransition, Conflict), (InsufficientIncidents, InsufficientBalance),
+               (RuleViolation, ValidationError))
+
+
 def describe(error: Exception) -> ErrorInfo | None:
     """Status, code, message and field for a domain error; None for anything else."""
     if isinstance(error, LedgerError):
         return ErrorInfo(error.status, error.code, error.message, error.field)
-    if isinstance(error, InvalidTransition):
-        return ErrorInfo(409, Conflict.code, error.message, error.field)
-    if isinstance(error, InsufficientIncidents):
-        return ErrorInfo(422, InsufficientBalance.code, error.message, error.field)
-    if isinstance(error, RuleViolation):
-        return ErrorInfo(422, ValidationError.code, error.message, error.field)
+    for rule_error, like in RULE_ERRORS:
+        if isinstance(error, rule_error):
+            return ErrorInfo(like.status, like.code, error.message, error.field)
     return None

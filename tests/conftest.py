@@ -18,15 +18,28 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from sqlalchemy.pool import NullPool
 
-from ledger import batch, create_app
+from ledger import create_app
 from ledger.extensions import db
 from ledger.migrate import upgrade
 from ledger.money import Money
+from tests.helpers import (
+    POSTGRES_URL,
+    Api,
+    books_findings,
+    fresh_postgres_database,
+    make_api_token,
+    postgres_url_of,
+    schematron_checker,
+    seed_vendor,
+)
 
-POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL")
 _counter = itertools.count()
+#: `make test-fast` (--hypothesis-profile=fast) tries few examples of each property; `make test` the
+#: number each test asks for (tests/helpers.py: ``examples``)
+settings.register_profile("fast", max_examples=10)
 #: markers of tests that take seconds each; `make test-fast` (-m "not slow") leaves them out
 SLOW_MARKERS = ("served", "browser", "postgres")
 E2E = Path(__file__).resolve().parent / "e2e"
@@ -67,41 +80,17 @@ def postgres_template(tmp_path_factory):
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    migrate(_database_url(name), tmp_path_factory.mktemp("pg-template"))
+    migrate(postgres_url_of(name), tmp_path_factory.mktemp("pg-template"))
     yield name
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
 
 
-def _database_url(name: str) -> str:
-    return sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def fresh_postgres_database(template: str):
-    """Create a database from the template; returns (url, drop)."""
-    name = f"ledger_t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-
-    def drop():
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return _database_url(name), drop
-
-
 @pytest.fixture(params=["sqlite"])
 def engine_name(request) -> str:
     """Which database engine the test runs on; tests opt into both with ``both_engines``."""
     return request.param
-
-
-both_engines = pytest.mark.parametrize(
-    "engine_name", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
-)
 
 
 @pytest.fixture
@@ -133,40 +122,6 @@ def app(database_url, tmp_path, monkeypatch):
         db.engine.dispose()
 
 
-@pytest.fixture
-def app_role(database_url):
-    """A login role on the test server, dropped afterwards; (name, URL of the test database as it)."""
-    name = f"ledger_app_{secrets.token_hex(4)}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE ROLE {name} LOGIN PASSWORD 'app-secret'")
-    url = sa.engine.make_url(database_url).set(username=name, password="app-secret")
-    yield name, url.render_as_string(hide_password=False)
-    owner = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with owner.connect() as connection:
-        connection.exec_driver_sql(f"DROP OWNED BY {name}")
-    owner.dispose()
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP ROLE {name}")
-    admin.dispose()
-
-
-#: a complete vendor profile: every app of a test has it, unless marked ``incomplete_vendor``
-VENDOR = dict(legal_name="Support Ledger GmbH", address="Friedrichstraße 123\n10117 Berlin", country="DE",
-              vat_id="DE136695976", registration="HRB 12345 B", iban="DE89370400440532013000",
-              bic="COBADEFFXXX", email="billing@vendor.example", phone="+49 30 1234567")
-
-
-def seed_vendor(app, **overrides) -> None:
-    """Save a complete vendor profile (``overrides`` changed) in ``app``'s database."""
-    from ledger.services.vendor import update_vendor
-
-    with app.app_context():
-        update_vendor(db.session, app.config, **{**VENDOR, **overrides})
-        db.session.commit()
-        db.session.remove()
-
-
 @pytest.fixture(autouse=True)
 def _complete_vendor(request):
     """Issuing needs a complete vendor profile: tests that build an app get one, so they can issue."""
@@ -176,9 +131,7 @@ def _complete_vendor(request):
 
 @pytest.fixture(scope="session")
 def schematron():
-    """Run a Schematron XSLT (tests/helpers.py) on XML; returns its failed asserts. Compiled once per session."""
-    from tests.helpers import schematron_checker
-
+    """Run a Schematron XSLT on XML; returns its failed asserts. Compiled once per session."""
     yield from schematron_checker()
 
 
@@ -220,20 +173,6 @@ def make_client(app):
     return make
 
 
-def make_api_token(app, role: str, client: str | None = None) -> str:
-    """Create a user with ``role`` (a client user of ``client`` code) on ``app``; a bearer token for it."""
-    from ledger.models import Client
-    from ledger.services.users import create_token, create_user
-
-    with app.app_context():
-        owner = db.session.scalar(sa.select(Client).where(Client.code == client)) if client else None
-        # token-only users: no password, so no scrypt hash to compute in every test
-        user = create_user(db.session, f"{role}-{next(_counter)}@example.com", role, client=owner)
-        token = create_token(db.session, user)
-        db.session.commit()
-        return token
-
-
 @pytest.fixture
 def make_token(app):
     """Create a user with ``role`` (a client user of ``client`` code) and return a bearer token."""
@@ -242,40 +181,6 @@ def make_token(app):
         return make_api_token(app, role, client)
 
     return make
-
-
-class Api:
-    """The JSON API through Flask's test client, with a bearer token."""
-
-    def __init__(self, client, token: str | None):
-        self.client = client
-        self.token = token
-
-    def headers(self, extra=None, token=None):
-        headers = {}
-        token = token if token is not None else self.token
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        headers.update(extra or {})
-        return headers
-
-    def get(self, path, token=None, **kwargs):
-        return self.client.get(f"/api/v1{path}", headers=self.headers(token=token), **kwargs)
-
-    def post(self, path, json=None, token=None, headers=None, data=None):
-        if data is not None:
-            return self.client.post(f"/api/v1{path}", data=data, headers=self.headers(headers, token),
-                                    content_type="application/json")
-        return self.client.post(f"/api/v1{path}", json=json if json is not None else {},
-                                headers=self.headers(headers, token))
-
-    def send(self, method: str, path, json=None, token=None):
-        """A PUT or PATCH with a JSON body."""
-        return self.client.open(f"/api/v1{path}", method=method, json=json if json is not None else {},
-                                headers=self.headers(token=token))
-
-    def as_(self, token: str) -> Api:
-        return Api(self.client, token)
 
 
 @pytest.fixture
@@ -295,57 +200,30 @@ def rate_card(app):
         db.session.commit()
 
 
-# --- shared helpers -------------------------------------------------------------------------------
-
-BILLED_PERIOD = "2026-02"
-BILLED_ON = date(2026, 3, 1)
-TECHNICIAN = "Tess Tech"
-
-
-def post_created(api, path: str, body: dict) -> dict:
-    """POST through the API and expect 201; the created resource."""
-    response = api.post(path, body)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def bill_a_month(app, api, make_client) -> None:
-    """Two clients with bundles, appointments, a response and overage; February invoiced and rendered."""
-    make_client("ACME")
-    make_client("BETA", currency="EUR", locale="de_DE", tax_rate=Decimal(19))
-    post_created(api, "/clients/ACME/bundles", {"quantity": 10, "purchased_on": "2026-02-02"})
-    post_created(api, "/clients/BETA/bundles", {"quantity": 5, "purchased_on": "2026-02-02"})
-    for code, minutes in (("ACME", 91), ("BETA", 150)):
-        case = post_created(api, f"/clients/{code}/cases", {
-            "subject": "VPN down", "severity": "major", "opened_at": "2026-02-03T08:00:00+00:00"})["number"]
-        post_created(api, f"/cases/{case}/appointments", {
-            "started_at": "2026-02-03T09:00:00+00:00", "technician": TECHNICIAN,
-            "ended_at": f"2026-02-03T{9 + minutes // 60:02d}:{minutes % 60:02d}:00+00:00"})
-        post_created(api, f"/cases/{case}/responses", {
-            "responded_at": "2026-02-04T09:00:00+00:00", "technician": TECHNICIAN})
-    result = batch.run(app, BILLED_PERIOD, BILLED_ON, workers=1)
-    assert len(result.issued) == 2 and result.rendered == 2
-
-
-# --- the books stay sound -------------------------------------------------------------------------
-
-def books_findings(app) -> list:
-    """What ``ledger verify`` finds in ``app``'s database and archive (an empty list when sound)."""
-    from ledger.services.verify import verify
-
-    with app.app_context():
-        try:
-            return verify(db.session, Path(app.config["INVOICE_DIR"]))
-        finally:
-            db.session.remove()
-
-
 @pytest.fixture
 def verified_books(app):
     """After the test, ``ledger verify`` must find nothing wrong in its database and archive."""
     yield
     findings = books_findings(app)
     assert findings == [], "ledger verify after the test:\n" + "\n".join(map(str, findings))
+
+
+@pytest.fixture
+def app_role(database_url):
+    """A login role on the test server, dropped afterwards; (name, URL of the test database as it)."""
+    name = f"ledger_app_{secrets.token_hex(4)}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {name} LOGIN PASSWORD 'app-secret'")
+    url = sa.engine.make_url(database_url).set(username=name, password="app-secret")
+    yield name, url.render_as_string(hide_password=False)
+    owner = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with owner.connect() as connection:
+        connection.exec_driver_sql(f"DROP OWNED BY {name}")
+    owner.dispose()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP ROLE {name}")
+    admin.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from ..db import acquire_write_lock
 from ..errors import (
     BadRequest,
+    ErrorInfo,
     Forbidden,
     IdempotencyConflict,
     LedgerError,
@@ -53,10 +54,7 @@ def json_response(payload, status: int = 200) -> Response:
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    body = {"code": code, "message": message}
-    if field:
-        body["field"] = field
-    return json_response({"error": body}, status)
+    return json_response(ErrorInfo(status, code, message, field).as_json(), status)
 
 
 @blueprint.before_request
@@ -202,10 +200,10 @@ def page_args() -> tuple[int, int]:
     if cursor:
         try:
             after = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+            if not 0 <= after <= MAX_ID:
+                raise ValueError(after)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise BadRequest("cursor is not one this API gave out", "cursor") from None
-        if not 0 <= after <= MAX_ID:
-            raise BadRequest("cursor is not one this API gave out", "cursor")
     return after, int(raw_limit)
 
 

@@ -50,6 +50,19 @@ def today():
     return datetime.now(UTC).date()
 
 
+def _file(data, mimetype: str, filename: str, disposition: str = "attachment"):
+    """A download named ``filename`` (``inline`` to open in the browser)."""
+    return current_app.response_class(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'{disposition}; filename="{filename}"'})
+
+
+def _required_period():
+    """The ``period`` query parameter, which the operation needs."""
+    if "period" not in request.args:
+        raise ValidationError("period is required, YYYY-MM", "period")
+    return query_arg("period", s.Period)
+
+
 def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int = 200, batch: bool = False,
         **doc):
     """Serve a view at ``rule`` and describe it; a POST is one transaction; a model answer is JSON.
@@ -246,9 +259,7 @@ def create_support_plan():
      query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
 def sla_report(code: str):
     client = clients.find_client(db.session, code, g.user)
-    if "period" not in request.args:
-        raise ValidationError("period is required, YYYY-MM", "period")
-    return s.SlaReport.of(sla.sla_report(db.session, client, query_arg("period", s.Period)))
+    return s.SlaReport.of(sla.sla_report(db.session, client, _required_period()))
 
 
 @api("GET", "/cases/<number>/activities", s.Activity, "What support did on a case.", tag="support", page=True)
@@ -374,9 +385,7 @@ def get_quote(number: str):
 @api("GET", "/quotes/<number>/pdf", "application/pdf", "A quote as a PDF.", tag="quotes")
 def quote_pdf(number: str):
     quote = quotes.find_quote(db.session, number, g.user)
-    pdf = render_quote_pdf(quote, today())
-    return current_app.response_class(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="{quote.number}.pdf"'})
+    return _file(render_quote_pdf(quote, today()), "application/pdf", f"{quote.number}.pdf", "inline")
 
 
 QUOTE_ACTIONS = {
@@ -437,8 +446,7 @@ def invoice_pdf(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
     data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
-    return current_app.response_class(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+    return _file(data, "application/pdf", f"{invoice.number}.pdf")
 
 
 @api("GET", "/invoices/<number>/xml", "application/xml", "The Factur-X (CII, EN 16931) XML, byte for byte "
@@ -446,7 +454,7 @@ def invoice_pdf(number: str):
 def invoice_xml(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
-    return _xml(einvoicing.invoice_xml(invoice), f"{invoice.number}-factur-x.xml")
+    return _file(einvoicing.invoice_xml(invoice), "application/xml", f"{invoice.number}-factur-x.xml")
 
 
 @api("GET", "/invoices/<number>/ubl", "application/xml", "The same document as UBL 2.1 (Peppol BIS "
@@ -454,12 +462,7 @@ def invoice_xml(number: str):
 def invoice_ubl(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
-    return _xml(einvoicing.invoice_ubl(invoice), f"{invoice.number}-ubl.xml")
-
-
-def _xml(data: bytes, filename: str):
-    return current_app.response_class(data, mimetype="application/xml", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"'})
+    return _file(einvoicing.invoice_ubl(invoice), "application/xml", f"{invoice.number}-ubl.xml")
 
 
 @api("POST", "/invoices/<number>/credit-notes", s.Invoice, "Credit the whole invoice or chosen lines, with "
@@ -514,8 +517,5 @@ def list_payments(number: str):
      "system.", tag="invoices", roles=FINANCE, query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
 def export_invoices():
     require("finance")
-    if "period" not in request.args:
-        raise ValidationError("period is required, YYYY-MM", "period")
-    period = query_arg("period", s.Period)
-    return current_app.response_class(exports.export_csv(db.session, period), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="invoices-{period}.csv"'})
+    period = _required_period()
+    return _file(exports.export_csv(db.session, period), "text/csv", f"invoices-{period}.csv")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,25 +39,33 @@ def relative_path(invoice: Invoice) -> str:
     return f"{invoice.issued_on.year}/{invoice.number}.pdf"
 
 
-def write_atomically(archive: Path, relative: str, data: bytes) -> tuple[str, int]:
-    """Write ``data`` to ``archive/relative`` so a reader sees the whole file or none; return its hash."""
-    target = archive / relative
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """A hidden draft beside ``target`` to write: on success it replaces ``target`` whole, synced to disk,
+    so a reader sees the whole file or none; on failure it is removed."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, draft = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(handle)
+    draft = Path(name)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        yield draft
+        with open(draft, "rb") as written:
+            os.fsync(written.fileno())
         os.replace(draft, target)
     except BaseException:
-        Path(draft).unlink(missing_ok=True)
+        draft.unlink(missing_ok=True)
         raise
     directory = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def write_atomically(archive: Path, relative: str, data: bytes) -> tuple[str, int]:
+    """Write ``data`` to ``archive/relative`` atomically; return its hash and size."""
+    with atomic_file(archive / relative) as draft:
+        draft.write_bytes(data)
     return hashlib.sha256(data).hexdigest(), len(data)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from ..db import DatabaseInUse, not_in_use
-from .archive import write_atomically
+from .archive import atomic_file, write_atomically
 
 FORMAT = "support-ledger-backup"
 FORMAT_VERSION = 1
@@ -41,7 +41,6 @@ ARCHIVE_FOLDER = "invoices"
 DUMP_NAMES = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
 #: how long pg_dump and pg_restore wait for a table lock before giving up
 LOCK_TIMEOUT = "60s"
-_CHUNK = 1024 * 1024
 
 
 class BackupError(Exception):
@@ -106,21 +105,14 @@ def create_backup(engine: Engine, invoice_dir: Path, target: Path) -> Manifest:
         _DUMPERS[engine_name](engine, dump)  # the snapshot first, then the PDFs it may record
         # read after the snapshot, before the files: every document recorded by then is on disk
         recorded = _recorded_documents(engine)
-        database = Item(dump.name, _file_sha256(dump), dump.stat().st_size)
-        draft = _draft_beside(target)
-        try:
-            with tarfile.open(draft, "w:gz") as tar:
-                tar.add(dump, arcname=dump.name, recursive=False)
-                files = tuple(_add_archive(tar, Path(invoice_dir)))
-                _refuse_damaged_documents(recorded, files, Path(invoice_dir))
-                manifest = Manifest(engine_name, datetime.now(UTC).isoformat(timespec="seconds"),
-                                    revision, database, files)
-                _add_bytes(tar, MANIFEST, manifest.to_json())
-            _fsync(draft)
-            os.replace(draft, target)
-        except BaseException:
-            draft.unlink(missing_ok=True)
-            raise
+        database = _file_item(dump, dump.name)
+        with atomic_file(target) as draft, tarfile.open(draft, "w:gz") as tar:
+            tar.add(dump, arcname=dump.name, recursive=False)
+            files = tuple(_add_archive(tar, Path(invoice_dir)))
+            _refuse_damaged_documents(recorded, files, Path(invoice_dir))
+            manifest = Manifest(engine_name, datetime.now(UTC).isoformat(timespec="seconds"),
+                                revision, database, files)
+            _add_bytes(tar, MANIFEST, manifest.to_json())
     return manifest
 
 
@@ -258,13 +250,9 @@ def _safe_name(member: tarfile.TarInfo, source: Path) -> str | None:
 
 def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, destination: Path, name: str) -> Item:
     destination.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
     with tar.extractfile(member) as stream, open(destination, "wb") as out:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return Item(name, digest.hexdigest(), size)
+        shutil.copyfileobj(stream, out)
+    return _file_item(destination, name)
 
 
 def _compare(manifest: Manifest, found: dict[str, Item], source: Path) -> None:
@@ -381,24 +369,10 @@ def _archive_files(invoice_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _file_item(path: Path, name: str) -> Item:
+    """The file at ``path`` as the backup lists it under ``name``."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _draft_beside(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, draft = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
-    return Path(draft)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
+        return Item(name, hashlib.file_digest(handle, "sha256").hexdigest(), path.stat().st_size)
 
 
 def _tool(name: str) -> str:

@@ -12,8 +12,14 @@ from sqlalchemy.pool import NullPool
 
 from ledger import create_app
 from ledger.extensions import db
-from tests.conftest import books_findings, make_api_token
-from tests.e2e.conftest import ServedApi, ledger_executable, running_server, server_environment
+from tests.helpers import (
+    ServedApi,
+    books_findings,
+    ledger_executable,
+    make_api_token,
+    running_server,
+    server_environment,
+)
 
 pytestmark = [pytest.mark.served, pytest.mark.postgres]
 

@@ -28,7 +28,7 @@ from ledger.models import Case, Client
 from ledger.money import Money
 from ledger.services import bundles, clients, invoicing, ratecards, support
 from ledger.services.users import create_user
-from tests.e2e.conftest import LiveServer, running_server
+from tests.helpers import LiveServer, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.served]
 

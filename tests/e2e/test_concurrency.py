@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import ServedApi, in_parallel
+from tests.helpers import ServedApi, in_parallel
 
 pytestmark = pytest.mark.served
 

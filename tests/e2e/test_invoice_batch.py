@@ -33,8 +33,7 @@ from ledger.extensions import db
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
 from ledger.services.ratecards import create_rate_card
-from tests.conftest import both_engines
-from tests.e2e.conftest import ledger_executable, ready_to_invoice, server_environment
+from tests.helpers import both_engines, ledger_executable, ready_to_invoice, server_environment
 
 MARCH = "2026-03"
 #: how long one batch may take, in seconds (30 PDFs at well under a second each)

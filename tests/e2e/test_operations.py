@@ -22,8 +22,13 @@ from ledger.money import Money
 from ledger.services.backup import create_backup
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
-from tests.conftest import both_engines
-from tests.e2e.conftest import ledger_executable, ready_to_invoice, running_server, server_environment
+from tests.helpers import (
+    both_engines,
+    ledger_executable,
+    ready_to_invoice,
+    running_server,
+    server_environment,
+)
 
 pytestmark = pytest.mark.served
 
@@ -117,4 +122,3 @@ def test_a_killed_invoice_run_leaves_no_render_worker_behind(database_url, tmp_p
         for pid in workers:  # reparented by now: only their ids find them
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-

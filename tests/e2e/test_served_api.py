@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 pytestmark = pytest.mark.served
 

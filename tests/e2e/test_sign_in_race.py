@@ -12,8 +12,7 @@ import requests
 from ledger import create_app
 from ledger.extensions import db
 from ledger.services.users import create_user
-from tests.conftest import both_engines
-from tests.e2e.conftest import REQUEST_TIMEOUT, in_parallel
+from tests.helpers import REQUEST_TIMEOUT, both_engines, in_parallel
 
 PASSWORD = "the right password, at last"
 ATTEMPTS, RIGHT_ONE = 40, 30

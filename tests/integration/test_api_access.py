@@ -12,7 +12,7 @@ from ledger.extensions import db
 from ledger.models import ApiToken, Client
 from ledger.services.invoicing import issue_invoice
 from ledger.services.users import revoke_token, user_for_token
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 #: endpoints with nothing to guard: the public API description and "who am I"
 UNGUARDED = {"api.openapi", "api.me"}

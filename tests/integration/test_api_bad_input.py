@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.extensions import db
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 BUNDLE = {"quantity": 5, "purchased_on": "2026-02-01"}
 CASE = {"subject": "Printer on fire", "severity": "major", "opened_at": "2026-02-01T09:00:00+00:00"}

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 ACME = {
     "code": "ACME",

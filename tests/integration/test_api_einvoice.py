@@ -9,7 +9,7 @@ import pytest
 from pypdf import PdfReader
 
 from ledger import batch
-from tests.conftest import VENDOR, bill_a_month, post_created
+from tests.helpers import VENDOR, bill_a_month, post_created, signed_in
 
 VENDOR_BODY = {name: value for name, value in VENDOR.items()}
 
@@ -217,8 +217,6 @@ def test_changing_a_client_changes_the_next_invoice_and_not_the_issued_one(app, 
 
 
 def signed_in_client(app, code: str):
-    from tests.integration.test_web_access import signed_in
-
     browser, _ = signed_in(app, "client", client=code)
     return browser
 

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.extensions import db
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 APPOINTMENT = {"started_at": "2026-02-02T10:00:00+00:00", "ended_at": "2026-02-02T11:30:00+00:00",
                "technician": "Tess Tech"}

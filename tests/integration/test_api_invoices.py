@@ -17,7 +17,7 @@ import pytest
 
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
-from tests.integration.test_invoicing import client_named
+from tests.helpers import client_named
 
 MARCH = "2026-03"
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 
 def line(role: str, unit: str, quantity) -> dict:

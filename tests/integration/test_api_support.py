@@ -8,7 +8,7 @@ import pytest
 
 from ledger.extensions import db
 from ledger.services.ratecards import create_rate_card
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 TECHNICIAN = "Tess Tech"
 

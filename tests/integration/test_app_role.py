@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from ledger import batch, create_app
 from ledger.cli import main as ledger_command
 from ledger.extensions import db
-from tests.conftest import Api, make_api_token, post_created
+from tests.helpers import Api, make_api_token, post_created
 
 postgres_only = pytest.mark.parametrize(
     "engine_name", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)

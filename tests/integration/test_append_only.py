@@ -12,7 +12,7 @@ from sqlalchemy.pool import NullPool
 from ledger.models import AppendOnlyViolation, Client, Entry
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
-from tests.conftest import bill_a_month, both_engines
+from tests.helpers import bill_a_month, both_engines
 
 postgres_only = pytest.mark.parametrize(
     "engine_name", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True

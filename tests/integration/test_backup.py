@@ -31,7 +31,7 @@ from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
 from ledger.services.ratecards import seed_card
-from tests.conftest import Api, bill_a_month, both_engines, fresh_postgres_database, seed_vendor
+from tests.helpers import Api, bill_a_month, both_engines, fresh_postgres_database, seed_vendor
 
 PERIOD = "2026-02"
 ISSUED_ON = date(2026, 3, 1)

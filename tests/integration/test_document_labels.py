@@ -22,8 +22,7 @@ from ledger.i18n import TEMPLATES, TRANSLATIONS, translations
 from ledger.models import Client, Invoice
 from ledger.pdf import render_invoice_pdf
 from ledger.services.vendor import set_client_billing
-from tests.integration.test_invoice_pdf import pdf_text
-from tests.integration.test_invoicing import bill_march, issue, make_march_client
+from tests.helpers import bill_march, issue, make_march_client, pdf_text
 
 #: labels an English invoice prints that no German or French one may
 ENGLISH = ["Invoice number", "Issue date", "Service period", "Due date", "Client number", "Bill to",

@@ -25,8 +25,7 @@ from ledger.services import archive, bundles, exports
 from ledger.services.einvoicing import invoice_taxes, invoice_ubl, invoice_xml
 from ledger.services.invoicing import issue_credit_note, issue_invoice
 from ledger.services.vendor import VendorIncomplete, set_client_billing, update_vendor
-from tests.conftest import VENDOR
-from tests.helpers import CII_SCHEMATRON, CII_XSD, UBL_SCHEMATRON, UBL_XSD, xsd_errors
+from tests.helpers import CII_SCHEMATRON, CII_XSD, UBL_SCHEMATRON, UBL_XSD, VENDOR, xsd_errors
 
 PERIOD, ISSUED_ON = "2026-02", date(2026, 3, 2)
 CLIENTS = {

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from ledger import create_app
 from ledger.cli import main as ledger_command
 from ledger.extensions import db
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 
 def set_schema_revision(app, revision: str) -> None:

@@ -20,24 +20,20 @@ import sqlalchemy as sa
 
 from ledger.models import InvoiceDocument
 from ledger.services.support import log_technician_response, open_case, waive
-from tests.integration.test_invoicing import (
+from tests.helpers import (
+    LEAK,
     MARCH_TAXES,
     RENEWS_IN_MARCH,
+    CountingServer,
     at,
     bill_march,
     client_named,
     issue,
     make_march_client,
+    pdf_text,
 )
-from tests.integration.test_quote_pdf import LEAK, CountingServer
 
 NUMBER = "INV-2026-00001"
-
-
-def pdf_text(data: bytes) -> str:
-    """All pages' text, every run of white space made one space."""
-    reader = pypdf.PdfReader(io.BytesIO(data))
-    return re.sub(r"\s+", " ", " ".join(page.extract_text() for page in reader.pages))
 
 
 def pdf_images(data: bytes) -> int:
@@ -279,4 +275,3 @@ def test_a_credit_note_pdf_names_the_invoice_it_corrects_and_shows_negative_amou
     assert "Credit: Incident overage: 2 beyond the balance 2 -$250.00 -$500.00" in text
     assert "Tax 8.25 % -$41.25" in text and "Total credited -$541.25" in text
     assert "Due" not in text.split("Usage statement")[0]
-

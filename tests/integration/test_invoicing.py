@@ -6,19 +6,18 @@ month, incident overage, professional-service overage, then tax at the client's 
 Numbers are sequential without gaps, given only when an invoice is issued; an issued
 invoice never changes; running a month twice issues nothing new.
 
-``bill_march`` builds one March whose every line is worked out by hand in ``MARCH_LINES``;
+``bill_march`` (tests/helpers.py) builds one March whose every line is worked out by hand in ``MARCH_LINES``;
 the PDF and API tests reuse it.
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.pool import NullPool
 
 from ledger import batch
@@ -33,56 +32,17 @@ from ledger.services.quotes import accept_quote, create_quote, send_quote
 from ledger.services.ratecards import create_rate_card
 from ledger.services.support import log_appointment, log_helpdesk_answer, log_technician_response, open_case
 from ledger.services.work import log_work
-from tests.conftest import both_engines
-
-MARCH = "2026-03"
-#: the day finance runs March
-RUN_DAY = date(2026, 4, 1)
-#: a term that renews on 1 March: March bills the year's maintenance
-RENEWS_IN_MARCH = date(2025, 3, 1)
-
-
-def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
-
-
-def client_named(session, code: str) -> Client:
-    return session.scalar(sa.select(Client).where(Client.code == code))
-
-
-def make_march_client(make_client, code: str, currency: str = "USD", locale: str = "en_US",
-                      tax_rate: str = "8.25", **overrides) -> None:
-    """A client whose term renews on 1 March, with a maintenance fee of 1,200."""
-    make_client(code, currency=currency, locale=locale, tax_rate=Decimal(tax_rate),
-                term_start=RENEWS_IN_MARCH, maintenance_fee="1200.00", **overrides)
-
-
-def bill_march(session, code: str, technician: str = "Sam", subject: str = "Mail server down") -> None:
-    """Everything March bills for ``code`` (seed card prices; committed).
-
-    - a bundle of 10 incidents on 2 March at the card's 200;
-    - quote Q-2026-00001, accepted 4 March: analyst 12.25 hours at 150 and developer 5 days
-      at 1,000 = 6,837.50, 52.25 hours → 5 % discount 341.875, half-up 341.88;
-    - three appointments of 14:00–15:40 (100 min = 4 incidents each): 12 incidents, 10 from
-      the bundle, 2 overage at the card's overage price of 250;
-    - analyst work of 795 min, 60 beyond the 735 prepaid minutes, at the analyst's 150/hour;
-    - consultant work of 100 min (billed 105, nothing prepaid) at the consultant's 125/hour.
-    """
-    client = client_named(session, code)
-    buy_bundle(session, client, 10, date(2026, 3, 2))
-    quote = create_quote(session, client, [
-        QuoteLineRequest("analyst", "hour", Decimal("12.25")),
-        QuoteLineRequest("developer", "day", Decimal(5)),
-    ], valid_until=date(2026, 3, 31), today=date(2026, 3, 3))
-    send_quote(session, quote, date(2026, 3, 3))
-    accept_quote(session, quote, date(2026, 3, 4))
-    case = open_case(session, client, subject, "critical", at(5, 9))
-    for day in (5, 6, 9):
-        log_appointment(session, case, at(day, 14), at(day, 15, 40), technician)
-    log_work(session, client, "analyst", 795, date(2026, 3, 11), "Data migration workshop")
-    log_work(session, client, "consultant", 100, date(2026, 3, 12), "Go-live support")
-    session.commit()
-
+from tests.helpers import (
+    MARCH,
+    MARCH_TAXES,
+    RUN_DAY,
+    at,
+    bill_march,
+    both_engines,
+    client_named,
+    issue,
+    make_march_client,
+)
 
 #: (kind, description, quantity, unit price, amount) of the March invoice, worked out by hand
 MARCH_LINES = [
@@ -99,11 +59,6 @@ MARCH_LINES = [
      "125.00", "218.75"),
 ]
 MARCH_SUBTOTAL = "10564.37"
-#: (currency, locale, tax rate, tax, total): 10,564.37 × 8.25 % = 871.560525; × 19 % = 2,007.2303
-MARCH_TAXES = [
-    ("USD", "en_US", "8.25", "871.56", "11435.93"),
-    ("EUR", "de_DE", "19", "2007.23", "12571.60"),
-]
 
 
 def money(minor: int, currency: str) -> str:
@@ -122,14 +77,6 @@ def lines_of(invoice: Invoice) -> list[tuple[str, str, str, str, str]]:
 def totals_of(invoice: Invoice) -> tuple[str, str, str]:
     return tuple(money(m, invoice.currency) for m in (invoice.subtotal_minor, invoice.tax_minor,
                                                       invoice.total_minor))
-
-
-def issue(session, period: str = MARCH, today: date = RUN_DAY):
-    """Issue ``period`` through the month's run (client by client); returns (numbers issued, codes skipped)."""
-    session.commit()
-    result = batch.run(current_app._get_current_object(), period, today)
-    assert result.failed == []
-    return result.issued, result.skipped
 
 
 def invoices_of(session, code: str) -> list[Invoice]:

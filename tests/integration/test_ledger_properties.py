@@ -33,7 +33,7 @@ from ledger.billing import InsufficientIncidents
 from ledger.errors import Conflict
 from ledger.models import Activity, Case, Client, Entry, Lot, TermClose, Waiver
 from ledger.services import balances, bundles, clients, support, terms
-from tests.conftest import both_engines
+from tests.helpers import both_engines, examples
 
 ROLLOVER_CAP = 15
 _codes = itertools.count()
@@ -328,7 +328,7 @@ def test_ledger_invariants_hold_over_random_sequences_of_operations(
     LedgerMachine.session = session
     on_sqlite = engine_name == "sqlite"
     run_state_machine_as_test(LedgerMachine, settings=settings(
-        max_examples=50 if on_sqlite else 10,
+        max_examples=examples(50 if on_sqlite else 10),
         stateful_step_count=20,
         deadline=None,
         # replays against a database are slow: shrink one failure only, and only on SQLite

@@ -23,15 +23,17 @@ from ledger.services import archive, mail
 from ledger.services.einvoicing import invoice_xml
 from ledger.services.invoicing import issue_invoice
 from ledger.services.vendor import set_client_billing
-from tests.integration.test_invoicing import (
+from tests.helpers import (
     MARCH,
+    ONCE,
     RUN_DAY,
+    Browser,
     bill_march,
     client_named,
     issue,
     make_march_client,
+    user_maker,
 )
-from tests.integration.test_web_finance import ONCE, Browser, user_maker
 
 #: the sender's clock, a day ahead: every message queued by a test is due by then
 NOW = datetime.now(UTC) + timedelta(days=1)

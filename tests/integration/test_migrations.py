@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from ledger.extensions import db
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 
 @both_engines

@@ -20,9 +20,7 @@ from ledger.models import Client, Invoice, InvoiceDocument, TermClose
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
 from ledger.services.support import log_technician_response, open_case
-from tests.conftest import both_engines
-from tests.integration.test_invoicing import client_named
-from tests.integration.test_web_finance import browser_as, make_user, words  # noqa: F401
+from tests.helpers import both_engines, client_named, words
 
 MARCH = "2026-03"
 

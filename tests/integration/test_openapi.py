@@ -19,7 +19,7 @@ from ledger.api.openapi import document
 from ledger.config import MAX_BODY_BYTES
 from ledger.extensions import db
 from ledger.services.sla import seed_support_plans
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 PREFIX = "/api/v1"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}

@@ -10,55 +10,20 @@ from __future__ import annotations
 import base64
 import io
 import re
-import socketserver
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pypdf
 import pytest
-from PIL import Image
 
 from ledger.pdf import STATIC, render_pdf
+from tests.helpers import LEAK, CountingServer, png
 
 LINES = [
     {"role": "analyst", "unit": "day", "quantity": "2"},
     {"role": "developer", "unit": "hour", "quantity": "40"},
 ]
-#: a marker a leaked stylesheet would print on the page
-LEAK = "LEAKED-FROM-A-LOCAL-FILE"
-
-
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), "red").save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-class CountingServer(socketserver.ThreadingTCPServer):
-    """Answers every request with a PNG and counts connections."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self):
-        self.connections = 0
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), CountingHandler)
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-
-class CountingHandler(socketserver.StreamRequestHandler):
-    def handle(self):
-        with self.server.lock:
-            self.server.connections += 1
-        self.rfile.readline()
-        image = png()
-        self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(image), image))
 
 
 @pytest.fixture

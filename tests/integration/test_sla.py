@@ -24,7 +24,7 @@ from ledger.services.sla import (
     terms_in_force,
 )
 from ledger.services.support import log_technician_response, open_case
-from tests.conftest import both_engines
+from tests.helpers import both_engines
 
 TORONTO = ZoneInfo("America/Toronto")
 

@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from ledger.cli import main as ledger_command
 from ledger.extensions import db
 from ledger.models import Invoice, InvoiceDocument
-from tests.conftest import bill_a_month, books_findings, both_engines
+from tests.helpers import bill_a_month, books_findings, both_engines
 
 pytestmark = pytest.mark.unsound_books
 

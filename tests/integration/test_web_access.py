@@ -7,135 +7,26 @@ The table below must name every page route: adding a route without listing it fa
 
 from __future__ import annotations
 
-import functools
 import itertools
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 from markupsafe import escape
 from werkzeug.exceptions import MethodNotAllowed
-from werkzeug.security import generate_password_hash
 
-from ledger import billing
 from ledger.extensions import db
-from ledger.models import Client
-from ledger.services import archive, bundles, invoicing, quotes, support
-from ledger.services.users import PASSWORD_METHOD, create_token, create_user
+from ledger.services.users import create_token, create_user
+from tests.helpers import BETA_NAME, BETA_SUBJECT, once, row_counts, signed_in
 
-PASSWORD = "correct horse battery"
-#: what the other client calls its things: none of it may reach a client user of ALPHA
-BETA_NAME = "Beta Confidential Industries"
-BETA_SUBJECT = "Beta's confidential outage"
 ROLES = ("anonymous", "client", "account_manager", "finance", "admin")
 PAGE_AREAS = ("manager.", "portal.", "finance.", "admin.")
 
 _emails = itertools.count()
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-ONCE = re.compile(r'name="once" value="([^"]*)"')
-
-
-# --- signing in through the test client (the other web test modules import these) ---------
-
-
-def csrf_token(browser, path: str = "/sign-in") -> str:
-    """The CSRF token of the form on ``path`` (valid for every form of this session)."""
-    html = browser.get(path).get_data(as_text=True)
-    found = CSRF.search(html)
-    assert found, f"no csrf_token on {path}"
-    return found.group(1)
-
-
-def once(browser) -> str:
-    """A fresh one-time form token: every page of a signed-in user has one (in its sign-out form)."""
-    found = ONCE.search(browser.get("/", follow_redirects=True).get_data(as_text=True))
-    return found.group(1) if found else ""
-
-
-def confirmed(browser, asked):
-    """Press "Confirm" on a confirmation page: post its form, which repeats the first post's fields."""
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
-                             asked.get_data(as_text=True).split('<form method="post" action=')[-1]))
-    action = re.search(r'<form method="post" action="([^"]+)"', asked.get_data(as_text=True)).group(1)
-    return browser.post(action, data=fields)
-
-
-@functools.cache
-def password_hash() -> str:
-    """The scrypt hash of PASSWORD, as the app stores it: computed once (each costs ~0.4 s)."""
-    return generate_password_hash(PASSWORD, method=PASSWORD_METHOD)
-
-
-def add_user(app, role: str, client: str | None = None) -> str:
-    """Create a user (a client user of ``client``'s code) whose password is PASSWORD; returns the email.
-
-    Every user gets the same stored hash; signing in still checks the password against it.
-    """
-    with app.app_context():
-        owner = db.session.scalar(sa.select(Client).where(Client.code == client)) if client else None
-        user = create_user(db.session, f"{role}-{next(_emails)}@example.com", role, client=owner)
-        user.password_hash = password_hash()
-        db.session.commit()
-        return user.email
-
-
-def sign_in(browser, email: str, password: str = PASSWORD):
-    """Post the sign-in form as a person would: with the token from the page."""
-    token = csrf_token(browser)
-    return browser.post("/sign-in", data={"email": email, "password": password, "csrf_token": token})
-
-
-def signed_in(app, role: str, client: str | None = None):
-    """A test client signed in as a new user of ``role``, and the CSRF token its forms carry."""
-    browser = app.test_client()
-    if role == "anonymous":
-        return browser, csrf_token(browser)
-    token = csrf_token(browser)
-    email = add_user(app, role, client if role == "client" else None)
-    response = browser.post("/sign-in", data={"email": email, "password": PASSWORD,
-                                              "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return browser, token
 
 
 # --- two clients' worth of data ------------------------------------------------------------
-
-
-def seed_client(app, code: str, name: str, subject: str) -> dict:
-    """A client with a bundle, a case, a charged appointment, a sent and a draft quote, an invoice."""
-    today = datetime.now(UTC).date()
-    lines = [billing.QuoteLineRequest("analyst", "hour", Decimal(10))]
-    with app.app_context():
-        session = db.session
-        client = session.scalar(sa.select(Client).where(Client.code == code))
-        bundles.buy_bundle(session, client, 10, date(2026, 1, 5))
-        case = support.open_case(session, client, subject, "critical", datetime(2026, 1, 10, 9, tzinfo=UTC))
-        activity = support.log_appointment(session, case, datetime(2026, 1, 10, 10, tzinfo=UTC),
-                                           datetime(2026, 1, 10, 11, tzinfo=UTC), "Tess Tech")
-        sent = quotes.create_quote(session, client, lines, today + timedelta(days=30), today)
-        quotes.send_quote(session, sent, today)
-        draft = quotes.create_quote(session, client, lines, today + timedelta(days=30), today)
-        invoice = invoicing.issue_invoice(session, client, "2026-01", date(2026, 2, 1))
-        archive.archive_now(session, invoice, app.config)  # as the month's run does
-        session.commit()
-        return {"code": code, "name": name, "case": case.number, "activity": activity.id,
-                "quote": sent.number, "draft": draft.number, "invoice": invoice.number}
-
-
-@pytest.fixture
-def alpha(app, make_client, rate_card) -> dict:
-    make_client("ALPHA", name="Alpha Ltd")
-    return seed_client(app, "ALPHA", "Alpha Ltd", "Alpha's outage")
-
-
-@pytest.fixture
-def beta(app, make_client, rate_card) -> dict:
-    make_client("BETA", name=BETA_NAME)
-    return seed_client(app, "BETA", BETA_NAME, BETA_SUBJECT)
 
 
 @pytest.fixture
@@ -147,12 +38,6 @@ def spare(app) -> dict:
         db.session.commit()
         token_id = db.session.scalar(sa.text("SELECT id FROM api_tokens WHERE user_id = :u"), {"u": user.id})
         return {"user": user.id, "token": token_id}
-
-
-def row_counts(app) -> dict[str, int]:
-    with app.app_context():
-        return {table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
-                for table in db.metadata.sorted_tables}
 
 
 # --- the table ------------------------------------------------------------------------------

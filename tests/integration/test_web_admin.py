@@ -14,29 +14,9 @@ from sqlalchemy import func, select
 
 from ledger.extensions import db
 from ledger.models import User
-from tests.integration.test_web_finance import (
-    PASSWORD,
-    Browser,
-    browser_opener,
-    form_fields,
-    page_text,
-    user_maker,
-    words,
-)
+from tests.helpers import PASSWORD, Browser, form_fields, page_text, words
 
 NEW_PASSWORD = "a much longer secret"
-
-
-@pytest.fixture
-def make_user(app):
-    """A user who signs in with PASSWORD; returns the email."""
-    return user_maker(app)
-
-
-@pytest.fixture
-def browser_as(app, make_user):
-    """A browser signed in as a new user of a role."""
-    return browser_opener(app, make_user)
 
 
 @pytest.fixture

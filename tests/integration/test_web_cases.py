@@ -17,8 +17,7 @@ from ledger.models import Case, Client, Invoice
 from ledger.pdf import render_invoice_html
 from ledger.services import bundles, sla, support
 from ledger.services.statement import service_levels
-from tests.integration.test_invoicing import bill_march, issue, make_march_client
-from tests.integration.test_web_access import once, signed_in
+from tests.helpers import bill_march, issue, make_march_client, once, signed_in
 
 NOW = datetime.now(UTC)
 #: Friday 9 January 2026, 16:00 in Toronto: a major case is due a response Monday 16:00

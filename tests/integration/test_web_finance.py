@@ -11,175 +11,20 @@ The tests sign in with a password and send each form's CSRF token, as a browser 
 from __future__ import annotations
 
 import csv
-import functools
-import html
 import io
-import itertools
 import re
 from datetime import timedelta
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.datastructures import MultiDict
-from werkzeug.security import generate_password_hash
 
 from ledger.extensions import db
-from ledger.models import Client, Invoice
-from ledger.services.users import create_user
+from ledger.models import Invoice
 from ledger.web.common import today
-from tests.conftest import both_engines
+from tests.helpers import MARCH, Browser, both_engines, form_fields, page_text, words
 
-PASSWORD = "correct horse battery"
-MARCH = "2026-03"
-CSRF_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-ONCE = re.compile(r'name="once" value="([^"]+)"')
-_emails = itertools.count()
-
-
-# --- a browser: session cookie, CSRF token, forms ------------------------------------
-
-
-def page_text(response) -> str:
-    """The page's HTML with entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(response) -> str:
-    """The page as a person reads it: no tags, entities decoded, runs of white space as one space."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).split())
-
-
-class FormReader(HTMLParser):
-    """The fields a browser would submit from the form posting to ``action``, with their current values."""
-
-    def __init__(self, action: str):
-        super().__init__()
-        self.action, self.inside, self.fields = action, False, {}
-        self.select = self.textarea = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self.inside = attrs.get("action") == self.action
-        elif not self.inside or not (attrs.get("name") or tag == "option"):
-            return
-        elif tag == "input" and attrs.get("type") not in ("submit", "button"):
-            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
-                self.fields[attrs["name"]] = attrs.get("value") or ""
-        elif tag == "select":
-            self.select = attrs["name"]
-        elif tag == "option" and self.select and ("selected" in attrs or self.select not in self.fields):
-            self.fields[self.select] = attrs.get("value") or ""
-        elif tag == "textarea":
-            self.textarea = attrs["name"]
-            self.fields[self.textarea] = ""
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.inside = False
-        elif tag == "select":
-            self.select = None
-        elif tag == "textarea":
-            self.textarea = None
-
-    def handle_data(self, data):
-        if self.inside and self.textarea:
-            self.fields[self.textarea] += data
-
-
-def form_fields(response, action: str) -> dict[str, str]:
-    reader = FormReader(action)
-    reader.feed(response.get_data(as_text=True))
-    assert reader.fields, f"no form posting to {action} on the page"
-    return reader.fields
-
-
-class Browser:
-    """Someone at the pages: Flask's test client keeps the session cookie; the last CSRF token seen is sent."""
-
-    def __init__(self, app):
-        self.client = app.test_client()
-        self.csrf_token: str | None = None
-        self.email: str | None = None
-
-    def get(self, path: str):
-        response = self.client.get(path)
-        found = response.mimetype == "text/html" and CSRF_TOKEN.search(response.get_data(as_text=True))
-        if found:
-            self.csrf_token = found.group(1)
-        return response
-
-    def post(self, path: str, data: dict | None = None, *, csrf: bool = True):
-        """Post as a form would: with the CSRF token and a fresh one-time token (when signed in)."""
-        data = dict(data or {})
-        if csrf:
-            data.setdefault("csrf_token", self.csrf_token)
-        if "once" not in data:
-            found = ONCE.search(self.client.get("/", follow_redirects=True).get_data(as_text=True))
-            if found:
-                data["once"] = found.group(1)
-        return self.client.post(path, data=data)
-
-    def confirm(self, response):
-        """Press the button of a confirmation page (the second step of an irreversible action);
-        any other response is returned as it is."""
-        if response.status_code != 200 or 'name="confirmed"' not in response.get_data(as_text=True):
-            return response
-        form = response.get_data(as_text=True).split('<form method="post" action="')[-1]
-        action = html.unescape(form.split('"')[0])
-        fields = [(name, html.unescape(value))
-                  for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)]
-        return self.client.post(action, data=MultiDict(fields))
-
-    def sign_in(self, email: str, password: str = PASSWORD):
-        self.get("/sign-in")
-        self.email = email
-        return self.post("/sign-in", {"email": email, "password": password})
-
-
-@functools.cache
-def password_hash() -> str:
-    """PASSWORD's hash for test users, with cheap scrypt parameters: the hash names its own, so the real
-    sign-in checks it in milliseconds (the app's own, strong parameters take a quarter of a second)."""
-    return generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
-
-
-def user_maker(app):
-    """Create a user who signs in with PASSWORD (a client user of ``client`` code); returns the email."""
-
-    def make(role: str, client: str | None = None) -> str:
-        with app.app_context():
-            owner = db.session.scalar(select(Client).where(Client.code == client)) if client else None
-            user = create_user(db.session, f"{role}-{next(_emails)}@example.com", role, client=owner)
-            user.password_hash = password_hash()
-            db.session.commit()
-            return user.email
-
-    return make
-
-
-def browser_opener(app, make_user):
-    """A browser signed in as a new user of ``role``."""
-
-    def open_as(role: str, client: str | None = None) -> Browser:
-        browser = Browser(app)
-        response = browser.sign_in(make_user(role, client))
-        assert response.status_code == 302, page_text(response)
-        return browser  # the sign-in page's CSRF token stays valid for the session
-
-    return open_as
-
-
-@pytest.fixture
-def make_user(app):
-    return user_maker(app)
-
-
-@pytest.fixture
-def browser_as(app, make_user):
-    return browser_opener(app, make_user)
+# --- finance at the pages (a browser: tests/helpers.py) ------------------------
 
 
 @pytest.fixture

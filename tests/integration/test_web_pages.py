@@ -14,7 +14,7 @@ from ledger import billing
 from ledger.extensions import db
 from ledger.models import Case, Client
 from ledger.services import bundles, quotes, support
-from tests.integration.test_web_access import once, row_counts, signed_in
+from tests.helpers import once, row_counts, signed_in
 
 TODAY = datetime.now(UTC).date()
 DAY = TODAY.isoformat()

@@ -9,7 +9,7 @@ import pytest
 
 from ledger.extensions import db
 from ledger.services.sla import seed_support_plans
-from tests.integration.test_web_finance import browser_opener, form_fields, page_text, user_maker, words
+from tests.helpers import browser_opener, form_fields, page_text, user_maker, words
 
 PAGE = "/finance/support-plans"
 

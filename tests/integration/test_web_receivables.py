@@ -9,16 +9,8 @@ import io
 import pytest
 
 from ledger.web.common import today
-from tests.integration.test_web_finance import (  # noqa: F401  (fixtures)
-    browser_as,
-    finance,
-    form_fields,
-    make_user,
-    march_invoice,
-    page_text,
-    sell,
-    words,
-)
+from tests.helpers import form_fields, page_text, words
+from tests.integration.test_web_finance import finance, march_invoice, sell  # noqa: F401  (fixtures)
 
 
 def record(browser, invoice: str, amount: str, paid_on: str | None = None, **extra):

@@ -13,15 +13,7 @@ from ledger.extensions import db
 from ledger.models import Client, LoginFailure, User
 from ledger.services import bundles, support
 from ledger.services.users import create_user
-from tests.integration.test_web_access import (
-    CSRF,
-    PASSWORD,
-    add_user,
-    once,
-    row_counts,
-    sign_in,
-    signed_in,
-)
+from tests.helpers import CSRF, PASSWORD, add_user, once, row_counts, sign_in, signed_in
 
 OPENED = datetime(2026, 1, 10, 9, tzinfo=UTC)
 HTTPS = "https://localhost"

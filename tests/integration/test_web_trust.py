@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from ledger.extensions import db
 from ledger.models import Client
 from ledger.services import bundles, support
-from tests.integration.test_web_access import PASSWORD, add_user, alpha, beta, csrf_token, signed_in  # noqa: F401
-from tests.integration.test_web_finance import form_fields, words
+from tests.helpers import PASSWORD, add_user, csrf_token, form_fields, signed_in, words
 
 TODAY = datetime.now(UTC).date()
 DAY = TODAY.isoformat()

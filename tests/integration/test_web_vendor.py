@@ -22,8 +22,7 @@ from ledger.extensions import db
 from ledger.models import Client, Vendor
 from ledger.services import archive, bundles, invoicing
 from ledger.services.vendor import get_vendor
-from tests.conftest import VENDOR, both_engines
-from tests.integration.test_web_finance import ONCE, browser_opener, page_text, user_maker
+from tests.helpers import ONCE, VENDOR, both_engines, browser_opener, page_text, user_maker
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40">'

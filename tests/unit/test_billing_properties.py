@@ -20,8 +20,9 @@ from ledger.billing import (
     rollover,
     term_containing,
 )
+from tests.helpers import examples
 
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = settings(max_examples=examples(200), deadline=None)
 
 TODAY = date(2026, 6, 15)
 days_around_today = st.integers(min_value=-400, max_value=400).map(

@@ -21,6 +21,7 @@ from ledger.businesstime import (
     target_state,
     weekly_hours,
 )
+from tests.helpers import examples
 
 TORONTO = ZoneInfo("America/Toronto")
 CHICAGO = ZoneInfo("America/Chicago")
@@ -220,7 +221,7 @@ INSTANTS = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027,
 HOURS = st.integers(min_value=0, max_value=24 * 40).map(lambda minutes: timedelta(minutes=minutes * 15))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(CALENDARS, INSTANTS, HOURS)
 def test_adding_then_measuring_returns_the_amount(calendar, start, amount):
     from ledger.businesstime import add_business_hours
@@ -229,7 +230,7 @@ def test_adding_then_measuring_returns_the_amount(calendar, start, amount):
     assert business_time_between(calendar, start, due) == amount
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(CALENDARS, INSTANTS, st.integers(1, 30), st.integers(1, 30))
 def test_a_due_time_grows_with_the_amount(calendar, start, smaller, larger):
     smaller, larger = sorted((smaller, larger))
@@ -237,7 +238,7 @@ def test_a_due_time_grows_with_the_amount(calendar, start, smaller, larger):
         assert add_business_time(calendar, start, smaller, unit) <= add_business_time(calendar, start, larger, unit)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(CALENDARS, INSTANTS, st.integers(0, 60 * 24 * 9), st.integers(1, 20))
 def test_a_due_time_grows_with_the_start(calendar, start, later_by, days):
     later = start + timedelta(minutes=later_by)
@@ -245,7 +246,7 @@ def test_a_due_time_grows_with_the_start(calendar, start, later_by, days):
         assert add_business_time(calendar, start, days, unit) <= add_business_time(calendar, later, days, unit)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(CALENDARS, INSTANTS, st.integers(1, 20), st.sampled_from(["business_hours", "business_days"]),
        st.integers(0, 60 * 24 * 20), st.integers(0, 60 * 24 * 5))
 def test_pausing_shifts_the_due_time_by_exactly_the_paused_business_time(
@@ -261,7 +262,7 @@ def test_pausing_shifts_the_due_time_by_exactly_the_paused_business_time(
     assert shifted >= plain
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(CALENDARS, INSTANTS, INSTANTS, INSTANTS)
 def test_business_time_adds_up_over_consecutive_spans(calendar, a, b, c):
     a, b, c = sorted((a, b, c))

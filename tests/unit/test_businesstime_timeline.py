@@ -14,6 +14,7 @@ from ledger.businesstime import (
     add_business_hours,
     business_time_between,
 )
+from tests.helpers import examples
 
 ZONES = ("America/Toronto", "America/Chicago", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kolkata", "UTC")
 
@@ -89,20 +90,20 @@ INSTANTS = st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2027
     lambda naive: naive.replace(tzinfo=UTC))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(calendars(), INSTANTS, INSTANTS)
 def test_business_time_between_equals_the_walk(calendar, a, b):
     a, b = sorted((a, b))
     assert business_time_between(calendar, a, b) == walk_between(calendar, a, b)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(calendars(), INSTANTS, st.integers(0, 24 * 60 * 4).map(lambda m: timedelta(minutes=m * 15)))
 def test_adding_business_hours_equals_the_walk(calendar, start, amount):
     assert add_business_hours(calendar, start, amount) == walk_add_hours(calendar, start, amount)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(calendars(), INSTANTS, st.integers(0, 40))
 def test_adding_business_days_equals_the_walk(calendar, start, days):
     assert add_business_days(calendar, start, days) == walk_add_days(calendar, start, days)
