@@ -33,7 +33,7 @@ from ledger.extensions import db
 from ledger.services.seeds import seed_defaults
 from ledger.services.users import create_token, create_user
 from ledger.services.vendor import update_vendor
-from tests.conftest import VENDOR, fresh_postgres_database
+from tests.conftest import VENDOR, books_findings, fresh_postgres_database
 
 #: how long the server may take to answer /healthz, and a request to answer, in seconds
 START_TIMEOUT, REQUEST_TIMEOUT = 20, 60
@@ -217,10 +217,21 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def live_server(database_url, tmp_path) -> Iterator[LiveServer]:
-    """The app served on this test's fresh database (``both_engines`` picks the engines)."""
+def live_server(request, database_url, tmp_path) -> Iterator[LiveServer]:
+    """The app served on this test's fresh database (``both_engines`` picks the engines); once the
+    server has stopped, ``ledger verify`` must find its books sound (unless ``unsound_books``)."""
     with running_server(database_url, tmp_path / "served") as server:
         yield server
+    if (os.environ.get("LEDGER_TEST_VERIFY", "1") != "0"
+            and request.node.get_closest_marker("unsound_books") is None):
+        served = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "verify", "TESTING": True,
+                             "INVOICE_DIR": str(tmp_path / "served" / "invoices")})
+        try:
+            findings = books_findings(served)
+        finally:
+            with served.app_context():
+                db.engine.dispose()
+        assert findings == [], "ledger verify after the served test:\n" + "\n".join(map(str, findings))
 
 
 @contextmanager
