@@ -10,6 +10,7 @@ import the whole app). Every server has an account manager whose bearer token
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +22,25 @@ import pytest
 from ledger import create_app
 from ledger.extensions import db
 from ledger.services.users import create_token, create_user
-from tests.helpers import LiveServer, fresh_postgres_database, running_server
+from tests.helpers import LiveServer, books_findings, fresh_postgres_database, running_server
 
 
 @pytest.fixture
-def live_server(database_url, tmp_path) -> Iterator[LiveServer]:
-    """The app served on this test's fresh database (``both_engines`` picks the engines)."""
+def live_server(request, database_url, tmp_path) -> Iterator[LiveServer]:
+    """The app served on this test's fresh database (``both_engines`` picks the engines); once the
+    server has stopped, ``ledger verify`` must find its books sound (unless ``unsound_books``)."""
     with running_server(database_url, tmp_path / "served") as server:
         yield server
+    if (os.environ.get("LEDGER_TEST_VERIFY", "1") != "0"
+            and request.node.get_closest_marker("unsound_books") is None):
+        served = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "verify", "TESTING": True,
+                             "INVOICE_DIR": str(tmp_path / "served" / "invoices")})
+        try:
+            findings = books_findings(served)
+        finally:
+            with served.app_context():
+                db.engine.dispose()
+        assert findings == [], "ledger verify after the served test:\n" + "\n".join(map(str, findings))
 
 
 @contextmanager
