@@ -1,8 +1,12 @@
 """`make run` serves on its HOST and PORT, and the demo tells a newcomer that address."""
 
+import pytest
 from click.testing import CliRunner
 
 from ledger.cli import main as ledger_command
+
+#: loads the whole demo: left out of the fast loop
+pytestmark = pytest.mark.slow
 
 
 def test_the_demo_prints_the_address_make_run_serves(app):

@@ -27,6 +27,9 @@ from ledger.services.invoicing import issue_credit_note, issue_invoice
 from ledger.services.vendor import VendorIncomplete, set_client_billing, update_vendor
 from tests.helpers import CII_SCHEMATRON, CII_XSD, UBL_SCHEMATRON, UBL_XSD, VENDOR, xsd_errors
 
+#: renders every document and runs the EN 16931 Schematron (Saxon) over each: left out of the fast loop
+pytestmark = pytest.mark.slow
+
 PERIOD, ISSUED_ON = "2026-02", date(2026, 3, 2)
 CLIENTS = {
     "ACME": dict(name="Acme Corp.", currency="USD", locale="en_US", address="100 Main Street\nAustin, TX 78701",

@@ -2,12 +2,16 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from ledger.demo import load_demo
 from ledger.demo_sla import CASES, PLANS
 from ledger.models import Case, CaseStatusChange, Client, utcnow
 from ledger.services.sla import plan_of, sla_for_case, sla_report
+
+#: loads the whole demo (months of cases for three clients): left out of the fast loop
+pytestmark = pytest.mark.slow
 
 
 def _months(first, last):

@@ -39,6 +39,7 @@ def raw(database_url):
     engine.dispose()
 
 
+@pytest.mark.slow  # loads the whole demo
 def test_verify_passes_on_the_demo(app):
     loaded = ledger(app, "demo", "--today", "2026-11-20")
     assert loaded.exit_code == 0, loaded.output
