@@ -64,8 +64,8 @@ test: venv
 		echo "make test: install it with 'apt-get install postgresql' (or set LEDGER_TEST_POSTGRES_URL)." >&2; \
 		echo "" >&2; \
 	fi; \
-	echo "+ $(BIN)/pytest $(PYTEST_ARGS)"; \
-	$(BIN)/pytest $(PYTEST_ARGS)
+	echo "+ $(BIN)/pytest -n 2 $(PYTEST_ARGS)"; \
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python bench/run.py
