@@ -480,7 +480,7 @@ def credit_note(number: str):
 
 
 @api("GET", "/invoices", s.InvoiceSummary, "Invoices and credit notes across clients, by number of issue; "
-     "filtered by derived status, month or client.", tag="invoices", page=True, roles=FINANCE,
+     "filtered by derived status, month or client.", tag="invoices", page=True, roles=FINANCE, fails=(404,),
      query=(query("status", Literal[billing.INVOICE_STATUSES], "Only documents standing so today."),
             query("period", s.Period, "Only documents of this month."),
             query("client", str, "Only this client's documents (its code).")))

@@ -14,8 +14,8 @@ from ..extensions import db
 from ..models import ROLES, ApiToken, Client, User
 from ..services import users as accounts
 from ..services import vendor as profile
-from .boundary import transaction
-from .common import apply_error, confirmation, errors_by_field, roles
+from .boundary import errors_by_field, transaction
+from .common import apply_error, confirmation, roles
 from .forms import _, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")

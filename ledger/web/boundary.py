@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import BadRequest
 
 from ..db import acquire_write_lock
+from ..errors import describe
 from ..extensions import db
 from ..models import FormUse
 
@@ -136,3 +137,25 @@ def _run(view, once: bool, lock: bool, args, kwargs):
     else:
         db.session.delete(use)
     return response
+
+
+def errors_by_field(action, fields: dict, checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
+    """The domain error of each field on its own, so a form shows every mistake at once, not the first.
+
+    ``action(**some_fields)`` runs once per field (with the fields ``checked_with`` names, e.g. a
+    VAT ID with its country) in a savepoint that is always undone: nothing is kept.
+    """
+    found: dict[tuple, Exception] = {}
+    for name in fields:
+        alone = {other: fields[other] for other in (name, *(checked_with or {}).get(name, ())) if other in fields}
+        savepoint = db.session.begin_nested()
+        try:
+            action(**alone)
+        except Exception as error:
+            info = describe(error)
+            if info is None:
+                raise
+            found.setdefault((info.field, info.message), error)
+        finally:
+            savepoint.rollback()
+    return list(found.values())

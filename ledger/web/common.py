@@ -145,23 +145,3 @@ def case_levels(case: Case) -> tuple[sla.CaseSla | None, str | None]:
 def label(code: str | None) -> str:
     """A stored code as words: ``waiting_on_customer`` → ``waiting on customer``."""
     return (code or "").replace("_", " ")
-def errors_by_field(action, fields: dict, checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
-    """The domain error of each field on its own, so a form shows every mistake at once, not the first.
-
-    ``action(**some_fields)`` runs once per field (with the fields ``checked_with`` names, e.g. a
-    VAT ID with its country) in a savepoint that is always undone: nothing is kept.
-    """
-    found: dict[tuple, Exception] = {}
-    for name in fields:
-        alone = {other: fields[other] for other in (name, *(checked_with or {}).get(name, ())) if other in fields}
-        savepoint = db.session.begin_nested()
-        try:
-            action(**alone)
-        except Exception as error:
-            info = describe(error)
-            if info is None:
-                raise
-            found.setdefault((info.field, info.message), error)
-        finally:
-            savepoint.rollback()
-    return list(found.values())

@@ -22,14 +22,13 @@ from ..services import balances, bundles, case_queue, quotes, ratecards, sla, su
 from ..services.clients import current_term, visible_clients
 from ..services.history import describe
 from ..services.vendor import set_client_billing, tax_components
-from .boundary import transaction
+from .boundary import errors_by_field, transaction
 from .common import (
     apply_error,
     case_levels,
     client_or_404,
     confirm_decision,
     confirmation,
-    errors_by_field,
     label,
     roles,
     today,

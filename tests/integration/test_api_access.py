@@ -291,6 +291,10 @@ CROSS_CLIENT = {
     "api.sla_report": [("GET", "/clients/{code}/sla-report?period=2026-02", None, 404)],
     "api.invoice_xml": [("GET", "/invoices/{invoice}/xml", None, 404)],
     "api.invoice_ubl": [("GET", "/invoices/{invoice}/ubl", None, 404)],
+    "api.list_all_invoices": [("GET", "/invoices", None, 403)],
+    "api.record_payment": [("POST", "/invoices/{invoice}/payments", {"amount": "1.00", "paid_on": "2026-02-02"}, 404)],
+    "api.list_payments": [("GET", "/invoices/{invoice}/payments", None, 404)],
+    "api.create_support_plan": [("POST", "/support-plans", {}, 403)],
 }
 
 
