@@ -184,15 +184,6 @@ def _saved_vendor(config):
     return db.session.get(Vendor, 1)
 
 
-def buyer_details(client) -> dict:
-    """The buyer as printed, from the client's billing details."""
-    return {
-        "name": client.name, "address": client.address, "code": client.code,
-        "country": getattr(client, "country", "") or "", "vat_id": getattr(client, "vat_id", "") or "",
-        "purchase_order": getattr(client, "purchase_order", "") or "",
-    }
-
-
 def invoice_context(invoice: Invoice, config) -> dict:
     """What ``documents/invoice.html`` reads: the seller, buyer, taxes and terms of the invoice's
     snapshot (:func:`services.einvoicing.snapshot_of`), the same values its e-invoice carries."""

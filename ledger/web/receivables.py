@@ -54,24 +54,11 @@ def payment_panel(invoice: Invoice, form: PaymentForm | None = None) -> dict:
             "reversal_form": ReversalForm(formdata=None)}
 
 
-def _invoice_or_404(number: str) -> Invoice:
-    try:
-        return payments_invoice(number)
-    except NotFound:
-        abort(404)
-
-
-def payments_invoice(number: str) -> Invoice:
-    from ..services.invoicing import find_invoice
-
-    return find_invoice(db.session, number, current_user)
-
-
 @blueprint.post("/finance/invoices/<number>/payments")
 @roles(*FINANCE)
 @transaction
 def record_payment(number: str):
-    from .finance import _invoice_page
+    from .finance import _invoice_or_404, _invoice_page  # finance imports this module
 
     found = _invoice_or_404(number)
     if found.kind != "invoice":

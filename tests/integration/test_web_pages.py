@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from ledger import billing
 from ledger.extensions import db
 from ledger.models import Case, Client
-from ledger.services import bundles, quotes, support
+from ledger.services import quotes, support
 from tests.helpers import once, row_counts, signed_in
 
 TODAY = datetime.now(UTC).date()
@@ -28,19 +28,6 @@ def error_beside(page: str, field: str) -> str:
     """The error message shown beside ``field`` (empty when there is none)."""
     found = re.search(rf'<p class="error" id="{re.escape(field)}-error">([^<]*)</p>', page)
     return found.group(1) if found else ""
-
-
-@pytest.fixture
-def acme(app, make_client, rate_card) -> dict:
-    """Client ACME (USD, en_US) with 10 incidents bought today and a case opened at midnight UTC."""
-    make_client("ACME", name="Acme Corp")
-    with app.app_context():
-        client = db.session.scalar(sa.select(Client).where(Client.code == "ACME"))
-        bundles.buy_bundle(db.session, client, 10, TODAY)
-        case = support.open_case(db.session, client, "Mail server down", "critical",
-                                 datetime.combine(TODAY, time(0), UTC))
-        db.session.commit()
-        return {"code": "ACME", "case": case.number}
 
 
 @pytest.fixture

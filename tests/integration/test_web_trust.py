@@ -8,14 +8,11 @@ import re
 import statistics
 import time
 from datetime import UTC, datetime
-from datetime import time as clock
 
 import pytest
 import sqlalchemy as sa
 
 from ledger.extensions import db
-from ledger.models import Client
-from ledger.services import bundles, support
 from tests.helpers import PASSWORD, add_user, csrf_token, form_fields, signed_in, words
 
 TODAY = datetime.now(UTC).date()
@@ -24,19 +21,6 @@ DAY = TODAY.isoformat()
 
 def incidents_left(page: str) -> int:
     return int(re.search(r'id="incidents-left">(\d+)<', page).group(1))
-
-
-@pytest.fixture
-def acme(app, make_client, rate_card) -> dict:
-    """Client ACME with 10 incidents bought today and an open case."""
-    make_client("ACME", name="Acme Corp")
-    with app.app_context():
-        client = db.session.scalar(sa.select(Client).where(Client.code == "ACME"))
-        bundles.buy_bundle(db.session, client, 10, TODAY)
-        case = support.open_case(db.session, client, "Mail server down", "critical",
-                                 datetime.combine(TODAY, clock(0), UTC))
-        db.session.commit()
-        return {"code": "ACME", "case": case.number}
 
 
 # --- one-time form tokens ----------------------------------------------------------------------
