@@ -267,6 +267,30 @@ def bill_march(session, code: str, technician: str = "Sam", subject: str = "Mail
     session.commit()
 
 
+def today_utc() -> date:
+    """Today in UTC: the day the API and the pages issue with."""
+    return datetime.now(UTC).date()
+
+
+def number(series: str, n: int) -> str:
+    """The n-th number of a series this year (numbers carry the year they are issued in)."""
+    return f"{series}-{today_utc().year}-{n:05d}"
+
+
+def inv(n: int) -> str:
+    return number("INV", n)
+
+
+def cn(n: int) -> str:
+    return number("CN", n)
+
+
+def issue_march_in_pages(browser):
+    """Finance opens March's preview and issues it, confirming the second step."""
+    browser.get(f"/finance/invoices?period={MARCH}")
+    return browser.confirm(browser.post("/finance/invoices/issue", {"period": MARCH}))
+
+
 #: (currency, locale, tax rate, tax, total): 10,564.37 × 8.25 % = 871.560525; × 19 % = 2,007.2303
 MARCH_TAXES = [
     ("USD", "en_US", "8.25", "871.56", "11435.93"),

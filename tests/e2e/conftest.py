@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from ledger import create_app
 from ledger.extensions import db
 from ledger.services.users import create_token, create_user
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, Ledger, Session
 from tests.helpers import LiveServer, books_findings, fresh_postgres_database, running_server
 
 
@@ -97,3 +99,60 @@ def demo_live_server(tmp_path, sqlite_template) -> Iterator[tuple[LiveServer, st
         db.engine.dispose()
     with running_server(url, tmp_path / "served") as server:
         yield server, token
+
+
+# --- the browser tests: one served app (SQLite) and one Chromium per test module -----------
+
+
+@pytest.fixture(scope="module")
+def browser_folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("browser")
+
+
+@pytest.fixture(scope="module")
+def browser_database(browser_folder, sqlite_template) -> str:
+    """The URL of a migrated SQLite database of this module's own."""
+    path = browser_folder / "ledger.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def server(browser_database, browser_folder) -> Iterator[LiveServer]:
+    """``ledger serve`` on the module's database."""
+    with running_server(browser_database, browser_folder / "served") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def ledger(browser_database, server) -> Iterator[Ledger]:
+    seeded = Ledger(browser_database)
+    yield seeded
+    seeded.close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless; skipped only where it is not installed and CI is not set."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); browsers cannot be downloaded here")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def person(chromium, server) -> Iterator[Callable[[], Session]]:
+    """Open a browser context per person; each is checked for CSP refusals and outside requests."""
+    opened: list[Session] = []
+
+    def open_session() -> Session:
+        opened.append(Session(chromium, server))
+        return opened[-1]
+
+    yield open_session
+    for session in opened:
+        session.close()

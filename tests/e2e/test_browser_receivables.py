@@ -1,6 +1,6 @@
 """Getting paid in a real browser: finance records a part payment on an invoice's page and reads the
 aging report, and a client reads what it owes in the portal. Screenshots go to
-``test-artifacts/screenshots/``. One served app (SQLite) for the module, set up as in ``test_browser``."""
+``test-artifacts/screenshots/``. One served app (SQLite) for the module, set up by tests/e2e/conftest.py."""
 
 from __future__ import annotations
 
@@ -15,12 +15,7 @@ from ledger.extensions import db
 from ledger.models import Invoice
 from ledger.money import Money
 from ledger.web.common import long_date
-from tests.e2e import test_browser as base
-from tests.e2e.test_browser import Ledger, screenshot, today
-
-# the served app, its data and the browser, as test_browser sets them up (a server of this module's own)
-browser_folder, browser_database, server = base.browser_folder, base.browser_database, base.server
-ledger, chromium, person = base.ledger, base.chromium, base.person
+from tests.browser import Ledger, screenshot, today
 
 pytestmark = [pytest.mark.browser, pytest.mark.served]
 

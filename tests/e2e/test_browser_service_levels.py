@@ -1,6 +1,6 @@
 """Service levels in a real browser: the account manager's queue and a case's due times, a client
 opening a case and reading its monthly summary. Screenshots go to ``test-artifacts/screenshots/``.
-One served app (SQLite) for the module, set up as in ``test_browser``."""
+One served app (SQLite) for the module, set up by tests/e2e/conftest.py."""
 
 from __future__ import annotations
 
@@ -14,12 +14,7 @@ from playwright.sync_api import expect
 from ledger.extensions import db
 from ledger.models import Case, Client
 from ledger.services import sla, support
-from tests.e2e import test_browser as base
-from tests.e2e.test_browser import Ledger, screenshot
-
-# the served app, its data and the browser, as test_browser sets them up (a server of this module's own)
-browser_folder, browser_database, server = base.browser_folder, base.browser_database, base.server
-ledger, chromium, person = base.ledger, base.chromium, base.person
+from tests.browser import Ledger, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.served]
 

@@ -10,53 +10,22 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
-from tests.helpers import client_named
+from tests.helpers import client_named, cn, inv
+from tests.helpers import today_utc as today
 
 MARCH = "2026-03"
 
 
-def today() -> date:
-    return datetime.now(UTC).date()
-
-
-def inv(n: int) -> str:
-    return f"INV-{today().year}-{n:05d}"
-
-
-def cn(n: int) -> str:
-    return f"CN-{today().year}-{n:05d}"
-
-
 @pytest.fixture
-def as_role(api, make_token, make_client, rate_card):
-    """ALPHA, BETA and GAMMA exist; ``as_role(role)`` is the API as that role, made on first use.
-
-    ``client`` is a user of ALPHA, ``other_client`` one of BETA.
-    """
-    make_client("ALPHA", tax_rate=Decimal(10))
-    make_client("BETA", tax_rate=Decimal(10))
-    make_client("GAMMA")
-    users = {"client": ("client", "ALPHA"), "other_client": ("client", "BETA")}
-    made = {"account_manager": api}
-
-    def as_(role: str):
-        if role not in made:
-            made[role] = api.as_(make_token(*users.get(role, (role, None))))
-        return made[role]
-
-    return as_
-
-
-@pytest.fixture
-def finance(as_role):
-    return as_role("finance")
+def finance(finance_api):
+    return finance_api
 
 
 @pytest.fixture

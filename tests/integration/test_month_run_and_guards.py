@@ -35,12 +35,6 @@ def finance(api, make_token):
 
 
 @pytest.fixture
-def finance_page(browser_as):  # noqa: F811  (the fixture imported above, by name)
-    """Finance at the pages."""
-    return browser_as("finance")
-
-
-@pytest.fixture
 def month_with_a_client_that_cannot_be_invoiced(app, session, make_client, rate_card):
     """ALPHA and GAMMA bought bundles in March; YEN (in JPY, which has no rate card) has overage,
     which cannot be priced. YEN is stored as a database from before the rate-card rule would hold it."""

@@ -22,43 +22,31 @@ from sqlalchemy import func, select
 from ledger.extensions import db
 from ledger.models import Invoice
 from ledger.web.common import today
-from tests.helpers import MARCH, Browser, both_engines, form_fields, page_text, words
+from tests.helpers import (
+    MARCH,
+    Browser,
+    both_engines,
+    form_fields,
+    issue_march_in_pages,
+    number,
+    page_text,
+    words,
+)
 
 # --- finance at the pages (a browser: tests/helpers.py) ------------------------
 
 
 @pytest.fixture
-def finance(browser_as) -> Browser:
-    return browser_as("finance")
+def finance(finance_page) -> Browser:
+    return finance_page
 
 
 # --- data ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sell(api, rate_card):
-    """Sell a bundle at the rate card's price ($200 an incident on the seed card) through the API."""
-
-    def sell_bundle(code: str, quantity: int, purchased_on: str) -> None:
-        response = api.post(f"/clients/{code}/bundles", {"quantity": quantity, "purchased_on": purchased_on})
-        assert response.status_code == 201, response.get_json()
-
-    return sell_bundle
-
-
-def issue_march(browser: Browser):
-    browser.get(f"/finance/invoices?period={MARCH}")
-    return browser.confirm(browser.post("/finance/invoices/issue", {"period": MARCH}))
-
-
 def count_invoices(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count(Invoice.id)))
-
-
-def number(series: str, n: int) -> str:
-    """The n-th number of a series this year (numbers carry the year they are issued in)."""
-    return f"{series}-{today().year}-{n:05d}"
 
 
 # --- the month's preview ----------------------------------------------------------------
@@ -129,9 +117,9 @@ def test_issuing_numbers_the_invoices_and_a_second_issue_creates_none(app, finan
     sell("ACME", 10, "2026-03-10")
     sell("BETA", 5, "2026-03-11")
 
-    first = issue_march(finance)
+    first = issue_march_in_pages(finance)
     shown = page_text(finance.get(f"/finance/invoices?period={MARCH}"))
-    second = issue_march(finance)
+    second = issue_march_in_pages(finance)
     again = page_text(finance.get(f"/finance/invoices?period={MARCH}"))
 
     assert first.status_code == 302 and first.location.endswith(f"/finance/invoices?period={MARCH}")
@@ -177,7 +165,7 @@ def test_issuing_without_the_forms_csrf_token_issues_nothing(app, finance, make_
 def test_the_invoice_pdf_downloads_as_the_same_bytes_every_time(finance, make_client, sell):
     make_client("ACME")
     sell("ACME", 10, "2026-03-10")
-    issue_march(finance)
+    issue_march_in_pages(finance)
     path = f"/finance/invoices/{number('INV', 1)}/pdf"
 
     first = finance.get(path)
@@ -195,16 +183,6 @@ def test_an_unknown_invoice_is_not_found(finance):
 
 
 # --- credit notes -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def march_invoice(finance, make_client, sell) -> str:
-    """ACME's March invoice: line 1 a bundle of 10 ($2,000), line 2 a bundle of 5 ($1,000), tax 10 %."""
-    make_client("ACME")
-    sell("ACME", 10, "2026-03-10")
-    sell("ACME", 5, "2026-03-12")
-    issue_march(finance)
-    return number("INV", 1)
 
 
 def credit(browser: Browser, invoice: str, reason: str, lines: list[int]):

@@ -10,7 +10,11 @@ import pytest
 
 from ledger.web.common import today
 from tests.helpers import form_fields, page_text, words
-from tests.integration.test_web_finance import finance, march_invoice, sell  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def finance(finance_page):
+    return finance_page
 
 
 def record(browser, invoice: str, amount: str, paid_on: str | None = None, **extra):
@@ -24,7 +28,7 @@ def standing(browser, invoice: str) -> str:
     return text.split("Payments", 1)[1].split("Amount due", 1)[1].split()[0]
 
 
-def test_finance_records_a_part_payment_and_then_the_rest(finance, march_invoice):  # noqa: F811
+def test_finance_records_a_part_payment_and_then_the_rest(finance, march_invoice):
     response = record(finance, march_invoice, "1000.00", method="bank transfer", reference="ACME 77")
 
     assert response.status_code == 302
@@ -48,7 +52,7 @@ def test_finance_records_a_part_payment_and_then_the_rest(finance, march_invoice
     ("10", "2026-01-01", "before the invoice was issued"),
     ("", None, "Give the amount received."),
 ])
-def test_a_bad_payment_is_shown_beside_its_field_and_nothing_is_recorded(finance, march_invoice, amount,  # noqa: F811
+def test_a_bad_payment_is_shown_beside_its_field_and_nothing_is_recorded(finance, march_invoice, amount,
                                                                          paid_on, message):
     response = record(finance, march_invoice, amount, paid_on)
 
@@ -58,7 +62,7 @@ def test_a_bad_payment_is_shown_beside_its_field_and_nothing_is_recorded(finance
     assert standing(finance, march_invoice) == "$3,300.00"
 
 
-def test_the_same_payment_form_sent_twice_records_one_payment(finance, march_invoice):  # noqa: F811
+def test_the_same_payment_form_sent_twice_records_one_payment(finance, march_invoice):
     fields = form_fields(finance.get(f"/finance/invoices/{march_invoice}"), f"/finance/invoices/{march_invoice}/payments")
     fields.update(amount="10", paid_on=today().isoformat())
     first = finance.client.post(f"/finance/invoices/{march_invoice}/payments", data=fields)
@@ -68,7 +72,7 @@ def test_the_same_payment_form_sent_twice_records_one_payment(finance, march_inv
     assert standing(finance, march_invoice) == "$3,290.00"
 
 
-def test_reversing_a_payment_asks_first_then_makes_the_amount_due_again(finance, march_invoice):  # noqa: F811
+def test_reversing_a_payment_asks_first_then_makes_the_amount_due_again(finance, march_invoice):
     record(finance, march_invoice, "300")
     page = finance.get(f"/finance/invoices/{march_invoice}")
     action = page_text(page).split('action="/finance/payments/')[1].split('"')[0]
@@ -84,7 +88,7 @@ def test_reversing_a_payment_asks_first_then_makes_the_amount_due_again(finance,
     assert "Amount due $3,300.00" in page and "reversal: bounced" in page and "reversed" in page
 
 
-def test_the_aging_report_drills_down_and_downloads_as_csv(finance, march_invoice):  # noqa: F811
+def test_the_aging_report_drills_down_and_downloads_as_csv(finance, march_invoice):
     record(finance, march_invoice, "300")
 
     report = words(finance.get("/finance/receivables"))
@@ -102,7 +106,7 @@ def test_the_aging_report_drills_down_and_downloads_as_csv(finance, march_invoic
         (march_invoice, "current", "3000.00", "partially_paid")]
 
 
-def _days_after_due(finance, invoice: str, days: int) -> str:  # noqa: F811
+def _days_after_due(finance, invoice: str, days: int) -> str:
     from datetime import timedelta
 
     from ledger.extensions import db
@@ -113,7 +117,7 @@ def _days_after_due(finance, invoice: str, days: int) -> str:  # noqa: F811
     return (due + timedelta(days=days)).isoformat()
 
 
-def test_a_statement_of_account_closes_on_what_is_due(finance, march_invoice):  # noqa: F811
+def test_a_statement_of_account_closes_on_what_is_due(finance, march_invoice):
     record(finance, march_invoice, "300", reference="R1")
 
     page = words(finance.get("/finance/clients/ACME/statement"))
@@ -124,8 +128,8 @@ def test_a_statement_of_account_closes_on_what_is_due(finance, march_invoice):  
     assert "Closing balance $3,000.00" in page
 
 
-def test_the_portal_shows_status_due_date_amount_due_and_the_total_outstanding(app, finance, march_invoice,  # noqa: F811
-                                                                              browser_as):  # noqa: F811
+def test_the_portal_shows_status_due_date_amount_due_and_the_total_outstanding(app, finance, march_invoice,
+                                                                              browser_as):
     record(finance, march_invoice, "300")
     client = browser_as("client", "ACME")
 
