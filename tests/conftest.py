@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 from sqlalchemy.pool import NullPool
+from werkzeug.routing import rules as werkzeug_rules
 
 from ledger import create_app
 from ledger.extensions import db
@@ -37,6 +38,34 @@ from tests.helpers import (
 )
 
 _counter = itertools.count()
+
+
+def _reuse_url_builders() -> None:
+    """Build each URL rule's builder function once per process instead of once per app.
+
+    Werkzeug compiles two builder functions (through ``ast`` and ``compile``) for every URL rule of
+    every app: about 320 ms of each ``create_app`` here, and the suite builds an app per test. The
+    function depends only on the rule's text and its parsed parts (it reads the rule's converters at
+    call time), so an app built later can take the one built first. Rules with defaults, whose
+    converted values are folded into the code, are compiled as usual.
+    """
+    original = getattr(werkzeug_rules.Rule, "_compile_builder", None)
+    if original is None:  # a Werkzeug without it: nothing to reuse
+        return
+    built: dict[tuple, object] = {}
+
+    def compile_builder(rule, append_unknown: bool = True):
+        if rule.defaults:
+            return original(rule, append_unknown)
+        key = (rule.rule, append_unknown, tuple(rule._trace))
+        if key not in built:
+            built[key] = original(rule, append_unknown)
+        return built[key]
+
+    werkzeug_rules.Rule._compile_builder = compile_builder
+
+
+_reuse_url_builders()
 #: `make test-fast` (--hypothesis-profile=fast) tries few examples of each property; `make test` the
 #: number each test asks for (tests/helpers.py: ``examples``)
 settings.register_profile("fast", max_examples=10)
