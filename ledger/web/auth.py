@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select, text
@@ -31,8 +33,8 @@ FAILURE_WINDOW = timedelta(minutes=1)
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
 def home_for(user: User) -> str:
@@ -95,5 +97,5 @@ def sign_out():
     accounts.end_session(db.session, g.web_session)
     logout_user()
     session.pop(SESSION_KEY, None)
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.sign_in"))
