@@ -7,13 +7,12 @@ The strings are extracted from the sources as ``make i18n-extract`` does (``babe
 
 from __future__ import annotations
 
-import io
+import re
 from functools import cache
 
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from ledger.config import PROJECT_ROOT
@@ -81,15 +80,4 @@ def test_placeholders_are_kept_in_every_translation(language):
 
 
 def _placeholders(text: str) -> list[str]:
-    import re
-
     return re.findall(r"%\((\w+)\)", text)
-
-
-@pytest.mark.parametrize("language", ["de", "fr", "fr_CA"])
-def test_the_committed_mo_file_holds_every_translation_of_its_po_file(language):
-    compiled = read_mo(io.BytesIO((TRANSLATIONS / language / "LC_MESSAGES" / "messages.mo").read_bytes()))
-    stale = [entry.id for entry in catalogue(language)
-             if entry.id and entry.string and not entry.fuzzy
-             and (compiled.get(entry.id) is None or compiled.get(entry.id).string != entry.string)]
-    assert not stale, f"run `make i18n-compile`: {stale[:10]}"
