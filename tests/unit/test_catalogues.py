@@ -81,3 +81,10 @@ def test_placeholders_are_kept_in_every_translation(language):
 
 def _placeholders(text: str) -> list[str]:
     return re.findall(r"%\((\w+)\)", text)
+
+
+def test_the_canadian_catalogue_leaves_no_plural_form_empty():
+    """An empty plural entry compiles to the English msgid (Babel), which would hide the French one under it."""
+    empty = [entry.id[0] for entry in catalogue("fr_CA")
+             if isinstance(entry.id, tuple) and not all(entry.string)]
+    assert not empty, f"copy the fr forms (or the Canadian ones) into fr_CA: {empty}"
