@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -22,6 +23,7 @@ from ..extensions import db
 from ..models import LoginFailure, User, utcnow
 from ..services import users as accounts
 from .boundary import transaction
+from .language import LANGUAGE_KEY
 
 blueprint = Blueprint("auth", __name__)
 #: the key of the page session's id in the signed cookie
@@ -95,7 +97,9 @@ def sign_in():
 @transaction
 def sign_out():
     accounts.end_session(db.session, g.web_session)
+    language = str(get_locale())  # the sign-in page that follows stays in the language just read
     logout_user()
     session.pop(SESSION_KEY, None)
+    session[LANGUAGE_KEY] = language
     flash(_("You are signed out."), "info")
     return redirect(url_for("auth.sign_in"))

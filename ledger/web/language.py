@@ -7,7 +7,7 @@ Flask-Babel asks ``page_locale`` once per request; its catalogues are the docume
 from __future__ import annotations
 
 from babel import Locale, UnknownLocaleError
-from flask import Flask, has_request_context, request
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, Domain, get_locale
 from flask_login import current_user
 
@@ -16,6 +16,8 @@ from ..i18n import translations
 #: the languages the pages are written in; a region is listed only where its catalogue differs
 SUPPORTED = ("en", "de", "fr", "fr_CA")
 DEFAULT = "en"
+#: the session key that keeps a signed-out user's language for the sign-in page that follows
+LANGUAGE_KEY = "language"
 
 
 def N_(text: str) -> str:
@@ -50,6 +52,10 @@ def page_locale() -> str:
         from_client = supported(getattr(client, "locale", None))
         if from_client:
             return from_client
+    else:
+        remembered = supported(session.get(LANGUAGE_KEY))
+        if remembered:
+            return remembered
     return request.accept_languages.best_match(SUPPORTED, default=DEFAULT)
 
 
