@@ -19,6 +19,8 @@ PG := scripts/postgres.sh
 HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
+# _l is flask_babel.lazy_gettext (form labels); N_ (a default keyword) marks text translated when shown
+I18N_KEYWORDS := -k _l
 
 .PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status i18n-extract i18n-update i18n-compile
 
@@ -74,7 +76,8 @@ bench: venv
 
 # Labels of documents and pages: mark with _() / {% trans %}, extract, translate the .po, compile.
 i18n-extract: venv-run
-	$(BIN)/pybabel extract -F babel.cfg --project "Support Ledger" -o translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg $(I18N_KEYWORDS) --project "Support Ledger" --no-location --sort-output \
+		-o translations/messages.pot .
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --width 100

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gettext
 from datetime import timedelta, timezone
 
 from ..models import Activity
+
+#: no catalogue: the words as written (the pages pass the reader's catalogue)
+ENGLISH = gettext.NullTranslations()
 
 
 def local_time(activity: Activity, moment) -> str:
@@ -13,20 +17,23 @@ def local_time(activity: Activity, moment) -> str:
     return moment.astimezone(zone).strftime("%H:%M")
 
 
-def describe(activity: Activity) -> str:
-    """What happened and what it cost, in one line."""
+def describe(activity: Activity, text: gettext.NullTranslations = ENGLISH) -> str:
+    """What happened and what it cost, in one line, in the language of the catalogue ``text``."""
+    _, ngettext = text.gettext, text.ngettext
     incidents = activity.incidents_charged
-    unit = "incident" if incidents == 1 else "incidents"
+    cost = ngettext("%(num)d incident", "%(num)d incidents", incidents) % {"num": incidents}
     if activity.kind == "appointment":
         span = f"{local_time(activity, activity.occurred_at)}–{local_time(activity, activity.ended_at)}"
-        text = f"appointment {span}, {activity.minutes} min = {incidents} {unit}"
+        line = _("appointment %(span)s, %(minutes)s min = %(cost)s") % {
+            "span": span, "minutes": activity.minutes, "cost": cost}
     elif activity.kind == "technician_response":
-        text = f"technician response by {activity.actor}"
-        text += f" = {incidents} {unit}" if incidents else " (case already charged) = 0 incidents"
+        line = (_("technician response by %(who)s = %(cost)s") % {"who": activity.actor, "cost": cost} if incidents
+                else _("technician response by %(who)s (case already charged) = 0 incidents") % {"who": activity.actor})
     elif activity.kind == "helpdesk_answer":
-        text = f"help-desk answer by {activity.actor} = 0 incidents"
+        line = _("help-desk answer by %(who)s = 0 incidents") % {"who": activity.actor}
     else:
-        text = f"{activity.role} work, {activity.minutes} min billed as {activity.billed_minutes} min"
+        line = _("%(role)s work, %(minutes)s min billed as %(billed)s min") % {
+            "role": activity.role, "minutes": activity.minutes, "billed": activity.billed_minutes}
     if activity.waiver is not None:
-        text += f" — waived: {activity.waiver.reason}"
-    return text
+        line += _(" — waived: %(reason)s") % {"reason": activity.waiver.reason}
+    return line

@@ -80,6 +80,8 @@ class StatementLine:
     description: str
     #: minor units, signed: positive raises what the client owes
     amount: int
+    #: the description as a catalogue message and its values, for pages in the reader's language
+    words: tuple[str, dict] | None = None
 
 
 @dataclass
@@ -108,22 +110,38 @@ def _movements(session: Session, client: Client, end: date) -> Iterator[Statemen
     lines = []
     for doc in documents:
         if doc.kind == "invoice":
-            lines.append(StatementLine(doc.issued_on, "invoice", doc.number, f"Invoice for {doc.period}",
-                                       doc.total_minor))
+            words = (N_("Invoice for %(period)s"), {"period": doc.period})
         else:
-            lines.append(StatementLine(doc.issued_on, "credit_note", doc.number,
-                                       f"Credit note on {doc.refers_to.number}", doc.total_minor))
+            words = (N_("Credit note on %(number)s"), {"number": doc.refers_to.number})
+        lines.append(StatementLine(doc.issued_on, doc.kind, doc.number, words[0] % words[1], doc.total_minor, words))
     payments = session.execute(
         select(Payment, Invoice.number).join(Invoice, Invoice.id == Payment.invoice_id)
         .where(Invoice.client_id == client.id, Payment.paid_on <= end))
     for payment, number in payments:
         kind = "reversal" if payment.reverses_id else "payment"
-        text = (f"Payment reversed: {payment.reason}" if payment.reverses_id
-                else f"Payment{' by ' + payment.method if payment.method else ''}"
-                     f"{', ref. ' + payment.reference if payment.reference else ''}")
-        lines.append(StatementLine(payment.paid_on, kind, number, text, -payment.amount_minor))
+        words = _payment_words(payment)
+        lines.append(StatementLine(payment.paid_on, kind, number, words[0] % words[1], -payment.amount_minor, words))
     order = {"invoice": 0, "credit_note": 1, "payment": 2, "reversal": 3}
     return iter(sorted(lines, key=lambda line: (line.on, order[line.kind], line.document)))
+
+
+def N_(text: str) -> str:
+    """Mark ``text`` for the catalogues: the pages translate it when they show the line."""
+    return text
+
+
+def _payment_words(payment: Payment) -> tuple[str, dict]:
+    """A payment's or reversal's line of the statement, as a message and its values."""
+    if payment.reverses_id:
+        return N_("Payment reversed: %(reason)s"), {"reason": payment.reason}
+    if payment.method and payment.reference:
+        return N_("Payment by %(method)s, ref. %(reference)s"), {"method": payment.method,
+                                                                 "reference": payment.reference}
+    if payment.method:
+        return N_("Payment by %(method)s"), {"method": payment.method}
+    if payment.reference:
+        return N_("Payment, ref. %(reference)s"), {"reference": payment.reference}
+    return N_("Payment"), {}
 
 
 # --- invoices across clients, by derived status --------------------------------------------------

@@ -6,15 +6,15 @@ from datetime import date
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from jinja2.ext import i18n  # noqa: F401  (the extension is named below)
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import db, login_manager
 from ..models import User
 from ..services.users import live_session
-from . import auth, boundary, common
+from . import auth, boundary, common, language
 
 blueprint = Blueprint("web", __name__)
 
@@ -45,6 +45,11 @@ class SessionInterface(SecureCookieSessionInterface):
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
+#: the titles of the error pages people meet, for the catalogues (Werkzeug names them in English)
+HTTP_TITLES = (common.N_("Bad Request"), common.N_("Unauthorized"), common.N_("Forbidden"), common.N_("Not Found"),
+               common.N_("Method Not Allowed"), common.N_("Conflict"), common.N_("Request Entity Too Large"),
+               common.N_("Unprocessable Entity"), common.N_("Too Many Requests"), common.N_("Internal Server Error"))
+
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
@@ -57,11 +62,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
     app.session_interface = SessionInterface()
     login_manager.login_view = "auth.sign_in"
-    login_manager.login_message = "Sign in to see that page."
+    login_manager.login_message = common.N_("Sign in to see that page.")
+    login_manager.localize_callback = _  # flashed in the page's language
     app.add_template_filter(date.fromisoformat, "as_date")
     app.add_template_filter(common.plain_number, "plain")
-    app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_null_translations(newstyle=True)  # strings are marked; catalogues come later
+    language.init_app(app)  # the i18n extension, with gettext in the page's language
     app.jinja_env.globals.update(
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
         local_when=common.local_when, label=common.label,
@@ -97,9 +102,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return render_template("errors/error.html", code=400, title="Form expired",
-                               message="The form was missing its security token or it expired. "
-                                       "Go back, reload the page and try again."), 400
+        return render_template("errors/error.html", code=400, title=_("Form expired"),
+                               message=_("The form was missing its security token or it expired. "
+                                         "Go back, reload the page and try again.")), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -109,5 +114,5 @@ def init_app(app: Flask) -> None:
             return api_error(error)
         if error.code in (301, 302, 303, 307, 308) or error.code is None or error.code < 400:
             return error
-        return render_template("errors/error.html", code=error.code, title=error.name,
+        return render_template("errors/error.html", code=error.code, title=_(error.name),
                                message=error.description), error.code

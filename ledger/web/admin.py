@@ -16,23 +16,24 @@ from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import errors_by_field, transaction
 from .common import apply_error, confirmation, roles
-from .forms import _, choices, no_markup
+from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN = ("admin",)
-ROLE_TITLES = {"admin": "Admin", "account_manager": "Account manager", "finance": "Finance", "client": "Client user"}
-PASSWORD_HINT = f"At least {accounts.MIN_PASSWORD_LENGTH} characters."
+ROLE_TITLES = {"admin": _l("Admin"), "account_manager": _l("Account manager"), "finance": _l("Finance"),
+               "client": _l("Client user")}
+PASSWORD_HINT = _l("At least %(count)s characters.", count=accounts.MIN_PASSWORD_LENGTH)
 
 
 class UserForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", default="account_manager")
-    client = SelectField("Client (for a client user only)", default="")
-    password = PasswordField("Initial password", validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    role = SelectField(_l("Role"), default="account_manager")
+    client = SelectField(_l("Client (for a client user only)"), default="")
+    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(max=200)])
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
 
 
 def _with_choices(form: UserForm) -> UserForm:
@@ -66,7 +67,7 @@ def create_user():
             with db.session.begin_nested():
                 created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
                                                password=form.password.data)
-            flash(f"User {created.email} created ({ROLE_TITLES.get(created.role, created.role)}).", "info")
+            flash(_("User %(email)s created (%(role)s).", email=created.email, role=ROLE_TITLES.get(created.role, created.role)), "info")
             return redirect(url_for("admin.users"))
         except Exception as error:
             if not apply_error(form, error):
@@ -99,21 +100,21 @@ def set_active(user_id: int, action: str):
     account = _user_or_404(user_id)
     back = "user" if request.form.get("next") == "user" else "users"
     if account.id == current_user.id and action == "deactivate":
-        flash("You cannot deactivate yourself; ask another admin.", "error")
+        flash(_("You cannot deactivate yourself; ask another admin."), "error")
     else:
         if action == "deactivate":
-            asked = confirmation(f"Deactivate {account.email}", [
-                (f"{account.email} ({ROLE_TITLES.get(account.role, account.role)}) is signed out everywhere "
-                 "and can no longer sign in or use their API tokens."),
-                "An admin can reactivate the user later; the sessions ended now stay ended."],
-                _back_to(back, account), button="Deactivate the user")
+            asked = confirmation(_("Deactivate %(email)s", email=account.email), [
+                _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
+                  email=account.email, role=ROLE_TITLES.get(account.role, account.role)),
+                _("An admin can reactivate the user later; the sessions ended now stay ended.")],
+                _back_to(back, account), button=_("Deactivate the user"))
             if asked is not None:
                 return asked
         accounts.set_active(db.session, account, action == "reactivate")
         if account.active:
-            flash(f"{account.email} is active again.", "info")
+            flash(_("%(email)s is active again.", email=account.email), "info")
         else:
-            flash(f"{account.email} is deactivated: they can no longer sign in or use their API tokens.", "info")
+            flash(_("%(email)s is deactivated: they can no longer sign in or use their API tokens.", email=account.email), "info")
     return redirect(_back_to(back, account))
 
 
@@ -131,7 +132,7 @@ def reset_password(user_id: int):
         try:
             with db.session.begin_nested():
                 accounts.change_password(db.session, account, form.password.data)
-            flash(f"The password of {account.email} is changed; they are signed out everywhere.", "info")
+            flash(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email), "info")
             return redirect(url_for("admin.user", user_id=account.id))
         except Exception as error:
             if not apply_error(form, error):
@@ -176,10 +177,10 @@ def revoke_token(user_id: int, token_id: int):
     if token is None or token.user_id != account.id:
         abort(404)
     if token.revoked_at is not None:
-        flash(f"Token {token.prefix}… was revoked already.", "info")
+        flash(_("Token %(prefix)s… was revoked already.", prefix=token.prefix), "info")
     else:
         accounts.revoke_token(db.session, token.id)
-        flash(f"Token {token.prefix}… is revoked.", "info")
+        flash(_("Token %(prefix)s… is revoked.", prefix=token.prefix), "info")
     return redirect(url_for("admin.tokens", user_id=account.id))
 
 
@@ -187,10 +188,10 @@ def revoke_token(user_id: int, token_id: int):
 
 #: the profile's fields as the page names them (the issuing refusal names them too)
 VENDOR_LABELS = {
-    "legal_name": _("Legal name"), "address": _("Address"), "country": _("Country"), "vat_id": _("VAT / tax ID"),
-    "registration": _("Company registration"), "iban": _("IBAN"), "bic": _("BIC"),
-    "bank_account": _("Bank account (where there is no IBAN)"), "email": _("Billing e-mail"),
-    "phone": _("Phone"), "logo": _("Logo"),
+    "legal_name": _l("Legal name"), "address": _l("Address"), "country": _l("Country"), "vat_id": _l("VAT / tax ID"),
+    "registration": _l("Company registration"), "iban": _l("IBAN"), "bic": _l("BIC"),
+    "bank_account": _l("Bank account (where there is no IBAN)"), "email": _l("Billing e-mail"),
+    "phone": _l("Phone"), "logo": _l("Logo"),
 }
 #: the largest upload the profile form reads: a bigger logo still reaches the view, to be refused beside its field
 VENDOR_FORM_MAX_BYTES = 4 * profile.LOGO_MAX_BYTES
@@ -201,7 +202,7 @@ LOGO_FILE_NAMES = {"image/png": "logo.png", "image/jpeg": "logo.jpg", "image/svg
 
 class VendorForm(FlaskForm):
     legal_name = StringField(VENDOR_LABELS["legal_name"], validators=[
-        DataRequired(_("Give the vendor's legal name.")), Length(max=200), no_markup()])
+        DataRequired(_l("Give the vendor's legal name.")), Length(max=200), no_markup()])
     address = TextAreaField(VENDOR_LABELS["address"], validators=[Length(max=1000), no_markup()])
     country = StringField(VENDOR_LABELS["country"], validators=[Length(max=2)])
     vat_id = StringField(VENDOR_LABELS["vat_id"], validators=[Length(max=40), no_markup()])

@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select, text
@@ -20,6 +23,7 @@ from ..extensions import db
 from ..models import LoginFailure, User, utcnow
 from ..services import users as accounts
 from .boundary import transaction
+from .language import LANGUAGE_KEY
 
 blueprint = Blueprint("auth", __name__)
 #: the key of the page session's id in the signed cookie
@@ -31,8 +35,8 @@ FAILURE_WINDOW = timedelta(minutes=1)
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
 def home_for(user: User) -> str:
@@ -93,7 +97,9 @@ def sign_in():
 @transaction
 def sign_out():
     accounts.end_session(db.session, g.web_session)
+    language = str(get_locale())  # the sign-in page that follows stays in the language just read
     logout_user()
     session.pop(SESSION_KEY, None)
-    flash("You are signed out.", "info")
+    session[LANGUAGE_KEY] = language
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.sign_in"))

@@ -17,6 +17,7 @@ import secrets
 from functools import wraps
 
 from flask import current_app, flash, g, redirect, request
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 from sqlalchemy import select
@@ -27,12 +28,13 @@ from ..db import acquire_write_lock
 from ..errors import describe
 from ..extensions import db
 from ..models import FormUse
+from .language import N_
 
 #: the hidden field every posting form carries
 ONCE_FIELD = "once"
 #: how long a rendered form may wait before it is posted, in seconds
 ONCE_MAX_AGE = 24 * 3600
-ALREADY_DONE = "This form was sent already; it was not posted again. Here is what it did."
+ALREADY_DONE = N_("This form was sent already; it was not posted again. Here is what it did.")
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -74,7 +76,7 @@ def _replay(nonce: str):
     use = db.session.scalar(select(FormUse).where(FormUse.nonce == nonce))
     if use is None:
         return None
-    flash(ALREADY_DONE, "info")
+    flash(_(ALREADY_DONE), "info")
     return redirect(use.result_url or request.path)
 
 

@@ -8,19 +8,38 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from flask import abort, flash, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import Form
 
 from ..errors import ValidationError, describe
 from ..extensions import db
+from ..i18n import translations
 from ..models import Case, Client
 from ..money import Money
-from ..services import sla
+from ..services import history, sla
 from ..services.clients import find_client
+from .language import N_, ui_locale
 
 STAFF = ("admin", "account_manager", "finance")
-#: the interface's own locale (client money and dates use the client's)
+#: the interface's locale outside a request (in one, the page's: ``ui_locale()``)
 UI_LOCALE = "en_US"
+
+
+#: stored codes as the pages name them (statuses, states, severities, target outcomes, resolutions)
+CODE_WORDS = {
+    "open": N_("open"), "in_progress": N_("in progress"), "waiting_on_customer": N_("waiting on customer"),
+    "resolved": N_("resolved"), "closed": N_("closed"),
+    "workaround": N_("workaround"), "fix": N_("fix"), "information": N_("information"),
+    "not_reproducible": N_("not reproducible"), "customer_unreachable": N_("customer unreachable"),
+    "pending": N_("pending"), "met": N_("met"), "breached": N_("breached"), "none": N_("none"),
+    "critical": N_("critical"), "major": N_("major"), "moderate": N_("moderate"), "minor": N_("minor"),
+    "draft": N_("draft"), "sent": N_("sent"), "accepted": N_("accepted"), "declined": N_("declined"),
+    "expired": N_("expired"),
+    "partially_paid": N_("partially paid"), "paid": N_("paid"), "overdue": N_("overdue"), "credited": N_("credited"),
+    "queued": N_("queued"), "sending": N_("sending"), "failed": N_("failed"),
+}
 
 
 def roles(*allowed: str):
@@ -63,30 +82,37 @@ def apply_error(form: Form, error: Exception) -> bool:
         return False
     field = getattr(form, (info.field or "").split(".")[0].split("[")[0], None)
     if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, info.message] if isinstance(field.errors, list) else [info.message]
+        message = _(info.message)  # a message the catalogues know is shown in the page's language
+        field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
     else:
-        flash(info.message, "error")
+        flash(_(info.message), "error")
     return True
 
 
-def confirmation(title: str, summary: list[str], back: str, button: str = "Confirm"):
+def confirmation(title: str, summary: list[str], back: str, button: str | None = None):
     """The second step of an irreversible action: a page saying what will happen, whose form posts
     the same fields again with ``confirmed=yes``; None once that confirmed post arrives."""
     if request.form.get("confirmed") == "yes":
         return None
     fields = [(name, value) for name, values in request.form.lists() for value in values if name != "confirmed"]
     return render_template("confirm.html", title=title, summary=summary, fields=fields, action=request.path,
-                           back=back, button=button)
+                           back=back, button=button or _("Confirm"))
 
 
 def confirm_decision(quote, action: str, back: str):
     """The confirmation step before a quote is accepted or declined (both are final)."""
     total = Money.from_minor(quote.total_minor, quote.client.currency).format(quote.client.locale)
-    verb = "Accept" if action == "accept" else "Decline"
-    return confirmation(f"{verb} quote {quote.number}", [
-        f"{verb} quote {quote.number} for {quote.client.name}, total {total}.",
-        "The decision is final: it cannot be changed afterwards."], back,
-        button=f"{verb} the quote")
+    names = {"number": quote.number, "client": quote.client.name, "total": total}
+    if action == "accept":
+        title, summary, button = (_("Accept quote %(number)s", **names),
+                                  _("Accept quote %(number)s for %(client)s, total %(total)s.", **names),
+                                  _("Accept the quote"))
+    else:
+        title, summary, button = (_("Decline quote %(number)s", **names),
+                                  _("Decline quote %(number)s for %(client)s, total %(total)s.", **names),
+                                  _("Decline the quote"))
+    return confirmation(title, [summary, _("The decision is final: it cannot be changed afterwards.")], back,
+                        button=button)
 
 
 def today() -> date:
@@ -108,12 +134,12 @@ def money_amount(amount, currency: str, locale: str) -> str:
     return Money(amount, currency).format(locale)
 
 
-def long_date(day: date | None, locale: str = UI_LOCALE) -> str:
-    return "" if day is None else format_date(day, format="medium", locale=locale)
+def long_date(day: date | None, locale: str | None = None) -> str:
+    return "" if day is None else format_date(day, format="medium", locale=locale or ui_locale())
 
 
-def when(moment: datetime | None, locale: str = UI_LOCALE) -> str:
-    return "" if moment is None else format_datetime(moment, format="short", locale=locale)
+def when(moment: datetime | None, locale: str | None = None) -> str:
+    return "" if moment is None else format_datetime(moment, format="short", locale=locale or ui_locale())
 
 
 def hours(minutes: int) -> str:
@@ -122,10 +148,11 @@ def hours(minutes: int) -> str:
     return f"{whole} h {rest:02d}" if rest else f"{whole} h"
 
 
-def local_when(moment: datetime | None, zone: str, locale: str = UI_LOCALE) -> str:
+def local_when(moment: datetime | None, zone: str, locale: str | None = None) -> str:
     """An instant in ``zone`` as ``locale`` writes it, the zone's abbreviation named: ``Jan 12, 2026, 4:00 PM EST``."""
     if moment is None:
         return ""
+    locale = locale or ui_locale()
     local = moment.astimezone(ZoneInfo(zone))
     # the locale's medium date and short time (no seconds), joined as the locale joins them
     joined = get_datetime_format("medium", locale=locale).replace("{1}", format_date(local, "medium", locale=locale))
@@ -143,5 +170,16 @@ def case_levels(case: Case) -> tuple[sla.CaseSla | None, str | None]:
 
 
 def label(code: str | None) -> str:
-    """A stored code as words: ``waiting_on_customer`` → ``waiting on customer``."""
-    return (code or "").replace("_", " ")
+    """A stored code as words in the page's language: ``waiting_on_customer`` → ``waiting on customer``."""
+    words = CODE_WORDS.get(code or "")
+    return _(words) if words else (code or "").replace("_", " ")
+
+
+def page_words():
+    """The catalogue of this page's language, for text the services compose (``history.describe``)."""
+    return translations(str(get_locale() or "en"))
+
+
+def describe_activity(activity) -> str:
+    """A line of a client's history in the page's language."""
+    return history.describe(activity, page_words())

@@ -8,6 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -34,8 +37,9 @@ from ..services import archive, exports, invoicing, ratecards
 from ..services.vendor import get_vendor, missing_for_invoicing
 from . import receivables
 from .boundary import transaction
-from .common import UI_LOCALE, apply_error, confirmation, roles, today
+from .common import apply_error, confirmation, roles, today
 from .forms import choices
+from .language import ui_locale
 
 blueprint = Blueprint("finance", __name__, url_prefix="/finance")
 FINANCE = ("finance",)
@@ -110,7 +114,7 @@ def _vendor_missing() -> list[str]:
     from .admin import VENDOR_LABELS
 
     missing = missing_for_invoicing(get_vendor(db.session, current_app.config))
-    return [VENDOR_LABELS.get(name, name) for name in missing]
+    return [str(VENDOR_LABELS.get(name, name)) for name in missing]
 
 
 @blueprint.post("/invoices/issue")
@@ -121,10 +125,10 @@ def issue():
     if not form.validate_on_submit():
         abort(400, "The period is missing.")
     period = _period(form.period.data)
-    asked = confirmation(f"Issue the invoices for {period}", [
-        f"Issue an invoice for {period} to every client with something to bill that has none yet.",
-        "Issued invoices are final: a mistake is corrected with a credit note."],
-        url_for("finance.invoices", period=period), button=f"Issue invoices for {period}")
+    asked = confirmation(_("Issue the invoices for %(period)s", period=period), [
+        _("Issue an invoice for %(period)s to every client with something to bill that has none yet.", period=period),
+        _("Issued invoices are final: a mistake is corrected with a credit note.")],
+        url_for("finance.invoices", period=period), button=_("Issue invoices for %(period)s", period=period))
     if asked is not None:
         return asked
     try:
@@ -133,14 +137,15 @@ def issue():
         info = describe(error)
         if info is None:
             raise
-        flash(info.message, "error")
+        flash(_(info.message), "error")
         return redirect(url_for("finance.invoices", period=period))
     if result.issued:
-        flash(f"Issued {len(result.issued)} invoice(s) for {period}: {', '.join(result.issued)}.", "info")
+        flash(ngettext("Issued %(num)d invoice for %(period)s: %(numbers)s.", "Issued %(num)d invoices for %(period)s: %(numbers)s.",
+                       len(result.issued), period=period, numbers=", ".join(result.issued)), "info")
     elif not result.failed:
-        flash(f"Nothing new to invoice for {period}.", "info")
+        flash(_("Nothing new to invoice for %(period)s.", period=period), "info")
     for failure in result.failed:
-        flash(f"Not issued for {failure.client}: {failure.message}", "error")
+        flash(_("Not issued for %(client)s: %(reason)s", client=failure.client, reason=_(failure.message)), "error")
     return redirect(url_for("finance.invoices", period=period))
 
 
@@ -169,9 +174,9 @@ def invoice_pdf(number: str):
 
 
 class CreditNoteForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[DataRequired("A credit note needs a reason."),
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A credit note needs a reason.")),
                                                  Length(max=5000)])
-    lines = SelectMultipleField("Lines to credit", coerce=int, validate_choice=True)
+    lines = SelectMultipleField(_l("Lines to credit"), coerce=int, validate_choice=True)
 
 
 def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200, payment_form=None):
@@ -206,19 +211,20 @@ def credit_note(number: str):
     form.lines.choices = choices((line.position, line.description) for line in found.lines)
     if form.validate_on_submit():
         chosen = [line.description for line in found.lines if line.position in (form.lines.data or [])]
-        asked = confirmation(f"Issue a credit note against {found.number}", [
-            (f"Credit {'these lines: ' + '; '.join(chosen) if chosen else 'what is left of the whole invoice'} "
-             f"of {found.number} ({found.client.name})."),
-            f"Reason: {form.reason.data}",
-            "A credit note is final and gets the next credit-note number."],
-            url_for("finance.invoice", number=found.number), button="Issue the credit note")
+        names = {"number": found.number, "client": found.client.name}
+        asked = confirmation(_("Issue a credit note against %(number)s", **names), [
+            _("Credit these lines: %(lines)s of %(number)s (%(client)s).", lines="; ".join(chosen), **names) if chosen
+            else _("Credit what is left of the whole invoice of %(number)s (%(client)s).", **names),
+            _("Reason: %(reason)s", reason=form.reason.data),
+            _("A credit note is final and gets the next credit-note number.")],
+            url_for("finance.invoice", number=found.number), button=_("Issue the credit note"))
         if asked is not None:
             return asked
         try:
             with db.session.begin_nested():
                 note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
                                                    today(), user=current_user, archive_config=current_app.config)
-            flash(f"Credit note {note.number} issued against {found.number}.", "info")
+            flash(_("Credit note %(note)s issued against %(invoice)s.", note=note.number, invoice=found.number), "info")
             return redirect(url_for("finance.invoice", number=note.number))
         except Exception as error:
             if not apply_error(form, error):
@@ -231,25 +237,25 @@ def credit_note(number: str):
 
 
 class RoleRow(Form):
-    code = StringField("Code", validators=[Optional(), Length(max=40),
+    code = StringField(_l("Code"), validators=[Optional(), Length(max=40),
                                            Regexp(ratecards.ROLE_CODE.pattern,
-                                                  message="Lower-case letters, digits and '_'.")])
-    title = StringField("Title", validators=[Length(max=120)])
-    hourly = DecimalField("Hourly", validators=[Optional(), NumberRange(min=0)])
-    daily = DecimalField("Daily (8 h)", validators=[Optional(), NumberRange(min=0)])
+                                                  message=_l("Lower-case letters, digits and '_'."))])
+    title = StringField(_l("Title"), validators=[Length(max=120)])
+    hourly = DecimalField(_l("Hourly"), validators=[Optional(), NumberRange(min=0)])
+    daily = DecimalField(_l("Daily (8 h)"), validators=[Optional(), NumberRange(min=0)])
 
 
 class TierRow(Form):
-    min_hours = IntegerField("From hours", validators=[Optional(), NumberRange(min=1, max=100_000)])
-    percent = DecimalField("Discount %", validators=[Optional(), NumberRange(min=0)])
+    min_hours = IntegerField(_l("From hours"), validators=[Optional(), NumberRange(min=1, max=100_000)])
+    percent = DecimalField(_l("Discount %"), validators=[Optional(), NumberRange(min=0)])
 
 
 class RateCardForm(FlaskForm):
-    currency = StringField("Currency", validators=[DataRequired(), Length(min=3, max=3)])
-    effective_from = DateField("In force from", validators=[DataRequired()])
-    incident_price = DecimalField("Incident price (bundles)", validators=[InputRequired(), NumberRange(min=0)])
-    overage_price = DecimalField("Overage price per incident", validators=[InputRequired(), NumberRange(min=0)])
-    maintenance_fee = DecimalField("Annual maintenance fee (default for new clients)",
+    currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
+    effective_from = DateField(_l("In force from"), validators=[DataRequired()])
+    incident_price = DecimalField(_l("Incident price (bundles)"), validators=[InputRequired(), NumberRange(min=0)])
+    overage_price = DecimalField(_l("Overage price per incident"), validators=[InputRequired(), NumberRange(min=0)])
+    maintenance_fee = DecimalField(_l("Annual maintenance fee (default for new clients)"),
                                    validators=[Optional(), NumberRange(min=0)])
     roles = FieldList(FormField(RoleRow), min_entries=1, max_entries=50)
     discounts = FieldList(FormField(TierRow), min_entries=1, max_entries=20)
@@ -344,7 +350,7 @@ def _set_rows(field_list: FieldList, rows: list[dict], spare: int) -> None:
         field_list.pop_entry()
     for row in rows:
         field_list.append_entry(row)
-    for _ in range(spare):
+    for _spare in range(spare):
         field_list.append_entry()
 
 
@@ -356,7 +362,7 @@ def _rate_card_page(currency: str, form: RateCardForm, status: int = 200):
         .where(RateCard.currency == currency).group_by(Quote.rate_card_id)).all())
     return render_template(
         "finance/rate_card.html", currency=currency, currencies=_currencies(), card=_card_or_none(currency),
-        versions=versions, quote_counts=quote_counts, form=form, today=today(), ui_locale=UI_LOCALE,
+        versions=versions, quote_counts=quote_counts, form=form, today=today(), ui_locale=ui_locale(),
     ), status
 
 
@@ -395,8 +401,9 @@ def create_rate_card():
                     db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
                     overage_price=form.overage_price.data,
                     maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
-            flash(f"Version {card.version} of the {currency} rate card is in force from "
-                  f"{card.effective_from.isoformat()}. Existing quotes keep the prices of their version.", "info")
+            flash(_("Version %(version)s of the %(currency)s rate card is in force from %(day)s. "
+                    "Existing quotes keep the prices of their version.", version=card.version, currency=currency,
+                    day=card.effective_from.isoformat()), "info")
             return redirect(url_for("finance.rate_card", currency=currency))
         except Exception as error:
             if not apply_error(form, error):

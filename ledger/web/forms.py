@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -31,6 +33,10 @@ TIME_ZONES = (
 )
 
 
+#: the severities as the forms offer them
+SEVERITY_TITLES = {"critical": _l("Critical"), "major": _l("Major"), "moderate": _l("Moderate"), "minor": _l("Minor")}
+
+
 def choices(pairs) -> list[SelectChoice]:
     """Select options from ``(value, label)`` pairs (WTForms 3.4 drops plain tuples)."""
     return [SelectChoice(value, label) for value, label in pairs]
@@ -42,41 +48,41 @@ def aware(moment: datetime, zone: str) -> datetime:
 
 
 class TimedForm(FlaskForm):
-    time_zone = SelectField("Time zone", choices=choices((z, z.replace("_", " ")) for z in TIME_ZONES), default="UTC")
+    time_zone = SelectField(_l("Time zone"), choices=choices((z, z.replace("_", " ")) for z in TIME_ZONES), default="UTC")
 
 
 class CaseForm(TimedForm):
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
-    severity = SelectField("Severity", choices=choices((s, s.capitalize()) for s in SEVERITIES), default="moderate")
-    opened_at = DateTimeLocalField("Opened at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    severity = SelectField(_l("Severity"), choices=choices((s, SEVERITY_TITLES[s]) for s in SEVERITIES), default="moderate")
+    opened_at = DateTimeLocalField(_l("Opened at"), validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
 
 
 class ClientCaseForm(FlaskForm):
     """A case a client user opens for its own organisation: the clock starts when it is sent."""
 
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
-    severity = SelectField("Severity", choices=choices((s, s.capitalize()) for s in SEVERITIES), default="moderate")
-    description = TextAreaField("Description", validators=[DataRequired(), Length(max=5000)])
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    severity = SelectField(_l("Severity"), choices=choices((s, SEVERITY_TITLES[s]) for s in SEVERITIES), default="moderate")
+    description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=5000)])
 
 
 class HelpdeskForm(TimedForm):
-    answered_at = DateTimeLocalField("Answered at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
-    by = StringField("Answered by", validators=[DataRequired(), Length(max=120)])
-    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+    answered_at = DateTimeLocalField(_l("Answered at"), validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+    by = StringField(_l("Answered by"), validators=[DataRequired(), Length(max=120)])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
 
 class ResponseForm(TimedForm):
-    responded_at = DateTimeLocalField("Responded at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
-    technician = StringField("Technician", validators=[DataRequired(), Length(max=120)])
-    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+    responded_at = DateTimeLocalField(_l("Responded at"), validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+    technician = StringField(_l("Technician"), validators=[DataRequired(), Length(max=120)])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
 
 class AppointmentForm(TimedForm):
-    started_at = DateTimeLocalField("Started at", validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
-    ended_at = DateTimeLocalField("Ended at", validators=[Optional()], format="%Y-%m-%dT%H:%M")
-    duration = IntegerField("Or duration (minutes)", validators=[Optional()])
-    technician = StringField("Technician", validators=[DataRequired(), Length(max=120)])
-    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+    started_at = DateTimeLocalField(_l("Started at"), validators=[DataRequired()], format="%Y-%m-%dT%H:%M")
+    ended_at = DateTimeLocalField(_l("Ended at"), validators=[Optional()], format="%Y-%m-%dT%H:%M")
+    duration = IntegerField(_l("Or duration (minutes)"), validators=[Optional()])
+    technician = StringField(_l("Technician"), validators=[DataRequired(), Length(max=120)])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
     def validate(self, extra_validators=None) -> bool:
         """Exactly one of an end time and a duration."""
@@ -86,43 +92,38 @@ class AppointmentForm(TimedForm):
         given = (self.ended_at.data is not None) + (self.duration.data is not None)
         if given != 1:
             self.duration.errors.append(
-                "Give an end time or a duration." if given == 0 else "Give an end time or a duration, not both.")
+                _("Give an end time or a duration.") if given == 0 else _("Give an end time or a duration, not both."))
             return False
         return valid
 
 
 class BundleForm(FlaskForm):
-    quantity = IntegerField("Incidents", validators=[InputRequired(), NumberRange(min=1, max=100_000)])
-    purchased_on = DateField("Purchased on", validators=[DataRequired()])
-    unit_price = DecimalField("Price per incident", places=2, validators=[Optional(), NumberRange(min=0)])
+    quantity = IntegerField(_l("Incidents"), validators=[InputRequired(), NumberRange(min=1, max=100_000)])
+    purchased_on = DateField(_l("Purchased on"), validators=[DataRequired()])
+    unit_price = DecimalField(_l("Price per incident"), places=2, validators=[Optional(), NumberRange(min=0)])
 
 
 class WaiverForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=5000)])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=5000)])
 
 
 class WorkForm(FlaskForm):
-    role = SelectField("Role", validators=[DataRequired()])
-    minutes = IntegerField("Minutes worked", validators=[InputRequired(), NumberRange(min=1, max=1440)])
-    performed_on = DateField("Date", validators=[DataRequired()])
-    case = SelectField("Case (optional)", default="")
-    description = TextAreaField("Description", validators=[DataRequired(), Length(max=5000)])
+    role = SelectField(_l("Role"), validators=[DataRequired()])
+    minutes = IntegerField(_l("Minutes worked"), validators=[InputRequired(), NumberRange(min=1, max=1440)])
+    performed_on = DateField(_l("Date"), validators=[DataRequired()])
+    case = SelectField(_l("Case (optional)"), default="")
+    description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=5000)])
 
 
 class QuoteLineForm(Form):
-    role = SelectField("Role", default="")
-    unit = SelectField("Unit", choices=choices([("hour", "hours"), ("day", "days")]), default="hour")
-    quantity = DecimalField("Quantity", places=2, validators=[Optional()])
+    role = SelectField(_l("Role"), default="")
+    unit = SelectField(_l("Unit"), choices=choices([("hour", _l("hours")), ("day", _l("days"))]), default="hour")
+    quantity = DecimalField(_l("Quantity"), places=2, validators=[Optional()])
 
 
 class QuoteForm(FlaskForm):
     lines = FieldList(FormField(QuoteLineForm), min_entries=5, max_entries=20)
-    valid_until = DateField("Valid until", validators=[DataRequired()])
-
-
-def _(text: str) -> str:
-    """Mark ``text`` for the catalogues (``make i18n-extract``); the pages print it as written until they come."""
-    return text
+    valid_until = DateField(_l("Valid until"), validators=[DataRequired()])
 
 
 #: a tag or comment in typed text: a name or address is plain text, never markup
@@ -131,12 +132,12 @@ MARKUP = r"^[^<>]*$"
 
 def no_markup() -> Regexp:
     """Refuse angle brackets in a plain-text field (a name, an address, a reference)."""
-    return Regexp(MARKUP, message=_("Type plain text: no < or > (markup is not allowed)."))
+    return Regexp(MARKUP, message=_l("Type plain text: no < or > (markup is not allowed)."))
 
 
 class TaxRowForm(Form):
-    name = StringField(_("Tax name"), validators=[Optional(), Length(max=60), no_markup()])
-    rate = DecimalField(_("Rate (%)"), places=3, validators=[Optional(), NumberRange(min=0, max=100)])
+    name = StringField(_l("Tax name"), validators=[Optional(), Length(max=60), no_markup()])
+    rate = DecimalField(_l("Rate (%)"), places=3, validators=[Optional(), NumberRange(min=0, max=100)])
 
     def validate(self, extra_validators=None) -> bool:
         """A row is empty, or has both a name and a rate."""
@@ -154,12 +155,12 @@ class TaxRowForm(Form):
 class BillingForm(FlaskForm):
     """A client's billing details as finance and the account manager type them."""
 
-    country = StringField(_("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
-    vat_id = StringField(_("VAT / tax ID"), validators=[Length(max=40), no_markup()])
-    billing_emails = TextAreaField(_("Billing e-mails (one per line)"), validators=[Length(max=3000)])
-    payment_terms_days = IntegerField(_("Payment terms (days)"), default=30,
-                                      validators=[InputRequired(_("Give the payment terms in days.")),
+    country = StringField(_l("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
+    vat_id = StringField(_l("VAT / tax ID"), validators=[Length(max=40), no_markup()])
+    billing_emails = TextAreaField(_l("Billing e-mails (one per line)"), validators=[Length(max=3000)])
+    payment_terms_days = IntegerField(_l("Payment terms (days)"), default=30,
+                                      validators=[InputRequired(_l("Give the payment terms in days.")),
                                                   NumberRange(min=0, max=365)])
-    purchase_order = StringField(_("Purchase order"), validators=[Length(max=100), no_markup()])
-    reverse_charge = BooleanField(_("Reverse charge (intra-EU business client: 0 % and the legal note)"))
+    purchase_order = StringField(_l("Purchase order"), validators=[Length(max=100), no_markup()])
+    reverse_charge = BooleanField(_l("Reverse charge (intra-EU business client: 0 % and the legal note)"))
     taxes = FieldList(FormField(TaxRowForm), min_entries=4, max_entries=5)

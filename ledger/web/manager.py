@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
@@ -20,7 +22,6 @@ from ..money import Money
 from ..pdf import render_quote_pdf
 from ..services import balances, bundles, case_queue, quotes, ratecards, sla, support, work
 from ..services.clients import current_term, visible_clients
-from ..services.history import describe
 from ..services.vendor import set_client_billing, tax_components
 from .boundary import errors_by_field, transaction
 from .common import (
@@ -29,6 +30,7 @@ from .common import (
     client_or_404,
     confirm_decision,
     confirmation,
+    describe_activity,
     label,
     roles,
     today,
@@ -43,7 +45,6 @@ from .forms import (
     ResponseForm,
     WaiverForm,
     WorkForm,
-    _,
     aware,
     choices,
 )
@@ -83,7 +84,7 @@ def client(code: str):
         select(Quote).where(Quote.client_id == client.id).order_by(Quote.id.desc())).all()
     return render_template(
         "manager/client.html", client=client, balance=balance, term=term, history=history,
-        describe=describe, cases=cases, quotes=client_quotes, today=on,
+        describe=describe_activity, cases=cases, quotes=client_quotes, today=on,
         waivable=support.waivable(db.session, history, on),
         forecast=billing.rollover_forecast(balance.available),
         quote_state=lambda q: quotes.state_on(q, on),
@@ -160,7 +161,7 @@ def open_case(code: str):
             with db.session.begin_nested():
                 case = support.open_case(db.session, client, form.subject.data, form.severity.data,
                                          aware(form.opened_at.data, form.time_zone.data), user=current_user)
-            flash(f"Case {case.number} opened.", "info")
+            flash(_("Case %(number)s opened.", number=case.number), "info")
             return redirect(url_for("manager.case", number=case.number))
         except Exception as error:  # domain errors go beside their field
             if not apply_error(form, error):
@@ -192,7 +193,7 @@ def _case_page(case: Case, status: int = 200, **forms):
     }
     levels, zone = case_levels(case)
     return render_template("manager/case.html", case=case, client=case.client, activities=activities,
-                           describe=describe, waivable=support.waivable(db.session, activities, today()),
+                           describe=describe_activity, waivable=support.waivable(db.session, activities, today()),
                            levels=levels, zone=zone, moves=sorted(CASE_TRANSITIONS[case.status]),
                            resolutions=RESOLUTIONS, **forms), status
 
@@ -220,14 +221,14 @@ def change_status(number: str):
         with db.session.begin_nested():
             sla.change_status(db.session, case, status, utcnow(), request.form.get("resolution") or None,
                               user=current_user)
-        flash(f"Case {case.number} is now {label(case.status)}.", "info")
+        flash(_("Case %(number)s is now %(status)s.", number=case.number, status=label(case.status)), "info")
         return redirect(url_for("manager.case", number=case.number))
     except Exception as error:  # a refused move is shown on the case page, nothing changed
         info = describe_error(error)
         if info is None:
             raise
         db.session.refresh(case)
-        flash(f"Case {case.number} was not changed: {info.message}.", "error")
+        flash(_("Case %(number)s was not changed: %(reason)s.", number=case.number, reason=_(info.message)), "error")
         return _case_page(case, info.status)
 
 
@@ -237,7 +238,7 @@ def _log(number: str, form, form_name: str, action):
         try:
             with db.session.begin_nested():
                 activity = action(case, form)
-            flash(f"Logged: {describe(activity)}.", "info")
+            flash(_("Logged: %(what)s.", what=describe_activity(activity)), "info")
             return redirect(url_for("manager.case", number=case.number))
         except Exception as error:  # domain errors go beside their field
             if not apply_error(form, error):
@@ -292,12 +293,12 @@ def waive(activity_id: int):
         try:
             with db.session.begin_nested():
                 support.waive(db.session, activity, form.reason.data, user=current_user)
-            flash("The charge is waived.", "info")
+            flash(_("The charge is waived."), "info")
             return redirect(url_for("manager.client", code=activity.client.code))
         except Exception as error:
             if not apply_error(form, error):
                 raise
-    return render_template("manager/waive.html", activity=activity, describe=describe,
+    return render_template("manager/waive.html", activity=activity, describe=describe_activity,
                            form=form), _status(form)
 
 
@@ -313,19 +314,21 @@ def sell_bundle(code: str):
         form.unit_price.data = price
     if form.validate_on_submit():
         unit_price = None if form.unit_price.data is None else Money(form.unit_price.data, client.currency)
-        asked = confirmation(f"Sell a bundle to {client.name}", [
-            (f"Sell a bundle of {form.quantity.data} incidents to {client.name}, purchased on "
-             f"{form.purchased_on.data.isoformat()}."),
-            f"Price per incident: {unit_price.format(client.locale) if unit_price else 'the rate card price'}.",
-            "The bundle is billed on the invoice of its month."], url_for("manager.client", code=client.code),
-            button="Confirm the sale")
+        asked = confirmation(_("Sell a bundle to %(client)s", client=client.name), [
+            ngettext("Sell a bundle of %(num)d incident to %(client)s, purchased on %(day)s.",
+                     "Sell a bundle of %(num)d incidents to %(client)s, purchased on %(day)s.", form.quantity.data,
+                     client=client.name, day=form.purchased_on.data.isoformat()),
+            _("Price per incident: %(price)s.", price=unit_price.format(client.locale)) if unit_price
+            else _("Price per incident: the rate card price."),
+            _("The bundle is billed on the invoice of its month.")], url_for("manager.client", code=client.code),
+            button=_("Confirm the sale"))
         if asked is not None:
             return asked
         try:
             with db.session.begin_nested():
                 bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
                                             unit_price, user=current_user)
-            flash(f"Sold a bundle of {bundle.quantity} incidents.", "info")
+            flash(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity), "info")
             return redirect(url_for("manager.client", code=client.code))
         except Exception as error:
             if not apply_error(form, error):
@@ -367,8 +370,9 @@ def log_work(code: str):
                 result = work.log_work(db.session, client, form.role.data, form.minutes.data,
                                        form.performed_on.data, form.description.data, case=case,
                                        user=current_user)
-            flash(f"Logged {result.activity.minutes} min, billed as {result.activity.billed_minutes} min: "
-                  f"{result.prepaid_minutes_used} from prepaid hours, {result.overage_minutes} beyond.", "info")
+            flash(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
+                    minutes=result.activity.minutes, billed=result.activity.billed_minutes,
+                    prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes), "info")
             return redirect(url_for("manager.client", code=client.code))
         except Exception as error:
             if not apply_error(form, error):
@@ -398,7 +402,7 @@ def new_quote(code: str):
                 with db.session.begin_nested():
                     quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
                                                 user=current_user)
-                flash(f"Quote {quote.number} saved as a draft.", "info")
+                flash(_("Quote %(number)s saved as a draft.", number=quote.number), "info")
                 return redirect(url_for("manager.quote", number=quote.number))
         except Exception as error:
             if not apply_error(form, error):
@@ -447,12 +451,12 @@ def move_quote(number: str, action: str):
     try:
         with db.session.begin_nested():
             move(db.session, found, today(), user=current_user)
-        flash(f"Quote {found.number} is now {quotes.state_on(found, today())}.", "info")
+        flash(_("Quote %(number)s is now %(state)s.", number=found.number, state=label(quotes.state_on(found, today()))), "info")
     except Exception as error:
         info = describe_error(error)
         if info is None:
             raise
-        flash(info.message, "error")
+        flash(_(info.message), "error")
     return redirect(url_for("manager.quote", number=found.number))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -47,5 +48,5 @@ def resend(message_id: int):
     if message.state != "failed":
         abort(409, f"Only a failed message can be resent; this one is {message.state}.")
     mail.resend(db.session, message, utcnow())
-    flash(f"“{message.subject}” is queued again and goes out with the next send.", "info")
+    flash(_("“%(subject)s” is queued again and goes out with the next send.", subject=message.subject), "info")
     return redirect(url_for("outbox.index"))

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pydantic
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import (
@@ -42,33 +44,33 @@ UNIT_LABELS = {"": "no target", "hours": "hours", "business_hours": "business ho
 
 
 class HoursRow(Form):
-    days = StringField("Days", validators=[Length(max=40)], description="mon-fri, sat or mon,wed")
-    opens = StringField("Opens", validators=[Length(max=5)])
-    closes = StringField("Closes", validators=[Length(max=5)])
-    closes_next_day = BooleanField("Closes the next day")
+    days = StringField(_l("Days"), validators=[Length(max=40)], description=_l("mon-fri, sat or mon,wed"))
+    opens = StringField(_l("Opens"), validators=[Length(max=5)])
+    closes = StringField(_l("Closes"), validators=[Length(max=5)])
+    closes_next_day = BooleanField(_l("Closes the next day"))
 
 
 class TargetRow(Form):
     severity = HiddenField()
-    respond_amount = StringField("Respond within", validators=[Length(max=6)])
-    respond_unit = SelectField("Respond unit", choices=choices((u, UNIT_LABELS[u]) for u in ("", *TARGET_UNITS)),
+    respond_amount = StringField(_l("Respond within"), validators=[Length(max=6)])
+    respond_unit = SelectField(_l("Respond unit"), choices=choices((u, UNIT_LABELS[u]) for u in ("", *TARGET_UNITS)),
                                default="")
-    resolve_amount = StringField("Resolve within", validators=[Length(max=6)])
-    resolve_unit = SelectField("Resolve unit", choices=choices((u, UNIT_LABELS[u]) for u in ("", *TARGET_UNITS)),
+    resolve_amount = StringField(_l("Resolve within"), validators=[Length(max=6)])
+    resolve_unit = SelectField(_l("Resolve unit"), choices=choices((u, UNIT_LABELS[u]) for u in ("", *TARGET_UNITS)),
                                default="")
 
 
 class PlanForm(FlaskForm):
-    code = StringField("Code", validators=[Length(max=40)])
-    name = StringField("Name", validators=[Length(max=200)])
-    effective_from = StringField("In force from", validators=[Length(max=10)])
-    time_zone = StringField("Time zone", validators=[Length(max=64)], default="America/Toronto")
+    code = StringField(_l("Code"), validators=[Length(max=40)])
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    effective_from = StringField(_l("In force from"), validators=[Length(max=10)])
+    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="America/Toronto")
     hours = FieldList(FormField(HoursRow), min_entries=HOURS_ROWS, max_entries=21)
-    holiday_country = StringField("Public holidays of (country)", validators=[Length(max=2)])
-    holiday_subdivision = StringField("Province or state", validators=[Length(max=10)])
-    closures = TextAreaField("Closure days", validators=[Length(max=5000)])
-    clocks_start_in_business_hours = BooleanField("Clocks start only in business hours")
-    every_hour_for_critical = BooleanField("Critical cases count every hour of the week")
+    holiday_country = StringField(_l("Public holidays of (country)"), validators=[Length(max=2)])
+    holiday_subdivision = StringField(_l("Province or state"), validators=[Length(max=10)])
+    closures = TextAreaField(_l("Closure days"), validators=[Length(max=5000)])
+    clocks_start_in_business_hours = BooleanField(_l("Clocks start only in business hours"))
+    every_hour_for_critical = BooleanField(_l("Critical cases count every hour of the week"))
     targets = FieldList(FormField(TargetRow), min_entries=len(SEVERITIES), max_entries=len(SEVERITIES))
 
     def __init__(self, *args, **kwargs):
@@ -109,7 +111,7 @@ class PlanForm(FlaskForm):
             if key == "hours":
                 self.list_errors["hours"] = message
             else:
-                flash(error.message, "error")
+                flash(_(error.message), "error")
         else:
             field.errors = [*field.errors, message]
 
@@ -193,7 +195,7 @@ def plans():
         try:
             fill_from(form, sla.terms_in_force(sla.find_plan(db.session, start), today()))
         except ValidationError:
-            flash(f"There is no support plan {start!r}.", "error")
+            flash(_("There is no support plan %(code)s.", code=repr(start)), "error")
     return _plans_page(form)
 
 
@@ -206,8 +208,8 @@ def create_plan():
         try:
             with db.session.begin_nested():
                 version = _add(form.body())
-            flash(f"Version {version.version} of support plan {version.plan.code} is in force from "
-                  f"{version.effective_from.isoformat()}.", "info")
+            flash(_("Version %(version)s of support plan %(code)s is in force from %(day)s.", version=version.version,
+                    code=version.plan.code, day=version.effective_from.isoformat()), "info")
             return redirect(url_for("plans.plans"))
         except pydantic.ValidationError as error:
             for problem in field_errors(error):

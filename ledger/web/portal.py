@@ -7,6 +7,7 @@ from pathlib import Path
 
 from babel.dates import format_date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -19,13 +20,12 @@ from ..extensions import db
 from ..models import Activity, Case, Invoice, Quote, utcnow
 from ..services import archive, balances, case_queue, einvoicing, quotes, support
 from ..services.clients import current_term
-from ..services.history import describe
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
 from ..services.statement import service_levels as service_levels_of
 from . import receivables
 from .boundary import transaction
-from .common import apply_error, case_levels, confirm_decision, roles, today
+from .common import apply_error, case_levels, confirm_decision, describe_activity, roles, today
 from .forms import ClientCaseForm
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
@@ -48,7 +48,7 @@ def dashboard():
         forecast=billing.rollover_forecast(balance.available), used=used,
         runs_out=billing.run_out_date(balance.available, used, on),
         chart=bar_chart([(_month_label(m["month"], client.locale), m["incidents"]) for m in monthly],
-                        width=640, title="Incidents used per month"),
+                        width=640, title=_("Incidents used per month")),
     )
 
 
@@ -66,7 +66,7 @@ def history():
         .options(selectinload(Activity.case), selectinload(Activity.waiver))
         .order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(500)
     ).all()
-    return render_template("portal/history.html", client=client, activities=activities, describe=describe)
+    return render_template("portal/history.html", client=client, activities=activities, describe=describe_activity)
 
 
 @blueprint.get("/cases")
@@ -89,7 +89,7 @@ def open_case():
             with db.session.begin_nested():
                 case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
                                          user=current_user, description=form.description.data)
-            flash(f"Case {case.number} opened: the service-level clock has started.", "info")
+            flash(_("Case %(number)s opened: the service-level clock has started.", number=case.number), "info")
             return redirect(url_for("portal.case", number=case.number))
         except Exception as error:  # domain errors go beside their field
             if not apply_error(form, error):
@@ -151,14 +151,15 @@ def decide_quote(number: str, action: str):
         with db.session.begin_nested():
             move = quotes.accept_quote if action == "accept" else quotes.decline_quote
             move(db.session, quote, today(), user=current_user)
-        flash(f"Quote {quote.number} {'accepted' if action == 'accept' else 'declined'}.", "info")
+        flash(_("Quote %(number)s accepted.", number=quote.number) if action == "accept"
+              else _("Quote %(number)s declined.", number=quote.number), "info")
     except Exception as error:  # a domain error is shown, anything else raised
         info = describe_error(error)
         if info is None:
             raise
         if info.status == 404:
             abort(404)
-        flash(info.message, "error")
+        flash(_(info.message), "error")
     return redirect(url_for("portal.quotes_page"))
 
 

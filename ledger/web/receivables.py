@@ -8,6 +8,8 @@ import io
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, StringField, TextAreaField
@@ -29,14 +31,14 @@ BUCKET_LABELS = {"current": "Current", "1-30": "1–30 days", "31-60": "31–60 
 
 
 class PaymentForm(FlaskForm):
-    amount = DecimalField("Amount", validators=[InputRequired("Give the amount received.")])
-    paid_on = DateField("Received on", validators=[DataRequired("Give the day the money arrived.")])
-    method = StringField("Method", validators=[Optional(), Length(max=payments.MAX_METHOD)])
-    reference = StringField("Reference", validators=[Optional(), Length(max=payments.MAX_REFERENCE)])
+    amount = DecimalField(_l("Amount"), validators=[InputRequired(_l("Give the amount received."))])
+    paid_on = DateField(_l("Received on"), validators=[DataRequired(_l("Give the day the money arrived."))])
+    method = StringField(_l("Method"), validators=[Optional(), Length(max=payments.MAX_METHOD)])
+    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=payments.MAX_REFERENCE)])
 
 
 class ReversalForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[DataRequired("A reversal needs a reason."), Length(max=5000)])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A reversal needs a reason.")), Length(max=5000)])
 
 
 # --- payments on the invoice page --------------------------------------------------------
@@ -71,7 +73,7 @@ def record_payment(number: str):
                                                   form.method.data, form.reference.data, current_user,
                                                   today=today())
             shown = Money.from_minor(payment.amount_minor, found.currency).format(found.client.locale)
-            flash(f"Payment of {shown} recorded against {found.number}.", "info")
+            flash(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number), "info")
             return redirect(url_for("finance.invoice", number=found.number))
         except Exception as error:
             if not apply_error(form, error):
@@ -92,20 +94,21 @@ def reverse_payment(payment_id: int):
     back = url_for("finance.invoice", number=invoice.number)
     form = ReversalForm()
     if not form.validate_on_submit():
-        flash(" ".join(form.reason.errors) or "The form expired; try again.", "error")
+        flash(" ".join(map(str, form.reason.errors)) or _("The form expired; try again."), "error")
         return redirect(back)
     shown = Money.from_minor(payment.amount_minor, payment.currency).format(invoice.client.locale)
-    asked = confirmation(f"Reverse a payment on {invoice.number}", [
-        f"Reverse the payment of {shown} received {payment.paid_on.isoformat()} on {invoice.number}.",
-        f"Reason: {form.reason.data}",
-        "The payment stays on record beside its reversal; the amount becomes due again."],
-        back, button="Reverse the payment")
+    asked = confirmation(_("Reverse a payment on %(number)s", number=invoice.number), [
+        _("Reverse the payment of %(amount)s received %(day)s on %(number)s.", amount=shown,
+          day=payment.paid_on.isoformat(), number=invoice.number),
+        _("Reason: %(reason)s", reason=form.reason.data),
+        _("The payment stays on record beside its reversal; the amount becomes due again.")],
+        back, button=_("Reverse the payment"))
     if asked is not None:
         return asked
     try:
         with db.session.begin_nested():
             payments.reverse_payment(db.session, payment, form.reason.data, current_user, today=today())
-        flash(f"Payment of {shown} on {invoice.number} reversed.", "info")
+        flash(_("Payment of %(amount)s on %(number)s reversed.", amount=shown, number=invoice.number), "info")
     except Exception as error:
         if not apply_error(form, error):
             raise
