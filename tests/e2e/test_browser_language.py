@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page
 
 from ledger.demo import DEMO_PASSWORD
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, TIMEOUT_MS, chromium  # noqa: F401
+from tests.browser import SCREENSHOTS, TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.served]
 
