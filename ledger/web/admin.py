@@ -15,12 +15,13 @@ from ..models import ROLES, ApiToken, Client, User
 from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import errors_by_field, transaction
-from .common import apply_error, confirmation, roles
+from .common import apply_error, confirmation, role_titles, roles
 from .forms import _, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN = ("admin",)
-ROLE_TITLES = {"admin": "Admin", "account_manager": "Account manager", "finance": "Finance", "client": "Client user"}
+#: the one mapping of role codes to titles, shared with every page
+ROLE_TITLES = role_titles()
 PASSWORD_HINT = f"At least {accounts.MIN_PASSWORD_LENGTH} characters."
 
 

@@ -16,6 +16,7 @@ from wtforms import (
     FormField,
     IntegerField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -115,8 +116,12 @@ class QuoteLineForm(Form):
     quantity = DecimalField("Quantity", places=2, validators=[Optional()])
 
 
+#: the most lines a quote form holds ("Add line" stops there)
+MAX_QUOTE_LINES = 20
+
+
 class QuoteForm(FlaskForm):
-    lines = FieldList(FormField(QuoteLineForm), min_entries=5, max_entries=20)
+    lines = FieldList(FormField(QuoteLineForm), min_entries=1, max_entries=MAX_QUOTE_LINES)
     valid_until = DateField("Valid until", validators=[DataRequired()])
 
 
@@ -163,3 +168,62 @@ class BillingForm(FlaskForm):
     purchase_order = StringField(_("Purchase order"), validators=[Length(max=100), no_markup()])
     reverse_charge = BooleanField(_("Reverse charge (intra-EU business client: 0 % and the legal note)"))
     taxes = FieldList(FormField(TaxRowForm), min_entries=4, max_entries=5)
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """Mark a message with a plural for the catalogues; ``%(num)d`` is ``num``, the rest ``variables``."""
+    return (singular if num == 1 else plural) % {"num": num, **variables}
+
+
+#: typed text without control characters (tabs and newlines aside), as the API accepts it
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+
+
+def plain_text() -> Regexp:
+    return Regexp(PLAIN_TEXT, message=_("Remove the control characters from this text."))
+
+
+class ClientDetailsForm(FlaskForm):
+    """What a client is: the fields that may change after it is created (its code and currency may not)."""
+
+    name = StringField(_("Name"), validators=[DataRequired(_("Give the client's name.")), Length(max=200),
+                                              plain_text()])
+    locale = StringField(_("Locale (language and country, e.g. en_US, de_DE, fr_CA)"), default="en_US",
+                         validators=[DataRequired(_("Give a locale such as en_US.")), Length(max=20)])
+    tax_rate = DecimalField(_("Tax rate (%)"), places=3,
+                            validators=[InputRequired(_("Give the tax rate in percent, e.g. 8.25 (0 for none).")),
+                                        NumberRange(min=0, max=100)])
+    maintenance_fee = DecimalField(_("Annual maintenance fee"), places=2, default=0,
+                                   validators=[Optional(), NumberRange(min=0, max=10**11)])
+    overage_policy = SelectField(_("Overage"), default="bill", choices=choices([
+        ("bill", _("Bill incidents beyond the balance on the month's invoice")),
+        ("block", _("Refuse charges the balance cannot cover"))]))
+    support_plan = SelectField(_("Support plan"), default="standard")
+    address = TextAreaField(_("Postal address (printed on documents)"), validators=[Length(max=5000), plain_text()])
+
+
+class NewClientForm(ClientDetailsForm):
+    """A new client: its code and currency (fixed from then on), its term, and its billing details."""
+
+    code = StringField(_("Code (letters, digits, - or _; used in links, cannot change later)"),
+                       validators=[DataRequired(_("Give the client a code, e.g. ACME.")), Length(max=32)])
+    currency = StringField(_("Currency (ISO code, e.g. USD, EUR)"), default="USD",
+                           validators=[DataRequired(_("Give the currency, e.g. USD.")), Length(max=3)])
+    term_start = DateField(_("Anniversary (first day of the first annual term)"),
+                           validators=[DataRequired(_("Give the first day of the annual term."))])
+    country = StringField(_("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
+    vat_id = StringField(_("VAT / tax ID"), validators=[Length(max=40), no_markup()])
+    billing_emails = TextAreaField(_("Billing e-mails (one per line)"), validators=[Length(max=3000)])
+    payment_terms_days = IntegerField(_("Payment terms (days)"), default=30,
+                                      validators=[InputRequired(_("Give the payment terms in days.")),
+                                                  NumberRange(min=0, max=365)])
+    purchase_order = StringField(_("Purchase order"), validators=[Length(max=100), no_markup()])
+    reverse_charge = BooleanField(_("Reverse charge (intra-EU business client: 0 % and the legal note)"))
+
+
+class HistoryFilterForm(Form):
+    """The history's date range and kinds, read from the query string (a GET form: no CSRF)."""
+
+    start = DateField(_("From"), validators=[Optional()])
+    end = DateField(_("To"), validators=[Optional()])
+    kind = SelectMultipleField(_("Kinds"), validate_choice=True)
