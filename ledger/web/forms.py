@@ -198,7 +198,7 @@ class ClientDetailsForm(FlaskForm):
     overage_policy = SelectField(_("Overage"), default="bill", choices=choices([
         ("bill", _("Bill incidents beyond the balance on the month's invoice")),
         ("block", _("Refuse charges the balance cannot cover"))]))
-    support_plan = SelectField(_("Support plan"), default="standard")
+    support_plan = SelectField(_("Support plan"), default="")
     address = TextAreaField(_("Postal address (printed on documents)"), validators=[Length(max=5000), plain_text()])
 
 
@@ -210,7 +210,7 @@ class NewClientForm(ClientDetailsForm):
     currency = StringField(_("Currency (ISO code, e.g. USD, EUR)"), default="USD",
                            validators=[DataRequired(_("Give the currency, e.g. USD.")), Length(max=3)])
     term_start = DateField(_("Anniversary (first day of the first annual term)"),
-                           validators=[DataRequired(_("Give the first day of the annual term."))])
+                           validators=[InputRequired(_("Give the first day of the annual term."))])
     country = StringField(_("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
     vat_id = StringField(_("VAT / tax ID"), validators=[Length(max=40), no_markup()])
     billing_emails = TextAreaField(_("Billing e-mails (one per line)"), validators=[Length(max=3000)])

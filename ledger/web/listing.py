@@ -114,8 +114,9 @@ def _page_bounds(total: int, per_page: int) -> tuple[int, int, str | None]:
 
 
 def paginate(statement: Select, columns: dict[str, Any], default: str, tiebreak: Any,
-             per_page: int = PAGE_SIZE) -> Listing:
+             per_page: int | None = None) -> Listing:
     """One page of ``statement``'s rows, sorted by the column ``columns`` names for ``sort``, then ``tiebreak``."""
+    per_page = per_page or PAGE_SIZE
     sort = chosen_sort(list(columns), default)
     total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     page, pages, note = _page_bounds(total, per_page)
@@ -127,8 +128,9 @@ def paginate(statement: Select, columns: dict[str, Any], default: str, tiebreak:
 
 
 def paginate_list(rows: Sequence, keys: dict[str, Callable[[Any], Any]], default: str,
-                  per_page: int = PAGE_SIZE) -> Listing:
+                  per_page: int | None = None) -> Listing:
     """One page of ``rows`` already read (a list whose order is computed, not stored), sorted in Python."""
+    per_page = per_page or PAGE_SIZE
     sort = chosen_sort(list(keys), default)
     page, pages, note = _page_bounds(len(rows), per_page)
     ordered = sorted(rows, key=keys[sort.key], reverse=sort.descending)

@@ -161,7 +161,9 @@ def _lines(text: str | None) -> list[str]:
 
 
 def _plan_choices():
-    return choices((plan.code, plan.name) for plan in db.session.scalars(select(SupportPlan).order_by(SupportPlan.id)))
+    """The support plans, after the default (no plan set: the ``standard`` one)."""
+    plans = db.session.scalars(select(SupportPlan).order_by(SupportPlan.id))
+    return choices([("", _("The default plan (standard)"))] + [(plan.code, plan.name) for plan in plans])
 
 
 @blueprint.route("/clients/<code>/edit", methods=["GET", "POST"])
