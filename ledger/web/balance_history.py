@@ -41,6 +41,8 @@ def _filter_form(client: Client) -> tuple[HistoryFilterForm, date, date, list[st
         if start > end:
             form.end.errors.append(_("The end is before the start."))
             start, end = client.term_start, today()
+        else:  # the inputs show the range the rows are for
+            form.start.data, form.end.data = start, end
     return form, start, end, kinds
 
 
