@@ -58,7 +58,7 @@ class InsufficientIncidents(RuleViolation):
 
     def __init__(self, needed: int, available: int):
         super().__init__(
-            f"{needed} incident(s) needed but only {available} available; "
+            f"{needed} {'incident' if needed == 1 else 'incidents'} needed but only {available} available; "
             "this client's overage policy is 'block'",
             field="incidents",
         )
@@ -845,3 +845,71 @@ def age_receivables(items: Iterable[tuple[date, int]], as_of: date) -> dict[str,
     for due_on, amount in items:
         totals[aging_bucket(due_on, as_of)] += amount
     return totals
+
+
+# --- the running-balance history of a client's incidents -------------------------------------------
+
+#: the kinds of incident entries a history lists, in the order a day's entries are shown
+HISTORY_KINDS = ("purchase", "rollover_in", "rollover_out", "expiry", "charge", "overage", "reversal")
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One incident entry as a history shows it: its day, kind and signed quantity.
+
+    ``on_balance`` is false for overage (and its reversal): billed on the invoice, never drawn
+    from a lot, so it leaves the available balance where it was.
+    """
+
+    effective_on: date
+    kind: str
+    quantity: int
+    on_balance: bool = True
+    entry_id: int = 0
+    memo: str = ""
+    case: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """A movement and the incidents available right after it."""
+
+    movement: Movement
+    balance: int
+
+
+@dataclass(frozen=True)
+class History:
+    """The balance before the first movement, the movements with the balance after each, and the
+    balance after all of them (kept when the rows are filtered by kind)."""
+
+    opening: int
+    rows: tuple[HistoryRow, ...]
+    closing: int
+
+
+def running_history(opening: int, movements: Iterable[Movement]) -> History:
+    """Each movement, in day and entry order, with the available balance after it."""
+    balance, rows = opening, []
+    for movement in sorted(movements, key=lambda m: (m.effective_on, m.entry_id)):
+        if movement.on_balance:
+            balance += movement.quantity
+        rows.append(HistoryRow(movement, balance))
+    return History(opening, tuple(rows), balance)
+
+
+def filter_history(history: History, kinds: Iterable[str]) -> History:
+    """Only the rows of ``kinds`` (each keeps the balance after it), or all when ``kinds`` is empty."""
+    wanted = set(kinds)
+    if not wanted:
+        return history
+    return History(history.opening, tuple(row for row in history.rows if row.movement.kind in wanted),
+                   history.closing)
+
+
+SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet shows and never runs as a formula: ``=HYPERLINK(…)`` gets a leading quote."""
+    return "'" + text if text[:1] in SPREADSHEET_TRIGGERS else text

@@ -1,11 +1,17 @@
-"""Lines of history that explain themselves: "appointment 14:00–15:40, 100 min = 4 incidents"."""
+"""Lines of history that explain themselves ("appointment 14:00–15:40, 100 min = 4 incidents"), and a
+client's running balance of incidents."""
 
 from __future__ import annotations
 
 import gettext
-from datetime import timedelta, timezone
+from collections.abc import Iterable
+from datetime import date, timedelta, timezone
 
-from ..models import Activity
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from .. import billing
+from ..models import Activity, Client, Entry
 
 #: no catalogue: the words as written (the pages pass the reader's catalogue)
 ENGLISH = gettext.NullTranslations()
@@ -37,3 +43,34 @@ def describe(activity: Activity, text: gettext.NullTranslations = ENGLISH) -> st
     if activity.waiver is not None:
         line += _(" — waived: %(reason)s") % {"reason": activity.waiver.reason}
     return line
+
+
+def balance_history(session: Session, client: Client, start: date, end: date,
+                    kinds: Iterable[str] = (),
+                    text: gettext.NullTranslations = ENGLISH) -> billing.History:
+    """The client's incidents from ``start`` to ``end``: the balance before, each entry with the
+    balance after it, and the balance at the end; only the rows of ``kinds`` when some are named,
+    each described in the language of the catalogue ``text``.
+
+    The opening figure sums the same entries before ``start``, so the rows always add up.
+    """
+    on_lot = Entry.lot_id.is_not(None)
+    opening = session.scalar(
+        select(func.coalesce(func.sum(Entry.quantity), 0)).where(
+            Entry.client_id == client.id, Entry.unit == "incident", on_lot, Entry.effective_on < start))
+    entries = session.scalars(
+        select(Entry).where(Entry.client_id == client.id, Entry.unit == "incident",
+                            Entry.effective_on >= start, Entry.effective_on <= end)
+        .options(selectinload(Entry.activity).selectinload(Activity.case),
+                 selectinload(Entry.activity).selectinload(Activity.waiver))
+        .order_by(Entry.effective_on, Entry.id)).all()
+    history = billing.running_history(int(opening), (_movement(entry, text) for entry in entries))
+    return billing.filter_history(history, kinds)
+
+
+def _movement(entry: Entry, text: gettext.NullTranslations) -> billing.Movement:
+    activity = entry.activity
+    memo = describe(activity, text) if activity is not None else entry.memo
+    case = activity.case.number if activity is not None and activity.case is not None else ""
+    return billing.Movement(entry.effective_on, entry.kind, entry.quantity, entry.lot_id is not None,
+                            entry.id, memo, case)

@@ -69,7 +69,8 @@ def init_app(app: Flask) -> None:
     language.init_app(app)  # the i18n extension, with gettext in the page's language
     app.jinja_env.globals.update(
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
-        local_when=common.local_when, label=common.label,
+        local_when=common.local_when, label=common.label, role_title=common.role_title,
+        status_label=common.status_label, rate_card_titles=common.rate_card_titles,
     )
     app.jinja_env.globals["support_plan_of"] = plans.plan_name
 

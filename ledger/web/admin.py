@@ -15,13 +15,11 @@ from ..models import ROLES, ApiToken, Client, User
 from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import errors_by_field, transaction
-from .common import apply_error, confirmation, roles
+from .common import apply_error, confirmation, role_titles, roles
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN = ("admin",)
-ROLE_TITLES = {"admin": _l("Admin"), "account_manager": _l("Account manager"), "finance": _l("Finance"),
-               "client": _l("Client user")}
 PASSWORD_HINT = _l("At least %(count)s characters.", count=accounts.MIN_PASSWORD_LENGTH)
 
 
@@ -38,7 +36,7 @@ class PasswordForm(FlaskForm):
 
 def _with_choices(form: UserForm) -> UserForm:
     """The role and client options (set here: wtforms 3.3 deprecates tuples given to the field's constructor)."""
-    form.role.choices = choices((role, ROLE_TITLES.get(role, role)) for role in ROLES)
+    form.role.choices = choices((role, role_titles().get(role, role)) for role in ROLES)
     clients = db.session.scalars(select(Client).order_by(Client.code)).all()
     form.client.choices = choices([("", "—")] + [(c.code, f"{c.code} · {c.name}") for c in clients])
     return form
@@ -46,7 +44,7 @@ def _with_choices(form: UserForm) -> UserForm:
 
 def _users_page(form: UserForm, status: int = 200):
     people = db.session.scalars(select(User).order_by(User.role, User.email)).all()
-    return render_template("admin/users.html", people=people, form=form, titles=ROLE_TITLES,
+    return render_template("admin/users.html", people=people, form=form, titles=role_titles(),
                            hint=PASSWORD_HINT), status
 
 
@@ -67,7 +65,7 @@ def create_user():
             with db.session.begin_nested():
                 created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
                                                password=form.password.data)
-            flash(_("User %(email)s created (%(role)s).", email=created.email, role=ROLE_TITLES.get(created.role, created.role)), "info")
+            flash(_("User %(email)s created (%(role)s).", email=created.email, role=role_titles().get(created.role, created.role)), "info")
             return redirect(url_for("admin.users"))
         except Exception as error:
             if not apply_error(form, error):
@@ -83,7 +81,7 @@ def _user_or_404(user_id: int) -> User:
 
 
 def _user_page(account: User, form: PasswordForm | None = None, status: int = 200):
-    return render_template("admin/user.html", account=account, titles=ROLE_TITLES, hint=PASSWORD_HINT,
+    return render_template("admin/user.html", account=account, titles=role_titles(), hint=PASSWORD_HINT,
                            form=form or PasswordForm(formdata=None)), status
 
 
@@ -105,7 +103,7 @@ def set_active(user_id: int, action: str):
         if action == "deactivate":
             asked = confirmation(_("Deactivate %(email)s", email=account.email), [
                 _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
-                  email=account.email, role=ROLE_TITLES.get(account.role, account.role)),
+                  email=account.email, role=role_titles().get(account.role, account.role)),
                 _("An admin can reactivate the user later; the sessions ended now stay ended.")],
                 _back_to(back, account), button=_("Deactivate the user"))
             if asked is not None:
@@ -148,7 +146,7 @@ def _tokens_page(account: User, new_token: str | None = None, status: int = 200)
     tokens = db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == account.id).order_by(ApiToken.id.desc())).all()
     return render_template("admin/tokens.html", account=account, tokens=tokens, new_token=new_token,
-                           titles=ROLE_TITLES), status
+                           titles=role_titles()), status
 
 
 @blueprint.get("/users/<int:user_id>/tokens")

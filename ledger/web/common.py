@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import Form
 
-from ..errors import ValidationError, describe
+from ..errors import NotFound, ValidationError, describe
 from ..extensions import db
 from ..i18n import translations
 from ..models import Case, Client
@@ -183,3 +183,31 @@ def page_words():
 def describe_activity(activity) -> str:
     """A line of a client's history in the page's language."""
     return history.describe(activity, page_words())
+
+
+def role_titles() -> dict[str, str]:
+    """The title of each user role as the pages show it (the code is for the API and the database)."""
+    return {"account_manager": _("Account manager"), "finance": _("Finance"), "client": _("Client"),
+            "admin": _("Administrator")}
+
+
+def role_title(code: str | None) -> str:
+    """A user role's title: ``account_manager`` → ``Account manager``."""
+    return role_titles().get(code or "", label(code))
+
+
+def status_label(code: str | None) -> str:
+    """An invoice's derived status in words."""
+    return {"open": _("open"), "partially_paid": _("partially paid"), "paid": _("paid"), "overdue": _("overdue"),
+            "credited": _("credited")}.get(code or "", label(code))
+
+
+def rate_card_titles(client: Client) -> dict[str, str]:
+    """The titles of the roles on the client's rate card in force (``analyst`` → the role's title)."""
+    from ..services.ratecards import card_in_force
+
+    try:
+        card = card_in_force(db.session, client.currency, today())
+    except NotFound:
+        return {}
+    return {role.code: role.title for role in card.roles}

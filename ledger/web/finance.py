@@ -13,7 +13,8 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 from wtforms import (
     DateField,
     DecimalField,
@@ -33,13 +34,14 @@ from ..errors import NotFound, describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, exponent, is_currency
-from ..services import archive, exports, invoicing, ratecards
+from ..services import archive, exports, invoicing, payments, ratecards
 from ..services.vendor import get_vendor, missing_for_invoicing
 from . import receivables
 from .boundary import transaction
 from .common import apply_error, confirmation, roles, today
 from .forms import choices
 from .language import ui_locale
+from .listing import like_pattern, paginate, paginate_list, search_text
 
 blueprint = Blueprint("finance", __name__, url_prefix="/finance")
 FINANCE = ("finance",)
@@ -99,7 +101,7 @@ def invoices():
     issued_by_client = {doc.client_id: doc for doc in documents if doc.kind == "invoice"}
     clients = db.session.scalars(select(Client).order_by(Client.code)).all()
     previews = [_preview(client, period, issued_by_client.get(client.id)) for client in clients]
-    first, _ = billing.month_bounds(period)
+    first, _last = billing.month_bounds(period)
     return render_template(
         "finance/invoices.html", period=period, previews=previews, documents=documents,
         form=IssueForm(formdata=None, period=period), begun=first <= today(),
@@ -107,6 +109,49 @@ def invoices():
         previous=(first - timedelta(days=1)).strftime("%Y-%m"),
         following=(first + timedelta(days=31)).strftime("%Y-%m"),
     )
+
+
+#: the columns the list of all documents may be sorted by
+DOCUMENT_SORTS = {"number": Invoice.number, "kind": Invoice.kind, "client": Client.code, "period": Invoice.period,
+                  "issued_on": Invoice.issued_on, "due_on": Invoice.due_on, "total": Invoice.total_minor}
+DOCUMENT_KEYS = {"number": lambda d: d.number, "kind": lambda d: d.kind, "client": lambda d: d.client.code,
+                 "period": lambda d: d.period, "issued_on": lambda d: (d.issued_on, d.id),
+                 "due_on": lambda d: (d.due_on, d.id), "total": lambda d: (d.total_minor, d.id)}
+
+
+@blueprint.get("/documents")
+@roles(*FINANCE)
+def documents():
+    """Every invoice and credit note, of all months and clients: searched, filtered, sorted, in pages."""
+    search, cut = search_text()
+    errors: dict[str, str] = {}
+    period = request.args.get("period", "").strip()[:20]
+    if period:
+        try:
+            period = str(billing.Period.parse(period))
+        except billing.RuleViolation as error:
+            errors["period"] = error.message
+    status = request.args.get("status", "")
+    if status and status not in billing.INVOICE_STATUSES:
+        errors["status"] = _("Choose one of the statuses offered.")
+    statement = select(Invoice).join(Client, Client.id == Invoice.client_id).options(selectinload(Invoice.client))
+    if search:
+        pattern = like_pattern(search)
+        statement = statement.where(or_(Invoice.number.ilike(pattern, escape="\\"),
+                                        Client.code.ilike(pattern, escape="\\"),
+                                        Client.name.ilike(pattern, escape="\\")))
+    if period and "period" not in errors:
+        statement = statement.where(Invoice.period == period)
+    if status and "status" not in errors:
+        rows = db.session.scalars(statement).all()
+        found = payments.standings(db.session, rows, today())
+        listing = paginate_list([doc for doc in rows if found[doc.id].status == status], DOCUMENT_KEYS, "-issued_on")
+    else:
+        listing = paginate(statement, DOCUMENT_SORTS, "-issued_on", Invoice.id)
+        found = payments.standings(db.session, listing.items, today())
+    return render_template("finance/documents.html", listing=listing, standings=found, search=search, cut=cut,
+                           period=period, status=status, statuses=billing.INVOICE_STATUSES,
+                           errors=errors), 400 if errors else 200
 
 
 def _vendor_missing() -> list[str]:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext  # noqa: F401  (the pages' plurals import it from here)
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -18,6 +19,7 @@ from wtforms import (
     FormField,
     IntegerField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -121,8 +123,12 @@ class QuoteLineForm(Form):
     quantity = DecimalField(_l("Quantity"), places=2, validators=[Optional()])
 
 
+#: the most lines a quote form holds ("Add line" stops there)
+MAX_QUOTE_LINES = 20
+
+
 class QuoteForm(FlaskForm):
-    lines = FieldList(FormField(QuoteLineForm), min_entries=5, max_entries=20)
+    lines = FieldList(FormField(QuoteLineForm), min_entries=1, max_entries=MAX_QUOTE_LINES)
     valid_until = DateField(_l("Valid until"), validators=[DataRequired()])
 
 
@@ -164,3 +170,58 @@ class BillingForm(FlaskForm):
     purchase_order = StringField(_l("Purchase order"), validators=[Length(max=100), no_markup()])
     reverse_charge = BooleanField(_l("Reverse charge (intra-EU business client: 0 % and the legal note)"))
     taxes = FieldList(FormField(TaxRowForm), min_entries=4, max_entries=5)
+
+
+
+#: typed text without control characters (tabs and newlines aside), as the API accepts it
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+
+
+def plain_text() -> Regexp:
+    return Regexp(PLAIN_TEXT, message=_l("Remove the control characters from this text."))
+
+
+class ClientDetailsForm(FlaskForm):
+    """What a client is: the fields that may change after it is created (its code and currency may not)."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the client's name.")), Length(max=200),
+                                              plain_text()])
+    locale = StringField(_l("Locale (language and country, e.g. en_US, de_DE, fr_CA)"), default="en_US",
+                         validators=[DataRequired(_l("Give a locale such as en_US.")), Length(max=20)])
+    tax_rate = DecimalField(_l("Tax rate (%)"), places=3,
+                            validators=[InputRequired(_l("Give the tax rate in percent, e.g. 8.25 (0 for none).")),
+                                        NumberRange(min=0, max=100)])
+    maintenance_fee = DecimalField(_l("Annual maintenance fee"), places=2, default=0,
+                                   validators=[Optional(), NumberRange(min=0, max=10**11)])
+    overage_policy = SelectField(_l("Overage"), default="bill", choices=choices([
+        ("bill", _l("Bill incidents beyond the balance on the month's invoice")),
+        ("block", _l("Refuse charges the balance cannot cover"))]))
+    support_plan = SelectField(_l("Support plan"), default="")
+    address = TextAreaField(_l("Postal address (printed on documents)"), validators=[Length(max=5000), plain_text()])
+
+
+class NewClientForm(ClientDetailsForm):
+    """A new client: its code and currency (fixed from then on), its term, and its billing details."""
+
+    code = StringField(_l("Code (letters, digits, - or _; used in links, cannot change later)"),
+                       validators=[DataRequired(_l("Give the client a code, e.g. ACME.")), Length(max=32)])
+    currency = StringField(_l("Currency (ISO code, e.g. USD, EUR)"), default="USD",
+                           validators=[DataRequired(_l("Give the currency, e.g. USD.")), Length(max=3)])
+    term_start = DateField(_l("Anniversary (first day of the first annual term)"),
+                           validators=[InputRequired(_l("Give the first day of the annual term."))])
+    country = StringField(_l("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
+    vat_id = StringField(_l("VAT / tax ID"), validators=[Length(max=40), no_markup()])
+    billing_emails = TextAreaField(_l("Billing e-mails (one per line)"), validators=[Length(max=3000)])
+    payment_terms_days = IntegerField(_l("Payment terms (days)"), default=30,
+                                      validators=[InputRequired(_l("Give the payment terms in days.")),
+                                                  NumberRange(min=0, max=365)])
+    purchase_order = StringField(_l("Purchase order"), validators=[Length(max=100), no_markup()])
+    reverse_charge = BooleanField(_l("Reverse charge (intra-EU business client: 0 % and the legal note)"))
+
+
+class HistoryFilterForm(Form):
+    """The history's date range and kinds, read from the query string (a GET form: no CSRF)."""
+
+    start = DateField(_l("From"), validators=[Optional()])
+    end = DateField(_l("To"), validators=[Optional()])
+    kind = SelectMultipleField(_l("Kinds"), validate_choice=True)

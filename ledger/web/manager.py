@@ -13,16 +13,18 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import billing
+from ..api.schemas import in_currency
 from ..businesstime import CASE_TRANSITIONS, RESOLUTIONS
-from ..errors import NotFound
+from ..errors import NotFound, ValidationError
 from ..errors import describe as describe_error
 from ..extensions import db
-from ..models import Activity, Case, Client, Quote, utcnow
-from ..money import Money
+from ..models import SEVERITIES, Activity, Case, Client, Quote, SupportPlan, utcnow
+from ..money import Money, is_currency
 from ..pdf import render_quote_pdf
 from ..services import balances, bundles, case_queue, quotes, ratecards, sla, support, work
-from ..services.clients import current_term, visible_clients
+from ..services.clients import create_client, current_term, maintenance_fee, update_client, visible_clients
 from ..services.vendor import set_client_billing, tax_components
+from .balance_history import history_csv, history_page
 from .boundary import errors_by_field, transaction
 from .common import (
     apply_error,
@@ -36,11 +38,14 @@ from .common import (
     today,
 )
 from .forms import (
+    MAX_QUOTE_LINES,
     AppointmentForm,
     BillingForm,
     BundleForm,
     CaseForm,
+    ClientDetailsForm,
     HelpdeskForm,
+    NewClientForm,
     QuoteForm,
     ResponseForm,
     WaiverForm,
@@ -48,6 +53,7 @@ from .forms import (
     aware,
     choices,
 )
+from .listing import like_pattern, paginate, paginate_list, search_text
 
 blueprint = Blueprint("manager", __name__)
 MANAGERS = ("account_manager",)
@@ -58,13 +64,21 @@ LOW_BALANCE = 5
 @blueprint.get("/clients")
 @roles(*MANAGERS)
 def clients():
-    search = request.args.get("q", "").strip()
+    search, cut = search_text()
     statement = visible_clients(current_user)
     if search:
-        pattern = f"%{search}%"
-        statement = statement.where(or_(Client.code.ilike(pattern), Client.name.ilike(pattern)))
-    rows = [(client, balances.balance(db.session, client, today())) for client in db.session.scalars(statement)]
-    return render_template("manager/clients.html", rows=rows, search=search, low=LOW_BALANCE)
+        pattern = like_pattern(search)
+        statement = statement.where(or_(Client.code.ilike(pattern, escape="\\"),
+                                        Client.name.ilike(pattern, escape="\\")))
+    listing = paginate(statement, CLIENT_SORTS, "code", Client.id)
+    rows = [(client, balances.balance(db.session, client, today())) for client in listing.items]
+    return render_template("manager/clients.html", rows=rows, listing=listing, search=search, cut=cut,
+                           low=LOW_BALANCE)
+
+
+#: the columns the client list may be sorted by
+CLIENT_SORTS = {"code": Client.code, "name": Client.name, "currency": Client.currency,
+                "term_start": Client.term_start}
 
 
 @blueprint.get("/clients/<code>")
@@ -89,6 +103,111 @@ def client(code: str):
         forecast=billing.rollover_forecast(balance.available),
         quote_state=lambda q: quotes.state_on(q, on),
     )
+
+
+@blueprint.get("/clients/<code>/history")
+@roles(*MANAGERS, "finance")
+def balance_history(code: str):
+    client = client_or_404(code)
+    return history_page(client, url_for("manager.balance_history_csv", code=client.code), portal=False)
+
+
+@blueprint.get("/clients/<code>/history.csv")
+@roles(*MANAGERS, "finance")
+def balance_history_csv(code: str):
+    return history_csv(client_or_404(code), portal=False)
+
+
+@blueprint.route("/new-client", methods=["GET", "POST"])
+@roles(*MANAGERS)
+@transaction
+def new_client():
+    """A new client with the fields the API takes; each refusal is shown beside its field."""
+    form = NewClientForm()
+    form.support_plan.choices = _plan_choices()
+    if request.method == "GET":
+        form.term_start.data = today().replace(day=1)
+    if form.validate_on_submit():
+        try:
+            with db.session.begin_nested():
+                client = _create_client(form)
+            flash(_("Client %(code)s created.") % {"code": client.code}, "info")
+            return redirect(url_for("manager.client", code=client.code))
+        except Exception as error:  # domain errors go beside their field
+            if not apply_error(form, error):
+                raise
+    return render_template("manager/client_form.html", form=form, client=None), _status(form)
+
+
+def _create_client(form: NewClientForm) -> Client:
+    """The client as the API's ``POST /clients`` creates it: the same services, in the same order."""
+    currency = form.currency.data.strip().upper()
+    fee = in_currency(form.maintenance_fee.data or Decimal(0), currency, "maintenance_fee") \
+        if is_currency(currency) else None
+    client = create_client(db.session, code=form.code.data.strip(), name=form.name.data.strip(), currency=currency,
+                           locale=form.locale.data.strip(), tax_rate=form.tax_rate.data,
+                           term_start=form.term_start.data, maintenance_fee=fee,
+                           overage_policy=form.overage_policy.data, address=(form.address.data or "").strip())
+    set_client_billing(db.session, client, country=(form.country.data or "").strip(),
+                       vat_id=form.vat_id.data or "", billing_emails=_lines(form.billing_emails.data),
+                       payment_terms_days=form.payment_terms_days.data,
+                       purchase_order=form.purchase_order.data or "", reverse_charge=bool(form.reverse_charge.data))
+    if form.support_plan.data:
+        sla.set_client_plan(db.session, client, form.support_plan.data)
+    return client
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _plan_choices():
+    """The support plans, after the default (no plan set: the ``standard`` one)."""
+    plans = db.session.scalars(select(SupportPlan).order_by(SupportPlan.id))
+    return choices([("", _("The default plan (standard)"))] + [(plan.code, plan.name) for plan in plans])
+
+
+@blueprint.route("/clients/<code>/edit", methods=["GET", "POST"])
+@roles(*MANAGERS)
+@transaction
+def edit_client(code: str):
+    """A client's name, locale, tax rate, fee, overage policy, address and plan; its code never changes."""
+    client = client_or_404(code)
+    form = ClientDetailsForm() if request.method == "POST" else ClientDetailsForm(formdata=None, data={
+        "name": client.name, "locale": client.locale, "tax_rate": client.tax_rate,
+        "maintenance_fee": maintenance_fee(client).amount, "overage_policy": client.overage_policy,
+        "address": client.address, "support_plan": _plan_code(client)})
+    form.support_plan.choices = _plan_choices()
+    if form.validate_on_submit():
+        try:
+            with db.session.begin_nested():
+                _update_client(client, form)
+            flash(_("The details of %(code)s are saved.") % {"code": client.code}, "info")
+            return redirect(url_for("manager.client", code=client.code))
+        except Exception as error:
+            if not apply_error(form, error):
+                raise
+    return render_template("manager/client_form.html", form=form, client=client), _status(form)
+
+
+def _plan_code(client: Client) -> str:
+    try:
+        return sla.plan_of(db.session, client).code
+    except ValidationError:  # no plan seeded at all
+        return ""
+
+
+def _update_client(client: Client, form: ClientDetailsForm) -> None:
+    """The API's ``PATCH /clients/{code}``; an unchanged tax rate keeps the client's named taxes."""
+    fields = {"name": form.name.data.strip(), "locale": form.locale.data.strip(),
+              "overage_policy": form.overage_policy.data, "address": (form.address.data or "").strip(),
+              "maintenance_fee": in_currency(form.maintenance_fee.data or Decimal(0), client.currency,
+                                             "maintenance_fee")}
+    if form.tax_rate.data != client.tax_rate:
+        fields["tax_rate"] = form.tax_rate.data
+    update_client(db.session, client, **fields)
+    if form.support_plan.data and form.support_plan.data != _plan_code(client):
+        sla.set_client_plan(db.session, client, form.support_plan.data)
 
 
 @blueprint.route("/clients/<code>/billing", methods=["GET", "POST"])
@@ -201,8 +320,19 @@ def _case_page(case: Case, status: int = 200, **forms):
 @blueprint.get("/cases")
 @roles(*MANAGERS)
 def queue():
-    return render_template("manager/queue.html", lines=case_queue.open_queue(db.session, current_user),
+    listing = paginate_list(case_queue.open_queue(db.session, current_user), QUEUE_SORTS, "due")
+    return render_template("manager/queue.html", listing=listing,
                            due_soon_hours=int(case_queue.DUE_SOON.total_seconds() // 3600))
+
+
+#: the queue's columns it may be sorted by; cases with no target come last when sorting by due time
+QUEUE_SORTS = {
+    "due": lambda line: (line.due is None, line.due.timestamp() if line.due else 0.0, line.case.id),
+    "number": lambda line: line.case.id,
+    "client": lambda line: (line.case.client.code, line.case.id),
+    "severity": lambda line: (SEVERITIES.index(line.case.severity), line.case.id),
+    "status": lambda line: (line.case.status, line.case.id),
+}
 
 
 @blueprint.get("/cases/<number>")
@@ -387,10 +517,15 @@ def new_quote(code: str):
     client = client_or_404(code)
     form = QuoteForm()
     options = choices([("", "—")] + _role_choices(client))
-    for line in form.lines:
-        line.role.choices = options
     if request.method == "GET":
         form.valid_until.data = today() + timedelta(days=30)
+    resized = _resized_quote_form(form, request.form.get("action", ""))
+    if resized is not None:  # "Add line" or "Remove": the same form again, one line more or less
+        for line in resized.lines:
+            line.role.choices = options
+        return render_template("manager/quote_new.html", client=client, form=resized, preview=None)
+    for line in form.lines:
+        line.role.choices = options
     preview = None
     if form.validate_on_submit():
         lines = [billing.QuoteLineRequest(line.role.data, line.unit.data, line.quantity.data)
@@ -409,6 +544,23 @@ def new_quote(code: str):
                 raise
     status = 200 if preview is not None or request.method == "GET" else 422
     return render_template("manager/quote_new.html", client=client, form=form, preview=preview), status
+
+
+def _resized_quote_form(form: QuoteForm, action: str) -> QuoteForm | None:
+    """The quote form with a line added (``add-line``) or one removed (``remove-N``), the typed values kept;
+    None for any other action. Nothing is checked or saved: the page is only shown again."""
+    lines = [{"role": line.role.data or "", "unit": line.unit.data or "hour", "quantity": line.quantity.data}
+             for line in form.lines]
+    if action == "add-line":
+        if len(lines) < MAX_QUOTE_LINES:
+            lines.append({})
+    elif action.startswith("remove-") and action.removeprefix("remove-").isdigit():
+        index = int(action.removeprefix("remove-"))
+        if 0 <= index < len(lines) and len(lines) > 1:
+            del lines[index]
+    else:
+        return None
+    return QuoteForm(formdata=None, data={"lines": lines, "valid_until": form.valid_until.data})
 
 
 def _price(client: Client, lines) -> billing.QuotePrice:

@@ -12,10 +12,12 @@ from ..models import MAIL_STATES, OutboxMessage, utcnow
 from ..services import mail
 from .boundary import transaction
 from .common import roles
+from .listing import paginate
 
 blueprint = Blueprint("outbox", __name__, url_prefix="/finance/outbox")
-#: messages shown per state filter, newest first
-PAGE_SIZE = 200
+#: the columns the outbox may be sorted by
+SORTS = {"queued": OutboxMessage.created_at, "subject": OutboxMessage.subject, "state": OutboxMessage.state,
+         "attempts": OutboxMessage.attempts}
 
 
 class ResendForm(FlaskForm):
@@ -29,11 +31,11 @@ def index():
     state = request.args.get("state", "")
     if state and state not in MAIL_STATES:
         abort(400, f"state: one of {', '.join(MAIL_STATES)}")
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE)
+    query = select(OutboxMessage)
     if state:
         query = query.where(OutboxMessage.state == state)
-    return render_template("outbox/index.html", messages=db.session.scalars(query).all(), state=state,
-                           states=MAIL_STATES, form=ResendForm())
+    listing = paginate(query, SORTS, "-queued", OutboxMessage.id)
+    return render_template("outbox/index.html", listing=listing, state=state, states=MAIL_STATES, form=ResendForm())
 
 
 @blueprint.post("/<int:message_id>/resend")

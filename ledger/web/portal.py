@@ -17,16 +17,18 @@ from ..charts import bar_chart
 from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
-from ..models import Activity, Case, Invoice, Quote, utcnow
+from ..models import Case, Invoice, Quote, utcnow
 from ..services import archive, balances, case_queue, einvoicing, quotes, support
 from ..services.clients import current_term
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
 from ..services.statement import service_levels as service_levels_of
-from . import receivables
+from . import balance_history, receivables
+from .balance_history import history_page
 from .boundary import transaction
-from .common import apply_error, case_levels, confirm_decision, describe_activity, roles, today
+from .common import apply_error, case_levels, confirm_decision, roles, today
 from .forms import ClientCaseForm
+from .listing import paginate
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -60,23 +62,31 @@ def _month_label(month: str, locale: str) -> str:
 @blueprint.get("/history")
 @roles("client")
 def history():
-    client = own_client()
-    activities = db.session.scalars(
-        select(Activity).where(Activity.client_id == client.id)
-        .options(selectinload(Activity.case), selectinload(Activity.waiver))
-        .order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(500)
-    ).all()
-    return render_template("portal/history.html", client=client, activities=activities, describe=describe_activity)
+    return history_page(own_client(), url_for("portal.history_csv"), portal=True)
+
+
+@blueprint.get("/history.csv")
+@roles("client")
+def history_csv():
+    return balance_history.history_csv(own_client(), portal=True)
 
 
 @blueprint.get("/cases")
 @roles("client")
 def cases():
     client = own_client()
-    rows = db.session.scalars(select(Case).where(Case.client_id == client.id)
-                              .options(selectinload(Case.status_changes)).order_by(Case.id.desc())).all()
-    return render_template("portal/cases.html", client=client, cases=rows,
-                           levels=case_queue.levels_of(db.session, rows))
+    listing = paginate(select(Case).where(Case.client_id == client.id).options(selectinload(Case.status_changes)),
+                       CASE_SORTS, "-number", Case.id)
+    return render_template("portal/cases.html", client=client, cases=listing.items, listing=listing,
+                           levels=case_queue.levels_of(db.session, listing.items))
+
+
+#: the columns the portal's lists may be sorted by
+CASE_SORTS = {"number": Case.id, "subject": Case.subject, "severity": Case.severity, "status": Case.status,
+              "opened": Case.opened_at}
+QUOTE_SORTS = {"number": Quote.id, "valid_until": Quote.valid_until, "total": Quote.total_minor}
+INVOICE_SORTS = {"number": Invoice.id, "kind": Invoice.kind, "period": Invoice.period,
+                 "issued_on": Invoice.issued_on, "due_on": Invoice.due_on, "total": Invoice.total_minor}
 
 
 @blueprint.route("/cases/new", methods=["GET", "POST"])
@@ -129,10 +139,9 @@ def service_levels():
 @roles("client")
 def quotes_page():
     client = own_client()
-    rows = db.session.scalars(
-        quotes.visible_quotes(current_user).where(Quote.client_id == client.id).order_by(Quote.id.desc())
-    ).all()
-    return render_template("portal/quotes.html", client=client, quotes=rows,
+    listing = paginate(quotes.visible_quotes(current_user).where(Quote.client_id == client.id),
+                       QUOTE_SORTS, "-number", Quote.id)
+    return render_template("portal/quotes.html", client=client, quotes=listing.items, listing=listing,
                            state=lambda q: quotes.state_on(q, today()))
 
 
@@ -167,10 +176,11 @@ def decide_quote(number: str, action: str):
 @roles("client")
 def invoices():
     client = own_client()
-    rows = db.session.scalars(
-        select(Invoice).where(Invoice.client_id == client.id).order_by(Invoice.id.desc())).all()
-    return render_template("portal/invoices.html", client=client, invoices=rows,
-                           **receivables.portal_invoices(client, rows))
+    everything = db.session.scalars(select(Invoice).where(Invoice.client_id == client.id)).all()
+    listing = paginate(select(Invoice).where(Invoice.client_id == client.id), INVOICE_SORTS, "-number", Invoice.id)
+    # what is outstanding counts every invoice, not only the page shown
+    return render_template("portal/invoices.html", client=client, invoices=listing.items, listing=listing,
+                           **receivables.portal_invoices(client, everything))
 
 
 def own_invoice(number: str):

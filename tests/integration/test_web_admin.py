@@ -47,8 +47,8 @@ def count_users(app) -> int:
 @pytest.mark.parametrize(("role", "client", "listed_as", "lands_on"), [
     ("finance", "", "Finance", "/finance/invoices"),
     ("account_manager", "", "Account manager", "/clients"),
-    ("admin", "", "Admin", "/admin/users"),
-    ("client", "ACME", "Client user ACME", "/portal/"),
+    ("admin", "", "Administrator", "/admin/users"),
+    ("client", "ACME", "Client ACME", "/portal/"),
 ])
 def test_an_admin_creates_a_user_who_can_then_sign_in(app, admin, make_client, role, client, listed_as, lands_on):
     make_client("ACME")

@@ -123,7 +123,7 @@ def test_issuing_numbers_the_invoices_and_a_second_issue_creates_none(app, finan
     again = page_text(finance.get(f"/finance/invoices?period={MARCH}"))
 
     assert first.status_code == 302 and first.location.endswith(f"/finance/invoices?period={MARCH}")
-    assert f"Issued 2 invoice(s) for 2026-03: {number('INV', 1)}, {number('INV', 2)}." in shown
+    assert f"Issued 2 invoices for 2026-03: {number('INV', 1)}, {number('INV', 2)}." in shown
     issued = shown.split("Issued for 2026-03")[1]
     assert number("INV", 1) in issued and "ACME" in issued and "$2,200.00" in issued
     assert number("INV", 2) in issued and "BETA" in issued and "$1,100.00" in issued

@@ -1,0 +1,86 @@
+"""A client's running balance of incidents, as the account manager and the client's portal show it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from flask import render_template, request
+from werkzeug.datastructures import MultiDict
+
+from .. import billing
+from ..extensions import db
+from ..models import Client
+from ..services.history import balance_history
+from .common import page_words, today
+from .forms import HistoryFilterForm, _
+
+
+def kind_labels() -> dict[str, str]:
+    """What each kind of entry is called on the page and in the CSV."""
+    return {
+        "purchase": _("Bundle bought"),
+        "rollover_in": _("Rolled over from the last term"),
+        "rollover_out": _("Rolled over into the next term"),
+        "expiry": _("Expired at the term's end"),
+        "charge": _("Charge"),
+        "overage": _("Overage (billed on the invoice)"),
+        "reversal": _("Waived (charge reversed)"),
+    }
+
+
+def _filter_form(client: Client) -> tuple[HistoryFilterForm, date, date, list[str]]:
+    """The filter as typed, and the range and kinds it gives; a wrong value is named beside its field."""
+    form = HistoryFilterForm(MultiDict(request.args))
+    form.kind.choices = list(kind_labels().items())
+    start, end, kinds = client.term_start, today(), []
+    if form.validate():
+        start, end = form.start.data or start, form.end.data or end
+        kinds = list(form.kind.data or [])
+        if start > end:
+            form.end.errors.append(_("The end is before the start."))
+            start, end = client.term_start, today()
+        else:  # the inputs show the range the rows are for
+            form.start.data, form.end.data = start, end
+    return form, start, end, kinds
+
+
+def history_page(client: Client, csv_url: str, *, portal: bool):
+    """The page: the filter, the opening balance, each row with the balance after it, the closing one."""
+    form, start, end, kinds = _filter_form(client)
+    history = balance_history(db.session, client, start, end, kinds, page_words())
+    status = 400 if form.errors else 200
+    return render_template("history/balance.html", client=client, form=form, history=history, start=start,
+                           end=end, labels=kind_labels(), csv_url=csv_url, portal=portal,
+                           describe=describe_row), status
+
+
+def describe_row(movement: billing.Movement) -> str:
+    """The kind of a row in words, with what the entry says about itself."""
+    label = kind_labels()[movement.kind]
+    return f"{label}: {movement.memo}" if movement.memo else label
+
+
+CSV_COLUMNS = ("date", "kind", "what", "case", "incidents", "balance")
+
+
+def history_csv(client: Client, *, portal: bool):
+    """The same rows as the page (opening and closing included), every text cell formula-safe."""
+    form, start, end, kinds = _filter_form(client)
+    if form.errors:  # the page names the wrong field; a CSV could not
+        return history_page(client, request.path, portal=portal)
+    history = balance_history(db.session, client, start, end, kinds, page_words())
+    safe = billing.spreadsheet_safe
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerow((start.isoformat(), "opening", safe(_("Opening balance")), "", "", history.opening))
+    for row in history.rows:
+        move = row.movement
+        writer.writerow((move.effective_on.isoformat(), move.kind, safe(describe_row(move)),
+                         safe(move.case), move.quantity, row.balance))
+    writer.writerow((end.isoformat(), "closing", safe(_("Closing balance")), "", "", history.closing))
+    name = f"{client.code}-incidents-{start.isoformat()}-{end.isoformat()}.csv"
+    return out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8",
+                                 "Content-Disposition": f'attachment; filename="{name}"'}
