@@ -4,9 +4,10 @@ desktop (1280 px) and phone (390 px) width, and at phone width no page scrolls s
 
 The pages are found, not listed: every GET route of the app without arguments, then one page of each
 kind the visited pages link to (a client, a case, an invoice, a user ...), until no new kind turns up;
-a page another branch adds is checked as soon as a link leads to it. Left out on purpose:
-downloads (PDF, CSV, logos: not HTML), the API and the health check (no pages), sign-out (a POST),
-and the confirmation pages that only a POST shows (``confirm.html``, checked by its own tests).
+a new page is checked as soon as a route or a link leads to it. Left out on purpose:
+downloads (PDF, CSV, XML, logos: not HTML), the API and the health checks (no pages), sign-out
+(a POST), and what only a POST shows: the "are you sure" pages (``confirm.html``) and forms
+returned with their errors.
 
 axe is put into each page with ``page.evaluate`` (the DevTools protocol): the app's policy
 ``script-src 'self'`` refuses a ``<script>`` tag, and the policy must stay as it is for the test too.
@@ -57,7 +58,10 @@ ROLES = {
     "admin": "admin@example.com",
     "account_manager": "manager@example.com",
     "finance": "finance@example.com",
-    "client": "it@acme.example.com",
+    # the three demo clients' users: English, German and French pages (the longer words wrap differently)
+    "client_acme": "it@acme.example.com",
+    "client_brau": "it@brau.example.com",
+    "client_nord": "ti@nord.example.com",
 }
 #: endpoints that are not pages: the API, health, static files and downloads (found by their type too)
 NOT_PAGES = re.compile(r"^(api\.|static$|health\.|.*(pdf|csv|export|logo|download|xml|ubl))")
