@@ -5,6 +5,7 @@
 #   make test-fast      the quick loop: no served app, browser or PostgreSQL (-m "not slow"), few
 #                       hypothesis examples (--hypothesis-profile=fast); `make test` runs everything
 #   make lint           ruff check ledger tests bench
+#   make venv           .venv/ with the test extra, and node_modules/ (axe-core, `npm ci`)
 #   make bench | clean | pg-start | pg-stop | pg-status
 #   make i18n-extract | i18n-update | i18n-compile   the gettext catalogues under translations/ (.mo committed)
 
@@ -25,7 +26,7 @@ I18N_KEYWORDS := -k _l
 .PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status i18n-extract i18n-update i18n-compile
 
 # Two stamps: `make run` installs what running needs, `make test` adds the test extra.
-venv: $(VENV)/.installed-test
+venv: $(VENV)/.installed-test node_modules/.package-lock.json
 venv-run: $(VENV)/.installed-run
 
 $(VENV)/bin/python:
@@ -38,6 +39,12 @@ $(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --disable-pip-version-check -e '.[test]'
 	touch $@ $(VENV)/.installed-run
+
+# axe-core, pinned by package-lock.json, for the browser tests' accessibility check. Without npm
+# those tests are skipped locally; CI installs npm (.ci/run) and fails if axe-core is missing.
+node_modules/.package-lock.json: package-lock.json
+	@if command -v npm >/dev/null; then echo "+ npm ci"; npm ci --no-audit --no-fund; \
+	else echo "make: npm is missing (apt-get install npm): the accessibility tests will be skipped" >&2; fi
 
 run: venv-run
 	$(BIN)/ledger init
@@ -96,5 +103,5 @@ pg-status:
 
 # Leaves instance/ and invoices/ alone: they hold local data, not build output.
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache test-artifacts build dist .coverage htmlcov
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .ruff_cache .mypy_cache test-artifacts build dist .coverage htmlcov
 	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
