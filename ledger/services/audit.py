@@ -17,8 +17,8 @@ from itertools import islice
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
-from ..money import Money
 from ..models import Activity, Case, CaseStatusChange, Client, Entry, Invoice, Payment, Quote, User, Waiver
+from ..money import Money
 
 #: the deepest page the audit reads: each source returns up to page × size rows
 MAX_PAGE = 200

@@ -64,7 +64,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.install_null_translations(newstyle=True)  # strings are marked; catalogues come later
     app.jinja_env.globals.update(
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
-        local_when=common.local_when, label=common.label,
+        local_when=common.local_when, label=common.label, viewer_zone=common.viewer_zone,
     )
     app.jinja_env.globals["support_plan_of"] = plans.plan_name
 

@@ -42,12 +42,12 @@ def aware(moment: datetime, zone: str) -> datetime:
 
 
 class TimedForm(FlaskForm):
-    #: not shown: typed times are read in the client's zone (``in_zone``) unless a post names another
+    #: the client's zone unless the person typing picks another (see ``in_zone``)
     time_zone = SelectField("Time zone", choices=choices((z, z.replace("_", " ")) for z in TIME_ZONES), default="UTC")
 
 
 def in_zone(form: TimedForm, zone: str, now: datetime | None = None) -> TimedForm:
-    """Read the form's typed times in ``zone`` (the client's), label them with it, and start an empty
+    """Read the form's typed times in ``zone`` (the client's) unless another is picked, and start an empty
     form's required times at ``now`` there; the instant stored is the same whoever types it."""
     if getattr(form, "zone_applied", False):
         return form
@@ -56,12 +56,12 @@ def in_zone(form: TimedForm, zone: str, now: datetime | None = None) -> TimedFor
         form.time_zone.choices = [*form.time_zone.choices, SelectChoice(zone, zone.replace("_", " "))]
     if not getattr(form.time_zone, "raw_data", None):  # no zone posted: the client's
         form.time_zone.data = zone
+    form.time_zone.label.text = _("Time zone (the client's: %(zone)s)") % {"zone": zone.replace("_", " ")}
     local_now = (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).replace(tzinfo=None, second=0, microsecond=0)
     for field in form:
-        if isinstance(field, DateTimeLocalField):
-            field.label.text = f"{field.label.text} ({zone.replace('_', ' ')})"
-            if not form.is_submitted() and field.data is None and field.flags.required:
-                field.data = local_now
+        if isinstance(field, DateTimeLocalField) and not form.is_submitted() and field.data is None \
+                and field.flags.required:
+            field.data = local_now
     return form
 
 

@@ -100,7 +100,8 @@ def test_a_case_form_starts_in_the_clients_zone_and_reads_the_typed_time_there(a
     posted = manager.post("/clients/BRAU/cases/new", {  # no time zone posted: the client's
         "subject": "Kühlhaus offline", "severity": "critical", "opened_at": "2026-01-12T22:00"})
 
-    assert "Opened at (Europe/Berlin)" in words(form_page)
+    assert "Time zone (the client's: Europe/Berlin)" in words(form_page)
+    assert '<option selected value="Europe/Berlin">' in form_page.get_data(as_text=True)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", started_at)
     assert posted.status_code == 302, page_text(posted)
     number = posted.headers["Location"].rsplit("/", 1)[-1]
