@@ -127,7 +127,7 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: from this instant on the token no longer works; none means it never expires
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: when the API last accepted it, to the minute (see services/users.user_for_token)
+    #: when the API last accepted it, to the minute (see services/users.note_use)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
