@@ -139,13 +139,17 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("email")
-def create_token(email: str) -> None:
+@click.option("--name", default="", help="What the token is for, shown in the token list.")
+@click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="YYYY-MM-DD: the token stops working on that day (UTC); none means never.")
+def create_token(email: str, name: str, expires) -> None:
     """Print a new API token for EMAIL, alone on stdout."""
     from .services.users import create_token as create
     from .services.users import find_user
 
     with transaction() as session:
-        token = create(session, find_user(session, email))
+        token = create(session, find_user(session, email), name=name,
+                       expires_on=expires.date() if expires else None)
     click.echo(token)
 
 

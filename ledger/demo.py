@@ -80,6 +80,9 @@ CLIENTS = (
                                                   {"name": "QST", "rate": "9.975"}])),
 )
 
+#: where each demo client's people work: their pages show times there
+DEMO_ZONES = {"ACME": "America/New_York", "BRAU": "Europe/Berlin", "NORD": "America/Toronto"}
+
 
 def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
     """Load the demo (refusing a database that has clients unless ``if_empty``); return sign-in help."""
@@ -114,7 +117,7 @@ def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Ra
         session, code=spec.code, name=spec.name, currency=spec.currency, locale=spec.locale,
         tax_rate=Decimal(spec.tax_rate), term_start=anniversary,
         maintenance_fee=Money(Decimal(spec.maintenance_fee), spec.currency),
-        overage_policy=spec.overage_policy, address=spec.address,
+        overage_policy=spec.overage_policy, address=spec.address, time_zone=DEMO_ZONES.get(spec.code),
     )
     vendor.set_client_billing(session, client, **spec.billing)
     users.create_user(session, spec.contact, "client", client=client, password=DEMO_PASSWORD)

@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..extensions import csrf, db
 from ..models import IdempotencyRecord
-from ..services.users import user_for_token
+from ..services.users import live_token, note_use
 from .openapi import DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_LIMIT
 from .schemas import MAX_ID, PAGES, PATTERN_MEANINGS
 
@@ -64,10 +64,15 @@ def authenticate() -> None:
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    user = user_for_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
-    if user is None:
+    row = live_token(db.session, token.strip()) if scheme.lower() == "bearer" else None
+    if row is None:
         raise Unauthorized("a valid bearer token is required", "Authorization")
-    g.user = user
+    if note_use(row):
+        # its own short transaction, before the request's: reads commit nothing, and a refused
+        # write must not take the token's last use back with it
+        acquire_write_lock(db.session)
+        db.session.commit()
+    g.user = row.user
 
 
 @blueprint.before_request

@@ -113,10 +113,12 @@ def create_client():
     fields = {name: getattr(data, name) for name in ("code", "name", "currency", "locale", "term_start",
                                                       "overage_policy")}
     client = clients.create_client(db.session, **fields, tax_rate=data.tax_rate or Decimal(0),
-                                   maintenance_fee=fee, address=data.address or "")
+                                   maintenance_fee=fee, address=data.address or "", time_zone=data.time_zone)
     vendor.set_client_billing(db.session, client, **data.billing())
     if data.support_plan is not None:
         sla.set_client_plan(db.session, client, data.support_plan)
+        if data.time_zone is None:  # the zone follows the plan it was created on
+            client.time_zone = clients.default_time_zone(db.session, client)
     return s.Client.of(client, today=today())
 
 
@@ -138,8 +140,8 @@ def change_client(code: str):
     data = read(s.ClientChanges)
     if data.tax_rate is not None and data.taxes is not None:
         raise ValidationError("give tax_rate or taxes, not both: tax_rate is the taxes' sum", "tax_rate")
-    fields = {name: getattr(data, name) for name in ("name", "address", "locale", "tax_rate", "overage_policy")
-              if getattr(data, name) is not None}
+    fields = {name: getattr(data, name) for name in ("name", "address", "locale", "tax_rate", "overage_policy",
+                                                      "time_zone") if getattr(data, name) is not None}
     fee = s.in_currency(data.maintenance_fee, client.currency, "maintenance_fee")
     clients.update_client(db.session, client, **fields, **({"maintenance_fee": fee} if fee else {}))
     vendor.set_client_billing(db.session, client, **data.billing())

@@ -220,6 +220,9 @@ class NewClient(BillingDetails):
     overage_policy: Literal[OVERAGE_POLICIES] = "bill"
     address: Note | None = None
     support_plan: text(40) | None = Field(None, description="A support plan's code; default standard.")
+    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="IANA time zone the client's pages show times in and its forms read them in; "
+                          "default the support plan's, else UTC.")
 
 
 class ClientChanges(BillingDetails):
@@ -234,6 +237,8 @@ class ClientChanges(BillingDetails):
     overage_policy: Literal[OVERAGE_POLICIES] | None = None
     maintenance_fee: Amount | None = None
     support_plan: text(40) | None = Field(None, description="A support plan's code.")
+    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="IANA time zone, such as Europe/Berlin.")
 
 
 class VendorProfile(Body):
@@ -575,6 +580,7 @@ class Client(Out):
     overage_policy: Literal[OVERAGE_POLICIES]
     address: str
     support_plan: str = Field(description="The code of the client's support plan.")
+    time_zone: str = Field(description="IANA time zone its pages show times in.")
     country: str = Field(description="ISO 3166-1 alpha-2; the locale's territory unless set.")
     vat_id: str
     billing_emails: list[str]

@@ -70,6 +70,8 @@ class Client(db.Model):
     purchase_order: Mapped[str] = mapped_column(String(100), default="", server_default="")
     #: intra-EU B2B: tax is 0 % and the buyer accounts for VAT (EN 16931 category AE)
     reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: IANA zone the client's people work in: its pages show times here, its forms read typed times here
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     #: named tax components in print order; when set, ``tax_rate`` is their sum
     taxes: Mapped[list[ClientTax]] = relationship(
         order_by="ClientTax.position", cascade="all, delete-orphan")
@@ -92,6 +94,10 @@ class User(db.Model):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: IANA zone the user reads times in; none means their organisation's (else UTC)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    #: language of the pages (en, de, fr, fr_CA); none means their organisation's
+    language: Mapped[str | None] = mapped_column(String(10))
 
     client: Mapped[Client | None] = relationship()
 
@@ -116,7 +122,13 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: the first characters of the token, to tell tokens apart in lists
     prefix: Mapped[str] = mapped_column(String(12))
+    #: what the token is for, as its owner named it
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: from this instant on the token no longer works; none means it never expires
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when the API last accepted it, to the minute (see services/users.note_use)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()

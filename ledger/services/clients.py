@@ -15,6 +15,7 @@ from ..models import OVERAGE_POLICIES, Client, User
 from ..money import Money, is_currency, is_locale
 from . import access
 from .ratecards import has_rate_card
+from .users import check_time_zone
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
@@ -31,8 +32,14 @@ def create_client(
     maintenance_fee: Money | None = None,
     overage_policy: str = "bill",
     address: str = "",
+    time_zone: str | None = None,
 ) -> Client:
-    """Create a client; refuses a taken code, an unknown currency or locale, a bad tax rate."""
+    """Create a client; refuses a taken code, an unknown currency, locale or time zone, a bad tax rate.
+
+    Without ``time_zone`` the client works in its support plan's zone (see ``default_time_zone``).
+    """
+    if time_zone is not None:
+        check_time_zone(time_zone)
     if not CODE_PATTERN.match(code):
         raise ValidationError("use 1–32 letters, digits, '-' or '_', starting with a letter or digit", "code")
     if not is_currency(currency):
@@ -54,11 +61,25 @@ def create_client(
     client = Client(
         code=code, name=name, currency=currency, locale=locale, tax_rate=tax_rate,
         term_start=term_start, maintenance_fee_minor=fee.minor, overage_policy=overage_policy,
-        address=address,
+        address=address, time_zone=time_zone or "UTC",
     )
     session.add(client)
     session.flush()
+    if time_zone is None:
+        client.time_zone = default_time_zone(session, client)
+        session.flush()
     return client
+
+
+def default_time_zone(session: Session, client: Client) -> str:
+    """The zone of the client's support plan (its latest version), else UTC."""
+    from .sla import plan_of  # sla reads clients: imported here, not at the top
+
+    try:
+        plan = plan_of(session, client)
+    except ValidationError:  # no plan at all: a database `ledger init` has not seeded
+        return "UTC"
+    return plan.versions[-1].time_zone if plan is not None and plan.versions else "UTC"
 
 
 def visible_clients(user: User):
@@ -71,6 +92,8 @@ def update_client(session: Session, client: Client, **fields) -> Client:
 
     A ``tax_rate`` replaces any named tax components: the rate is then one unnamed tax.
     """
+    if "time_zone" in fields:
+        check_time_zone(fields["time_zone"])
     if "locale" in fields and not is_locale(fields["locale"]):
         raise ValidationError(f"{fields['locale']!r} is not a known locale (for example en_US, de_DE)", "locale")
     rate = fields.get("tax_rate")

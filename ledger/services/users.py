@@ -7,6 +7,8 @@ import functools
 import hashlib
 import re
 import secrets
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,6 +22,46 @@ EMAIL_PATTERN = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 PASSWORD_METHOD = "scrypt:32768:8:1"
 MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "sl_"
+#: the languages the pages are written in; a user without one reads their organisation's
+LANGUAGES = ("en", "de", "fr", "fr_CA")
+MAX_TOKEN_NAME = 100
+#: a token's last use is written at most this often: the API must not write a row on every request
+LAST_USED_GRAIN = timedelta(minutes=1)
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """Every IANA zone name this system knows."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_time_zone(zone: str, field: str = "time_zone") -> str:
+    """``zone`` if it is an IANA time zone; a validation error naming ``field`` otherwise."""
+    if not isinstance(zone, str) or zone not in time_zones():
+        shown = zone if isinstance(zone, str) and len(zone) <= 64 else "that"
+        raise ValidationError(f"{shown!r} is not an IANA time zone like Europe/Berlin or America/Toronto", field)
+    return zone
+
+
+def set_preferences(session: Session, user: User, *, time_zone: str | None, language: str | None) -> None:
+    """Set the user's own time zone and language; None for either means "my organisation's"."""
+    if time_zone is not None:
+        check_time_zone(time_zone)
+    if language is not None and language not in LANGUAGES:
+        raise ValidationError(f"the language is one of {', '.join(LANGUAGES)}", "language")
+    user.time_zone, user.language = time_zone, language
+    session.flush()
+
+
+def change_own_password(session: Session, user: User, current: str, new: str, repeated: str) -> None:
+    """A user's own password change: the current one first, the new one twice; ends their other sessions too."""
+    if not check_password(user, current):
+        raise ValidationError("that is not your current password", "current_password")
+    if new != repeated:
+        raise ValidationError("the two new passwords differ", "repeat_password")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"a password has at least {MIN_PASSWORD_LENGTH} characters", "new_password")
+    change_password(session, user, new)
 
 
 def create_user(
@@ -130,24 +172,67 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User) -> str:
-    """A new API token for ``user``, returned once; only its hash is kept."""
+def create_token(
+    session: Session, user: User, *, name: str = "", expires_on: date | None = None, today: date | None = None,
+) -> str:
+    """A new API token for ``user``, returned once; only its hash is kept.
+
+    With ``expires_on`` it stops working at the start of that day (UTC), which must be after ``today``.
+    """
+    name = (name or "").strip()
+    if len(name) > MAX_TOKEN_NAME:
+        raise ValidationError(f"a token's name has at most {MAX_TOKEN_NAME} characters", "name")
+    if "<" in name or ">" in name:
+        raise ValidationError("a token's name is plain text: no < or >", "name")
+    expires_at = None
+    if expires_on is not None:
+        if expires_on <= (today or datetime.now(UTC).date()):
+            raise ValidationError("the expiry is a day after today", "expires")
+        expires_at = datetime.combine(expires_on, time(), tzinfo=UTC)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), prefix=token[:10]))
+    session.add(ApiToken(user_id=user.id, token_hash=_digest(token), prefix=token[:10], name=name,
+                         expires_at=expires_at))
     session.flush()
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a live token belongs to, or None."""
+def token_status(row: ApiToken, now: datetime) -> str:
+    """``active``, ``expired`` or ``revoked``."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def live_token(session: Session, token: str, now: datetime | None = None) -> ApiToken | None:
+    """The unrevoked, unexpired token row of an active user that ``token`` is, or None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
     )
-    if row is None or not row.user.active:
+    if row is None or token_status(row, now or utcnow()) != "active" or not row.user.active:
         return None
-    return row.user
+    return row
+
+
+def user_for_token(session: Session, token: str, now: datetime | None = None) -> User | None:
+    """The active user a live (unrevoked, unexpired) token belongs to, or None."""
+    row = live_token(session, token, now)
+    return None if row is None else row.user
+
+
+def note_use(row: ApiToken, now: datetime | None = None) -> bool:
+    """Record that the API accepted ``row`` now; True if that changed the row (the caller commits it).
+
+    Written at most once a minute per token: a busy client must not turn every read into a write.
+    """
+    now = now or utcnow()
+    if row.last_used_at is not None and now - row.last_used_at < LAST_USED_GRAIN:
+        return False
+    row.last_used_at = now
+    return True
 
 
 def revoke_token(session: Session, token_id: int) -> None:

@@ -55,9 +55,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 def init_app(app: Flask) -> None:
-    from . import admin, finance, manager, outbox, plans, portal, receivables
+    from . import account, admin, audit, finance, manager, outbox, plans, portal, receivables
 
-    for module in (auth, manager, portal, finance, receivables, plans, outbox, admin):
+    for module in (auth, manager, portal, finance, receivables, plans, outbox, admin, account, audit):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(blueprint)
     app.session_interface = SessionInterface()
@@ -69,7 +69,7 @@ def init_app(app: Flask) -> None:
     language.init_app(app)  # the i18n extension, with gettext in the page's language
     app.jinja_env.globals.update(
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
-        local_when=common.local_when, label=common.label, role_title=common.role_title,
+        local_when=common.local_when, label=common.label, role_title=common.role_title, viewer_zone=common.viewer_zone,
         status_label=common.status_label, rate_card_titles=common.rate_card_titles,
     )
     app.jinja_env.globals["support_plan_of"] = plans.plan_name

@@ -7,15 +7,16 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
-from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from sqlalchemy.orm import selectinload
+from wtforms import DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..extensions import db
-from ..models import ROLES, ApiToken, Client, User
+from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import errors_by_field, transaction
-from .common import apply_error, confirmation, role_titles, roles
+from .common import apply_error, confirmation, role_titles, roles, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -142,11 +143,32 @@ def reset_password(user_id: int):
 # --- API tokens --------------------------------------------------------------------------
 
 
-def _tokens_page(account: User, new_token: str | None = None, status: int = 200):
-    tokens = db.session.scalars(
-        select(ApiToken).where(ApiToken.user_id == account.id).order_by(ApiToken.id.desc())).all()
-    return render_template("admin/tokens.html", account=account, tokens=tokens, new_token=new_token,
-                           titles=role_titles()), status
+class TokenForm(FlaskForm):
+    name = StringField(_l("Name (what the token is for)"), validators=[
+        Length(max=accounts.MAX_TOKEN_NAME, message=_l("A token's name has at most %(max)d characters.")), no_markup()])
+    expires = DateField(_l("Expires on (optional)"), validators=[Optional()])
+
+
+def _tokens_page(account: User | None, form: TokenForm | None = None, new_token: str | None = None,
+                 status: int = 200):
+    """One user's tokens (``account``), or everyone's (None), newest first, with their status now."""
+    statement = select(ApiToken).options(selectinload(ApiToken.user)).order_by(ApiToken.id.desc())
+    if account is not None:
+        statement = statement.where(ApiToken.user_id == account.id)
+    now = utcnow()
+    rows = [(token, accounts.token_status(token, now)) for token in db.session.scalars(statement).all()]
+    return render_template("admin/tokens.html", account=account, tokens=rows, new_token=new_token,
+                           form=form or TokenForm(formdata=None), titles=role_titles(),
+                           statuses=TOKEN_STATUSES), status
+
+
+TOKEN_STATUSES = {"active": _l("active"), "expired": _l("expired"), "revoked": _l("revoked")}
+
+
+@blueprint.get("/tokens")
+@roles(*ADMIN)
+def all_tokens():
+    return _tokens_page(None)
 
 
 @blueprint.get("/users/<int:user_id>/tokens")
@@ -161,9 +183,18 @@ def tokens(user_id: int):
 def create_token(user_id: int):
     """A new token, shown in this response only: it is kept nowhere but as a hash (not in the session)."""
     account = _user_or_404(user_id)
-    token = accounts.create_token(db.session, account)
-    body, _ = _tokens_page(account, new_token=token)
-    return body, 201, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    form = TokenForm()
+    if form.validate_on_submit():
+        try:
+            with db.session.begin_nested():
+                token = accounts.create_token(db.session, account, name=form.name.data or "",
+                                              expires_on=form.expires.data, today=today())
+            body, _status = _tokens_page(account, new_token=token)
+            return body, 201, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        except Exception as error:
+            if not apply_error(form, error):
+                raise
+    return _tokens_page(account, form, status=422)
 
 
 @blueprint.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
@@ -174,12 +205,20 @@ def revoke_token(user_id: int, token_id: int):
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != account.id:
         abort(404)
+    back = url_for("admin.tokens", user_id=account.id)
     if token.revoked_at is not None:
-        flash(_("Token %(prefix)s… was revoked already.", prefix=token.prefix), "info")
-    else:
-        accounts.revoke_token(db.session, token.id)
-        flash(_("Token %(prefix)s… is revoked.", prefix=token.prefix), "info")
-    return redirect(url_for("admin.tokens", user_id=account.id))
+        flash(_("Token %(prefix)s… was revoked already.") % {"prefix": token.prefix}, "info")
+        return redirect(back)
+    named = f"{token.name} ({token.prefix}…)" if token.name else f"{token.prefix}…"
+    asked = confirmation(_("Revoke token %(name)s") % {"name": named}, [
+        _("Programs using token %(name)s of %(email)s get 401 from now on.") % {"name": named, "email": account.email},
+        _("A revoked token cannot be used again; create a new one if it is still needed.")],
+        back, button=_("Revoke the token"))
+    if asked is not None:
+        return asked
+    accounts.revoke_token(db.session, token.id)
+    flash(_("Token %(name)s is revoked.") % {"name": named}, "info")
+    return redirect(back)
 
 
 # --- the vendor's profile ------------------------------------------------------------------

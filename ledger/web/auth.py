@@ -48,7 +48,7 @@ def home_for(user: User) -> str:
     }.get(user.role, url_for("manager.clients"))
 
 
-def _lock_attempts(email: str, address: str) -> None:
+def lock_attempts(email: str, address: str) -> None:
     """Queue sign-ins for the same e-mail or address until this transaction ends.
 
     On SQLite the request holds the write lock already (see ``transaction``); PostgreSQL takes
@@ -60,7 +60,7 @@ def _lock_attempts(email: str, address: str) -> None:
         db.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
-def _too_many_failures(email: str, address: str) -> bool:
+def too_many_failures(email: str, address: str) -> bool:
     since = utcnow() - FAILURE_WINDOW
     count = db.session.scalar(
         select(func.count(LoginFailure.id)).where(
@@ -79,8 +79,8 @@ def sign_in():
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
         address = request.remote_addr or "unknown"
-        _lock_attempts(email, address)
-        if _too_many_failures(email, address):
+        lock_attempts(email, address)
+        if too_many_failures(email, address):
             abort(429, "Too many failed sign-ins. Wait a minute and try again.")
         user = db.session.scalar(select(User).where(User.email == email))
         if accounts.authenticate(user, form.password.data):

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time, get_datetime_format
-from flask import abort, flash, render_template, request
+from babel.dates import format_date, format_time, get_datetime_format
+from flask import abort, flash, has_request_context, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -134,12 +134,23 @@ def money_amount(amount, currency: str, locale: str) -> str:
     return Money(amount, currency).format(locale)
 
 
+def viewer_zone() -> str:
+    """The zone the signed-in user reads times in: their own, else their organisation's, else UTC."""
+    user = current_user if has_request_context() else None
+    zone = None
+    if user is not None and getattr(user, "is_authenticated", False):
+        zone = user.time_zone or (user.client.time_zone if user.client is not None else None)
+    return zone or "UTC"
+
+
 def long_date(day: date | None, locale: str | None = None) -> str:
+    """A day as ``locale`` (the viewer's by default) writes it: ``Dec 2, 2026``."""
     return "" if day is None else format_date(day, format="medium", locale=locale or ui_locale())
 
 
 def when(moment: datetime | None, locale: str | None = None) -> str:
-    return "" if moment is None else format_datetime(moment, format="short", locale=locale or ui_locale())
+    """An instant in the viewer's zone, the zone named: ``Dec 2, 2026, 2:30 PM EST``."""
+    return local_when(moment, None, locale)
 
 
 def hours(minutes: int) -> str:
@@ -148,15 +159,21 @@ def hours(minutes: int) -> str:
     return f"{whole} h {rest:02d}" if rest else f"{whole} h"
 
 
-def local_when(moment: datetime | None, zone: str, locale: str | None = None) -> str:
-    """An instant in ``zone`` as ``locale`` writes it, the zone's abbreviation named: ``Jan 12, 2026, 4:00 PM EST``."""
+def local_when(moment: datetime | None, zone: str | None = None, locale: str | None = None) -> str:
+    """An instant in ``zone`` (the viewer's by default) as ``locale`` (the viewer's) writes it, the zone's
+    abbreviation named: ``Jan 12, 2026, 4:00 PM EST``."""
     if moment is None:
         return ""
     locale = locale or ui_locale()
-    local = moment.astimezone(ZoneInfo(zone))
+    local = moment.astimezone(ZoneInfo(zone or viewer_zone()))
     # the locale's medium date and short time (no seconds), joined as the locale joins them
     joined = get_datetime_format("medium", locale=locale).replace("{1}", format_date(local, "medium", locale=locale))
     return f"{joined.replace('{0}', format_time(local, 'short', locale=locale))} {local.tzname()}"
+
+
+def local_input(moment: datetime, zone: str) -> str:
+    """An instant as a ``datetime-local`` input's value in ``zone``: ``2026-12-02T14:30``."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
 
 
 def case_levels(case: Case) -> tuple[sla.CaseSla | None, str | None]:

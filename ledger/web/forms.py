@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -50,7 +50,27 @@ def aware(moment: datetime, zone: str) -> datetime:
 
 
 class TimedForm(FlaskForm):
+    #: the client's zone unless the person typing picks another (see ``in_zone``)
     time_zone = SelectField(_l("Time zone"), choices=choices((z, z.replace("_", " ")) for z in TIME_ZONES), default="UTC")
+
+
+def in_zone(form: TimedForm, zone: str, now: datetime | None = None) -> TimedForm:
+    """Read the form's typed times in ``zone`` (the client's) unless another is picked, and start an empty
+    form's required times at ``now`` there; the instant stored is the same whoever types it."""
+    if getattr(form, "zone_applied", False):
+        return form
+    form.zone_applied = True
+    if zone not in TIME_ZONES:
+        form.time_zone.choices = [*form.time_zone.choices, SelectChoice(zone, zone.replace("_", " "))]
+    if not getattr(form.time_zone, "raw_data", None):  # no zone posted: the client's
+        form.time_zone.data = zone
+    form.time_zone.label.text = _("Time zone (the client's: %(zone)s)") % {"zone": zone.replace("_", " ")}
+    local_now = (now or datetime.now(UTC)).astimezone(ZoneInfo(zone)).replace(tzinfo=None, second=0, microsecond=0)
+    for field in form:
+        if isinstance(field, DateTimeLocalField) and not form.is_submitted() and field.data is None \
+                and field.flags.required:
+            field.data = local_now
+    return form
 
 
 class CaseForm(TimedForm):

@@ -52,6 +52,7 @@ from .forms import (
     WorkForm,
     aware,
     choices,
+    in_zone,
 )
 from .listing import like_pattern, paginate, paginate_list, search_text
 
@@ -274,7 +275,7 @@ def _typed_billing(form: BillingForm) -> dict:
 @transaction
 def open_case(code: str):
     client = client_or_404(code)
-    form = CaseForm()
+    form = in_zone(CaseForm(), client.time_zone)
     if form.validate_on_submit():
         try:
             with db.session.begin_nested():
@@ -305,10 +306,11 @@ def _case_page(case: Case, status: int = 200, **forms):
         select(Activity).where(Activity.case_id == case.id)
         .options(selectinload(Activity.waiver)).order_by(Activity.occurred_at, Activity.id)
     ).all()
+    zone = case.client.time_zone
     forms = {
-        "helpdesk_form": forms.get("helpdesk_form") or HelpdeskForm(formdata=None),
-        "response_form": forms.get("response_form") or ResponseForm(formdata=None),
-        "appointment_form": forms.get("appointment_form") or AppointmentForm(formdata=None),
+        "helpdesk_form": in_zone(forms.get("helpdesk_form") or HelpdeskForm(formdata=None), zone),
+        "response_form": in_zone(forms.get("response_form") or ResponseForm(formdata=None), zone),
+        "appointment_form": in_zone(forms.get("appointment_form") or AppointmentForm(formdata=None), zone),
     }
     levels, zone = case_levels(case)
     return render_template("manager/case.html", case=case, client=case.client, activities=activities,
@@ -364,6 +366,7 @@ def change_status(number: str):
 
 def _log(number: str, form, form_name: str, action):
     case = _case_or_404(number)
+    in_zone(form, case.client.time_zone)
     if form.validate_on_submit():
         try:
             with db.session.begin_nested():

@@ -54,7 +54,7 @@ def test_the_queue_marks_breached_and_due_soon_cases_and_the_case_page_shows_its
     expect(levels).to_contain_text("standard")
     expect(page.locator("#respond-target")).to_contain_text("pending")
     expect(page.locator("#resolve-target")).to_contain_text("pending")
-    expect(page.get_by_text("Times are in America/Toronto")).to_be_visible()
+    expect(page.get_by_text("Times are in UTC; the support plan's business hours are kept in America/Toronto")).to_be_visible()
     screenshot(page, "case-due-times")
 
     page.get_by_role("button", name="Start work: in progress").click()

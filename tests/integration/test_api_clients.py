@@ -67,6 +67,7 @@ def test_creating_a_client_answers_201_with_the_client_as_api_md_describes(api):
         "reverse_charge": False,
         "taxes": [],
         "support_plan": "standard",
+        "time_zone": "UTC",  # the standard plan's zone once plans are seeded; none are here
     }
 
 

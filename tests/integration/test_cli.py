@@ -17,7 +17,7 @@ from ledger import create_app
 from ledger.cli import main
 from ledger.demo_sla import RESERVE
 from ledger.extensions import db
-from ledger.models import Client, Entry, Lot, RateCard, TermClose, User
+from ledger.models import ApiToken, Client, Entry, Lot, RateCard, TermClose, User
 from ledger.services import balances
 
 #: the day the demo pretends is today, so that what it loads is the same on every run
@@ -284,6 +284,32 @@ def test_tokens_create_prints_only_the_token_and_it_works_against_the_api(fresh)
     assert answer.status_code == 200
     assert answer.get_json()["items"] == []
     assert wrong.status_code == 401
+
+
+def test_tokens_create_with_a_name_and_an_expiry_still_prints_only_the_token(fresh):
+    ledger("init")
+    ledger("users", "create", "ops@example.com", "--role", "admin")
+    expires = date.today().replace(year=date.today().year + 1).isoformat()
+
+    result = ledger("tokens", "create", "ops@example.com", "--name", "Nightly export", "--expires", expires)
+
+    assert result.exit_code == 0
+    token = result.stdout.strip()
+    assert result.stdout == f"{token}\n" and token.startswith("sl_")
+    with database():
+        row = db.session.scalar(sa.select(ApiToken))
+        assert row.name == "Nightly export" and row.expires_at.date().isoformat() == expires
+
+
+def test_tokens_create_refuses_an_expiry_in_the_past_and_prints_no_token(fresh):
+    ledger("init")
+    ledger("users", "create", "ops@example.com", "--role", "admin")
+
+    result = ledger("tokens", "create", "ops@example.com", "--expires", "2020-01-01")
+
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: expires: ")
 
 
 def test_tokens_create_for_an_unknown_user_prints_no_token(fresh):

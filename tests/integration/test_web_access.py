@@ -21,7 +21,7 @@ from ledger.services.users import create_token, create_user
 from tests.helpers import BETA_NAME, BETA_SUBJECT, once, row_counts, signed_in
 
 ROLES = ("anonymous", "client", "account_manager", "finance", "admin")
-PAGE_AREAS = ("manager.", "portal.", "finance.", "admin.")
+PAGE_AREAS = ("manager.", "portal.", "finance.", "admin.", "account.", "audit.")
 
 _emails = itertools.count()
 
@@ -47,6 +47,7 @@ STAFF = frozenset({"account_manager", "finance", "admin"})
 FINANCE = frozenset({"finance", "admin"})
 ADMIN = frozenset({"admin"})
 CLIENT = frozenset({"client"})
+EVERYONE = STAFF | CLIENT
 
 
 @dataclass(frozen=True)
@@ -136,11 +137,17 @@ PAGES = [
     Page("admin.create_user", "POST", "/admin/users", ADMIN, 422),
     Page("admin.user", "GET", "/admin/users/{user}", ADMIN, 200),
     Page("admin.reset_password", "POST", "/admin/users/{user}/password", ADMIN, 422),
+    Page("admin.all_tokens", "GET", "/admin/tokens", ADMIN, 200),
     Page("admin.tokens", "GET", "/admin/users/{user}/tokens", ADMIN, 200),
     Page("admin.create_token", "POST", "/admin/users/{user}/tokens", ADMIN, 201),
-    Page("admin.revoke_token", "POST", "/admin/users/{user}/tokens/{token}/revoke", ADMIN, 302),
+    Page("admin.revoke_token", "POST", "/admin/users/{user}/tokens/{token}/revoke", ADMIN, 200),
     Page("admin.set_active", "POST", "/admin/users/{user}/deactivate", ADMIN, 200),
     Page("admin.set_active", "POST", "/admin/users/{user}/reactivate", ADMIN, 302),
+    Page("audit.trail", "GET", "/audit", FINANCE, 200),
+    Page("account.settings", "GET", "/account", EVERYONE, 200),
+    # an empty form keeps "as my organisation" for both: saved
+    Page("account.save_preferences", "POST", "/account/preferences", EVERYONE, 302),
+    Page("account.change_password", "POST", "/account/password", EVERYONE, 422),
 ]
 
 

@@ -186,7 +186,9 @@ def test_a_token_is_shown_once_works_against_the_api_and_stops_working_when_revo
     assert me.status_code == 200 and me.get_json()["email"] == email
 
     token_id = re.search(rf"/admin/users/{user}/tokens/(\d+)/revoke", listed).group(1)
-    revoked = admin.post(f"/admin/users/{user}/tokens/{token_id}/revoke")
+    asked = admin.post(f"/admin/users/{user}/tokens/{token_id}/revoke")
+    assert asked.status_code == 200 and api.get("/me", token=token).status_code == 200  # not yet: asked first
+    revoked = admin.confirm(asked)
 
     assert revoked.status_code == 302
     assert api.get("/me", token=token).status_code == 401

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from flask import current_app
 
 from ledger.businesstime import Target, weekly_hours
 from ledger.extensions import db
-from ledger.models import Case, Client, Invoice
+from ledger.models import Case, Client, Invoice, User
 from ledger.pdf import render_invoice_html
 from ledger.services import bundles, sla, support
 from ledger.services.statement import service_levels
@@ -126,6 +127,8 @@ def test_the_case_page_shows_the_plan_due_times_in_the_plans_zone_and_each_targe
     with app.app_context():
         number = add_case("GLOBEX", "ERP down", "major", FRIDAY_4PM_TORONTO,
                           datetime.fromisoformat("2026-01-12T10:00:00-05:00"))
+        # a manager who works in Toronto reads the times there (each viewer reads them in their own zone)
+        db.session.execute(sa.update(User).where(User.role == "account_manager").values(time_zone="America/Toronto"))
         db.session.commit()
     browser, _ = manager
 
@@ -203,11 +206,11 @@ def test_a_client_user_opens_a_case_for_its_own_organisation_and_its_clock_start
         case = db.session.scalar(sa.select(Case).where(Case.subject == "VPN <down>"))
         assert case.client.code == "ACME" and case.description == "Since 9:00.\nRebooted twice."
         assert abs(case.opened_at - datetime.now(UTC)) < timedelta(minutes=1)
-        respond_by = sla.sla_for_case(db.session, case).respond_by
+        respond_by = sla.sla_for_case(db.session, case).respond_by.astimezone(ZoneInfo(case.client.time_zone))
     assert opened.location.endswith(f"/portal/cases/{case.number}")
     shown = page(browser.get(opened.location))
     assert "VPN &lt;down&gt;" in shown and "Rebooted twice." in shown
-    assert f"{respond_by:%-I:%M %p} UTC" in text(shown)  # due an hour later, in the plan's zone
+    assert f"{respond_by:%-I:%M %p} {respond_by.tzname()}" in text(shown)  # due an hour later, in its zone
     assert case.number in page(browser.get("/portal/cases"))
     assert browser.get(f"/portal/cases/{theirs}").status_code == 404
     assert browser.get("/portal/cases/C-999999").status_code == 404
