@@ -85,7 +85,7 @@ def test_a_user_without_a_zone_reads_times_in_their_organisations_and_staff_in_u
     client_user, _ = signed_in_as(app, make_user, "client", "BRAU")
     manager, _ = signed_in_as(app, make_user, "account_manager")
 
-    assert "10:00 PM CET" in seen(client_user.get(f"/portal/cases/{number}"))
+    assert "22:00 CET" in seen(client_user.get(f"/portal/cases/{number}"))  # in German: BRAU's language
     assert "9:00 PM UTC" in seen(manager.get(f"/cases/{number}"))
 
 
