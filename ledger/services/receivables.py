@@ -80,6 +80,9 @@ class StatementLine:
     description: str
     #: minor units, signed: positive raises what the client owes
     amount: int
+    #: what the document's description is made of, for translated documents: the invoice's period,
+    #: the credited invoice's number, the payment's method and reference, the reversal's reason
+    detail: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -109,10 +112,11 @@ def _movements(session: Session, client: Client, end: date) -> Iterator[Statemen
     for doc in documents:
         if doc.kind == "invoice":
             lines.append(StatementLine(doc.issued_on, "invoice", doc.number, f"Invoice for {doc.period}",
-                                       doc.total_minor))
+                                       doc.total_minor, {"period": doc.period}))
         else:
             lines.append(StatementLine(doc.issued_on, "credit_note", doc.number,
-                                       f"Credit note on {doc.refers_to.number}", doc.total_minor))
+                                       f"Credit note on {doc.refers_to.number}", doc.total_minor,
+                                       {"invoice": doc.refers_to.number}))
     payments = session.execute(
         select(Payment, Invoice.number).join(Invoice, Invoice.id == Payment.invoice_id)
         .where(Invoice.client_id == client.id, Payment.paid_on <= end))
@@ -121,7 +125,9 @@ def _movements(session: Session, client: Client, end: date) -> Iterator[Statemen
         text = (f"Payment reversed: {payment.reason}" if payment.reverses_id
                 else f"Payment{' by ' + payment.method if payment.method else ''}"
                      f"{', ref. ' + payment.reference if payment.reference else ''}")
-        lines.append(StatementLine(payment.paid_on, kind, number, text, -payment.amount_minor))
+        lines.append(StatementLine(payment.paid_on, kind, number, text, -payment.amount_minor,
+                                   {"method": payment.method or "", "reference": payment.reference or "",
+                                    "reason": payment.reason or ""}))
     order = {"invoice": 0, "credit_note": 1, "payment": 2, "reversal": 3}
     return iter(sorted(lines, key=lambda line: (line.on, order[line.kind], line.document)))
 

@@ -50,9 +50,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 def init_app(app: Flask) -> None:
-    from . import admin, finance, manager, outbox, plans, portal, receivables
+    from . import admin, finance, manager, outbox, plans, portal, receivables, reconciliation
 
-    for module in (auth, manager, portal, finance, receivables, plans, outbox, admin):
+    for module in (auth, manager, portal, finance, receivables, reconciliation, plans, outbox, admin):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(blueprint)
     app.session_interface = SessionInterface()
