@@ -61,7 +61,8 @@ def upload():
     if not is_currency(currency):
         form.currency.errors = [f"{currency!r} is not an ISO 4217 currency code."]
         return _page(form, status=422)
-    data = form.file.data.read(bankcsv.MAX_BYTES + 1)
+    with form.file.data.stream as upload_stream:  # a large upload is spooled to a temporary file: close it
+        data = upload_stream.read(bankcsv.MAX_BYTES + 1)
     try:
         lines = bankcsv.parse_bank_csv(data, currency)
     except bankcsv.BankFileError as error:

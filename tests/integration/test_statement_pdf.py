@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from ledger.extensions import db
 from ledger.models import Invoice
 from ledger.services import payments
 from tests.helpers import bill_march, issue, make_march_client, pdf_text
@@ -18,16 +19,17 @@ TOTAL = "12.571,60 €"
 
 
 @pytest.fixture
-def brau(session, make_client, rate_card):
+def brau(app, make_client, rate_card):
     """A German client invoiced for March (issued 1 April), 1,000 EUR paid on 10 April by bank transfer."""
     make_march_client(make_client, "BRAU", "EUR", "de_DE", "19", name="Brauerei Hopfen GmbH")
-    bill_march(session, "BRAU")
-    issue(session)
-    invoice = session.scalar(select(Invoice).where(Invoice.kind == "invoice"))
-    payments.record_payment(session, invoice, Decimal("1000"), date(2026, 4, 10), "Überweisung", "RE 1",
-                            None, today=date(2026, 4, 30))
-    session.commit()
-    return invoice.number
+    with app.app_context():  # closed before the pages are asked: each request has its own context
+        bill_march(db.session, "BRAU")
+        issue(db.session)
+        invoice = db.session.scalar(select(Invoice).where(Invoice.kind == "invoice"))
+        payments.record_payment(db.session, invoice, Decimal("1000"), date(2026, 4, 10), "Überweisung", "RE 1",
+                                None, today=date(2026, 4, 30))
+        db.session.commit()
+        return invoice.number
 
 
 def test_the_statement_pdf_shows_opening_balance_each_line_and_closing_balance_in_german(brau, browser_as):
