@@ -75,7 +75,7 @@ def init() -> None:
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Pretend today is this day.")
 @click.pass_context
 def demo(ctx: click.Context, if_empty: bool, today) -> None:
-    """Load demo clients, bundles, cases and months of usage, invoice the last two months; print how to
+    """Load demo clients, bundles, cases and months of usage, invoice the last months; print how to
     sign in; send the outbox (``LEDGER_MAIL_URL``, by default .eml files under instance/outbox)."""
     from sqlalchemy import select
 

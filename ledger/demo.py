@@ -211,13 +211,14 @@ def _sign_in_help(tokens: dict[str, str] | None) -> str:
     return "\n".join(lines)
 
 
-#: months before the current one that the demo invoices, oldest first
-INVOICED_MONTHS = (2, 1)
+#: months before the current one that the demo invoices, oldest first (a month with nothing billable,
+#: no bundle bought, no overage, no quote accepted, issues nothing)
+INVOICED_MONTHS = (3, 2, 1)
 
 
 def issue_demo_invoices(app, today: date) -> list[str]:
-    """Invoice the demo's last two whole months (each issued on the 1st after it), so their e-mails are
-    queued with the PDFs, and record the first client's older invoice as paid by bank transfer."""
+    """Invoice the demo's last three whole months (each issued on the 1st after it), so their e-mails are
+    queued with the PDFs, and record the first client's first invoice as paid by bank transfer."""
     from . import batch
     from .extensions import db
     from .models import Invoice
