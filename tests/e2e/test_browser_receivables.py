@@ -144,7 +144,7 @@ def test_finance_reconciles_a_bank_csv_and_confirms_the_match(person, ledger):
     invoice = issue_invoice(ledger, "RCVB", "Bank Match Ltd")
     statement = (f"Buchungstag;Betrag;Verwendungszweck\n"
                  f"{today():%d.%m.%Y};{str(invoice.total.amount).replace('.', ',')};Zahlung {invoice.number}\n"
-                 f"{today():%d.%m.%Y};12,00;<b>Miete</b>\n").encode("utf-8")
+                 f"{today():%d.%m.%Y};12,00;<b>Miete</b>\n").encode()
     finance = person()
 
     page = finance.sign_in("finance@example.com")
