@@ -75,14 +75,21 @@ def init() -> None:
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Pretend today is this day.")
 @click.pass_context
 def demo(ctx: click.Context, if_empty: bool, today) -> None:
-    """Load demo clients, bundles, cases and months of usage; print how to sign in; send the outbox."""
-    from .demo import load_demo
+    """Load demo clients, bundles, cases and months of usage, invoice the last months; print how to
+    sign in; send the outbox (``LEDGER_MAIL_URL``, by default .eml files under instance/outbox)."""
+    from sqlalchemy import select
+
+    from .demo import issue_demo_invoices, load_demo
+    from .models import Client
     from .services.reminders import queue_reminders
 
     _require_schema()
     day = today.date() if today else date.today()
     with transaction() as session:
+        fresh = session.scalar(select(Client.id).limit(1)) is None
         sign_in = load_demo(session, day, if_empty=if_empty)
+    if fresh:  # the invoices' e-mails are queued as they are issued, with their PDFs rendered
+        issue_demo_invoices(ctx.obj, day)
     with transaction() as session:  # the demo's reminders (and any invoice e-mails), sent to the outbox
         queue_reminders(session, day)
     sent = _send_outbox(ctx.obj)

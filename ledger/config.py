@@ -15,6 +15,7 @@ ENVIRONMENT = {
     "LEDGER_SECRET_KEY": "SECRET_KEY",
     "LEDGER_CURRENCY": "HOME_CURRENCY",
     "LEDGER_MAIL_URL": "MAIL_URL",
+    "LEDGER_PUBLIC_URL": "PUBLIC_URL",
 }
 
 #: the largest request body accepted, in bytes
@@ -37,6 +38,8 @@ def defaults(instance_path: Path) -> dict:
         "HOME_CURRENCY": "USD",
         #: where the outbox sends: file://PATH (relative to the instance folder) or smtp://USER:PASSWORD@HOST:PORT
         "MAIL_URL": "file://instance/outbox",
+        #: where clients reach the app: links in e-mails start with it
+        "PUBLIC_URL": "http://127.0.0.1:5000",
     }
 
 

@@ -212,3 +212,34 @@ def _sign_in_help(tokens: dict[str, str] | None) -> str:
     else:
         lines.append("API tokens: `ledger tokens create manager@example.com`")
     return "\n".join(lines)
+
+
+#: months before the current one that the demo invoices, oldest first (a month with nothing billable,
+#: no bundle bought, no overage, no quote accepted, issues nothing)
+INVOICED_MONTHS = (3, 2, 1)
+
+
+def issue_demo_invoices(app, today: date) -> list[str]:
+    """Invoice the demo's last three whole months (each issued on the 1st after it), so their e-mails are
+    queued with the PDFs, and record the first client's first invoice as paid by bank transfer."""
+    from . import batch
+    from .extensions import db
+    from .models import Invoice
+    from .services import payments
+
+    issued = []
+    for months in INVOICED_MONTHS:
+        start = _months_before(today, months).replace(day=1)
+        issued_on = _months_before(today, months - 1).replace(day=1)
+        result = batch.run(app, billing.Period(start.year, start.month), issued_on)
+        issued += result.issued
+    with app.app_context():
+        first = db.session.scalar(select(Invoice).join(Client).where(
+            Client.code == CLIENTS[0].code, Invoice.kind == "invoice").order_by(Invoice.id).limit(1))
+        if first is not None:
+            finance = users.find_user(db.session, "finance@example.com")
+            payments.record_payment(db.session, first, Money.from_minor(first.total_minor, first.currency),
+                                    min(first.due_on, today), "bank transfer", first.number, finance, today=today)
+            db.session.commit()
+        db.session.remove()
+    return issued

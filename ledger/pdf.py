@@ -98,6 +98,20 @@ def render_quote_pdf(quote: Quote, today, config=None) -> bytes:
     return render_pdf(html)
 
 
+def render_statement_pdf(statement, config=None) -> bytes:
+    """The client's statement of account (``services.receivables.Statement``) as a PDF in its language."""
+    client = statement.client
+    locale = client.locale
+    buyer = {"name": client.name, "address": client.address, "country": client.country, "vat_id": client.vat_id}
+    html = document_environment(locale).get_template("documents/statement.html").render(
+        statement=statement, client=client, buyer=buyer, seller=seller_details(_app_config(config)),
+        month=lambda period: format_date(date_type.fromisoformat(period + "-01"), format="LLLL yyyy",
+                                         locale=locale),
+        **_formatters(locale, client.currency),
+    )
+    return render_pdf(html)
+
+
 def _app_config(config):
     if config is not None:
         return config

@@ -31,7 +31,7 @@ from .ledger import (  # noqa: F401
 )
 from .mail import MAIL_KINDS, MAIL_STATES, OutboxAttachment, OutboxMessage  # noqa: F401
 from .parties import ApiToken, Client, LoginFailure, User  # noqa: F401
-from .payments import Payment  # noqa: F401
+from .payments import BankLine, Payment  # noqa: F401
 from .service_levels import (  # noqa: F401
     CaseStatusChange,
     SupportPlan,

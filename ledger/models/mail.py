@@ -13,7 +13,7 @@ from .base import UTCDateTime, _in, utcnow
 #: queued → sending (claimed by one sender) → sent; or back to queued (temporary failure), or failed
 MAIL_STATES = ("queued", "sending", "sent", "failed")
 #: what a message tells of
-MAIL_KINDS = ("invoice", "credit_note", "incidents_low", "incidents_expiring", "invoice_overdue")
+MAIL_KINDS = ("invoice", "credit_note", "quote", "incidents_low", "incidents_expiring", "invoice_overdue")
 #: where an attachment's bytes come from when sent: stored with it, or the invoice's archived PDF or its XML
 ATTACHMENT_SOURCES = ("stored", "archived_pdf", "facturx_xml")
 

@@ -46,3 +46,24 @@ class Payment(db.Model):
 
     invoice: Mapped[Invoice] = relationship()
     reverses: Mapped[Payment | None] = relationship(remote_side=[id])
+
+
+class BankLine(db.Model):
+    """A bank transaction posted as a payment by reconciliation: its fingerprint is posted once, ever.
+
+    Append-only like payments: uploading the same statement again finds the fingerprint and
+    posts nothing.
+    """
+
+    __tablename__ = "bank_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: SHA-256 of the line's date, amount, currency, reference and its occurrence in the file
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
+    booked_on: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

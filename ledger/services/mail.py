@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Conflict, ValidationError
 from ..i18n import translations
-from ..models import Client, Invoice, OutboxAttachment, OutboxMessage
+from ..models import Client, Invoice, OutboxAttachment, OutboxMessage, Quote
 from ..money import Money
 from . import archive, einvoicing
 from .vendor import get_vendor
@@ -155,6 +155,38 @@ def queue_invoice_mail(session: Session, invoice: Invoice) -> OutboxMessage | No
     return queue_message(session, kind=invoice.kind, occasion=f"{invoice.kind}:{invoice.id}",
                          recipients=client.billing_emails, subject=subject, body=body, language=client.locale,
                          attachments=attachments, client=client, invoice=invoice)
+
+
+def queue_quote_mail(session: Session, quote: Quote) -> OutboxMessage | None:
+    """Queue the sent quote for the client's billing e-mails, with a link to accept it in the portal.
+
+    Nothing is queued when the client has no billing e-mail.
+    """
+    client = quote.client
+    if not client.billing_emails:
+        return None
+    text = Texts(client.locale)
+    _ = text.gettext
+    vendor_name = get_vendor(session).legal_name
+    values = {"number": quote.number, "vendor": vendor_name, "client": client.name,
+              "valid": text.day(quote.valid_until), "total": text.money(quote.total_minor, quote.currency),
+              "link": f"{public_url()}/portal/quotes#{quote.number}"}
+    body = "\n\n".join([
+        _("Hello %(client)s,") % values,
+        _("We have sent you quote %(number)s for %(total)s, valid until %(valid)s.") % values,
+        _("To accept or decline it, sign in to the portal: %(link)s") % values,
+        _("Kind regards,") + "\n" + vendor_name, ""])
+    return queue_message(session, kind="quote", occasion=f"quote:{quote.id}", recipients=client.billing_emails,
+                         subject=_("Quote %(number)s from %(vendor)s") % values, body=body,
+                         language=client.locale, client=client)
+
+
+def public_url() -> str:
+    """Where clients reach the app (``LEDGER_PUBLIC_URL``), without a trailing slash."""
+    from flask import current_app, has_app_context
+
+    configured = current_app.config.get("PUBLIC_URL") if has_app_context() else None
+    return (configured or os.environ.get("LEDGER_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
 
 
 class Texts:

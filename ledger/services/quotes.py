@@ -11,7 +11,7 @@ from .. import billing
 from ..errors import Conflict, ValidationError
 from ..models import BillableItem, Client, Lot, Quote, QuoteLine, User
 from ..money import Money, exponent
-from . import access
+from . import access, mail
 from .ledger import lock_client, post
 from .numbers import next_number
 from .ratecards import card_in_force, role_prices
@@ -84,10 +84,11 @@ def _move(session: Session, quote: Quote, action: str, today: date) -> Quote:
 
 
 def send_quote(session: Session, quote: Quote, today: date, user: User | None = None) -> Quote:
-    """Send a draft to the client: from now on it can be accepted or declined."""
+    """Send a draft to the client: from now on it can be accepted or declined; its e-mail is queued with it."""
     _move(session, quote, "send", today)
     quote.sent_at = datetime.now(UTC)
     session.flush()
+    mail.queue_quote_mail(session, quote)  # the e-mail is queued with the sending, or not at all
     return quote
 
 

@@ -82,6 +82,9 @@ class StatementLine:
     amount: int
     #: the description as a catalogue message and its values, for pages in the reader's language
     words: tuple[str, dict] | None = None
+    #: what the document's description is made of, for translated documents: the invoice's period,
+    #: the credited invoice's number, the payment's method and reference, the reversal's reason
+    detail: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -111,16 +114,22 @@ def _movements(session: Session, client: Client, end: date) -> Iterator[Statemen
     for doc in documents:
         if doc.kind == "invoice":
             words = (N_("Invoice for %(period)s"), {"period": doc.period})
+            detail = {"period": doc.period}
         else:
             words = (N_("Credit note on %(number)s"), {"number": doc.refers_to.number})
-        lines.append(StatementLine(doc.issued_on, doc.kind, doc.number, words[0] % words[1], doc.total_minor, words))
+            detail = {"invoice": doc.refers_to.number}
+        lines.append(StatementLine(doc.issued_on, doc.kind, doc.number, words[0] % words[1], doc.total_minor,
+                                   words=words, detail=detail))
     payments = session.execute(
         select(Payment, Invoice.number).join(Invoice, Invoice.id == Payment.invoice_id)
         .where(Invoice.client_id == client.id, Payment.paid_on <= end))
     for payment, number in payments:
         kind = "reversal" if payment.reverses_id else "payment"
         words = _payment_words(payment)
-        lines.append(StatementLine(payment.paid_on, kind, number, words[0] % words[1], -payment.amount_minor, words))
+        lines.append(StatementLine(payment.paid_on, kind, number, words[0] % words[1], -payment.amount_minor,
+                                   words=words, detail={"method": payment.method or "",
+                                                        "reference": payment.reference or "",
+                                                        "reason": payment.reason or ""}))
     order = {"invoice": 0, "credit_note": 1, "payment": 2, "reversal": 3}
     return iter(sorted(lines, key=lambda line: (line.on, order[line.kind], line.document)))
 

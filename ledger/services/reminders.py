@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing
@@ -18,6 +18,7 @@ from ..models import Bundle, Client, Invoice, OutboxMessage
 from .balances import balance
 from .clients import current_term
 from .mail import Texts, queue_message
+from .payments import standings
 
 #: a client is reminded when its incidents fall to this share of its last bundle, and again at zero
 LOW_SHARE = 0.20
@@ -114,15 +115,17 @@ def _overdue(session: Session, client: Client, today: date) -> list[OutboxMessag
     invoices = session.scalars(select(Invoice).where(
         Invoice.client_id == client.id, Invoice.kind == "invoice",
         Invoice.due_on <= today - timedelta(days=min(OVERDUE_NOTICES))).order_by(Invoice.id)).all()
+    found = standings(session, invoices, today)
     queued = []
     text = Texts(client.locale)
     _ = text.gettext
     for invoice in invoices:
         notice = overdue_notice((today - invoice.due_on).days)
-        due_minor = outstanding_minor(session, invoice)
-        if notice is None or due_minor <= 0:
+        standing = found[invoice.id]
+        # the real amount due, after payments and credit notes; nothing to chase once paid or credited
+        if notice is None or standing.status in ("paid", "credited") or standing.amount_due <= 0:
             continue
-        values = {"number": invoice.number, "amount": text.money(due_minor, invoice.currency),
+        values = {"number": invoice.number, "amount": text.money(standing.amount_due, invoice.currency),
                   "due": text.day(invoice.due_on), "days": (today - invoice.due_on).days}
         message = _queue(session, client, "invoice_overdue", f"invoice_overdue:{invoice.id}:{notice}",
                          _("Invoice %(number)s is overdue") % values,
@@ -132,10 +135,3 @@ def _overdue(session: Session, client: Client, today: date) -> list[OutboxMessag
         if message is not None:
             queued.append(message)
     return queued
-
-
-def outstanding_minor(session: Session, invoice: Invoice) -> int:
-    """What is still owed on ``invoice``: its total less its credit notes (payments, once recorded, too)."""
-    credited = session.scalar(select(func.coalesce(func.sum(Invoice.total_minor), 0))
-                              .where(Invoice.refers_to_id == invoice.id))
-    return invoice.total_minor + credited

@@ -55,9 +55,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 def init_app(app: Flask) -> None:
-    from . import account, admin, audit, finance, manager, outbox, plans, portal, receivables
+    from . import account, admin, audit, finance, manager, outbox, plans, portal, receivables, reconciliation
 
-    for module in (auth, manager, portal, finance, receivables, plans, outbox, admin, account, audit):
+    for module in (auth, manager, portal, finance, receivables, reconciliation, plans, outbox, admin, account, audit):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(blueprint)
     app.session_interface = SessionInterface()

@@ -211,6 +211,21 @@ def portal_statement():
                            statement=receivables.statement(db.session, client, start, end), portal=True)
 
 
+@blueprint.get("/statements/<code>.pdf")
+@roles("finance", "client")
+def statement_pdf(code: str):
+    """The statement of account as a PDF in the client's language: finance any client's, a client its own."""
+    from flask import current_app
+
+    from ..pdf import render_statement_pdf
+
+    client = client_or_404(code)  # a client user asking for another client's code gets a 404
+    start, end = _period_bounds(client)
+    data = render_statement_pdf(receivables.statement(db.session, client, start, end), current_app.config)
+    return data, 200, {"Content-Type": "application/pdf",
+                       "Content-Disposition": f'attachment; filename="statement-{client.code}-{start}-{end}.pdf"'}
+
+
 def portal_invoices(client, invoices: list[Invoice]) -> dict:
     """What the portal's invoice list adds: each invoice's standing and the total outstanding."""
     found = payments.standings(db.session, invoices, today())

@@ -37,18 +37,16 @@ from werkzeug.routing import MapAdapter
 from ledger import create_app
 from ledger.demo import DEMO_PASSWORD
 from ledger.extensions import db
-from ledger.models import Client
+from ledger.models import Client, Invoice
 from ledger.money import Money
 from ledger.services import invoicing, payments
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import LiveServer, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.served, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots" / "a11y"
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 TIMEOUT_MS = 15_000
@@ -117,8 +115,10 @@ def demo_server(tmp_path_factory, sqlite_template) -> Iterator[tuple[LiveServer,
 
 
 def issue_last_month(today: date) -> None:
-    """Last month's invoices, one of them part paid: the demo issues none, and the invoice, payment,
-    statement and receivables pages show nothing without them."""
+    """Last month's invoices, one of them part paid, unless the demo has issued some already: the
+    invoice, payment, statement and receivables pages show nothing without them."""
+    if db.session.scalar(sa.select(sa.func.count(Invoice.id))):
+        return
     period = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     issued = [invoicing.issue_invoice(db.session, client, period, today)
               for client in db.session.scalars(sa.select(Client).order_by(Client.code))]

@@ -1,7 +1,7 @@
 """Daily work in a real browser: an account manager creates a client through the form (a wrong field
 first, shown beside it), and filters a client's running-balance history by kind and date.
 Screenshots go to ``test-artifacts/screenshots/``. One served app (SQLite) for the module, set up as in
-``test_browser``."""
+tests/e2e/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,12 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_browser as base
-from tests.e2e.test_browser import screenshot, today
-
-# the served app, its data and the browser, as test_browser sets them up (a server of this module's own)
-browser_folder, browser_database, server = base.browser_folder, base.browser_database, base.server
-ledger, chromium, person = base.ledger, base.chromium, base.person
+from tests.browser import screenshot, today
 
 pytestmark = [pytest.mark.browser, pytest.mark.served]
 

@@ -133,3 +133,35 @@ def test_the_client_sees_status_due_date_amount_due_and_the_total_outstanding(pe
     expect(cells.nth(6)).to_have_text(shown(invoice.total.amount))
     expect(cells.nth(7)).to_have_text(shown(due))
     screenshot(portal, "portal-amounts-due")
+
+
+def test_finance_reconciles_a_bank_csv_and_confirms_the_match(person, ledger):
+    invoice = issue_invoice(ledger, "RCVB", "Bank Match Ltd")
+    statement = (f"Buchungstag;Betrag;Verwendungszweck\n"
+                 f"{today():%d.%m.%Y};{str(invoice.total.amount).replace('.', ',')};Zahlung {invoice.number}\n"
+                 f"{today():%d.%m.%Y};12,00;<b>Miete</b>\n").encode()
+    finance = person()
+
+    page = finance.sign_in("finance@example.com")
+    page.goto("/finance/receivables")
+    page.get_by_role("link", name="Reconcile a bank file").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bank reconciliation")
+    page.get_by_label("Bank CSV").set_input_files(files=[{"name": "bank.csv", "mimeType": "text/csv",
+                                                          "buffer": statement}])
+    page.get_by_label("Currency of lines without a currency column").fill("USD")
+    page.get_by_role("button", name="Read the file").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bank reconciliation: check the matches")
+    matched = page.locator("#matched").get_by_role("row").filter(has_text=invoice.number)
+    expect(matched).to_contain_text(shown(invoice.total.amount))
+    left = page.locator("#undecided").get_by_role("row").filter(has_text="<b>Miete</b>")
+    expect(left).to_contain_text("no invoice number in the reference")
+    screenshot(page, "reconciliation-preview")
+
+    page.get_by_role("button", name="Post the payments").click()
+    expect(page.get_by_text("1 payment(s) posted from the bank file.")).to_be_visible()
+    screenshot(page, "reconciliation-posted")
+    page.goto(f"/finance/invoices/{invoice.number}")
+    expect(page.locator("#status")).to_have_text("paid")
+    expect(page.locator("#payments").get_by_role("row").filter(has_text="bank transfer")).to_contain_text(
+        f"Zahlung {invoice.number}")

@@ -97,10 +97,12 @@ def smtp():
 
 @pytest.fixture
 def brau(session, make_client, rate_card):
-    """A German client billed for March, with two billing e-mails."""
+    """A German client billed for March, with two billing e-mails (given after March's quote was sent,
+    so the outbox holds only what a test queues)."""
     make_march_client(make_client, "BRAU", "EUR", "de_DE", "19")
-    set_client_billing(session, client_named(session, "BRAU"), billing_emails=BILLING)
     bill_march(session, "BRAU")
+    set_client_billing(session, client_named(session, "BRAU"), billing_emails=BILLING)
+    session.commit()
     return client_named(session, "BRAU")
 
 
@@ -365,8 +367,8 @@ def test_each_retry_waits_twice_as_long_as_the_one_before_at_most_six_hours(atte
 ])
 def test_the_invoice_email_is_written_in_the_clients_language(session, make_client, rate_card, locale, subject):
     make_march_client(make_client, "LANG", "EUR", locale, "19")
-    set_client_billing(session, client_named(session, "LANG"), billing_emails=["ap@lang.example.com"])
     bill_march(session, "LANG")
+    set_client_billing(session, client_named(session, "LANG"), billing_emails=["ap@lang.example.com"])
 
     issue(session)
 
@@ -420,3 +422,107 @@ def test_the_overdue_notice_is_the_latest_of_7_14_and_30_days_reached(days, noti
     from ledger.services.reminders import overdue_notice
 
     assert overdue_notice(days) == notice
+
+
+def test_an_overdue_reminder_names_what_is_still_due_after_a_part_payment_at_7_14_and_30_days_each_once(
+        session, brau):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from ledger.services import payments
+    from ledger.services.reminders import queue_reminders
+
+    issue(session)
+    invoice = the_invoice(session)
+    payments.record_payment(session, invoice, Decimal("10000.00"), invoice.issued_on, "Überweisung", None, None,
+                            today=invoice.issued_on)
+    session.commit()
+
+    def overdue_on(days: int) -> list[OutboxMessage]:
+        return [m for m in queue_reminders(session, invoice.due_on + timedelta(days=days))
+                if m.kind == "invoice_overdue"]
+
+    assert overdue_on(6) == []
+    [first] = overdue_on(7)
+    assert "fällig; 2.571,60\xa0€ sind 7 Tage später noch offen" in first.body  # 12,571.60 less the 10,000 paid
+    assert first.subject == "Rechnung INV-2026-00001 ist überfällig"
+    assert overdue_on(8) == [] and overdue_on(13) == []
+    assert len(overdue_on(14)) == 1 and overdue_on(20) == []
+    assert len(overdue_on(30)) == 1 and overdue_on(90) == []
+
+
+def test_a_paid_invoice_is_never_reminded(session, brau):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from ledger.services import payments
+    from ledger.services.reminders import queue_reminders
+
+    issue(session)
+    invoice = the_invoice(session)
+    payments.record_payment(session, invoice, Decimal("12571.60"), invoice.issued_on, None, None, None,
+                            today=invoice.issued_on)
+
+    queued = queue_reminders(session, invoice.due_on + timedelta(days=30))
+
+    assert [m for m in queued if m.kind == "invoice_overdue"] == []
+
+
+# --- the quote e-mail -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("locale", "subject", "link_sentence"), [
+    ("de_DE", "Angebot Q-2026-00001 von Support Ledger GmbH",
+     "Sie können es im Kundenportal annehmen oder ablehnen: https://ledger.example.com/portal/quotes#Q-2026-00001"),
+    ("fr_CA", "Soumission Q-2026-00001 de Support Ledger GmbH",
+     "Pour l'accepter ou le refuser, connectez-vous au portail : "
+     "https://ledger.example.com/portal/quotes#Q-2026-00001"),
+])
+def test_sending_a_quote_queues_a_message_with_the_portal_link_in_the_clients_language(
+        app, session, make_client, rate_card, locale, subject, link_sentence):
+    from datetime import date
+    from decimal import Decimal
+
+    from ledger.billing import QuoteLineRequest
+    from ledger.services.quotes import create_quote, send_quote
+
+    app.config["PUBLIC_URL"] = "https://ledger.example.com/"
+    make_march_client(make_client, "QUOTE", "EUR", locale, "19")
+    client = client_named(session, "QUOTE")
+    set_client_billing(session, client, billing_emails=["einkauf@quote.example.com"])
+    quote = create_quote(session, client, [QuoteLineRequest("analyst", "hour", Decimal(4))],
+                         valid_until=date(2026, 3, 31), today=date(2026, 3, 3))
+    assert outbox(session, fresh=False) == []
+
+    send_quote(session, quote, date(2026, 3, 3))
+
+    [message] = outbox(session, fresh=False)  # queued in the sending's transaction
+    assert (message.kind, message.recipients, message.language) == ("quote", ["einkauf@quote.example.com"], locale)
+    assert message.subject == subject
+    assert link_sentence in message.body
+    session.rollback()
+    assert outbox(session) == []  # and rolled back with it
+
+
+def test_the_quote_email_is_written_as_an_eml_once_sent(app, session, make_client, rate_card):
+    from datetime import date
+    from decimal import Decimal
+
+    from ledger.billing import QuoteLineRequest
+    from ledger.services.quotes import create_quote, send_quote
+
+    make_march_client(make_client, "QUOTE", "EUR", "de_DE", "19")
+    client = client_named(session, "QUOTE")
+    set_client_billing(session, client, billing_emails=["einkauf@quote.example.com"])
+    quote = create_quote(session, client, [QuoteLineRequest("analyst", "hour", Decimal(4))],
+                         valid_until=date(2026, 3, 31), today=date(2026, 3, 3))
+    send_quote(session, quote, date(2026, 3, 3))
+    session.commit()
+    transport = mail.app_transport(current_app)
+
+    assert send(transport).sent == 1
+
+    [written] = list(transport.folder.glob("*.eml"))
+    parsed = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
+    assert parsed["Subject"] == "Angebot Q-2026-00001 von Support Ledger GmbH"
+    assert "http://127.0.0.1:5000/portal/quotes#Q-2026-00001" in parsed.get_content()
