@@ -12,7 +12,7 @@ from flask import current_app, g, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from .. import batch, billing
+from .. import batch, billing, storage
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import Activity, Case, Client, Invoice, Payment, Quote
@@ -445,7 +445,7 @@ def get_invoice(number: str):
 def invoice_pdf(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
-    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
+    data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
     return _file(data, "application/pdf", f"{invoice.number}.pdf")
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import storage
 from ..errors import Conflict, ValidationError
 from ..i18n import translations
 from ..models import Client, Invoice, OutboxAttachment, OutboxMessage
@@ -231,7 +232,7 @@ def send_pending(app, transport, now: datetime, *, limit: int = 500) -> SendResu
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
             session.rollback()
             for message_id in due:
-                outcome = _send_one(session, message_id, transport, now, Path(app.config["INVOICE_DIR"]))
+                outcome = _send_one(session, message_id, transport, now, storage.for_config(app.config))
                 if outcome:
                     setattr(result, outcome, getattr(result, outcome) + 1)
         finally:
