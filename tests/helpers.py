@@ -207,11 +207,12 @@ def bill_a_month(app, api, make_client) -> None:
 
 def books_findings(app) -> list:
     """What ``ledger verify`` finds in ``app``'s database and archive (an empty list when sound)."""
+    from ledger import storage
     from ledger.services.verify import verify
 
     with app.app_context():
         try:
-            return verify(db.session, Path(app.config["INVOICE_DIR"]))
+            return verify(db.session, storage.for_config(app.config))
         finally:
             db.session.remove()
 

@@ -143,8 +143,7 @@ def check_billed_once(session: Session) -> list[Finding]:
 
 def _foreign_sources(session: Session) -> list[Finding]:
     """A bundle or an entry billed on another client's invoice (billed once, but to the wrong books)."""
-    from .. import storage
-from ..models import Bundle
+    from ..models import Bundle
 
     owners = {"bundle": Bundle, "entry": Entry}
     findings = []
