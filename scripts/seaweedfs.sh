@@ -87,7 +87,7 @@ cmd_start() {
         -master.port="$master" -volume.port="$volume" -filer.port="$filer" -s3.port="$S3_PORT" \
         -master.port.grpc=$((master + 10000)) -volume.port.grpc=$((volume + 10000)) \
         -filer.port.grpc=$((filer + 10000)) -s3.port.grpc=$((S3_PORT + 10000)) \
-        -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$S3_DIR/s3.json" \
+        -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$S3_DIR/s3.json" -s3.autoCreateBucket=false \
         -filer.localSocket="$S3_DIR/filer.sock" -s3.localSocket="$S3_DIR/s3.sock" \
         -admin.port="$admin" -admin.port.grpc=$((admin + 10000)) \
         -webdav=false -admin.ui=false -master.telemetry=false \

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
-from pathlib import Path
 from typing import Literal
 
 from flask import current_app, g, request

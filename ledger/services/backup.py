@@ -194,6 +194,44 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+# --- dated backups with retention ---------------------------------------------------------------
+
+def write_dated_backup(engine: Engine, archive, destination, policy: retention.Policy,
+                       now: datetime | None = None) -> tuple[str, Manifest, list[str]]:
+    """Write ``ledger-YYYYMMDDTHHMMSSZ.tar.gz`` into ``destination`` (a folder or object store), then remove
+    the dated backups there that ``policy`` does not keep; returns (name, manifest, names removed)."""
+    name = retention.backup_name(now or datetime.now(UTC))
+    if isinstance(destination, storage.FolderStore):
+        destination.root.mkdir(parents=True, exist_ok=True)
+        manifest = create_backup(engine, archive, destination.root / name)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ledger-backup-") as work:
+            manifest = create_backup(engine, archive, Path(work) / name)
+            try:
+                destination.put_file_once(name, Path(work) / name)
+            except storage.AlreadyStored:
+                raise BackupError(f"{destination.where(name)} exists already; try again in a second") from None
+    # the one just written stays even if a clock set back made older names look newer
+    pruned = [old for old in retention.to_prune(destination.list(), policy) if old != name]
+    for old in pruned:
+        destination.remove(old)
+    return name, manifest, pruned
+
+
+def read_manifest(source: Path) -> Manifest:
+    """The manifest of the backup at ``source``, without checking the rest; BackupError when unreadable."""
+    try:
+        with tarfile.open(source, "r:*") as tar:
+            for member in tar:
+                if member.name == MANIFEST and member.isfile():
+                    return Manifest.from_json(tar.extractfile(member).read(), source)
+    except FileNotFoundError:
+        raise BackupError(f"{source}: no such file") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise BackupError(f"{source} is damaged or not a backup ({error})") from None
+    raise BackupError(f"{source} is not a Support Ledger backup: it has no {MANIFEST}")
+
+
 # --- restore ------------------------------------------------------------------------------------
 
 def restore_backup(engine: Engine, archive, source: Path, *, force: bool = False) -> Manifest:
