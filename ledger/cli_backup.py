@@ -39,7 +39,7 @@ class _BackupGroup(click.Group):
     tests one: anything that is not a subcommand's name goes to the writing command."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
             args = ["write", *args]
         return super().parse_args(ctx, args)
 
