@@ -5,7 +5,7 @@
 #   make test-fast      the quick loop: no served app, browser or PostgreSQL (-m "not slow"), few
 #                       hypothesis examples (--hypothesis-profile=fast); `make test` runs everything
 #   make lint           ruff check ledger tests bench
-#   make bench | clean | pg-start | pg-stop | pg-status
+#   make bench | clean | pg-start | pg-stop | pg-status | s3-start | s3-stop | s3-status
 #   make i18n-extract | i18n-update | i18n-compile   the gettext catalogues under translations/ (.mo committed)
 
 SHELL := /bin/bash
@@ -20,7 +20,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status i18n-extract i18n-update i18n-compile
+.PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status s3-start s3-stop s3-status i18n-extract i18n-update i18n-compile
 
 # Two stamps: `make run` installs what running needs, `make test` adds the test extra.
 venv: $(VENV)/.installed-test
@@ -90,6 +90,16 @@ pg-stop:
 
 pg-status:
 	$(PG) status
+
+# SeaweedFS for the S3 archive tests; the suite starts it by itself when it is not running.
+s3-start: venv
+	scripts/seaweedfs.sh start
+
+s3-stop:
+	scripts/seaweedfs.sh stop
+
+s3-status:
+	scripts/seaweedfs.sh status
 
 # Leaves instance/ and invoices/ alone: they hold local data, not build output.
 clean:

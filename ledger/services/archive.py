@@ -72,9 +72,12 @@ def atomic_file(target: Path) -> Iterator[Path]:
 def render_to_archive(invoice: Invoice, store, config) -> Rendered:
     """Render the invoice's PDF and store it in the archive, once (the database is not touched).
 
-    When the key holds a PDF already, that PDF stands: an earlier run stored it and was stopped
-    before recording it, or a batch on another host got there first. Documents are never
-    replaced, so the stored bytes are the document and their hash is what gets recorded.
+    The key may hold this very PDF already: an earlier run stored it and was stopped before
+    recording it, or a batch on another host got there first. Rendering is deterministic, so
+    the same bytes mean the same document, and it is recorded as it stands. Different bytes
+    are someone else's document (left by a database restored or recovered to an earlier
+    moment): it is never replaced, and the invoice is not archived until an operator moves
+    it aside.
     """
     from ..pdf import render_invoice_pdf
 
@@ -84,7 +87,11 @@ def render_to_archive(invoice: Invoice, store, config) -> Rendered:
     try:
         store.put_once(relative, data)
     except storage.AlreadyStored:
-        data = store.get(relative)
+        if store.get(relative) != data:
+            raise ArchiveDamaged(
+                f"{store.where(relative)} holds a different PDF that no invoice records (left from a "
+                f"database restored or recovered to an earlier moment?); move it out of the archive and run "
+                f"the month again to archive {invoice.number}", "number") from None
     return Rendered(invoice.id, relative, storage.sha256_of(data), len(data))
 
 

@@ -33,7 +33,14 @@ from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
 from ledger.services.ratecards import seed_card
-from tests.helpers import Api, bill_a_month, both_engines, fresh_postgres_database, make_api_token, seed_vendor
+from tests.helpers import (
+    Api,
+    bill_a_month,
+    both_engines,
+    fresh_postgres_database,
+    make_api_token,
+    seed_vendor,
+)
 
 PERIOD = "2026-02"
 ISSUED_ON = date(2026, 3, 1)

@@ -16,11 +16,22 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from ledger import create_app, storage
+from ledger import batch, create_app, storage
 from ledger.cli import main as ledger_command
 from ledger.extensions import db
 from ledger.models import Invoice, InvoiceDocument
-from tests.helpers import Api, bill_a_month, both_engines, overwrite_s3_object, s3_objects
+from ledger.services import archive
+from tests.helpers import (
+    BILLED_ON,
+    BILLED_PERIOD,
+    Api,
+    bill_a_month,
+    both_engines,
+    fresh_bucket,
+    overwrite_s3_object,
+    post_created,
+    s3_objects,
+)
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
@@ -145,8 +156,6 @@ def test_a_pdf_changed_in_the_store_is_refused_on_download(s3_app, api, make_cli
 @pytest.fixture
 def other_s3_app(s3_app, sqlite_template, tmp_path, s3_endpoint):
     """A second app, on a fresh SQLite database, with its archive in a bucket of its own."""
-    from tests.helpers import fresh_bucket
-
     path = tmp_path / "other.sqlite3"
     path.write_bytes(sqlite_template.read_bytes())
     other = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "test-secret",
@@ -194,8 +203,6 @@ def test_restoring_twice_with_force_puts_back_a_changed_pdf_and_removes_a_stray_
 
 def test_ledger_backup_to_the_store_writes_a_dated_backup_that_passes_its_test(
         s3_app, api, make_client, rate_card, s3_endpoint, s3_environment):
-    from tests.helpers import fresh_bucket
-
     bill_a_month(s3_app, api, make_client)
     backups = f"s3://{fresh_bucket(s3_endpoint)}/nightly"
 
@@ -233,3 +240,48 @@ def test_readyz_answers_503_naming_a_bucket_that_does_not_exist(app, s3_endpoint
 
     assert response.status_code == 503
     assert "s3://no-such-bucket-for-ledger/invoices is not writable" in response.get_json()["failed"]["archive"]
+
+
+# --- a PDF already under its key ------------------------------------------------------------------
+
+def issue_unrendered(app, api, make_client) -> int:
+    """February issued for ACME, its PDF not rendered yet; returns the invoice's id."""
+    make_client("ACME")
+    post_created(api, "/clients/ACME/bundles", {"quantity": 10, "purchased_on": "2026-02-02"})
+    issued, _ = batch.issue(app, BILLED_PERIOD, BILLED_ON)
+    assert issued == ["INV-2026-00001"]
+    with app.app_context():
+        return db.session.scalar(sa.select(Invoice.id).where(Invoice.number == "INV-2026-00001"))
+
+
+def test_a_pdf_stored_by_a_run_stopped_before_recording_it_is_recorded_as_it_stands(
+        s3_app, api, make_client, s3_archive_url, s3_endpoint):
+    invoice_id = issue_unrendered(s3_app, api, make_client)
+    with s3_app.app_context():  # what a host killed between storing and recording leaves behind
+        invoice = db.session.get(Invoice, invoice_id)
+        archive.render_to_archive(invoice, storage.for_config(s3_app.config), s3_app.config)
+        db.session.remove()
+
+    rendered, _ = batch.render_missing(s3_app, workers=1)
+
+    assert rendered == 1
+    stored = s3_objects(s3_archive_url, s3_endpoint)
+    assert list(stored) == ["2026/INV-2026-00001.pdf"]
+    assert recorded_documents(s3_app) == {"2026/INV-2026-00001.pdf": hashlib.sha256(stored[
+        "2026/INV-2026-00001.pdf"]).hexdigest()}
+
+
+@pytest.mark.unsound_books
+def test_a_different_pdf_left_under_the_key_is_never_replaced_and_the_run_names_it(
+        s3_app, api, make_client, s3_archive_url, s3_endpoint):
+    invoice_id = issue_unrendered(s3_app, api, make_client)
+    left_over = b"%PDF-1.7 INV-2026-00001 of a timeline a recovery rolled back"
+    storage.S3Store(s3_archive_url, s3_endpoint).put_once("2026/INV-2026-00001.pdf", left_over)
+
+    with pytest.raises(archive.ArchiveDamaged, match=(
+            f"{s3_archive_url}/2026/INV-2026-00001.pdf holds a different PDF that no invoice records")):
+        batch.render_missing(s3_app, workers=1)
+
+    assert s3_objects(s3_archive_url, s3_endpoint) == {"2026/INV-2026-00001.pdf": left_over}
+    with s3_app.app_context():
+        assert archive.unrendered(db.session) == [invoice_id]
