@@ -178,7 +178,7 @@ class Texts:
 # --- building and sending ----------------------------------------------------------------
 
 
-def build_email(session: Session, message: OutboxMessage, archive_dir: Path) -> EmailMessage:
+def build_email(session: Session, message: OutboxMessage, archive_dir: storage.Store | Path) -> EmailMessage:
     """The message as sent: headers, text body and attachments (archived PDFs read and checked now)."""
     email = EmailMessage()
     email["Message-ID"] = message.message_id
@@ -196,7 +196,7 @@ def build_email(session: Session, message: OutboxMessage, archive_dir: Path) -> 
     return email
 
 
-def _content(session: Session, attachment: OutboxAttachment, archive_dir: Path) -> bytes:
+def _content(session: Session, attachment: OutboxAttachment, archive_dir: storage.Store | Path) -> bytes:
     if attachment.source == "stored":
         return attachment.content
     invoice = session.get(Invoice, attachment.invoice_id)
@@ -251,7 +251,7 @@ def _claim(session: Session, message_id: int, now: datetime) -> bool:
     return claimed.rowcount == 1
 
 
-def _send_one(session: Session, message_id: int, transport, now: datetime, archive_dir: Path) -> str | None:
+def _send_one(session: Session, message_id: int, transport, now: datetime, archive_dir: storage.Store | Path) -> str | None:
     if not _claim(session, message_id, now):
         return None
     message = session.get(OutboxMessage, message_id)
