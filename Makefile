@@ -6,7 +6,7 @@
 #                       hypothesis examples (--hypothesis-profile=fast); `make test` runs everything
 #   make lint           ruff check ledger tests bench
 #   make venv           .venv/ with the test extra, and node_modules/ (axe-core, `npm ci`)
-#   make bench | clean | pg-start | pg-stop | pg-status
+#   make bench | clean | pg-start | pg-stop | pg-status | s3-start | s3-stop | s3-status
 #   make i18n-extract | i18n-update | i18n-compile   the gettext catalogues under translations/ (.mo committed)
 
 SHELL := /bin/bash
@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 # _l is flask_babel.lazy_gettext (form labels); N_ (a default keyword) marks text translated when shown
 I18N_KEYWORDS := -k _l
 
-.PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status i18n-extract i18n-update i18n-compile
+.PHONY: venv venv-run run test test-fast lint bench clean pg-start pg-stop pg-status s3-start s3-stop s3-status i18n-extract i18n-update i18n-compile
 
 # Two stamps: `make run` installs what running needs, `make test` adds the test extra.
 venv: $(VENV)/.installed-test node_modules/.package-lock.json
@@ -100,6 +100,16 @@ pg-stop:
 
 pg-status:
 	$(PG) status
+
+# SeaweedFS for the S3 archive tests; the suite starts it by itself when it is not running.
+s3-start: venv
+	scripts/seaweedfs.sh start
+
+s3-stop:
+	scripts/seaweedfs.sh stop
+
+s3-status:
+	scripts/seaweedfs.sh status
 
 # Leaves instance/ and invoices/ alone: they hold local data, not build output.
 clean:

@@ -15,13 +15,12 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import billing
+from . import billing, storage
 from .db import acquire_write_lock
 from .errors import describe
 from .extensions import db
@@ -186,7 +185,7 @@ def _render(invoice_id: int) -> tuple[archive.Rendered, int, int]:
     with app.app_context():
         try:
             invoice = db.session.get(Invoice, invoice_id)
-            rendered = archive.render_to_archive(invoice, Path(app.config["INVOICE_DIR"]), app.config)
+            rendered = archive.render_to_archive(invoice, storage.for_config(app.config), app.config)
         finally:
             db.session.remove()
     return rendered, os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

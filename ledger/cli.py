@@ -199,7 +199,7 @@ def run_invoices(app, period: str, workers: int, today) -> None:
 
     Exits 1 with a summary when any client could not be invoiced (the others are issued).
     """
-    from . import batch
+    from . import batch, storage
     from .billing import Period
     from .db import hold_in_use
 
@@ -217,7 +217,7 @@ def run_invoices(app, period: str, workers: int, today) -> None:
             raise _click_error(error) from None
     click.echo(f"{period}: {len(result.issued)} issued, {len(result.skipped)} with nothing to bill, "
                f"{len(result.failed)} failed")
-    click.echo(f"{result.rendered} PDF(s) rendered into {app.config['INVOICE_DIR']}")
+    click.echo(f"{result.rendered} PDF(s) rendered into {storage.for_config(app.config).where()}")
     for number in result.issued:
         click.echo(number)
     if result.failed:

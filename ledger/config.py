@@ -16,6 +16,8 @@ ENVIRONMENT = {
     "LEDGER_CURRENCY": "HOME_CURRENCY",
     "LEDGER_MAIL_URL": "MAIL_URL",
     "LEDGER_PUBLIC_URL": "PUBLIC_URL",
+    "LEDGER_ARCHIVE_URL": "ARCHIVE_URL",
+    "LEDGER_S3_ENDPOINT": "S3_ENDPOINT",
 }
 
 #: the largest request body accepted, in bytes
@@ -27,6 +29,9 @@ def defaults(instance_path: Path) -> dict:
     return {
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance_path / 'ledger.sqlite3'}",
         "INVOICE_DIR": str(PROJECT_ROOT / "invoices"),
+        #: the invoice archive: empty for the folder INVOICE_DIR, or s3://BUCKET/PREFIX at S3_ENDPOINT
+        "ARCHIVE_URL": "",
+        "S3_ENDPOINT": "",
         "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

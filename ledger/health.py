@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 from flask import Blueprint, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -49,14 +45,12 @@ def _schema() -> str | None:
 
 
 def _archive() -> str | None:
-    folder = Path(current_app.config["INVOICE_DIR"])
+    from . import storage
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ready-"):
-            pass
-    except OSError as error:
-        return f"{folder} is not writable ({os.strerror(error.errno) if error.errno else error})"
-    return None
+        return storage.for_config(current_app.config).writable()
+    except ValueError as error:  # an archive URL that names no store
+        return str(error)
 
 
 CHECKS = {"database": _database, "schema": _schema, "archive": _archive}

@@ -28,13 +28,17 @@ from ledger.migrate import upgrade
 from ledger.money import Money
 from tests.helpers import (
     POSTGRES_URL,
+    S3_CREDENTIALS,
     Api,
     books_findings,
+    drop_buckets,
+    fresh_bucket,
     fresh_postgres_database,
     make_api_token,
     postgres_url_of,
     schematron_checker,
     seed_vendor,
+    start_seaweedfs,
 )
 
 _counter = itertools.count()
@@ -70,12 +74,12 @@ _reuse_url_builders()
 #: number each test asks for (tests/helpers.py: ``examples``)
 settings.register_profile("fast", max_examples=10)
 #: markers of tests that take seconds each; `make test-fast` (-m "not slow") leaves them out
-SLOW_MARKERS = ("served", "browser", "postgres")
+SLOW_MARKERS = ("served", "browser", "postgres", "s3")
 E2E = Path(__file__).resolve().parent / "e2e"
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """Mark as ``slow`` every served, browser or PostgreSQL test and everything under tests/e2e/."""
+    """Mark as ``slow`` every served, browser, PostgreSQL or S3 test and everything under tests/e2e/."""
     for item in items:
         if (any(item.get_closest_marker(name) for name in SLOW_MARKERS)
                 or Path(str(item.path)).is_relative_to(E2E)):
@@ -114,6 +118,37 @@ def postgres_template(tmp_path_factory):
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """The S3 endpoint of SeaweedFS on 127.0.0.1 (started by scripts/seaweedfs.sh, or reused when running);
+    the AWS credential variables are set for the session, so the app and any child process find them."""
+    endpoint = start_seaweedfs()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in S3_CREDENTIALS.items():
+            patch.setenv(name, value)
+        yield endpoint
+        drop_buckets(endpoint)  # at the end: each test's books are verified after the test, bucket and all
+
+
+@pytest.fixture
+def s3_archive_url(s3_endpoint) -> str:
+    """``s3://BUCKET/PREFIX`` naming an empty bucket of this test's own on SeaweedFS."""
+    return f"s3://{fresh_bucket(s3_endpoint)}/invoices"
+
+
+@pytest.fixture
+def s3_environment(s3_archive_url, s3_endpoint) -> dict[str, str]:
+    """The variables that point a ``ledger`` process (serve, worker, any command) at this test's bucket."""
+    return {"LEDGER_ARCHIVE_URL": s3_archive_url, "LEDGER_S3_ENDPOINT": s3_endpoint, **S3_CREDENTIALS}
+
+
+@pytest.fixture
+def s3_app(app, s3_archive_url, s3_endpoint):
+    """The test's app with its invoice archive in its own bucket on SeaweedFS instead of a folder."""
+    app.config.update(ARCHIVE_URL=s3_archive_url, S3_ENDPOINT=s3_endpoint)
+    return app
 
 
 @pytest.fixture(params=["sqlite"])

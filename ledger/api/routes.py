@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
-from pathlib import Path
 from typing import Literal
 
 from flask import current_app, g, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from .. import batch, billing
+from .. import batch, billing, storage
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import Activity, Case, Client, Invoice, Payment, Quote
@@ -447,7 +446,7 @@ def get_invoice(number: str):
 def invoice_pdf(number: str):
     invoice = invoicing.find_invoice(db.session, number, g.user)
     require("finance", "client")
-    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
+    data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
     return _file(data, "application/pdf", f"{invoice.number}.pdf")
 
 

@@ -1,8 +1,7 @@
-"""The invoice archive: each PDF written once, atomically, under its year; its SHA-256 kept and checked."""
+"""The invoice archive: each PDF written once under its year, in the configured store; its SHA-256 kept and checked."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import storage
 from ..errors import LedgerError
 from ..models import Invoice, InvoiceDocument
 
@@ -22,6 +22,13 @@ class ArchiveDamaged(LedgerError):
 
     status = 500
     code = "archive_damaged"
+
+
+class ArchiveUnavailable(ArchiveDamaged):
+    """The archive (an object store) cannot be reached now: try again later."""
+
+    status = 503
+    code = "archive_unavailable"
 
 
 @dataclass(frozen=True)
@@ -62,20 +69,30 @@ def atomic_file(target: Path) -> Iterator[Path]:
         os.close(directory)
 
 
-def write_atomically(archive: Path, relative: str, data: bytes) -> tuple[str, int]:
-    """Write ``data`` to ``archive/relative`` atomically; return its hash and size."""
-    with atomic_file(archive / relative) as draft:
-        draft.write_bytes(data)
-    return hashlib.sha256(data).hexdigest(), len(data)
+def render_to_archive(invoice: Invoice, store, config) -> Rendered:
+    """Render the invoice's PDF and store it in the archive, once (the database is not touched).
 
-
-def render_to_archive(invoice: Invoice, archive: Path, config) -> Rendered:
-    """Render the invoice's PDF and write it to the archive (the database is not touched)."""
+    The key may hold this very PDF already: an earlier run stored it and was stopped before
+    recording it, or a batch on another host got there first. Rendering is deterministic, so
+    the same bytes mean the same document, and it is recorded as it stands. Different bytes
+    are someone else's document (left by a database restored or recovered to an earlier
+    moment): it is never replaced, and the invoice is not archived until an operator moves
+    it aside.
+    """
     from ..pdf import render_invoice_pdf
 
+    store = storage.as_store(store)
     relative = relative_path(invoice)
-    digest, size = write_atomically(archive, relative, render_invoice_pdf(invoice, config))
-    return Rendered(invoice.id, relative, digest, size)
+    data = render_invoice_pdf(invoice, config)
+    try:
+        store.put_once(relative, data)
+    except storage.AlreadyStored:
+        if store.get(relative) != data:
+            raise ArchiveDamaged(
+                f"{store.where(relative)} holds a different PDF that no invoice records (left from a "
+                f"database restored or recovered to an earlier moment?); move it out of the archive and run "
+                f"the month again to archive {invoice.number}", "number") from None
+    return Rendered(invoice.id, relative, storage.sha256_of(data), len(data))
 
 
 def record(session: Session, rendered: Rendered) -> InvoiceDocument:
@@ -95,10 +112,10 @@ def unrendered(session: Session) -> list[int]:
 
 def archive_now(session: Session, invoice: Invoice, config) -> InvoiceDocument:
     """Render ``invoice``'s PDF into the archive of ``config`` and record it in this transaction."""
-    return record(session, render_to_archive(invoice, Path(config["INVOICE_DIR"]), config))
+    return record(session, render_to_archive(invoice, storage.for_config(config), config))
 
 
-def read_pdf(session: Session, invoice: Invoice, archive: Path, config=None) -> bytes:
+def read_pdf(session: Session, invoice: Invoice, store, config=None) -> bytes:
     """The archived PDF, byte for byte. Only reads: a document is archived when it is issued.
 
     Raises :class:`ArchiveDamaged` when the PDF is missing (never archived, or lost) or no
@@ -108,12 +125,13 @@ def read_pdf(session: Session, invoice: Invoice, archive: Path, config=None) -> 
     if document is None:
         raise ArchiveDamaged(f"the PDF of {invoice.number} has not been archived; run `ledger invoices run` "
                              "for its month, which archives every PDF still missing", "number")
-    path = archive / document.path
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        return storage.as_store(store).get(document.path, document.sha256)
+    except storage.NotStored:
         raise ArchiveDamaged(f"the archived PDF of {invoice.number} is missing", "number") from None
-    if hashlib.sha256(data).hexdigest() != document.sha256:
+    except storage.Damaged:
         raise ArchiveDamaged(f"the archived PDF of {invoice.number} does not match its recorded SHA-256",
-                             "number")
-    return data
+                             "number") from None
+    except storage.StoreError as error:
+        raise ArchiveUnavailable(f"the archived PDF of {invoice.number} cannot be read now: {error}",
+                                 "number") from None

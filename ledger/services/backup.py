@@ -30,8 +30,9 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
+from .. import retention, storage
 from ..db import DatabaseInUse, not_in_use
-from .archive import atomic_file, write_atomically
+from .archive import atomic_file
 
 FORMAT = "support-ledger-backup"
 FORMAT_VERSION = 1
@@ -39,6 +40,8 @@ MANIFEST = "manifest.json"
 ARCHIVE_FOLDER = "invoices"
 #: the dump's name inside the backup, per engine
 DUMP_NAMES = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
+#: the size of an Item the store found damaged: it is named in the refusal, never written
+DAMAGED = -1
 #: how long pg_dump and pg_restore wait for a table lock before giving up
 LOCK_TIMEOUT = "60s"
 
@@ -93,9 +96,9 @@ class Manifest:
 
 # --- backup -------------------------------------------------------------------------------------
 
-def create_backup(engine: Engine, invoice_dir: Path, target: Path) -> Manifest:
-    """Write the database and the invoice archive to ``target`` (a .tar.gz), atomically."""
-    target = Path(target)
+def create_backup(engine: Engine, archive, target: Path) -> Manifest:
+    """Write the database and the invoice archive (a store, or its folder) to ``target`` (a .tar.gz), atomically."""
+    target, store = Path(target), storage.as_store(archive)
     if target.exists():
         raise BackupError(f"{target} exists already; give a new file name")
     engine_name = _engine_name(engine)
@@ -108,8 +111,8 @@ def create_backup(engine: Engine, invoice_dir: Path, target: Path) -> Manifest:
         database = _file_item(dump, dump.name)
         with atomic_file(target) as draft, tarfile.open(draft, "w:gz") as tar:
             tar.add(dump, arcname=dump.name, recursive=False)
-            files = tuple(_add_archive(tar, Path(invoice_dir)))
-            _refuse_damaged_documents(recorded, files, Path(invoice_dir))
+            files = tuple(_add_archive(tar, store))
+            _refuse_damaged_documents(recorded, files, store)
             manifest = Manifest(engine_name, datetime.now(UTC).isoformat(timespec="seconds"),
                                 revision, database, files)
             _add_bytes(tar, MANIFEST, manifest.to_json())
@@ -126,16 +129,18 @@ def _recorded_documents(engine: Engine) -> dict[str, tuple[str, str]]:
         return {row.path: (row.number, row.sha256) for row in rows}
 
 
-def _refuse_damaged_documents(recorded: dict[str, tuple[str, str]], files: tuple[Item, ...],
-                              invoice_dir: Path) -> None:
-    """BackupError naming every recorded document that is missing or differs from its SHA-256."""
-    found = {PurePosixPath(item.path).relative_to(ARCHIVE_FOLDER).as_posix(): item.sha256 for item in files}
+def _refuse_damaged_documents(recorded: dict[str, tuple[str, str]], files: tuple[Item, ...], store) -> None:
+    """BackupError naming every recorded document that is missing or differs from its SHA-256, and
+    every object the store found damaged (its bytes no longer match the SHA-256 stored with it)."""
+    found = {PurePosixPath(item.path).relative_to(ARCHIVE_FOLDER).as_posix(): item for item in files}
     damaged = []
     for path, (number, sha256) in sorted(recorded.items()):
         if path not in found:
-            damaged.append(f"{number} ({invoice_dir / path}) is missing")
-        elif found[path] != sha256:
-            damaged.append(f"{number} ({invoice_dir / path}) does not match its recorded SHA-256")
+            damaged.append(f"{number} ({store.where(path)}) is missing")
+        elif found[path].sha256 != sha256 or found[path].size == DAMAGED:
+            damaged.append(f"{number} ({store.where(path)}) does not match its recorded SHA-256")
+    damaged += [f"{store.where(path)} does not match the SHA-256 stored with it"
+                for path, item in sorted(found.items()) if item.size == DAMAGED and path not in recorded]
     if damaged:
         raise BackupError("the invoice archive is damaged, so no backup was written: " + "; ".join(damaged)
                           + ". Restore those files from an earlier backup, then run `ledger verify`.")
@@ -161,13 +166,24 @@ def _dump_postgresql(engine: Engine, dump: Path) -> None:
           f"--file={dump}", engine.url.database], engine)
 
 
-def _add_archive(tar: tarfile.TarFile, invoice_dir: Path):
-    """Add every archived file (drafts being written are skipped); yield each as an Item."""
-    for relative in _archive_files(invoice_dir):
-        data = (invoice_dir / relative).read_bytes()  # read once: what is hashed is what is stored
-        name = f"{ARCHIVE_FOLDER}/{relative}"
-        _add_bytes(tar, name, data)
-        yield Item(name, hashlib.sha256(data).hexdigest(), len(data))
+def _add_archive(tar: tarfile.TarFile, store):
+    """Add every archived file (drafts being written are skipped); yield each as an Item.
+
+    An object the store finds damaged is not added; it is yielded with size DAMAGED, so the
+    backup is refused naming it.
+    """
+    try:
+        for relative in store.list():
+            name = f"{ARCHIVE_FOLDER}/{relative}"
+            try:
+                data = store.get(relative)  # read once: what is hashed is what is stored
+            except storage.Damaged as error:
+                yield Item(name, error.found, DAMAGED)
+                continue
+            _add_bytes(tar, name, data)
+            yield Item(name, hashlib.sha256(data).hexdigest(), len(data))
+    except storage.StoreError as error:
+        raise BackupError(f"the invoice archive cannot be read, so no backup was written: {error}") from None
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -178,16 +194,54 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+# --- dated backups with retention ---------------------------------------------------------------
+
+def write_dated_backup(engine: Engine, archive, destination, policy: retention.Policy,
+                       now: datetime | None = None) -> tuple[str, Manifest, list[str]]:
+    """Write ``ledger-YYYYMMDDTHHMMSSZ.tar.gz`` into ``destination`` (a folder or object store), then remove
+    the dated backups there that ``policy`` does not keep; returns (name, manifest, names removed)."""
+    name = retention.backup_name(now or datetime.now(UTC))
+    if isinstance(destination, storage.FolderStore):
+        destination.root.mkdir(parents=True, exist_ok=True)
+        manifest = create_backup(engine, archive, destination.root / name)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ledger-backup-") as work:
+            manifest = create_backup(engine, archive, Path(work) / name)
+            try:
+                destination.put_file_once(name, Path(work) / name)
+            except storage.AlreadyStored:
+                raise BackupError(f"{destination.where(name)} exists already; try again in a second") from None
+    # the one just written stays even if a clock set back made older names look newer
+    pruned = [old for old in retention.to_prune(destination.list(), policy) if old != name]
+    for old in pruned:
+        destination.remove(old)
+    return name, manifest, pruned
+
+
+def read_manifest(source: Path) -> Manifest:
+    """The manifest of the backup at ``source``, without checking the rest; BackupError when unreadable."""
+    try:
+        with tarfile.open(source, "r:*") as tar:
+            for member in tar:
+                if member.name == MANIFEST and member.isfile():
+                    return Manifest.from_json(tar.extractfile(member).read(), source)
+    except FileNotFoundError:
+        raise BackupError(f"{source}: no such file") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise BackupError(f"{source} is damaged or not a backup ({error})") from None
+    raise BackupError(f"{source} is not a Support Ledger backup: it has no {MANIFEST}")
+
+
 # --- restore ------------------------------------------------------------------------------------
 
-def restore_backup(engine: Engine, invoice_dir: Path, source: Path, *, force: bool = False) -> Manifest:
+def restore_backup(engine: Engine, archive, source: Path, *, force: bool = False) -> Manifest:
     """Restore the database and the invoice archive from ``source``.
 
     Every checksum is verified before anything is touched. A database holding any
     client or invoice, or an archive holding any file, is replaced only with ``force``.
     The caller disposes of its sessions first; this disposes of the engine's pool.
     """
-    source, invoice_dir = Path(source), Path(invoice_dir)
+    source, store = Path(source), storage.as_store(archive)
     engine_name = _engine_name(engine)
     with tempfile.TemporaryDirectory(prefix="ledger-restore-") as work:
         staging = Path(work)
@@ -199,13 +253,16 @@ def restore_backup(engine: Engine, invoice_dir: Path, source: Path, *, force: bo
         try:
             with not_in_use(engine.url):  # held exclusively: no server may start meanwhile
                 if not force:
-                    _refuse_if_not_empty(engine, invoice_dir)
+                    _refuse_if_not_empty(engine, store)
                 engine.dispose()
                 _RESTORERS[engine_name](engine, staging / manifest.database.path)
                 engine.dispose()
-                _replace_archive(invoice_dir, staging / ARCHIVE_FOLDER, manifest)
+                _replace_archive(store, staging / ARCHIVE_FOLDER, manifest)
         except DatabaseInUse as error:
             raise BackupError(f"{error}; nothing was restored") from None
+        except storage.StoreError as error:
+            raise BackupError(f"the database was restored but the invoice archive could not be: {error}; "
+                              "run the restore again with --force once the store answers") from None
     return manifest
 
 
@@ -287,7 +344,7 @@ def _check_revision_known(manifest: Manifest, source: Path) -> None:
                           "of Support Ledger does not know: upgrade it first") from None
 
 
-def _refuse_if_not_empty(engine: Engine, invoice_dir: Path) -> None:
+def _refuse_if_not_empty(engine: Engine, store) -> None:
     with engine.connect() as connection:
         tables = set(inspect(connection).get_table_names())
         held = [table for table in ("clients", "invoices")
@@ -296,8 +353,8 @@ def _refuse_if_not_empty(engine: Engine, invoice_dir: Path) -> None:
     if held:
         raise RestoreRefused(f"the database {where} is not empty (it has {' and '.join(held)}); "
                              "restoring would replace it: use --force to do so")
-    if any(True for _ in _archive_files(invoice_dir)):
-        raise RestoreRefused(f"the invoice archive {invoice_dir} is not empty; "
+    if store.list():
+        raise RestoreRefused(f"the invoice archive {store.where()} is not empty; "
                              "restoring would replace it: use --force to do so")
 
 
@@ -328,16 +385,26 @@ def _restore_postgresql(engine: Engine, dump: Path) -> None:
           "--exit-on-error", "--no-password", f"--dbname={engine.url.database}", str(dump)], engine)
 
 
-def _replace_archive(invoice_dir: Path, staged: Path, manifest: Manifest) -> None:
-    """Make the archive hold exactly the backup's files, each written atomically."""
+def _replace_archive(store, staged: Path, manifest: Manifest) -> None:
+    """Make the archive hold exactly the backup's files, each written whole.
+
+    Documents are write-once, so one that differs from the backup's is removed first; one
+    that matches already is left alone (restoring twice rewrites nothing).
+    """
     wanted = set()
     for item in manifest.files:
         relative = PurePosixPath(item.path).relative_to(ARCHIVE_FOLDER).as_posix()
-        write_atomically(invoice_dir, relative, (staged / relative).read_bytes())
         wanted.add(relative)
-    for relative in _archive_files(invoice_dir):
+        if store.exists(relative):
+            try:
+                store.get(relative, item.sha256)
+                continue
+            except storage.Damaged:
+                store.remove(relative)
+        store.put_once(relative, (staged / relative).read_bytes())
+    for relative in store.list():
         if relative not in wanted:
-            (invoice_dir / relative).unlink()
+            store.remove(relative)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -354,19 +421,6 @@ def _schema_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
-
-
-def _archive_files(invoice_dir: Path) -> list[str]:
-    """Paths of the archived files under ``invoice_dir``, sorted; hidden drafts are left out."""
-    if not invoice_dir.is_dir():
-        return []
-    found = []
-    for folder, subfolders, names in os.walk(invoice_dir):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        for name in names:
-            if not name.startswith("."):
-                found.append((Path(folder) / name).relative_to(invoice_dir).as_posix())
-    return sorted(found)
 
 
 def _file_item(path: Path, name: str) -> Item:

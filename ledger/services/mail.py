@@ -37,6 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import storage
 from ..errors import Conflict, ValidationError
 from ..i18n import translations
 from ..models import Client, Invoice, OutboxAttachment, OutboxMessage, Quote
@@ -209,7 +210,7 @@ class Texts:
 # --- building and sending ----------------------------------------------------------------
 
 
-def build_email(session: Session, message: OutboxMessage, archive_dir: Path) -> EmailMessage:
+def build_email(session: Session, message: OutboxMessage, archive_dir: storage.Store | Path) -> EmailMessage:
     """The message as sent: headers, text body and attachments (archived PDFs read and checked now)."""
     email = EmailMessage()
     email["Message-ID"] = message.message_id
@@ -227,7 +228,7 @@ def build_email(session: Session, message: OutboxMessage, archive_dir: Path) -> 
     return email
 
 
-def _content(session: Session, attachment: OutboxAttachment, archive_dir: Path) -> bytes:
+def _content(session: Session, attachment: OutboxAttachment, archive_dir: storage.Store | Path) -> bytes:
     if attachment.source == "stored":
         return attachment.content
     invoice = session.get(Invoice, attachment.invoice_id)
@@ -263,7 +264,7 @@ def send_pending(app, transport, now: datetime, *, limit: int = 500) -> SendResu
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
             session.rollback()
             for message_id in due:
-                outcome = _send_one(session, message_id, transport, now, Path(app.config["INVOICE_DIR"]))
+                outcome = _send_one(session, message_id, transport, now, storage.for_config(app.config))
                 if outcome:
                     setattr(result, outcome, getattr(result, outcome) + 1)
         finally:
@@ -282,7 +283,7 @@ def _claim(session: Session, message_id: int, now: datetime) -> bool:
     return claimed.rowcount == 1
 
 
-def _send_one(session: Session, message_id: int, transport, now: datetime, archive_dir: Path) -> str | None:
+def _send_one(session: Session, message_id: int, transport, now: datetime, archive_dir: storage.Store | Path) -> str | None:
     if not _claim(session, message_id, now):
         return None
     message = session.get(OutboxMessage, message_id)

@@ -8,15 +8,14 @@ each archived document with its recorded SHA-256, each number series with
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .. import storage
 from ..models import Case, Counter, Entry, Invoice, InvoiceDocument, InvoiceSource, Lot, Quote
 
 #: a document number: its series (``INV-2026``, ``C``) and its place in it
@@ -37,9 +36,9 @@ class Finding:
         return f"{self.check}: {self.subject}: {self.message}"
 
 
-def verify(session: Session, invoice_dir: Path) -> list[Finding]:
-    """Every check over the whole database and archive; an empty list when the books are sound."""
-    return [*check_lots(session), *check_documents(session, Path(invoice_dir)),
+def verify(session: Session, store) -> list[Finding]:
+    """Every check over the whole database and archive (a store, or the invoice folder); empty when sound."""
+    return [*check_lots(session), *check_documents(session, store),
             *check_number_series(session), *check_billed_once(session)]
 
 
@@ -58,35 +57,25 @@ def check_lots(session: Session) -> list[Finding]:
             for row in rows]
 
 
-def check_documents(session: Session, invoice_dir: Path) -> list[Finding]:
-    """Every archived document is on disk with its recorded SHA-256."""
+def check_documents(session: Session, store) -> list[Finding]:
+    """Every archived document is in the store with its recorded SHA-256."""
+    store = storage.as_store(store)
     rows = session.execute(
         select(Invoice.number, InvoiceDocument.path, InvoiceDocument.sha256)
         .join(Invoice, Invoice.id == InvoiceDocument.invoice_id)
         .order_by(Invoice.number)
     ).all()
     return [finding for row in rows
-            if (finding := document_finding(row.number, row.path, row.sha256, invoice_dir)) is not None]
+            if (finding := document_finding(row.number, row.path, row.sha256, store)) is not None]
 
 
-def document_finding(number: str, relative: str, sha256: str, invoice_dir: Path) -> Finding | None:
+def document_finding(number: str, relative: str, sha256: str, store) -> Finding | None:
     """What is wrong with one archived document, or None when it matches its record."""
-    path = invoice_dir / relative
-    if not path.is_file():
-        return Finding("documents", number, f"{path} is missing")
-    found = file_sha256(path)
-    if found != sha256:
-        return Finding("documents", number, f"{path} has SHA-256 {found}, not the recorded {sha256}")
+    try:
+        storage.as_store(store).get(relative, sha256)
+    except storage.StoreError as error:  # missing, damaged, or a store that cannot be read
+        return Finding("documents", number, str(error))
     return None
-
-
-def file_sha256(path: Path) -> str:
-    """The hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_number_series(session: Session) -> list[Finding]:

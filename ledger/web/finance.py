@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -29,7 +28,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from .. import batch, billing
+from .. import batch, billing, storage
 from ..errors import NotFound, describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
@@ -206,7 +205,10 @@ def _invoice_or_404(number: str) -> Invoice:
 def invoice_pdf(number: str):
     invoice = _invoice_or_404(number)
     try:
-        data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
+        data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
+    except archive.ArchiveUnavailable as error:
+        current_app.logger.error("%s", error)
+        abort(503, f"The invoice archive cannot be reached just now; try {invoice.number} again shortly.")
     except archive.ArchiveDamaged as error:
         current_app.logger.error("%s", error)
         abort(500, f"The archived PDF of {invoice.number} is damaged or missing; ask an administrator "

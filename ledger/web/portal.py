@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 
 from babel.dates import format_date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -12,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import billing
+from .. import billing, storage
 from ..charts import bar_chart
 from ..errors import NotFound
 from ..errors import describe as describe_error
@@ -214,6 +213,6 @@ def _xml(data: bytes, filename: str):
 @roles("client")
 def invoice_pdf(number: str):
     invoice = own_invoice(number)
-    data = archive.read_pdf(db.session, invoice, Path(current_app.config["INVOICE_DIR"]))
+    data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
     return current_app.response_class(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})

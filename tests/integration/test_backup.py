@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import tarfile
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,12 +27,20 @@ from ledger.extensions import db
 from ledger.migrate import is_current
 from ledger.models import Bundle, Client, Entry, Invoice, Lot
 from ledger.money import Money
+from ledger.retention import backup_name, taken_at
 from ledger.services.backup import BackupError, RestoreRefused, create_backup, restore_backup
 from ledger.services.balances import balance
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
 from ledger.services.ratecards import seed_card
-from tests.helpers import Api, bill_a_month, both_engines, fresh_postgres_database, seed_vendor
+from tests.helpers import (
+    Api,
+    bill_a_month,
+    both_engines,
+    fresh_postgres_database,
+    make_api_token,
+    seed_vendor,
+)
 
 PERIOD = "2026-02"
 ISSUED_ON = date(2026, 3, 1)
@@ -502,3 +511,113 @@ def test_ledger_restore_says_the_restored_books_are_sound(app, api, make_client,
 
     assert restored.exit_code == 0, restored.output
     assert "the books are sound" in restored.output
+
+
+# --- dated backups with retention, and testing a backup ------------------------------------------
+
+def dated(stamp: str) -> str:
+    """``"2026-11-30 02:00"`` → the dated name of a backup taken then."""
+    return backup_name(datetime.strptime(stamp, "%Y-%m-%d %H:%M").replace(tzinfo=UTC))
+
+
+def test_ledger_backup_to_a_folder_writes_a_dated_backup_and_prunes_what_the_policy_lets_go(
+        app, make_client, tmp_path):
+    make_client("ACME")
+    folder = tmp_path / "nightly"
+    folder.mkdir()
+    older = [dated(stamp) for stamp in ("2025-10-31 02:00", "2025-11-29 02:00", "2025-11-30 02:00",
+                                        "2025-12-01 02:00", "2025-12-02 02:00")]
+    for name in [*older, "notes.txt"]:
+        (folder / name).write_bytes(b"an older backup")
+
+    made = ledger(app, "backup", "--to", str(folder), "--keep-daily", "2", "--keep-weekly", "1",
+                  "--keep-monthly", "2")
+
+    assert made.exit_code == 0, made.output
+    [new] = [path.name for path in folder.iterdir() if path.name not in (*older, "notes.txt")]
+    assert taken_at(new) is not None and f"backed up the sqlite database and 0 archived file(s) to {folder / new}" \
+        in made.output
+    # 2 days, 1 week, 2 months: the new one (today, this week, this month) and 2025-12-02 (the day
+    # before it that has a backup, and the newest of December 2025); a name that is not dated stays
+    assert sorted(path.name for path in folder.iterdir()) == sorted([new, dated("2025-12-02 02:00"), "notes.txt"])
+    for name in older[:4]:
+        assert f"pruned {folder / name} (outside the retention policy)" in made.output
+    assert members(folder / new)["manifest.json"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "give either FILE or --to DIR_OR_S3_URL"),
+    (("x.tar.gz", "--to", "backups"), "give either FILE or --to DIR_OR_S3_URL"),
+    (("--to", "ftp://example/backups"), "the archive is a folder or an s3://BUCKET/PREFIX URL"),
+    (("--to", "backups", "--keep-daily", "-1"), "-1 is not in the range x>=0"),
+])
+def test_ledger_backup_refuses_unclear_arguments_naming_them(app, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    refused = ledger(app, "backup", *args)
+    assert refused.exit_code == 2 and message in refused.output
+    assert not (tmp_path / "backups").exists() and not (tmp_path / "x.tar.gz").exists()
+
+
+@both_engines
+def test_ledger_backup_test_passes_a_good_backup_restored_into_a_scratch_database(
+        app, api, make_client, rate_card, tmp_path):
+    bill_a_month(app, api, make_client)
+    file = tmp_path / "ledger.tar.gz"
+    assert ledger(app, "backup", str(file)).exit_code == 0
+    buy(app, "ACME", 3)  # the live books move on; the test must not touch them
+    live = what_users_see(app, make_api_token(app, "finance"))
+
+    tested = ledger(app, "backup", "test", str(file))
+
+    assert tested.exit_code == 0, tested.output
+    assert "2 archived file(s)) into a scratch database" in tested.output
+    assert "the books are sound" in tested.output and f"the backup {file} passed its test" in tested.output
+    assert what_users_see(app, make_api_token(app, "finance")) == live
+
+
+def truncate(data: bytes) -> bytes:
+    return data[: len(data) * 2 // 3]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda file: file.write_bytes(truncate(file.read_bytes())), "is damaged or not a backup"),
+    # a flipped bit in the compressed stream breaks it, or decompresses to bytes the manifest refutes
+    (lambda file: file.write_bytes(flip_a_byte(file.read_bytes())), "damaged"),
+    (lambda file: rewrite(file, "invoices/2026/INV-2026-00002.pdf", flip_a_byte),
+     "invoices/2026/INV-2026-00002.pdf in .* does not match its SHA-256 in the manifest"),
+], ids=["truncated", "a flipped byte", "a PDF changed inside"])
+def test_ledger_backup_test_fails_a_damaged_backup_naming_what_is_wrong(
+        app, api, make_client, rate_card, tmp_path, damage, message):
+    bill_a_month(app, api, make_client)
+    file = tmp_path / "ledger.tar.gz"
+    assert ledger(app, "backup", str(file)).exit_code == 0
+    damage(file)
+
+    tested = ledger(app, "backup", "test", str(file))
+
+    assert tested.exit_code == 1
+    assert re.search(f"the backup {re.escape(str(file))} failed its test: .*{message}", tested.output), tested.output
+
+
+def test_ledger_backup_test_fails_a_backup_whose_pdf_and_manifest_were_both_changed(
+        app, api, make_client, rate_card, tmp_path):
+    bill_a_month(app, api, make_client)
+    file = tmp_path / "ledger.tar.gz"
+    assert ledger(app, "backup", str(file)).exit_code == 0
+    forged = b"%PDF-1.7 a forged invoice"
+    rewrite(file, "invoices/2026/INV-2026-00002.pdf", lambda _: forged)
+
+    def matching_manifest(data: bytes) -> bytes:  # a careful forger updates the manifest too
+        manifest = json.loads(data)
+        for item in manifest["files"]:
+            if item["path"] == "invoices/2026/INV-2026-00002.pdf":
+                item.update(sha256=hashlib.sha256(forged).hexdigest(), size=len(forged))
+        return json.dumps(manifest).encode()
+
+    rewrite(file, "manifest.json", matching_manifest)
+
+    tested = ledger(app, "backup", "test", str(file))
+
+    assert tested.exit_code == 1
+    assert "documents: INV-2026-00002:" in tested.output and "not the recorded" in tested.output
+    assert f"the backup {file} failed its test: `ledger verify` found 1 problem(s)" in tested.output
