@@ -52,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 clients, results/batch_workers-quick.json only")
     parser.add_argument("--postgres", default=os.environ.get("LEDGER_TEST_POSTGRES_URL"), metavar="URL")
+    parser.add_argument("--clients", type=int, help="another month size (the figures then go to the -quick file)")
     args = parser.parse_args(argv)
+    args.quick = args.quick or args.clients is not None
     if not args.postgres:
         raise SystemExit("bench: the job queue needs PostgreSQL: pass --postgres URL or set LEDGER_TEST_POSTGRES_URL")
-    report = run(args.postgres, SIZES["quick" if args.quick else "full"])
+    report = run(args.postgres, args.clients or SIZES["quick" if args.quick else "full"])
     report["mode"] = "quick" if args.quick else "full"
     print(_markdown(report))
     write_figures(report, "batch_workers-quick.json" if args.quick else "batch_workers.json",
