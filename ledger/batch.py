@@ -211,11 +211,11 @@ def archive_client(app: Flask, code: str, period: billing.Period) -> int | None:
     invoice = db.session.scalar(
         select(Invoice).join(Client, Invoice.client_id == Client.id)
         .where(Client.code == code, Invoice.period == str(period), Invoice.kind == "invoice"))
-    if invoice is None or _archived(invoice.id):
+    invoice_id = invoice.id if invoice is not None else None
+    if invoice is None or _archived(invoice_id):
         db.session.rollback()
-        return invoice.id if invoice is not None else None
+        return invoice_id
     rendered = archive.render_to_archive(invoice, Path(app.config["INVOICE_DIR"]), app.config)
-    invoice_id = invoice.id
     try:
         archive.record(db.session, rendered)
         db.session.commit()
