@@ -9,6 +9,13 @@ client's invoice is issued under the client's row lock and only if it has none f
 (its number committed with it, so the series stays gapless), and its PDF is rendered and recorded
 only if it has none. On SQLite there is no queue: ``ledger invoices run`` runs in-process and
 ``ledger worker`` polls the outbox (:func:`poll_outbox`).
+
+Why procrastinate rather than a table of our own taken with ``SKIP LOCKED``: the claim is the easy
+part. A queue that survives killed workers also needs heartbeats and the detection of stalled
+jobs, de-duplication of waiting jobs (its queueing locks), periodic jobs deferred once across
+every host, a wake-up on insert (LISTEN/NOTIFY) and a graceful stop on SIGTERM; procrastinate has
+all of them, tested, on psycopg 3 (the driver the app already uses), and keeps nothing outside
+PostgreSQL. Its schema is plain SQL that migration 0016 applies.
 """
 
 from __future__ import annotations
