@@ -9,6 +9,7 @@ clean. On SQLite there is no queue: the worker sends the outbox by polling it.
 from __future__ import annotations
 
 import email
+import re
 import subprocess
 from email import policy
 from pathlib import Path
@@ -36,6 +37,8 @@ postgres_only = pytest.mark.parametrize(
     "engine_name", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 #: how long a month of a dozen clients may take two busy CPUs, in seconds
 MONTH_TIMEOUT = 300
+#: the subject of an invoice's own e-mail
+INVOICE_MAIL = re.compile(r"^Invoice INV-\d{4}-\d{5} from ")
 RUN = ["invoices", "run", "--period", QUEUED_PERIOD, "--today", QUEUED_RUN_DAY]
 
 
@@ -90,7 +93,7 @@ def test_two_workers_issue_the_queued_month_once_with_gapless_numbers_and_send_i
     pdf_of = {number: (archive / path).read_bytes() for number, path, *_ in documents}
     for message in (tmp_path / "outbox").glob("*.eml"):
         parsed = email.message_from_bytes(message.read_bytes(), policy=policy.default)
-        if not parsed["Subject"].startswith("Invoice "):
+        if not INVOICE_MAIL.match(parsed["Subject"]):
             continue
         [pdf] = [part for part in parsed.iter_attachments() if part.get_content_type() == "application/pdf"]
         assert pdf.get_content() == pdf_of[pdf.get_filename().removesuffix(".pdf")]
@@ -184,7 +187,7 @@ def test_on_sqlite_the_worker_sends_the_outbox_by_polling_and_stops_on_sigterm(t
 
 
 def invoice_mails(outbox: Path) -> list[str]:
-    """The subjects of the invoice e-mails in a file outbox."""
+    """The subjects of the invoice e-mails in a file outbox (not the reminders that an invoice is overdue)."""
     subjects = [email.message_from_bytes(path.read_bytes(), policy=policy.default)["Subject"]
                 for path in outbox.glob("*.eml")]
-    return [subject for subject in subjects if subject.startswith("Invoice ")]
+    return [subject for subject in subjects if INVOICE_MAIL.match(subject)]
