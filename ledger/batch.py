@@ -24,7 +24,7 @@ from . import billing, storage
 from .db import acquire_write_lock
 from .errors import describe
 from .extensions import db
-from .models import Client, Invoice, User
+from .models import Client, Invoice, InvoiceDocument, User
 from .services import archive
 from .services.invoicing import check_period, issue_invoice
 from .services.vendor import get_vendor, require_complete
@@ -88,21 +88,31 @@ def issue_month(app: Flask, period: billing.Period | str, today: date,
         db.session.rollback()
         issuer = db.session.get(User, user_id) if user_id is not None else None
         for code in codes:
-            try:
-                acquire_write_lock(db.session)
-                client = db.session.scalar(select(Client).where(Client.code == code))
-                invoice = issue_invoice(db.session, client, period, today, issuer)
-                number = invoice.number if invoice is not None else None
-                db.session.commit()
-            except Exception as error:  # noqa: BLE001 - one client's failure is reported, not fatal
-                db.session.rollback()
-                failed.append(_failure(app, code, error))
-                continue
-            except BaseException:
-                db.session.rollback()
-                raise
-            (numbers if number else skipped).append(number or code)
+            outcome = issue_client(app, code, period, today, issuer)
+            if isinstance(outcome, Failure):
+                failed.append(outcome)
+            else:
+                (numbers if outcome else skipped).append(outcome or code)
     return numbers, skipped, failed
+
+
+def issue_client(app: Flask, code: str, period: billing.Period, today: date,
+                 issuer: User | None = None) -> str | Failure | None:
+    """Issue one client's invoice in a transaction of its own; its number, None (nothing to bill, or
+    issued before), or the Failure. Call inside an app context; the unit of work of a batch job too."""
+    try:
+        acquire_write_lock(db.session)
+        client = db.session.scalar(select(Client).where(Client.code == code))
+        invoice = issue_invoice(db.session, client, period, today, issuer)
+        number = invoice.number if invoice is not None else None
+        db.session.commit()
+    except Exception as error:  # noqa: BLE001 - one client's failure is reported, not fatal
+        db.session.rollback()
+        return _failure(app, code, error)
+    except BaseException:
+        db.session.rollback()
+        raise
+    return number
 
 
 def _failure(app: Flask, code: str, error: Exception) -> Failure:
@@ -189,3 +199,29 @@ def _render(invoice_id: int) -> tuple[archive.Rendered, int, int]:
         finally:
             db.session.remove()
     return rendered, os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def archive_client(app: Flask, code: str, period: billing.Period) -> int | None:
+    """Make sure ``code``'s invoice for ``period`` has its PDF archived; the invoice's id (None: no invoice).
+
+    A job killed between issuing and recording is retried: the invoice is then found issued, and
+    only its PDF is made. Call inside an app context.
+    """
+    invoice = db.session.scalar(
+        select(Invoice).join(Client, Invoice.client_id == Client.id)
+        .where(Client.code == code, Invoice.period == str(period), Invoice.kind == "invoice"))
+    invoice_id = invoice.id if invoice is not None else None
+    if invoice is None or _archived(invoice_id):
+        db.session.rollback()
+        return invoice_id
+    rendered = archive.render_to_archive(invoice, storage.for_config(app.config), app.config)
+    try:
+        archive.record(db.session, rendered)
+        db.session.commit()
+    except IntegrityError:  # a job retried beside this one recorded the same bytes first
+        db.session.rollback()
+    return invoice_id
+
+
+def _archived(invoice_id: int) -> bool:
+    return db.session.scalar(select(InvoiceDocument.id).where(InvoiceDocument.invoice_id == invoice_id)) is not None

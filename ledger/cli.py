@@ -191,39 +191,92 @@ def invoices() -> None:
 @invoices.command("run")
 @click.option("--period", required=True, help="The month, YYYY-MM.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
-              help="Processes rendering PDFs (at lower CPU priority).")
+              help="SQLite: processes rendering PDFs (at lower CPU priority). PostgreSQL: unused, "
+                   "the running `ledger worker`s do the work.")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Issue date; today if omitted.")
+@click.option("--no-wait", is_flag=True, help="PostgreSQL: queue the month's jobs and return at once.")
 @click.pass_obj
-def run_invoices(app, period: str, workers: int, today) -> None:
+def run_invoices(app, period: str, workers: int, today, no_wait: bool) -> None:
     """Issue the month's invoices, then render their PDFs; running it again issues nothing new.
 
-    Exits 1 with a summary when any client could not be invoiced (the others are issued).
+    On PostgreSQL the month is queued as one job per client for the `ledger worker`s of every
+    host, and the progress shown as they finish; one batch per month runs at a time. On SQLite
+    it runs in this process. Exits 1 with a summary when any client could not be invoiced.
     """
-    from . import batch, storage
+    from . import jobs
     from .billing import Period
-    from .db import hold_in_use
 
     _require_schema()
-    hold_in_use(db.engine.url)  # a restore refuses while the batch runs
     issued_on = today.date() if today else date.today()
+    try:
+        month = Period.parse(period)
+    except Exception as error:
+        raise _click_error(error) from None
+    if jobs.uses_queue(app):
+        _run_queued(app, month, issued_on, wait=not no_wait)
+    else:
+        _run_in_process(app, month, issued_on, workers)
+
+
+def _run_in_process(app, month, issued_on: date, workers: int) -> None:
+    from . import batch, storage
+    from .db import hold_in_use
+
+    hold_in_use(db.engine.url)  # a restore refuses while the batch runs
     with click.progressbar(length=1, label="Issuing, then rendering PDFs") as bar:
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(1)
 
         try:
-            result = batch.run(app, Period.parse(period), issued_on, workers=workers, progress=progress)
+            result = batch.run(app, month, issued_on, workers=workers, progress=progress)
         except Exception as error:
             raise _click_error(error) from None
-    click.echo(f"{period}: {len(result.issued)} issued, {len(result.skipped)} with nothing to bill, "
-               f"{len(result.failed)} failed")
-    click.echo(f"{result.rendered} PDF(s) rendered into {storage.for_config(app.config).where()}")
-    for number in result.issued:
+    _summarise(month, result.issued, len(result.skipped), [
+        f"{failure.client}: {failure.message} ({failure.code})" for failure in result.failed],
+        f"{result.rendered} PDF(s) rendered into {storage.for_config(app.config).where()}")
+
+
+def _run_queued(app, month, issued_on: date, *, wait: bool) -> None:
+    import time
+
+    from . import jobs, storage
+
+    announce = lambda: click.echo(f"a batch for {month} is running already (another `ledger invoices run`); "
+                                  "waiting for it to finish", err=True)
+    try:
+        with jobs.month_lock(app, month, wait=wait, on_wait=announce):
+            job_ids = jobs.enqueue_month(app, month, issued_on)
+            click.echo(f"{month}: {len(job_ids)} client job(s) queued for the `ledger worker`s")
+            if not wait:
+                return
+            with click.progressbar(length=max(len(job_ids), 1), label="Issuing and rendering (workers)") as bar:
+                while True:
+                    state = jobs.progress(app, job_ids)
+                    bar.update(state.done - bar.pos)
+                    if state.done >= state.total:
+                        break
+                    time.sleep(0.5)
+    except jobs.BatchRunning as error:
+        raise click.ClickException(f"{error}: wait for it, or run again without --no-wait to follow it") from None
+    except Exception as error:
+        raise _click_error(error) from None
+    failed = jobs.failed_clients(app, job_ids)
+    numbers, unbilled = jobs.month_outcome(app, month)
+    _summarise(month, numbers, max(unbilled - len(failed), 0),
+               [f"{code}: the `ledger worker` log says why" for code in failed],
+               f"every issued PDF archived in {storage.for_config(app.config).where()}")
+
+
+def _summarise(month, numbers: list[str], skipped: int, failures: list[str], archived: str) -> None:
+    click.echo(f"{month}: {len(numbers)} issued, {skipped} with nothing to bill, {len(failures)} failed")
+    click.echo(archived)
+    for number in numbers:
         click.echo(number)
-    if result.failed:
-        for failure in result.failed:
-            click.echo(f"not issued: {failure.client}: {failure.message} ({failure.code})", err=True)
-        raise click.ClickException(f"{len(result.failed)} client(s) could not be invoiced for {period}; "
+    if failures:
+        for line in failures:
+            click.echo(f"not issued: {line}", err=True)
+        raise click.ClickException(f"{len(failures)} client(s) could not be invoiced for {month}; "
                                    "fix what is listed above and run again (nothing is issued twice)")
 
 
@@ -269,6 +322,39 @@ def send_mail(app) -> None:
     click.echo(f"{result.sent} sent, {result.retrying} to retry later, {result.failed} failed")
     for message_id, state in result.recovered or []:
         click.echo(f"{message_id}: an interrupted send was settled as {state}")
+
+
+@main.command()
+@click.option("--stalled-after", default=30.0, show_default=True, type=click.FloatRange(1, 3600),
+              help="PostgreSQL: seconds without a heartbeat after which a worker is taken for dead "
+                   "and its job queued again.")
+@click.option("--poll", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="SQLite: seconds between two sends of the outbox.")
+@click.pass_obj
+def worker(app, stalled_after: float, poll: float) -> None:
+    """Run queued jobs until stopped (SIGTERM or Ctrl-C: the job in hand is finished first).
+
+    PostgreSQL: the month's invoice jobs, the outbox (every minute and after each invoice) and the
+    daily reminders, from the queue shared by every host. SQLite: the outbox every --poll seconds
+    and the reminders once a day.
+    """
+    import logging
+
+    from . import jobs
+    from .db import hold_in_use
+
+    _require_schema()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # a line per rendering step otherwise
+    hold_in_use(db.engine.url)  # a restore refuses while a worker runs
+    db.session.remove()
+    if jobs.uses_queue(app):
+        click.echo("worker: taking jobs from the queue in PostgreSQL; SIGTERM to stop", err=True)
+        jobs.run_worker(app, stalled_after=stalled_after)
+    else:
+        click.echo(f"worker: sending the outbox every {poll:g} s (SQLite); SIGTERM to stop", err=True)
+        jobs.poll_outbox(app, every=poll)
+    click.echo("worker: stopped", err=True)
 
 
 @main.command()

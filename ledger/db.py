@@ -222,4 +222,11 @@ def grant_statements(connection: Connection, role: str) -> list[str]:
             rights = "SELECT, INSERT, UPDATE, DELETE"
         statements.append(f"GRANT {rights} ON {table} TO {role}")
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    if "procrastinate" in inspect(connection).get_schema_names():  # the job queue: `ledger worker` runs jobs
+        statements += [
+            f"GRANT USAGE ON SCHEMA procrastinate TO {role}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA procrastinate TO {role}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA procrastinate TO {role}",
+            f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA procrastinate TO {role}",
+        ]
     return statements

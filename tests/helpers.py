@@ -592,8 +592,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_environment(database_url: str, folder: Path) -> dict[str, str]:
-    """What an operator would set: the database, an instance folder and a secret key."""
+def server_environment(database_url: str, folder: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """What an operator would set: the database, an instance folder and a secret key (and ``extra``)."""
     env = dict(os.environ)
     env.update({
         "LEDGER_DATABASE_URL": database_url,
@@ -605,6 +605,7 @@ def server_environment(database_url: str, folder: Path) -> dict[str, str]:
         # the user runs: keep each test server's in its own folder.
         "XDG_RUNTIME_DIR": str(folder),
     })
+    env.update(extra or {})
     return env
 
 
@@ -687,14 +688,16 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(database_url: str, folder: Path, *, set_up_as: str | None = None) -> Iterator[LiveServer]:
+def running_server(database_url: str, folder: Path, *, set_up_as: str | None = None,
+                   env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     """Create an account manager, serve the app, and stop it afterwards.
 
     ``set_up_as`` is the database's owner when the server runs as another role: the set-up is
     what the operator does with ``ledger init`` and ``ledger users create`` (as the owner).
+    ``env`` adds to (or overrides) the server's environment, e.g. an archive shared by two hosts.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    env = server_environment(database_url, folder)
+    env = server_environment(database_url, folder, env)
     token = account_manager_token(set_up_as or database_url)
 
     port = free_port()
@@ -761,6 +764,120 @@ def in_parallel(calls: list[Callable[[], T]]) -> list[T]:
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(run, calls))
+
+
+# --- the job queue: a month of clients, `ledger worker` processes ----------------------------------
+
+QUEUED_PERIOD, QUEUED_RUN_DAY = "2026-03", "2026-04-01"
+
+
+def clients_to_invoice(database_url: str, count: int, *, prefix: str = "Q",
+                       billing_emails: bool = False) -> list[str]:
+    """``count`` clients with a bundle bought in March (and billing e-mails if asked); their codes."""
+    from ledger.services.clients import create_client
+    from ledger.services.ratecards import create_rate_card
+    from ledger.services.vendor import set_client_billing
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "set-up", "TESTING": True})
+    codes = [f"{prefix}{n:03d}" for n in range(1, count + 1)]
+    with app.app_context():
+        if not db.session.scalar(sa.text("SELECT count(*) FROM rate_cards WHERE effective_from <= '2026-03-01'")):
+            create_rate_card(db.session, "USD", date(2020, 1, 1))
+        ready_to_invoice(app)
+        for n, code in enumerate(codes, start=1):
+            client = create_client(db.session, code=code, name=f"Client {code}", currency="USD", locale="en_US",
+                                   tax_rate=Decimal(10), term_start=date(2026, 1, 1))
+            if billing_emails:
+                set_client_billing(db.session, client, billing_emails=[f"ap@{code.lower()}.example.com"])
+            buy_bundle(db.session, client, n % 7 + 1, date(2026, 3, 2))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return codes
+
+
+def ledger_command(*args: str) -> list[str]:
+    return [ledger_executable(), *args]
+
+
+def start_ledger(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen:
+    """Start ``ledger ARGS`` in a session of its own (so it can be killed with all it started)."""
+    with open(log, "ab") as sink:
+        return subprocess.Popen(ledger_command(*args), env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def start_worker(env: dict[str, str], log: Path, stalled_after: float = 2) -> subprocess.Popen:
+    """``ledger worker``, taking a stopped worker's job back after ``stalled_after`` seconds."""
+    return start_ledger(env, log, "worker", "--stalled-after", str(stalled_after), "--poll", "0.5")
+
+
+def stop_gracefully(process: subprocess.Popen, timeout: float = 120) -> int:
+    """SIGTERM, then wait for the process to finish what it has in hand; its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        pytest.fail(f"pid {process.pid} did not stop within {timeout} s of SIGTERM")
+
+
+def kill_now(process: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started: no handler, no clean-up runs."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def month_on_record(database_url: str) -> tuple[list[tuple], list[tuple]]:
+    """(client code, number) of every invoice by number, and (number, path, sha256, size) of every PDF."""
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            invoices = connection.execute(sa.text(
+                "SELECT c.code, i.number FROM invoices i JOIN clients c ON c.id = i.client_id "
+                "WHERE i.kind = 'invoice' ORDER BY i.number")).all()
+            documents = connection.execute(sa.text(
+                "SELECT i.number, d.path, d.sha256, d.size FROM invoice_documents d "
+                "JOIN invoices i ON i.id = d.invoice_id ORDER BY i.number")).all()
+    finally:
+        engine.dispose()
+    return [tuple(row) for row in invoices], [tuple(row) for row in documents]
+
+
+def assert_issued_once_gapless_and_archived(database_url: str, archive: Path | dict[str, bytes],
+                                             codes: list[str]) -> None:
+    """Each client once, numbers 1..N without a gap, each with one PDF whose bytes match its hash;
+    ``archive`` is the archive folder, or an object store's objects by key (``s3_objects``)."""
+    import hashlib
+
+    invoices, documents = month_on_record(database_url)
+    numbers = [f"INV-2026-{n:05d}" for n in range(1, len(codes) + 1)]
+    assert sorted(code for code, _ in invoices) == sorted(codes)
+    assert [number for _, number in invoices] == numbers
+    assert [number for number, *_ in documents] == numbers
+    for number, path, sha256, size in documents:
+        data = archive[path] if isinstance(archive, dict) else (archive / path).read_bytes()
+        assert (hashlib.sha256(data).hexdigest(), len(data)) == (sha256, size), number
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, *watched: subprocess.Popen) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` s or if a watched process ended."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process in watched:
+            if process.poll() is not None:
+                pytest.fail(f"{process.args} ended ({process.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} after {timeout} s")
+        time.sleep(0.2)
+
+
+def ledger_verify(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(ledger_command("verify"), env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 # --- EN 16931: the official artefacts --------------------------------------------------------------

@@ -273,6 +273,28 @@ def send_pending(app, transport, now: datetime, *, limit: int = 500) -> SendResu
     return result
 
 
+def send_invoice_mail(app, transport, now: datetime, invoice_id: int) -> SendResult:
+    """Send the queued messages of one invoice now, whatever their retry time: a batch job calls it
+    right after archiving the invoice's PDF (a send tried before that waits to be retried)."""
+    from ..extensions import db
+
+    result = SendResult()
+    with app.app_context():
+        session = db.session
+        try:
+            waiting = session.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.invoice_id == invoice_id, OutboxMessage.state == "queued")).all()
+            session.rollback()
+            for message_id in waiting:
+                outcome = _send_one(session, message_id, transport, now, Path(app.config["INVOICE_DIR"]))
+                if outcome:
+                    setattr(result, outcome, getattr(result, outcome) + 1)
+        finally:
+            session.rollback()
+            db.session.remove()
+    return result
+
+
 def _claim(session: Session, message_id: int, now: datetime) -> bool:
     """Take the message for this sender; False if another sender took it first."""
     claimed = session.execute(

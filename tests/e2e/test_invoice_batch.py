@@ -1,4 +1,7 @@
-"""The monthly batch as an operator runs it: ``ledger invoices run`` in processes of its own.
+"""The monthly batch as an operator runs it on SQLite: ``ledger invoices run`` in processes of its own.
+
+(On PostgreSQL the command queues the month for ``ledger worker``s instead: the same promises for
+killed workers and concurrent runs are tested in ``test_batch_jobs.py``.)
 
 The batch issues every invoice in one transaction, then renders the PDFs one by one,
 recording each as soon as it is on disk. So a batch killed half-way (SIGKILL: no clean-up
@@ -33,7 +36,7 @@ from ledger.extensions import db
 from ledger.services.bundles import buy_bundle
 from ledger.services.clients import create_client
 from ledger.services.ratecards import create_rate_card
-from tests.helpers import both_engines, ledger_executable, ready_to_invoice, server_environment
+from tests.helpers import ledger_executable, ready_to_invoice, server_environment
 
 MARCH = "2026-03"
 #: how long one batch may take, in seconds (30 PDFs at well under a second each)
@@ -127,7 +130,6 @@ def kill(process: subprocess.Popen) -> None:
         process.wait(timeout=30)
 
 
-@both_engines
 def test_a_batch_killed_half_way_and_run_again_leaves_one_verified_pdf_per_invoice(database_url, tmp_path):
     codes = seed(database_url, 30)
     env = server_environment(database_url, tmp_path)
@@ -154,7 +156,6 @@ def test_a_batch_killed_half_way_and_run_again_leaves_one_verified_pdf_per_invoi
     assert temp_files(archive) <= left_by_the_kill
 
 
-@both_engines
 def test_two_batches_started_at_once_issue_and_archive_each_invoice_once(database_url, tmp_path):
     codes = seed(database_url, 10)
     env = server_environment(database_url, tmp_path)
