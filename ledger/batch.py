@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import billing
+from . import billing, metrics
 from .db import acquire_write_lock
 from .errors import describe
 from .extensions import db
@@ -88,6 +88,7 @@ def issue_month(app: Flask, period: billing.Period | str, today: date,
         codes = db.session.scalars(select(Client.code).order_by(Client.code)).all()
         db.session.rollback()
         issuer = db.session.get(User, user_id) if user_id is not None else None
+        metrics.batch_progress(str(period), 0, len(codes))
         for code in codes:
             try:
                 acquire_write_lock(db.session)
@@ -103,6 +104,7 @@ def issue_month(app: Flask, period: billing.Period | str, today: date,
                 db.session.rollback()
                 raise
             (numbers if number else skipped).append(number or code)
+            metrics.batch_progress(str(period), len(numbers), len(codes))
     return numbers, skipped, failed
 
 
