@@ -112,9 +112,9 @@ def json_formatter():
     """The formatter of every log line: a JSON object with time, level, logger, message and extras."""
     from pythonjsonlogger.json import JsonFormatter
 
-    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                         timestamp=False)
+    return JsonFormatter("%(levelname)s %(name)s %(process)d %(message)s",
+                         rename_fields={"levelname": "level", "name": "logger"}, timestamp="time",
+                         json_ensure_ascii=False)
 
 
 def logging_config(level: str = "INFO") -> dict:

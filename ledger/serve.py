@@ -84,7 +84,7 @@ def serve(host: str, port: int, workers: int, database_url: str) -> None:
         "threads": 2,
         "timeout": 60,
         "graceful_timeout": 10,
-        "accesslog": "-",
+        # access lines go through logconfig_dict's JSON handler (JsonAccessLogger.access)
         "logger_class": JsonAccessLogger,
         "logconfig_dict": observability.logging_config(os.environ.get("LEDGER_LOG_LEVEL", "INFO")),
         "forwarded_allow_ips": "127.0.0.1",
