@@ -224,6 +224,7 @@ def timed_round(posters: list[Poster], kind: str, count: int) -> float:
     errors: list[BaseException] = []
 
     def work(poster: Poster) -> None:
+        poster.connection.close()  # gunicorn drops a keep-alive idle for 2 s: connect afresh each round
         barrier.wait()
         try:
             for _ in range(count):

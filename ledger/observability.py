@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 
 from flask import Flask, Response, g, request
+from sqlalchemy import inspect
 
 from . import metrics
 
@@ -182,8 +183,11 @@ def route() -> str:
 def _signed_in_user_id() -> int | None:
     """The API's token user, or the page's signed-in user if this request loaded one (never loads it)."""
     user = g.get("user") or g.get("_login_user")
-    user_id = getattr(user, "id", None)
-    return user_id if isinstance(user_id, int) else None
+    if user is None:
+        return None
+    state = inspect(user, raiseerr=False)  # the key, without reloading a user the commit expired
+    identity = state.identity if state is not None else None
+    return identity[0] if identity else None
 
 
 def _forget(_error: BaseException | None = None) -> None:

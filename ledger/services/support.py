@@ -126,10 +126,13 @@ def _record(
         "created_by_id": user.id if user else None,
     })
     entries = charge_incidents(session, client, activity, allocation, user=user)
-    # Inserted without the unit of work, the new activity's collections are not loaded; it has
-    # exactly these entries and no waiver, and saying so spares the API two SELECTs.
+    # Inserted without the unit of work, the new activity's relationships are not loaded; it has
+    # exactly these entries, no waiver, this case and this client, and saying so spares the API
+    # SELECTs (the client would be loaded again: the session holds only a weak reference to it).
     set_committed_value(activity, "entries", entries)
     set_committed_value(activity, "waiver", None)
+    set_committed_value(activity, "case", case)
+    set_committed_value(activity, "client", client)
     if kind in ("technician_response", "appointment"):
         mark_responded(session, case, occurred_at)
     return activity
