@@ -153,7 +153,7 @@ class serving:
         env = dict(os.environ) | {
             "LEDGER_DATABASE_URL": self.url, "LEDGER_INSTANCE_PATH": str(self.folder / "instance"),
             "LEDGER_INVOICE_DIR": str(self.folder / "invoices"), "LEDGER_SECRET_KEY": secrets.token_hex(32),
-            "LEDGER_BENCH_ENDPOINTS": "1", "LEDGER_LOG_LEVEL": "WARNING", "XDG_RUNTIME_DIR": str(self.folder),
+            "LEDGER_BENCH_ENDPOINTS": "1", "XDG_RUNTIME_DIR": str(self.folder),
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.log = self.folder / "server.log"
