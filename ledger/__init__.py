@@ -38,9 +38,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         configure_engine(db.engine)
 
-    from . import api, health, web
+    from . import api, bench_endpoints, health, observability, web
 
+    observability.init_app(app)  # first: every other hook's log lines carry the request id
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     web.init_app(app)
+    bench_endpoints.init_app(app)  # only with LEDGER_BENCH_ENDPOINTS=1
     return app

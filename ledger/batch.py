@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import billing, storage
+from . import billing, metrics, storage
 from .db import acquire_write_lock
 from .errors import describe
 from .extensions import db
@@ -87,12 +87,14 @@ def issue_month(app: Flask, period: billing.Period | str, today: date,
         codes = db.session.scalars(select(Client.code).order_by(Client.code)).all()
         db.session.rollback()
         issuer = db.session.get(User, user_id) if user_id is not None else None
+        metrics.batch_progress(str(period), 0, len(codes))
         for code in codes:
             outcome = issue_client(app, code, period, today, issuer)
             if isinstance(outcome, Failure):
                 failed.append(outcome)
             else:
                 (numbers if outcome else skipped).append(outcome or code)
+            metrics.batch_progress(str(period), len(numbers), len(codes))
     return numbers, skipped, failed
 
 

@@ -77,9 +77,35 @@ def acquire_write_lock(session: Session) -> None:
 
 
 def lock_row(session: Session, model, row_id: int):
-    """Lock one row for the rest of the transaction and return it freshly loaded."""
+    """Lock one row for the rest of the transaction and return it freshly loaded.
+
+    A row this transaction locked already (:func:`held_lock`) is returned without asking again.
+    """
+    held = session.info.get(_HELD, {}).get((model, row_id))
+    if held is not None:
+        return held
     acquire_write_lock(session)
-    return session.execute(_locking_select(model), {"row_id": row_id}).scalar_one()
+    return held_lock(session, session.execute(_locking_select(model), {"row_id": row_id}).scalar_one())
+
+
+_HELD = "ledger_locked_rows"
+
+
+def held_lock(session: Session, row):
+    """Note that this transaction holds ``row``'s lock (taken by a ``FOR UPDATE`` that loaded it); returns it.
+
+    Kept (a strong reference) until the transaction, or any savepoint, ends: a savepoint
+    rolled back may have released it, so any end forgets every lock, which costs at most
+    one more ``SELECT … FOR UPDATE``.
+    """
+    session.info.setdefault(_HELD, {})[(type(row), row.id)] = row
+    return row
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_held_locks(session: Session, transaction) -> None:
+    if transaction.nested or transaction.parent is None:  # not a flush's internal subtransaction
+        session.info.pop(_HELD, None)
 
 
 @functools.cache

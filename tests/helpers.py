@@ -689,7 +689,7 @@ class LiveServer:
 
 @contextmanager
 def running_server(database_url: str, folder: Path, *, set_up_as: str | None = None,
-                   env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+                   env: dict[str, str] | None = None, workers: int = WORKERS) -> Iterator[LiveServer]:
     """Create an account manager, serve the app, and stop it afterwards.
 
     ``set_up_as`` is the database's owner when the server runs as another role: the set-up is
@@ -706,7 +706,7 @@ def running_server(database_url: str, folder: Path, *, set_up_as: str | None = N
     with open(log, "wb") as sink:
         process = subprocess.Popen(
             [ledger_executable(), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(WORKERS)],
+             "--workers", str(workers)],
             env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the workers can be killed with it
         )
@@ -983,3 +983,16 @@ def overwrite_s3_object(url: str, endpoint: str, key: str, data: bytes) -> None:
     full = f"{store.prefix}/{key}" if store.prefix else key
     metadata = store.client.head_object(Bucket=store.bucket, Key=full)["Metadata"]
     store.client.put_object(Bucket=store.bucket, Key=full, Body=data, Metadata=metadata)
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+def metric_sample(text: str, name: str, **labels) -> float:
+    """The value of sample ``name`` with exactly these labels in a Prometheus scrape; 0 if absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for each in family.samples:
+            if each.name == name and each.labels == labels:
+                return each.value
+    return 0.0

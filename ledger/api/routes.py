@@ -272,7 +272,7 @@ def list_activities(number: str):
 @api("POST", "/cases/<number>/helpdesk-answers", s.Activity, "Log an immediate help-desk answer "
      "(charges 0).", tag="support", status=201, body=s.HelpdeskAnswer, roles=STAFF)
 def log_helpdesk_answer(number: str):
-    case = support.find_case(db.session, number, g.user)
+    case = support.find_case_to_charge(db.session, number, g.user)
     require("account_manager")
     data = read(s.HelpdeskAnswer)
     return s.Activity.of(support.log_helpdesk_answer(db.session, case, **_with_note(data), user=g.user))
@@ -286,7 +286,7 @@ def _with_note(data: BaseModel) -> dict:
 @api("POST", "/cases/<number>/responses", s.Activity, "Log a technician response (the first on a case "
      "charges 1).", tag="support", status=201, body=s.TechnicianResponse, roles=STAFF)
 def log_response(number: str):
-    case = support.find_case(db.session, number, g.user)
+    case = support.find_case_to_charge(db.session, number, g.user)
     require("account_manager")
     data = read(s.TechnicianResponse)
     return s.Activity.of(support.log_technician_response(db.session, case, **_with_note(data), user=g.user))
@@ -296,7 +296,7 @@ def log_response(number: str):
      "first hour, then 1 per further 30 minutes).", tag="support", status=201, body=s.Appointment,
      roles=STAFF)
 def log_appointment(number: str):
-    case = support.find_case(db.session, number, g.user)
+    case = support.find_case_to_charge(db.session, number, g.user)
     require("account_manager")
     data = read(s.Appointment)
     return s.Activity.of(support.log_appointment(db.session, case, **_with_note(data), user=g.user))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import billing
+from .. import billing, metrics
 from ..errors import Conflict, ValidationError
 from ..models import BillableItem, Bundle, Client, Entry, Invoice, InvoiceLine, InvoiceSource, RateCard, User
 from ..money import Money, exponent
@@ -239,6 +239,7 @@ def _store(session: Session, draft: Draft, number: str, kind: str, today: date, 
         issued_by_id=user.id if user else None,
     )
     session.add(invoice)
+    metrics.invoice_issued(session, kind)
     for position, line in enumerate(draft.lines, start=1):
         session.add(InvoiceLine(
             invoice=invoice, position=position, kind=line.kind, description=line.description,

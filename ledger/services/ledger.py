@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy import Insert, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from .. import billing
+from .. import billing, metrics
 from ..db import lock_row
 from ..models import Activity, Client, Entry, Lot, User
 
@@ -153,6 +153,8 @@ def charge_incidents(
                                     f"{memo} (overage)", user))
     for draw in allocation.draws:
         _draw_from_lot(session, draw)
+    if entries:
+        metrics.charge_posted(session, "incident", activity.kind, -sum(entry.quantity for entry in entries))
     return entries
 
 

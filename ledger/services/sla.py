@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, func, select, type_coerce
+from sqlalchemy import DateTime, bindparam, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import billing
 from ..businesstime import (
@@ -275,10 +276,27 @@ def _checked_instant(value: datetime, field: str) -> datetime:
 
 
 def mark_responded(session: Session, case: Case, at: datetime) -> None:
-    """Record the first technician response (or appointment) on ``case``: the earliest one counts."""
-    if case.responded_at is None or at < case.responded_at:
-        case.responded_at = at
-        session.flush()
+    """Record the first technician response (or appointment) on ``case``: the earliest one counts.
+
+    One conditional UPDATE, not the unit of work (it runs on every charge): the database keeps
+    the earliest time even if ``case`` was loaded before a parallel response committed.
+    """
+    if case.responded_at is not None and case.responded_at <= at:
+        return  # it only ever moves earlier, so the stored time is as early already
+    moved = session.execute(_MARK_RESPONDED, {"case_id": case.id, "at": at}).rowcount
+    if moved:
+        set_committed_value(case, "responded_at", at)
+    else:
+        session.expire(case, ["responded_at"])
+
+
+#: set ``responded_at`` to ``at`` unless an earlier time is stored (parameters ``case_id``, ``at``)
+_MARK_RESPONDED = (
+    update(Case.__table__)
+    .where(Case.__table__.c.id == bindparam("case_id"),
+           or_(Case.__table__.c.responded_at.is_(None), Case.__table__.c.responded_at > bindparam("at")))
+    .values(responded_at=bindparam("at"))
+)
 
 
 def status_history(session: Session, case: Case) -> list[CaseStatusChange]:

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import billing
-from ..errors import Conflict, ValidationError
+from ..db import acquire_write_lock, held_lock
+from ..errors import Conflict, NotFound, ValidationError
 from ..models import SEVERITIES, Activity, Case, Client, Entry, Lot, User, Waiver
 from . import access
 from .ledger import (
@@ -51,6 +52,26 @@ def open_case(
 def find_case(session: Session, number: str, user: User) -> Case:
     """The case with ``number`` if ``user`` may see its client; NotFound otherwise."""
     return access.find(session, Case, user, number)
+
+
+def find_case_to_charge(session: Session, number: str, user: User) -> Case:
+    """:func:`find_case`, taking its client's lock in the same statement (for a view that charges it).
+
+    The client is loaded fresh under the lock and held for the transaction, so the service's
+    :func:`lock_client` sends nothing. Case columns read with it may predate a parallel
+    commit the lock waited for; the charge re-reads what that could change (the case's
+    responses, the lots) after the lock, and ``responded_at`` moves by a conditional UPDATE.
+    """
+    acquire_write_lock(session)
+    statement = (access.visible(Case, user).where(Case.number == number)
+                 .join(Client, Client.id == Case.client_id).add_columns(Client)
+                 .with_for_update(of=Client).execution_options(populate_existing=True))
+    row = session.execute(statement).one_or_none()
+    if row is None:
+        raise NotFound(f"no case {number!r}", "number")
+    case, client = row
+    held_lock(session, client)
+    return case
 
 
 def find_activity(session: Session, activity_id: int, user: User) -> Activity:
@@ -126,10 +147,13 @@ def _record(
         "created_by_id": user.id if user else None,
     })
     entries = charge_incidents(session, client, activity, allocation, user=user)
-    # Inserted without the unit of work, the new activity's collections are not loaded; it has
-    # exactly these entries and no waiver, and saying so spares the API two SELECTs.
+    # Inserted without the unit of work, the new activity's relationships are not loaded; it has
+    # exactly these entries, no waiver, this case and this client, and saying so spares the API
+    # SELECTs (the client would be loaded again: the session holds only a weak reference to it).
     set_committed_value(activity, "entries", entries)
     set_committed_value(activity, "waiver", None)
+    set_committed_value(activity, "case", case)
+    set_committed_value(activity, "client", client)
     if kind in ("technician_response", "appointment"):
         mark_responded(session, case, occurred_at)
     return activity

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import billing
+from .. import billing, metrics
 from ..errors import NotFound, ValidationError
 from ..models import Activity, Case, Client, Lot, User
 from .ledger import as_balance, lock_client, post
@@ -59,6 +59,7 @@ def log_work(
         post(session, client, unit="minute", role=role, quantity=-allocation.overage, kind="overage",
              effective_on=performed_on, activity=activity, memo=f"{memo} (beyond prepaid hours)", user=user)
     session.flush()
+    metrics.charge_posted(session, "minute", "work", billed)
     return WorkResult(activity, billed - allocation.overage, allocation.overage)
 
 
