@@ -340,11 +340,11 @@ def worker(app, stalled_after: float, poll: float) -> None:
     """
     import logging
 
-    from . import jobs
+    from . import jobs, observability
     from .db import hold_in_use
 
     _require_schema()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    observability.configure_logging(os.environ.get("LEDGER_LOG_LEVEL", "INFO"))  # JSON lines, as `ledger serve`
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # a line per rendering step otherwise
     hold_in_use(db.engine.url)  # a restore refuses while a worker runs
     db.session.remove()

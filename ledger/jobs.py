@@ -24,7 +24,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -33,10 +33,11 @@ import procrastinate
 from flask import Flask
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import func, select
+from sqlalchemy import text as sa_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from . import billing
+from . import billing, metrics, observability
 from .extensions import db
 
 log = logging.getLogger("ledger.worker")
@@ -85,21 +86,30 @@ class ClientNotInvoiced(Exception):
 
 @tasks.task(name="issue_client", queue="invoices",
             retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2, retry_exceptions={DBAPIError}))
-def issue_client(period: str, client: str, today: str) -> None:
-    """Issue one client's invoice for the month and archive its PDF; a no-op where both are done."""
+def issue_client(period: str, client: str, today: str, context: dict | None = None) -> None:
+    """Issue one client's invoice for the month and archive its PDF; a no-op where both are done.
+
+    ``context`` carries the request id of the run that queued it into this job's log lines.
+    """
     from . import batch
 
     month = billing.Period.parse(period)
-    with _app.app_context():
-        try:
-            outcome = batch.issue_client(_app, client, month, date.fromisoformat(today))
-            if isinstance(outcome, batch.Failure):
-                raise ClientNotInvoiced(f"{client}: {outcome.message} ({outcome.code})")
-            archived = batch.archive_client(_app, client, month)
-        finally:
-            db.session.remove()
-    if archived is not None:  # its e-mail, if the client gets one, goes out now that the PDF is there
-        _send_invoice_mail(_app, archived)
+    failed = True
+    metrics.job_started("invoice")
+    try:
+        with observability.restored_context(context), _app.app_context():
+            try:
+                outcome = batch.issue_client(_app, client, month, date.fromisoformat(today))
+                if isinstance(outcome, batch.Failure):
+                    raise ClientNotInvoiced(f"{client}: {outcome.message} ({outcome.code})")
+                archived = batch.archive_client(_app, client, month)
+            finally:
+                db.session.remove()
+            if archived is not None:  # its e-mail, if the client gets one, goes out now that the PDF is there
+                _send_invoice_mail(_app, archived)
+        failed = False
+    finally:
+        metrics.job_finished("invoice", failed)
 
 
 def _send_invoice_mail(app: Flask, invoice_id: int) -> None:
@@ -128,6 +138,23 @@ def send_reminders(timestamp: int | None = None) -> None:
     queued = _queue_reminders(_app, day)
     log.info("reminders for %s: %s queued", day, queued)
     send_mail()
+
+
+@metrics.add_database_collector
+def queued_jobs(session) -> Iterable:
+    """``ledger_queue_jobs{queue,status}``: the PostgreSQL queue's jobs by queue and status, every host's."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    rows = session.execute(sa_text("SELECT queue_name, status::text, count(*) FROM procrastinate.procrastinate_jobs "
+                                   "GROUP BY 1, 2")).all()
+    family = GaugeMetricFamily("ledger_queue_jobs", "Jobs in the PostgreSQL queue by queue and status "
+                               "(todo, doing, succeeded, failed…), read from the database.",
+                               labels=["queue", "status"])
+    for queue_name, status, count in rows:
+        family.add_metric([queue_name, status], count)
+    yield family
 
 
 def _send_outbox(app: Flask):
@@ -275,8 +302,12 @@ def enqueue_month(app: Flask, period: billing.Period, today: date) -> list[int]:
     jobs = queue(app)
     with jobs.open():
         task = jobs.tasks[ISSUE_TASK]
-        return [task.configure(queueing_lock=f"invoice:{period}:{code}").defer(
-            period=str(period), client=code, today=today.isoformat()) for code in codes]
+        context = observability.job_context()
+        queued = [task.configure(queueing_lock=f"invoice:{period}:{code}").defer(
+            period=str(period), client=code, today=today.isoformat(), context=context) for code in codes]
+    for _ in queued:
+        metrics.job_queued("invoice")
+    return queued
 
 
 def _pending_jobs(app: Flask, period: billing.Period) -> list[int]:
