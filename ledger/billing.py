@@ -418,8 +418,9 @@ def quote_transition(state: str, action: str) -> str:
     try:
         return QUOTE_TRANSITIONS[(state, action)]
     except KeyError:
-        article = "an" if state[0] in "aeiou" else "a"
-        raise InvalidTransition(f"{article} {state} quote cannot be {_past(action)}", "state") from None
+        template = (N_("an %(state)s quote cannot be %(done)s") if state[0] in "aeiou"
+                    else N_("a %(state)s quote cannot be %(done)s"))
+        raise InvalidTransition(template, "state", state=state, done=_past(action)) from None
 
 
 def _past(action: str) -> str:

@@ -42,6 +42,10 @@ CODE_WORDS = {
 }
 
 
+#: the values errors give as stored codes (a quote's state, the move refused): shown as ``label`` words
+CODE_PARAMS = ("state", "done", "status")
+
+
 def roles(*allowed: str):
     """Sign-in required, and one of ``allowed`` roles (admin may open every staff page)."""
 
@@ -77,7 +81,9 @@ def error_text(info: ErrorInfo) -> str:
 
     The API answers with ``info.message``, the same template filled in English.
     """
-    return _(info.template or info.message, **info.params)
+    params = {name: label(value) if name in CODE_PARAMS and isinstance(value, str) else value
+              for name, value in info.params.items()}
+    return _(info.template or info.message, **params)
 
 
 def apply_error(form: Form, error: Exception) -> bool:

@@ -12,8 +12,11 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from ledger import billing
+from ledger.errors import describe
 from ledger.extensions import db
 from ledger.models import Case, Client, User
+from ledger.web.common import error_text
 from tests.helpers import Browser, make_api_token, row_counts
 
 NEW_CLIENT = {
@@ -103,3 +106,17 @@ def test_a_client_code_taken_is_refused_in_german_on_the_page_and_in_english_by_
     assert error_beside(page, "code") == "Ein Kunde mit dem Code 'NEWCO' existiert bereits"
     assert api.status_code == 409
     assert api.get_json()["error"]["message"] == "a client with code 'NEWCO' exists already"
+
+
+@pytest.mark.parametrize(("language", "shown"), [
+    ("en", "an accepted quote cannot be declined"),
+    ("de", "Ein Angebot im Zustand „angenommen“ kann nicht abgelehnt werden"),
+    ("fr-CA", "Une soumission à l'état « acceptée » ne peut pas être refusée"),
+])
+def test_a_refused_quote_move_names_the_state_and_the_move_in_the_pages_language(app, language, shown):
+    with pytest.raises(billing.InvalidTransition) as refused:
+        billing.quote_transition("accepted", "decline")
+
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        assert error_text(describe(refused.value)) == shown
+    assert describe(refused.value).message == "an accepted quote cannot be declined"  # what the API says
