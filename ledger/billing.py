@@ -44,12 +44,23 @@ class Policy:
 POLICY = Policy()
 
 
-class RuleViolation(ValueError):
-    """An input the rules refuse; ``field`` names the offending input."""
+def N_(text: str) -> str:
+    """Mark a message template for the catalogues (the pages translate it when they show the error)."""
+    return text
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
+
+class RuleViolation(ValueError):
+    """An input the rules refuse; ``field`` names the offending input.
+
+    ``message`` is a template filled from ``params``: ``message`` holds the English text, ``template``
+    and ``params`` let a page show it in its own language.
+    """
+
+    def __init__(self, message: str, field: str | None = None, **params):
+        self.template = message
+        self.params = params
+        self.message = message % params if params else message
+        super().__init__(self.message)
         self.field = field
 
 
@@ -58,9 +69,10 @@ class InsufficientIncidents(RuleViolation):
 
     def __init__(self, needed: int, available: int):
         super().__init__(
-            f"{needed} {'incident' if needed == 1 else 'incidents'} needed but only {available} available; "
-            "this client's overage policy is 'block'",
-            field="incidents",
+            N_("1 incident needed but only %(available)s available; this client's overage policy is 'block'")
+            if needed == 1 else
+            N_("%(needed)s incidents needed but only %(available)s available; this client's overage policy is 'block'"),
+            field="incidents", needed=needed, available=available,
         )
         self.needed = needed
         self.available = available
@@ -77,25 +89,25 @@ def appointment_minutes(started_at: datetime, ended_at: datetime, policy: Policy
     """
     for name, value in (("started_at", started_at), ("ended_at", ended_at)):
         if value.tzinfo is None or value.utcoffset() is None:
-            raise RuleViolation(f"{name} needs a UTC offset, for example +02:00", field=name)
+            raise RuleViolation(N_("%(name)s needs a UTC offset, for example +02:00"), field=name, name=name)
     # In UTC: two times in one ZoneInfo subtract by wall clock, wrong across a DST change.
     seconds = (ended_at.astimezone(UTC) - started_at.astimezone(UTC)).total_seconds()
     if seconds <= 0:
-        raise RuleViolation("the appointment must end after it starts", field="ended_at")
+        raise RuleViolation(N_("the appointment must end after it starts"), field="ended_at")
     minutes = math.ceil(seconds / 60)
     if minutes > policy.appointment_max_minutes:
         hours = policy.appointment_max_minutes // 60
-        raise RuleViolation(f"a single appointment may last at most {hours} hours", "ended_at")
+        raise RuleViolation(N_("a single appointment may last at most %(hours)s hours"), "ended_at", hours=hours)
     return minutes
 
 
 def appointment_incidents(minutes: int, policy: Policy = POLICY) -> int:
     """Incidents for an appointment of ``minutes``: the first block, then each further block."""
     if minutes <= 0:
-        raise RuleViolation("an appointment must last at least one minute", field="minutes")
+        raise RuleViolation(N_("an appointment must last at least one minute"), field="minutes")
     if minutes > policy.appointment_max_minutes:
         hours = policy.appointment_max_minutes // 60
-        raise RuleViolation(f"a single appointment may last at most {hours} hours", "minutes")
+        raise RuleViolation(N_("a single appointment may last at most %(hours)s hours"), "minutes", hours=hours)
     beyond = max(0, minutes - policy.appointment_first_block_minutes)
     blocks = math.ceil(beyond / policy.appointment_increment_minutes)
     return policy.appointment_first_block_incidents + blocks * policy.appointment_increment_incidents
@@ -114,7 +126,7 @@ def helpdesk_answer_incidents(policy: Policy = POLICY) -> int:
 def billed_work_minutes(minutes: int, policy: Policy = POLICY) -> int:
     """Professional-service minutes rounded up to the billing increment (1 → 15, 16 → 30)."""
     if minutes <= 0:
-        raise RuleViolation("minutes must be a positive whole number", field="minutes")
+        raise RuleViolation(N_("minutes must be a positive whole number"), field="minutes")
     step = policy.work_billing_increment_minutes
     return math.ceil(minutes / step) * step
 
@@ -219,7 +231,7 @@ def allocate(
     :class:`InsufficientIncidents`; under ``bill`` the rest is overage.
     """
     if quantity < 0:
-        raise RuleViolation("a charge cannot be negative", field="quantity")
+        raise RuleViolation(N_("a charge cannot be negative"), field="quantity")
     usable = [lot for lot in fifo_order(lots) if lot.usable_on(on)]
     available = sum(lot.remaining for lot in usable)
     if quantity > available and overage_policy == "block":
@@ -362,16 +374,16 @@ def price_quote(
     for index, line in enumerate(lines):
         where = f"lines[{index}]"
         if line.role not in prices:
-            raise RuleViolation(f"unknown role {line.role!r}", f"{where}.role")
+            raise RuleViolation(N_("unknown role %(role)r"), f"{where}.role", role=line.role)
         if line.quantity <= 0 or line.quantity % QUOTE_STEP != 0:
-            raise RuleViolation("quantity is a positive multiple of 0.25", f"{where}.quantity")
+            raise RuleViolation(N_("quantity is a positive multiple of 0.25"), f"{where}.quantity")
         price = prices[line.role]
         unit_price = price.daily if line.unit == "day" else price.hourly
         hours = line.quantity * (HOURS_PER_DAY if line.unit == "day" else 1)
         priced.append(PricedLine(line.role, line.unit, line.quantity, unit_price,
                                  round_money(line.quantity * unit_price, exponent), int(hours * 60)))
     if not priced:
-        raise RuleViolation("a quote needs at least one line", "lines")
+        raise RuleViolation(N_("a quote needs at least one line"), "lines")
     minutes = sum(p.minutes for p in priced)
     percent = discount_percent(Decimal(minutes) / 60, tiers)
     subtotal = sum((p.amount for p in priced), Decimal(0))
@@ -406,8 +418,9 @@ def quote_transition(state: str, action: str) -> str:
     try:
         return QUOTE_TRANSITIONS[(state, action)]
     except KeyError:
-        article = "an" if state[0] in "aeiou" else "a"
-        raise InvalidTransition(f"{article} {state} quote cannot be {_past(action)}", "state") from None
+        template = (N_("an %(state)s quote cannot be %(done)s") if state[0] in "aeiou"
+                    else N_("a %(state)s quote cannot be %(done)s"))
+        raise InvalidTransition(template, "state", state=state, done=_past(action)) from None
 
 
 def _past(action: str) -> str:
@@ -435,7 +448,7 @@ class Period:
     def parse(cls, text: object) -> Period:
         """``2026-03`` as a Period; anything else (``2026-3``, ``2026-١٢``, `` 2026-03``) is refused."""
         if not isinstance(text, str) or not _PERIOD.fullmatch(text) or text[:4] == "0000":
-            raise RuleViolation(f"{text!r} is not a month written YYYY-MM", "period")
+            raise RuleViolation(N_("%(text)r is not a month written YYYY-MM"), "period", text=text)
         return cls(int(text[:4]), int(text[5:]))
 
     @classmethod
@@ -480,7 +493,8 @@ def check_not_future(day: date, today: date, field: str, what: str) -> None:
 def check_period_begun(period: Period, today: date) -> None:
     """Refuse to issue a month whose first day is after ``today``."""
     if period.start > today:
-        raise RuleViolation(f"{period} has not begun yet; a month is invoiced once it has begun", "period")
+        raise RuleViolation(N_("%(period)s has not begun yet; a month is invoiced once it has begun"), "period",
+                            period=str(period))
 
 
 def hours_amount(minutes: int, hourly: Decimal, exponent: Decimal = CENT) -> Decimal:
@@ -628,16 +642,16 @@ def waive_refusal(waived: bool, charges: Iterable[PostedCharge], anniversary: da
     """
     posted = [c for c in charges if c.quantity < 0]
     if waived:
-        return "this activity is waived already"
+        return N_("this activity is waived already")
     if not posted:
-        return "this activity charged nothing; there is nothing to waive"
+        return N_("this activity charged nothing; there is nothing to waive")
     if any(c.from_lot and c.lot_closed for c in posted):
-        return "the term this charge was drawn from is closed; correct it with a credit note"
+        return N_("the term this charge was drawn from is closed; correct it with a credit note")
     current = term_containing(anniversary, today, policy)
     for charge in posted:
         if not charge.from_lot and term_containing(anniversary, charge.effective_on, policy) != current:
-            return ("this overage was charged in a term that has ended; "
-                    "correct it with a credit note on the invoice that billed it")
+            return N_("this overage was charged in a term that has ended; "
+                      "correct it with a credit note on the invoice that billed it")
     return None
 
 
@@ -715,9 +729,9 @@ class TaxLine:
 def check_tax_component(component: TaxComponent) -> None:
     """Refuse an empty name or a rate outside 0–100 % (field ``taxes``)."""
     if not component.name or not component.name.strip():
-        raise RuleViolation("each tax component needs a name", "taxes")
+        raise RuleViolation(N_("each tax component needs a name"), "taxes")
     if not isinstance(component.rate, Decimal) or not Decimal(0) <= component.rate <= Decimal(100):
-        raise RuleViolation(f"{component.name}: a tax rate is a percentage from 0 to 100", "taxes")
+        raise RuleViolation(N_("%(tax)s: a tax rate is a percentage from 0 to 100"), "taxes", tax=component.name)
 
 
 def compute_taxes(subtotal: Decimal, components: Iterable[TaxComponent],
@@ -820,13 +834,13 @@ def invoice_standing(total: int, credited: int, paid: int, due_on: date, today: 
 def payment_refusal(amount: int, due: int, paid_on: date, issued_on: date, today: date) -> RuleViolation | None:
     """Why a payment of ``amount`` minor units on ``paid_on`` cannot be recorded, or None."""
     if amount <= 0:
-        return RuleViolation("a payment is a positive amount", "amount")
+        return RuleViolation(N_("a payment is a positive amount"), "amount")
     if amount > due:
-        return RuleViolation("the payment is more than the amount due", "amount")
+        return RuleViolation(N_("the payment is more than the amount due"), "amount")
     if paid_on > today:
-        return RuleViolation("a payment cannot be dated in the future", "paid_on")
+        return RuleViolation(N_("a payment cannot be dated in the future"), "paid_on")
     if paid_on < issued_on:
-        return RuleViolation("a payment cannot be dated before the invoice was issued", "paid_on")
+        return RuleViolation(N_("a payment cannot be dated before the invoice was issued"), "paid_on")
     return None
 
 

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from .billing import InsufficientIncidents, InvalidTransition, RuleViolation
 
 
+def N_(text: str) -> str:
+    """Mark a message template for the catalogues; the pages translate it when they show the error."""
+    return text
+
+
 class LedgerError(Exception):
-    """Base of every error a user can cause; ``field`` names the offending input."""
+    """Base of every error a user can cause; ``field`` names the offending input.
+
+    ``message`` is a template with named placeholders filled from ``params``
+    (``ValidationError(N_("quantity is at most %(max)s"), "quantity", max=100)``): the API answers
+    with the filled English text, the pages translate the template first (``common.error_text``).
+    """
 
     status = 422
     code = "validation_error"
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, field: str | None = None, **params):
+        self.template = message
+        self.params = params
+        self.message = message % params if params else message
+        super().__init__(self.message)
         self.field = field
 
 
@@ -64,6 +77,9 @@ class ErrorInfo:
     code: str
     message: str
     field: str | None
+    #: the untranslated template and its values (``message`` = ``template % params``), for the pages
+    template: str = ""
+    params: dict = dataclass_field(default_factory=dict, compare=False)
 
     def as_json(self) -> dict:
         """The API's error object."""
@@ -82,8 +98,8 @@ RULE_ERRORS = ((InvalidTransition, Conflict), (InsufficientIncidents, Insufficie
 def describe(error: Exception) -> ErrorInfo | None:
     """Status, code, message and field for a domain error; None for anything else."""
     if isinstance(error, LedgerError):
-        return ErrorInfo(error.status, error.code, error.message, error.field)
+        return ErrorInfo(error.status, error.code, error.message, error.field, error.template, error.params)
     for rule_error, like in RULE_ERRORS:
         if isinstance(error, rule_error):
-            return ErrorInfo(like.status, like.code, error.message, error.field)
+            return ErrorInfo(like.status, like.code, error.message, error.field, error.template, error.params)
     return None

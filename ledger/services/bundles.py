@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import N_, Conflict, NotFound, ValidationError
 from ..models import Bundle, Client, Lot, TermClose, User
 from ..money import Money
 from .clients import current_term
@@ -31,21 +31,23 @@ def buy_bundle(
     The price of one incident comes from the rate card in force unless ``unit_price`` is given.
     """
     if not 0 < quantity <= MAX_BUNDLE:
-        raise ValidationError(f"quantity is a whole number from 1 to {MAX_BUNDLE}", "quantity")
+        raise ValidationError(N_("quantity is a whole number from 1 to %(max)s"), "quantity", max=MAX_BUNDLE)
     if unit_price is None:
         try:
             card = card_in_force(session, client.currency, purchased_on)
         except NotFound as missing:
-            raise ValidationError(f"{missing.message}; give unit_price", "unit_price") from None
+            raise ValidationError(N_("no rate card for %(currency)s in force on %(day)s; give unit_price"), "unit_price",
+                                  **missing.params) from None
         unit_price = Money.from_minor(card.incident_price_minor, client.currency)
     if unit_price.currency != client.currency or unit_price.amount < 0:
-        raise ValidationError(f"unit_price is a non-negative amount in {client.currency}", "unit_price")
+        raise ValidationError(N_("unit_price is a non-negative amount in %(currency)s"), "unit_price",
+                              currency=client.currency)
     client = lock_client(session, client)
     term = current_term(client, purchased_on)
     closed_to = session.scalar(select(func.max(TermClose.term_end)).where(TermClose.client_id == client.id))
     if closed_to is not None and term.end <= closed_to:
-        raise Conflict(f"the term ending {term.end.isoformat()} is closed; sell into a current term",
-                       "purchased_on")
+        raise Conflict(N_("the term ending %(day)s is closed; sell into a current term"),
+                       "purchased_on", day=term.end.isoformat())
     lot = Lot(client_id=client.id, unit="incident", kind="purchase", quantity=quantity,
               remaining=0, starts_on=purchased_on, expires_on=term.end)
     bundle = Bundle(client_id=client.id, lot=lot, quantity=quantity, unit_price_minor=unit_price.minor,

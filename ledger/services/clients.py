@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing
-from ..errors import Conflict, ValidationError
+from ..errors import N_, Conflict, ValidationError
 from ..models import OVERAGE_POLICIES, Client, User
 from ..money import Money, is_currency, is_locale
 from . import access
@@ -41,23 +41,23 @@ def create_client(
     if time_zone is not None:
         check_time_zone(time_zone)
     if not CODE_PATTERN.match(code):
-        raise ValidationError("use 1–32 letters, digits, '-' or '_', starting with a letter or digit", "code")
+        raise ValidationError(N_("use 1–32 letters, digits, '-' or '_', starting with a letter or digit"), "code")
     if not is_currency(currency):
-        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+        raise ValidationError(N_("%(currency)r is not an ISO 4217 currency code"), "currency", currency=currency)
     if not has_rate_card(session, currency):
-        raise ValidationError(f"there is no {currency} rate card; create one before a client in {currency}",
-                              "currency")
+        raise ValidationError(N_("there is no %(currency)s rate card; create one before a client in %(currency)s"),
+                              "currency", currency=currency)
     if not is_locale(locale):
-        raise ValidationError(f"{locale!r} is not a known locale (for example en_US, de_DE)", "locale")
+        raise ValidationError(N_("%(locale)r is not a known locale (for example en_US, de_DE)"), "locale", locale=locale)
     if not Decimal(0) <= tax_rate <= Decimal(100) or tax_rate != tax_rate.quantize(Decimal("0.001")):
-        raise ValidationError("tax_rate is a percentage from 0 to 100 with at most 3 decimals", "tax_rate")
+        raise ValidationError(N_("tax_rate is a percentage from 0 to 100 with at most 3 decimals"), "tax_rate")
     if overage_policy not in OVERAGE_POLICIES:
-        raise ValidationError("overage_policy is 'bill' or 'block'", "overage_policy")
+        raise ValidationError(N_("overage_policy is 'bill' or 'block'"), "overage_policy")
     fee = maintenance_fee or Money(Decimal(0), currency)
     if fee.currency != currency or fee.amount < 0:
-        raise ValidationError("maintenance_fee is a non-negative amount in the client's currency", "maintenance_fee")
+        raise ValidationError(N_("maintenance_fee is a non-negative amount in the client's currency"), "maintenance_fee")
     if session.scalar(select(Client.id).where(Client.code == code)) is not None:
-        raise Conflict(f"a client with code {code!r} exists already", "code")
+        raise Conflict(N_("a client with code %(code)r exists already"), "code", code=code)
     client = Client(
         code=code, name=name, currency=currency, locale=locale, tax_rate=tax_rate,
         term_start=term_start, maintenance_fee_minor=fee.minor, overage_policy=overage_policy,
@@ -95,16 +95,17 @@ def update_client(session: Session, client: Client, **fields) -> Client:
     if "time_zone" in fields:
         check_time_zone(fields["time_zone"])
     if "locale" in fields and not is_locale(fields["locale"]):
-        raise ValidationError(f"{fields['locale']!r} is not a known locale (for example en_US, de_DE)", "locale")
+        raise ValidationError(N_("%(locale)r is not a known locale (for example en_US, de_DE)"), "locale",
+                              locale=fields["locale"])
     rate = fields.get("tax_rate")
     if rate is not None and (not Decimal(0) <= rate <= Decimal(100) or rate != rate.quantize(Decimal("0.001"))):
-        raise ValidationError("tax_rate is a percentage from 0 to 100 with at most 3 decimals", "tax_rate")
+        raise ValidationError(N_("tax_rate is a percentage from 0 to 100 with at most 3 decimals"), "tax_rate")
     if fields.get("overage_policy", "bill") not in OVERAGE_POLICIES:
-        raise ValidationError("overage_policy is 'bill' or 'block'", "overage_policy")
+        raise ValidationError(N_("overage_policy is 'bill' or 'block'"), "overage_policy")
     fee = fields.pop("maintenance_fee", None)
     if fee is not None:
         if fee.currency != client.currency or fee.amount < 0:
-            raise ValidationError("maintenance_fee is a non-negative amount in the client's currency",
+            raise ValidationError(N_("maintenance_fee is a non-negative amount in the client's currency"),
                                   "maintenance_fee")
         client.maintenance_fee_minor = fee.minor
     if rate is not None and client.taxes:

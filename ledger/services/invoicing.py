@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing, metrics
-from ..errors import Conflict, ValidationError
+from ..errors import N_, Conflict, ValidationError
 from ..models import BillableItem, Bundle, Client, Entry, Invoice, InvoiceLine, InvoiceSource, RateCard, User
 from ..money import Money, exponent
 from . import access, archive, einvoicing, mail
@@ -161,7 +161,8 @@ def _hours_overage_lines(session, client, last, billed, cards) -> list[DraftLine
         card = cards.on(entry.effective_on)
         role = next((r for r in card.roles if r.code == entry.role), None)
         if role is None:
-            raise ValidationError(f"role {entry.role!r} is not on the {card.currency} rate card", "role")
+            raise ValidationError(N_("role %(role)r is not on the %(currency)s rate card"), "role",
+                                  role=entry.role, currency=card.currency)
         titles[entry.role] = role.title
         charges.append(billing.OverageCharge((entry.role, role.hourly_minor), f"entry:{entry.id}", -entry.quantity))
     lines = []
@@ -212,8 +213,8 @@ def issue_invoice(
     if not draft.billable:
         return None
     if client.reverse_charge and not client.vat_id:
-        raise ValidationError(f"{client.code} is invoiced under the reverse charge, which needs its VAT ID",
-                              "vat_id")
+        raise ValidationError(N_("%(code)s is invoiced under the reverse charge, which needs its VAT ID"),
+                              "vat_id", code=client.code)
     statement = usage_statement(session, client, period)
     snapshot = einvoicing.take_snapshot(einvoicing.seller_snapshot(vendor), einvoicing.buyer_snapshot(client),
                                         period, today, draft.taxes)
@@ -271,9 +272,9 @@ def issue_credit_note(
     config) the note's PDF is archived in the same transaction, so a download only reads.
     """
     if invoice.kind != "invoice":
-        raise Conflict("only an invoice can be credited", "number")
+        raise Conflict(N_("only an invoice can be credited"), "number")
     if not reason.strip():
-        raise ValidationError("a credit note needs a reason", "reason")
+        raise ValidationError(N_("a credit note needs a reason"), "reason")
     vendor = get_vendor(session)
     require_complete(vendor)
     client = lock_client(session, invoice.client)
@@ -339,15 +340,16 @@ def _chosen_lines(invoice: Invoice, positions: list[int] | None, credited: set[i
     if positions is None:
         chosen = [line for line in invoice.lines if line.id not in credited]
         if not chosen:
-            raise Conflict(f"every line of {invoice.number} has been credited already", "lines")
+            raise Conflict(N_("every line of %(number)s has been credited already"), "lines", number=invoice.number)
         return chosen
     by_position = {line.position: line for line in invoice.lines}
     if not positions or len(set(positions)) != len(positions):
-        raise ValidationError("lines lists each line position once", "lines")
+        raise ValidationError(N_("lines lists each line position once"), "lines")
     missing = [p for p in positions if p not in by_position]
     if missing:
-        raise ValidationError(f"invoice {invoice.number} has no line {missing[0]}", "lines")
+        raise ValidationError(N_("invoice %(number)s has no line %(line)s"), "lines", number=invoice.number,
+                              line=missing[0])
     chosen = [by_position[p] for p in sorted(positions)]
     if any(line.id in credited for line in chosen):
-        raise Conflict("a chosen line has been credited already", "lines")
+        raise Conflict(N_("a chosen line has been credited already"), "lines")
     return chosen

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import storage
-from ..errors import Conflict, ValidationError
+from ..errors import N_, Conflict, ValidationError
 from ..i18n import translations
 from ..models import Client, Invoice, OutboxAttachment, OutboxMessage, Quote
 from ..money import Money
@@ -368,7 +368,7 @@ def recover_stale_claims(session: Session, transport, now: datetime) -> list[tup
 def resend(session: Session, message: OutboxMessage, now: datetime) -> OutboxMessage:
     """Queue a failed message again, due now, under its own Message-ID (finance's decision)."""
     if message.state != "failed":
-        raise Conflict(f"only a failed message can be resent; this one is {message.state}", "state")
+        raise Conflict(N_("only a failed message can be resent; this one is %(state)s"), "state", state=message.state)
     message.state, message.next_attempt_at, message.attempts = "queued", now, 0
     session.flush()
     return message

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from .. import billing
 from ..db import lock_row
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import N_, Conflict, NotFound, ValidationError
 from ..models import Invoice, Payment, User
 from ..money import Money
 from .access import visible
@@ -62,7 +62,8 @@ def record_payment(
     positive, has more decimals than the currency, exceeds the amount due or is dated impossibly."""
     today = today or _today()
     if invoice.kind != "invoice":
-        raise Conflict(f"{invoice.number} is a credit note: payments are recorded against invoices", "invoice")
+        raise Conflict(N_("%(number)s is a credit note: payments are recorded against invoices"), "invoice",
+                       number=invoice.number)
     invoice = lock_row(session, Invoice, invoice.id)  # two payments at once never both fit the amount due
     minor = _minor(amount, invoice.currency)
     due = standing(session, invoice, today).amount_due
@@ -70,9 +71,9 @@ def record_payment(
     if refusal is not None:
         if refusal.field == "amount" and minor > 0:
             shown = Money.from_minor(max(due, 0), invoice.currency)
-            raise ValidationError(f"the payment is more than the amount due ({shown} {invoice.currency})",
-                                  "amount")
-        raise ValidationError(refusal.message, refusal.field)
+            raise ValidationError(N_("the payment is more than the amount due (%(due)s %(currency)s)"),
+                                  "amount", due=str(shown), currency=invoice.currency)
+        raise ValidationError(refusal.template, refusal.field, **refusal.params)
     payment = Payment(invoice_id=invoice.id, amount_minor=minor, currency=invoice.currency, paid_on=paid_on,
                       method=_text(method, MAX_METHOD, "method"), reference=_text(reference, MAX_REFERENCE,
                                                                                    "reference"),
@@ -87,13 +88,13 @@ def _minor(amount: Money | Decimal, currency: str) -> int:
     try:
         return Money.parse(str(value), currency).minor
     except ValueError as error:
-        raise ValidationError(f"amount is not a valid amount: {error}", "amount") from None
+        raise ValidationError(N_("amount is not a valid amount: %(reason)s"), "amount", reason=str(error)) from None
 
 
 def _text(value: str | None, limit: int, field: str) -> str | None:
     value = (value or "").strip()
     if len(value) > limit:
-        raise ValidationError(f"{field} is at most {limit} characters", field)
+        raise ValidationError(N_("%(field_name)s is at most %(max)s characters"), field, field_name=field, max=limit)
     return value or None
 
 
@@ -102,12 +103,12 @@ def reverse_payment(session: Session, payment: Payment, reason: str, user: User 
     """Undo ``payment`` with a reversing payment of the opposite amount, dated ``today``, with a reason."""
     today = today or _today()
     if not (reason or "").strip():
-        raise ValidationError("a reversal needs a reason", "reason")
+        raise ValidationError(N_("a reversal needs a reason"), "reason")
     if payment.reverses_id is not None:
-        raise Conflict("a reversal cannot itself be reversed; record the payment again", "payment")
+        raise Conflict(N_("a reversal cannot itself be reversed; record the payment again"), "payment")
     lock_row(session, Invoice, payment.invoice_id)
     if session.scalar(select(Payment.id).where(Payment.reverses_id == payment.id)) is not None:
-        raise Conflict(f"payment {payment.id} has been reversed already", "payment")
+        raise Conflict(N_("payment %(id)s has been reversed already"), "payment", id=payment.id)
     reversal = Payment(invoice_id=payment.invoice_id, amount_minor=-payment.amount_minor,
                        currency=payment.currency, paid_on=today, method=payment.method,
                        reference=payment.reference, reverses_id=payment.id, reason=reason.strip(),
@@ -134,5 +135,5 @@ def find_payment(session: Session, payment_id: int, user: User) -> Payment:
                            .where(Payment.id == payment_id, Invoice.id.in_(visible(Invoice, user)
                                                                            .with_only_columns(Invoice.id))))
     if found is None:
-        raise NotFound(f"no payment {payment_id}", "id")
+        raise NotFound(N_("no payment %(id)s"), "id", id=payment_id)
     return found

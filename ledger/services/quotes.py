@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from .. import billing
-from ..errors import Conflict, ValidationError
+from ..errors import N_, Conflict, ValidationError
 from ..models import BillableItem, Client, Lot, Quote, QuoteLine, User
 from ..money import Money, exponent
 from . import access, mail
@@ -29,12 +29,12 @@ def create_quote(
 ) -> Quote:
     """A draft quote priced from the card in force today; its prices never change afterwards."""
     if valid_until < today:
-        raise ValidationError("valid_until is in the past", "valid_until")
+        raise ValidationError(N_("valid_until is in the past"), "valid_until")
     if not 0 < len(lines) <= MAX_LINES:
-        raise ValidationError(f"a quote has 1 to {MAX_LINES} lines", "lines")
+        raise ValidationError(N_("a quote has 1 to %(max)s lines"), "lines", max=MAX_LINES)
     for index, line in enumerate(lines):
         if line.quantity > MAX_QUANTITY:
-            raise ValidationError(f"quantity is at most {MAX_QUANTITY}", f"lines[{index}].quantity")
+            raise ValidationError(N_("quantity is at most %(max)s"), f"lines[{index}].quantity", max=MAX_QUANTITY)
     card = card_in_force(session, client.currency, today)
     tiers = [(tier.min_hours, tier.percent) for tier in card.volume_discounts]
     priced = billing.price_quote(lines, role_prices(card), tiers, exponent(client.currency))
@@ -78,7 +78,8 @@ def _move(session: Session, quote: Quote, action: str, today: date) -> Quote:
     session.refresh(quote)
     state = state_on(quote, today)
     if state == "expired" and action in ("send", "accept"):
-        raise Conflict(f"quote {quote.number} expired on {quote.valid_until.isoformat()}", "valid_until")
+        raise Conflict(N_("quote %(number)s expired on %(day)s"), "valid_until", number=quote.number,
+                       day=quote.valid_until.isoformat())
     quote.state = billing.quote_transition(state, action)
     return quote
 

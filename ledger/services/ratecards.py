@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import billing
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import N_, Conflict, NotFound, ValidationError
 from ..models import RateCard, RateCardRole, VolumeDiscount
 from ..money import Money, is_currency
 
@@ -43,13 +43,13 @@ def create_rate_card(
 ) -> RateCard:
     """A new version of ``currency``'s card, in force from ``effective_from``; old versions stay."""
     if not is_currency(currency):
-        raise ValidationError(f"{currency!r} is not an ISO 4217 currency code", "currency")
+        raise ValidationError(N_("%(currency)r is not an ISO 4217 currency code"), "currency", currency=currency)
     clash = session.scalar(
         select(RateCard.id).where(RateCard.currency == currency, RateCard.effective_from == effective_from)
     )
     if clash is not None:
-        raise Conflict(f"a {currency} rate card already takes effect on {effective_from.isoformat()}",
-                       "effective_from")
+        raise Conflict(N_("a %(currency)s rate card already takes effect on %(day)s"), "effective_from",
+                       currency=currency, day=effective_from.isoformat())
     latest = session.scalar(select(func.max(RateCard.version)).where(RateCard.currency == currency))
     card = RateCard(
         currency=currency,
@@ -90,7 +90,8 @@ def card_in_force(session: Session, currency: str, on: date) -> RateCard:
         .limit(1)
     )
     if card is None:
-        raise NotFound(f"no rate card for {currency} in force on {on.isoformat()}", "currency")
+        raise NotFound(N_("no rate card for %(currency)s in force on %(day)s"), "currency", currency=currency,
+                       day=on.isoformat())
     return card
 
 

@@ -27,7 +27,7 @@ from ..businesstime import (
     target_state,
     weekly_hours,
 )
-from ..errors import ValidationError
+from ..errors import N_, ValidationError
 from ..models import (
     SEVERITIES,
     Case,
@@ -123,9 +123,9 @@ def add_plan_version(
 ) -> SupportPlanVersion:
     """Create plan ``code`` or its next version, in force from ``effective_from``; validated first."""
     if not code or len(code) > 40 or not code.replace("_", "").isalnum() or code != code.lower():
-        raise ValidationError("a plan code is lower-case letters, digits and _", "code")
+        raise ValidationError(N_("a plan code is lower-case letters, digits and _"), "code")
     if not name.strip():
-        raise ValidationError("a plan needs a name", "name")
+        raise ValidationError(N_("a plan needs a name"), "name")
     calendar = Calendar(time_zone, tuple(hours), holiday_country or None, holiday_subdivision or None,
                         frozenset(closures))
     _check_targets(targets)
@@ -137,7 +137,8 @@ def add_plan_version(
     latest = session.scalar(select(func.max(SupportPlanVersion.effective_from))
                             .where(SupportPlanVersion.plan_id == plan.id))
     if latest is not None and effective_from <= latest:
-        raise ValidationError(f"a new version takes effect after {latest.isoformat()}", "effective_from")
+        raise ValidationError(N_("a new version takes effect after %(day)s"), "effective_from",
+                              day=latest.isoformat())
     plan.name = name.strip()
     number = (session.scalar(select(func.max(SupportPlanVersion.version))
                              .where(SupportPlanVersion.plan_id == plan.id)) or 0) + 1
@@ -160,10 +161,11 @@ def add_plan_version(
 def _check_targets(targets: Mapping[str, tuple[Target | None, Target | None]]) -> None:
     for severity, pair in targets.items():
         if severity not in SEVERITIES:
-            raise ValidationError(f"severity is one of {', '.join(SEVERITIES)}", f"targets.{severity}")
+            raise ValidationError(N_("severity is one of %(choices)s"), f"targets.{severity}",
+                                  choices=", ".join(SEVERITIES))
         for kind, target in zip(("respond", "resolve"), pair):
             if target is not None and not isinstance(target, Target):
-                raise ValidationError("a target is an amount and a unit", f"targets.{severity}.{kind}")
+                raise ValidationError(N_("a target is an amount and a unit"), f"targets.{severity}.{kind}")
 
 
 def _target_columns(respond: Target | None, resolve: Target | None) -> dict:
@@ -198,7 +200,7 @@ def find_plan(session: Session, code: str, field: str = "support_plan") -> Suppo
     """The plan with ``code`` and all its versions; a validation error naming ``field`` if none."""
     plan = session.scalar(select(SupportPlan).where(SupportPlan.code == code).options(*_VERSION_PARTS))
     if plan is None:
-        raise ValidationError(f"no support plan {code!r}", field)
+        raise ValidationError(N_("no support plan %(code)r"), field, code=code)
     return plan
 
 
@@ -238,18 +240,18 @@ def change_status(
 ) -> Case:
     """Move ``case`` to ``status`` at ``at`` as the lifecycle allows, keeping the change in its history."""
     if status not in CASE_STATUSES:
-        raise ValidationError(f"status is one of {', '.join(CASE_STATUSES[1:])}", "status")
+        raise ValidationError(N_("status is one of %(choices)s"), "status", choices=", ".join(CASE_STATUSES[1:]))
     at = _checked_instant(at, "at")
     session.refresh(case, with_for_update=True)
     _check_resolution(status, resolution)
     case_transition(case.status, status)
     if at < case.opened_at:
-        raise ValidationError(f"at is before case {case.number} was opened", "at")
+        raise ValidationError(N_("at is before case %(number)s was opened"), "at", number=case.number)
     if at > utcnow():
-        raise ValidationError("at is in the future", "at")
+        raise ValidationError(N_("at is in the future"), "at")
     last = session.scalar(select(func.max(CaseStatusChange.at)).where(CaseStatusChange.case_id == case.id))
     if last is not None and at < last:
-        raise ValidationError(f"at is before the case's last status change ({last.isoformat()})", "at")
+        raise ValidationError(N_("at is before the case's last status change (%(at)s)"), "at", at=last.isoformat())
     if status == "resolved":
         case.resolution, case.resolved_at = resolution, at
     elif case.status == "resolved" and status != "closed":
@@ -263,15 +265,16 @@ def change_status(
 
 def _check_resolution(status: str, resolution: str | None) -> None:
     if status == "resolved" and resolution not in RESOLUTIONS:
-        raise ValidationError(f"resolving a case says how: resolution is one of {', '.join(RESOLUTIONS)}",
-                              "resolution")
+        raise ValidationError(N_("resolving a case says how: resolution is one of %(choices)s"),
+                              "resolution", choices=", ".join(RESOLUTIONS))
     if status != "resolved" and resolution is not None:
-        raise ValidationError("a resolution is given only when the case is resolved", "resolution")
+        raise ValidationError(N_("a resolution is given only when the case is resolved"), "resolution")
 
 
 def _checked_instant(value: datetime, field: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(f"{field} is a time with a UTC offset, for example +02:00", field)
+        raise ValidationError(N_("%(field_name)s is a time with a UTC offset, for example +02:00"), field,
+                              field_name=field)
     return value
 
 

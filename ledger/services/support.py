@@ -10,7 +10,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import billing
 from ..db import acquire_write_lock, held_lock
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import N_, Conflict, NotFound, ValidationError
 from ..models import SEVERITIES, Activity, Case, Client, Entry, Lot, User, Waiver
 from . import access
 from .ledger import (
@@ -40,7 +40,7 @@ def open_case(
 ) -> Case:
     """Open a case for ``client`` with the next case number."""
     if severity not in SEVERITIES:
-        raise ValidationError(f"severity is one of {', '.join(SEVERITIES)}", "severity")
+        raise ValidationError(N_("severity is one of %(choices)s"), "severity", choices=", ".join(SEVERITIES))
     number = next_number(session, "case")
     case = Case(number=f"C-{number:06d}", client_id=client.id, subject=subject, severity=severity,
                 description=description, opened_at=opened_at, created_by_id=user.id if user else None)
@@ -136,7 +136,8 @@ def _record(
     """Validate, allocate, then write the activity and its entries; nothing is written on a refusal."""
     if occurred_at < case.opened_at:
         field = "started_at" if kind == "appointment" else _time_field(kind)
-        raise ValidationError(f"{field} is before case {case.number} was opened", field)
+        raise ValidationError(N_("%(field_name)s is before case %(number)s was opened"), field, field_name=field,
+                              number=case.number)
     allocation = plan_incident_charge(session, client, incidents, occurred_at.date(), lots)
     offset = occurred_at.utcoffset()
     activity = insert_row(session, Activity, {
@@ -171,7 +172,7 @@ def waive(session: Session, activity: Activity, reason: str, user: User | None =
     term that has ended, is corrected with a credit note, never by a negative figure.
     """
     if not reason.strip():
-        raise ValidationError("a waiver needs a written reason", "reason")
+        raise ValidationError(N_("a waiver needs a written reason"), "reason")
     today = today or datetime.now(UTC).date()
     client = lock_client(session, activity.client_id)
     session.refresh(activity)

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import N_, Conflict, NotFound, ValidationError
 from ..models import ROLES, ApiToken, Client, User, WebSession, utcnow
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -39,7 +39,8 @@ def check_time_zone(zone: str, field: str = "time_zone") -> str:
     """``zone`` if it is an IANA time zone; a validation error naming ``field`` otherwise."""
     if not isinstance(zone, str) or zone not in time_zones():
         shown = zone if isinstance(zone, str) and len(zone) <= 64 else "that"
-        raise ValidationError(f"{shown!r} is not an IANA time zone like Europe/Berlin or America/Toronto", field)
+        raise ValidationError(N_("%(zone)r is not an IANA time zone like Europe/Berlin or America/Toronto"), field,
+                              zone=shown)
     return zone
 
 
@@ -48,7 +49,7 @@ def set_preferences(session: Session, user: User, *, time_zone: str | None, lang
     if time_zone is not None:
         check_time_zone(time_zone)
     if language is not None and language not in LANGUAGES:
-        raise ValidationError(f"the language is one of {', '.join(LANGUAGES)}", "language")
+        raise ValidationError(N_("the language is one of %(choices)s"), "language", choices=", ".join(LANGUAGES))
     user.time_zone, user.language = time_zone, language
     session.flush()
 
@@ -56,11 +57,12 @@ def set_preferences(session: Session, user: User, *, time_zone: str | None, lang
 def change_own_password(session: Session, user: User, current: str, new: str, repeated: str) -> None:
     """A user's own password change: the current one first, the new one twice; ends their other sessions too."""
     if not check_password(user, current):
-        raise ValidationError("that is not your current password", "current_password")
+        raise ValidationError(N_("that is not your current password"), "current_password")
     if new != repeated:
-        raise ValidationError("the two new passwords differ", "repeat_password")
+        raise ValidationError(N_("the two new passwords differ"), "repeat_password")
     if len(new) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"a password has at least {MIN_PASSWORD_LENGTH} characters", "new_password")
+        raise ValidationError(N_("a password has at least %(count)s characters"), "new_password",
+                              count=MIN_PASSWORD_LENGTH)
     change_password(session, user, new)
 
 
@@ -71,13 +73,13 @@ def create_user(
     """Create a user; a client user belongs to exactly one client, other roles to none."""
     email = email.strip().lower()
     if not EMAIL_PATTERN.match(email) or len(email) > 254:
-        raise ValidationError(f"{email!r} is not an email address", "email")
+        raise ValidationError(N_("%(email)r is not an email address"), "email", email=email)
     if role not in ROLES:
-        raise ValidationError(f"role is one of {', '.join(ROLES)}", "role")
+        raise ValidationError(N_("role is one of %(choices)s"), "role", choices=", ".join(ROLES))
     if (role == "client") != (client is not None):
-        raise ValidationError("a client user belongs to one client, and only a client user does", "client")
+        raise ValidationError(N_("a client user belongs to one client, and only a client user does"), "client")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"a user {email} exists already", "email")
+        raise Conflict(N_("a user %(email)s exists already"), "email", email=email)
     user = User(email=email, role=role, client_id=client.id if client else None)
     if password is not None:
         set_password(user, password)
@@ -89,7 +91,7 @@ def create_user(
 def set_password(user: User, password: str) -> None:
     """Store a scrypt hash of ``password``."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"a password has at least {MIN_PASSWORD_LENGTH} characters", "password")
+        raise ValidationError(N_("a password has at least %(count)s characters"), "password", count=MIN_PASSWORD_LENGTH)
     user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
 
 
@@ -164,7 +166,7 @@ def find_user(session: Session, email: str) -> User:
     """The user with ``email``; NotFound otherwise."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
-        raise NotFound(f"no user {email}", "email")
+        raise NotFound(N_("no user %(email)s"), "email", email=email)
     return user
 
 
@@ -181,13 +183,13 @@ def create_token(
     """
     name = (name or "").strip()
     if len(name) > MAX_TOKEN_NAME:
-        raise ValidationError(f"a token's name has at most {MAX_TOKEN_NAME} characters", "name")
+        raise ValidationError(N_("a token's name has at most %(max)s characters"), "name", max=MAX_TOKEN_NAME)
     if "<" in name or ">" in name:
-        raise ValidationError("a token's name is plain text: no < or >", "name")
+        raise ValidationError(N_("a token's name is plain text: no < or >"), "name")
     expires_at = None
     if expires_on is not None:
         if expires_on <= (today or datetime.now(UTC).date()):
-            raise ValidationError("the expiry is a day after today", "expires")
+            raise ValidationError(N_("the expiry is a day after today"), "expires")
         expires_at = datetime.combine(expires_on, time(), tzinfo=UTC)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, token_hash=_digest(token), prefix=token[:10], name=name,
@@ -246,6 +248,6 @@ def revoke_token(session: Session, token_id: int) -> None:
     """Revoke a token from now on."""
     row = session.get(ApiToken, token_id)
     if row is None:
-        raise NotFound(f"no token {token_id}", "id")
+        raise NotFound(N_("no token %(id)s"), "id", id=token_id)
     row.revoked_at = utcnow()
     session.flush()

@@ -22,7 +22,7 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumError
 
 from .. import billing
-from ..errors import Conflict, ValidationError
+from ..errors import N_, Conflict, ValidationError
 from ..models import Client, ClientTax, Vendor
 from ..models.base import utcnow
 
@@ -180,9 +180,9 @@ def clean_text(value: Any, field: str, limit: int) -> str:
         raise ValidationError(f"{field} is text", field)
     value = value.strip()
     if len(value) > limit:
-        raise ValidationError(f"{field} is at most {limit} characters", field)
+        raise ValidationError(N_("%(field_name)s is at most %(max)s characters"), field, field_name=field, max=limit)
     if any(ord(char) < 32 and char not in "\n\r\t" for char in value):
-        raise ValidationError(f"{field} holds a control character", field)
+        raise ValidationError(N_("%(field_name)s holds a control character"), field, field_name=field)
     return value.replace("\r\n", "\n")
 
 
@@ -190,7 +190,8 @@ def clean_country(value: str, field: str = "country") -> str:
     """An ISO 3166-1 alpha-2 code, upper case; empty stays empty."""
     code = value.strip().upper()
     if code and (len(code) != 2 or pycountry.countries.get(alpha_2=code) is None):
-        raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)", field)
+        raise ValidationError(N_("%(value)r is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)"), field,
+                              value=value)
     return code
 
 
@@ -206,9 +207,10 @@ def clean_vat_id(value: str, country: str, field: str = "vat_id") -> str:
         if module is not None:
             return module.validate(compact)
     except StdnumError as error:
-        raise ValidationError(f"{value!r} is not a valid VAT or tax ID: {error}", field) from None
+        raise ValidationError(N_("%(value)r is not a valid VAT or tax ID: %(reason)s"), field, value=value,
+                              reason=str(error)) from None
     if not TAX_NUMBER.match(value.upper()):
-        raise ValidationError(f"{value!r} is not a VAT or tax ID", field)
+        raise ValidationError(N_("%(value)r is not a VAT or tax ID"), field, value=value)
     return value.upper()
 
 
@@ -219,7 +221,7 @@ def clean_iban(value: str) -> str:
     try:
         return IBAN(value).compact
     except SchwiftyException as error:
-        raise ValidationError(f"not a valid IBAN: {error}", "iban") from None
+        raise ValidationError(N_("not a valid IBAN: %(reason)s"), "iban", reason=str(error)) from None
 
 
 def clean_bic(value: str) -> str:
@@ -229,20 +231,20 @@ def clean_bic(value: str) -> str:
     try:
         return str(BIC(value))
     except SchwiftyException as error:
-        raise ValidationError(f"not a valid BIC: {error}", "bic") from None
+        raise ValidationError(N_("not a valid BIC: %(reason)s"), "bic", reason=str(error)) from None
 
 
 def clean_email(value: str, field: str) -> str:
     """One e-mail address, lower-cased domain left as typed."""
     if not EMAIL.match(value) or len(value) > 254:
-        raise ValidationError(f"{value!r} is not an e-mail address", field)
+        raise ValidationError(N_("%(value)r is not an e-mail address"), field, value=value)
     return value
 
 
 def clean_emails(value: Any, field: str = "billing_emails") -> list[str]:
     """A list of distinct e-mail addresses, at most 10."""
     if not isinstance(value, list) or len(value) > 10:
-        raise ValidationError(f"{field} is a list of at most 10 e-mail addresses", field)
+        raise ValidationError(N_("%(field_name)s is a list of at most 10 e-mail addresses"), field, field_name=field)
     emails = [clean_email(clean_text(item, field, 254), field) for item in value]
     return list(dict.fromkeys(emails))
 
@@ -250,7 +252,7 @@ def clean_emails(value: Any, field: str = "billing_emails") -> list[str]:
 def clean_payment_terms(value: Any) -> int:
     """Days from issue to due date: a whole number from 0 to 365."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
-        raise ValidationError("payment_terms_days is a whole number of days from 0 to 365",
+        raise ValidationError(N_("payment_terms_days is a whole number of days from 0 to 365"),
                               "payment_terms_days")
     return value
 
@@ -273,27 +275,27 @@ def clean_taxes(value: Any) -> tuple[billing.TaxComponent, ...]:
         try:
             billing.check_tax_component(component)
         except billing.RuleViolation as error:
-            raise ValidationError(error.message, "taxes") from None
+            raise ValidationError(error.template, "taxes", **error.params) from None
         components.append(component)
     if sum((c.rate for c in components), Decimal(0)) > 100:
-        raise ValidationError("the tax components add up to more than 100 %", "taxes")
+        raise ValidationError(N_("the tax components add up to more than 100 %"), "taxes")
     return tuple(components)
 
 
 def clean_logo(data: Any) -> tuple[bytes, str]:
     """Logo bytes and their media type: a PNG, JPEG or SVG by content, at most 1 MB."""
     if not isinstance(data, (bytes, bytearray)) or not data:
-        raise ValidationError("the logo is an uploaded PNG, JPEG or SVG file", "logo")
+        raise ValidationError(N_("the logo is an uploaded PNG, JPEG or SVG file"), "logo")
     data = bytes(data)
     if len(data) > LOGO_MAX_BYTES:
-        raise ValidationError("the logo is larger than 1 MB", "logo")
+        raise ValidationError(N_("the logo is larger than 1 MB"), "logo")
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return data, "image/png"
     if data.startswith(b"\xff\xd8\xff"):
         return data, "image/jpeg"
     if _is_self_contained_svg(data):
         return data, "image/svg+xml"
-    raise ValidationError("the logo is not a PNG, JPEG or SVG image", "logo")
+    raise ValidationError(N_("the logo is not a PNG, JPEG or SVG image"), "logo")
 
 
 def _is_self_contained_svg(data: bytes) -> bool:

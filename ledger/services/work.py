@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing, metrics
-from ..errors import NotFound, ValidationError
+from ..errors import N_, NotFound, ValidationError
 from ..models import Activity, Case, Client, Lot, User
 from .ledger import as_balance, lock_client, post
 from .ratecards import card_in_force
@@ -31,15 +31,15 @@ def log_work(
 ) -> WorkResult:
     """Log ``minutes`` of ``role`` work: billed minutes draw from prepaid lots, oldest first; the rest is overage."""
     if not 0 < minutes <= MAX_WORK_MINUTES:
-        raise ValidationError(f"minutes is a whole number from 1 to {MAX_WORK_MINUTES}", "minutes")
+        raise ValidationError(N_("minutes is a whole number from 1 to %(max)s"), "minutes", max=MAX_WORK_MINUTES)
     try:
         card = card_in_force(session, client.currency, performed_on)
     except NotFound as missing:
-        raise ValidationError(missing.message, "performed_on") from None
+        raise ValidationError(missing.template, "performed_on", **missing.params) from None
     if role not in {r.code for r in card.roles}:
-        raise ValidationError(f"unknown role {role!r}", "role")
+        raise ValidationError(N_("unknown role %(role)r"), "role", role=role)
     if case is not None and case.client_id != client.id:
-        raise ValidationError("that case belongs to another client", "case")
+        raise ValidationError(N_("that case belongs to another client"), "case")
     billed = billing.billed_work_minutes(minutes)
     client = lock_client(session, client)
     activity = Activity(

@@ -14,7 +14,7 @@ from ..services import users as accounts
 from . import auth
 from .boundary import transaction
 from .common import apply_error
-from .forms import _, choices
+from .forms import _, _l, choices
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
@@ -24,17 +24,17 @@ LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "fr": "Français", "fr_CA": 
 
 class PreferencesForm(FlaskForm):
     # validated by the service, so an unknown value is refused with a message naming the choices
-    language = SelectField(_("Language"), validate_choice=False, default="")
-    time_zone = StringField(_("Time zone"), validators=[Length(max=64)], default="")
+    language = SelectField(_l("Language"), validate_choice=False, default="")
+    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="")
 
 
 class OwnPasswordForm(FlaskForm):
-    current_password = PasswordField(_("Current password"), validators=[
-        DataRequired(_("Type your current password.")), Length(max=200)])
-    new_password = PasswordField(_("New password"), validators=[
-        DataRequired(_("Type the new password.")), Length(max=200)])
-    repeat_password = PasswordField(_("New password again"), validators=[
-        DataRequired(_("Type the new password again.")), Length(max=200)])
+    current_password = PasswordField(_l("Current password"), validators=[
+        DataRequired(_l("Type your current password.")), Length(max=200)])
+    new_password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Type the new password.")), Length(max=200)])
+    repeat_password = PasswordField(_l("New password again"), validators=[
+        DataRequired(_l("Type the new password again.")), Length(max=200)])
 
 
 def _preferences_form(formdata=None) -> PreferencesForm:

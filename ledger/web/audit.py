@@ -12,16 +12,16 @@ from ..extensions import db
 from ..models import User
 from ..services import audit
 from .common import roles, viewer_zone
-from .forms import _
+from .forms import _, _l
 
 blueprint = Blueprint("audit", __name__)
 PAGE_SIZE = 50
 #: what each action code reads as
 ACTIONS = {
-    "entry": _("ledger entry"), "payment": _("payment recorded"), "payment_reversal": _("payment reversed"),
-    "invoice": _("invoice issued"), "credit_note": _("credit note issued"), "quote_created": _("quote created"),
-    "quote_accepted": _("quote accepted"), "quote_declined": _("quote declined"), "quote_expired": _("quote expired"),
-    "waiver": _("charge waived"), "case_status": _("case status changed"),
+    "entry": _l("ledger entry"), "payment": _l("payment recorded"), "payment_reversal": _l("payment reversed"),
+    "invoice": _l("invoice issued"), "credit_note": _l("credit note issued"), "quote_created": _l("quote created"),
+    "quote_accepted": _l("quote accepted"), "quote_declined": _l("quote declined"), "quote_expired": _l("quote expired"),
+    "waiver": _l("charge waived"), "case_status": _l("case status changed"),
 }
 
 

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import Form
 
-from ..errors import NotFound, ValidationError, describe
+from ..errors import ErrorInfo, NotFound, ValidationError, describe
 from ..extensions import db
 from ..i18n import translations
 from ..models import Case, Client
@@ -40,6 +40,10 @@ CODE_WORDS = {
     "partially_paid": N_("partially paid"), "paid": N_("paid"), "overdue": N_("overdue"), "credited": N_("credited"),
     "queued": N_("queued"), "sending": N_("sending"), "failed": N_("failed"),
 }
+
+
+#: the values errors give as stored codes (a quote's state, the move refused): shown as ``label`` words
+CODE_PARAMS = ("state", "done", "status")
 
 
 def roles(*allowed: str):
@@ -69,7 +73,17 @@ def client_or_404(code: str) -> Client:
         info = describe(error)
         if info is None:
             raise
-    abort(404, info.message)
+    abort(404, error_text(info))
+
+
+def error_text(info: ErrorInfo) -> str:
+    """A domain error's message in the page's language: its template translated, then filled.
+
+    The API answers with ``info.message``, the same template filled in English.
+    """
+    params = {name: label(value) if name in CODE_PARAMS and isinstance(value, str) else value
+              for name, value in info.params.items()}
+    return _(info.template or info.message, **params)
 
 
 def apply_error(form: Form, error: Exception) -> bool:
@@ -82,10 +96,10 @@ def apply_error(form: Form, error: Exception) -> bool:
         return False
     field = getattr(form, (info.field or "").split(".")[0].split("[")[0], None)
     if field is not None and hasattr(field, "errors"):
-        message = _(info.message)  # a message the catalogues know is shown in the page's language
+        message = error_text(info)
         field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
     else:
-        flash(_(info.message), "error")
+        flash(error_text(info), "error")
     return True
 
 

@@ -46,7 +46,7 @@ def test_brau_s_client_user_reads_every_portal_page_in_german(app, demo):
     assert {path: lang(page) for path, page in pages.items()} == dict.fromkeys(PORTAL, "de")
     assert "Verbleibende Vorfälle" in pages["/portal/"] and "Abmelden" in pages["/portal/"]
     assert "Incidents left" not in pages["/portal/"] and "Sign out" not in pages["/portal/"]
-    assert ">Verlauf</h1>" in pages["/portal/history"] and ">Kontoauszug</h1>" in pages["/portal/statement"]
+    assert ">Guthabenverlauf</h1>" in pages["/portal/history"] and ">Kontoauszug</h1>" in pages["/portal/statement"]
 
 
 def test_nord_s_client_user_reads_the_portal_in_canadian_french(app, demo):

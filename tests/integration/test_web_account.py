@@ -85,7 +85,7 @@ def test_a_user_without_a_zone_reads_times_in_their_organisations_and_staff_in_u
     client_user, _ = signed_in_as(app, make_user, "client", "BRAU")
     manager, _ = signed_in_as(app, make_user, "account_manager")
 
-    assert "22:00 CET" in seen(client_user.get(f"/portal/cases/{number}"))  # in German: BRAU's language
+    assert "22:00 CET" in seen(client_user.get(f"/portal/cases/{number}"))  # BRAU's portal is German
     assert "9:00 PM UTC" in seen(manager.get(f"/cases/{number}"))
 
 
@@ -147,7 +147,7 @@ def test_a_user_saves_their_own_zone_and_language_and_then_reads_times_in_that_z
     assert settings.status_code == 200 and 'list="time-zones"' in settings.get_data(as_text=True)
     assert saved.status_code == 302
     assert preferences_of(app, me.email) == ("Asia/Tokyo", "fr_CA")
-    assert "Times are in Asia/Tokyo" in words(me.get("/audit"))
+    assert "Les heures sont en Asia/Tokyo" in words(me.get("/audit"))  # the page is in their language now
     assert me.post("/account/preferences", {"time_zone": "", "language": ""}).status_code == 302
     assert preferences_of(app, me.email) == (None, None)
 
