@@ -37,7 +37,7 @@ from ..services import archive, exports, invoicing, payments, ratecards
 from ..services.vendor import get_vendor, missing_for_invoicing
 from . import receivables
 from .boundary import transaction
-from .common import apply_error, confirmation, roles, today
+from .common import apply_error, confirmation, error_text, roles, today
 from .forms import choices
 from .language import ui_locale
 from .listing import like_pattern, paginate, paginate_list, search_text
@@ -88,7 +88,7 @@ def _preview(client: Client, period: str, issued: Invoice | None) -> Preview:
         info = describe(error)
         if info is None:
             raise
-        return Preview(client, None, issued, info.message)
+        return Preview(client, None, issued, error_text(info))
 
 
 @blueprint.get("/invoices")
@@ -181,7 +181,7 @@ def issue():
         info = describe(error)
         if info is None:
             raise
-        flash(_(info.message), "error")
+        flash(error_text(info), "error")
         return redirect(url_for("finance.invoices", period=period))
     if result.issued:
         flash(ngettext("Issued %(num)d invoice for %(period)s: %(numbers)s.", "Issued %(num)d invoices for %(period)s: %(numbers)s.",

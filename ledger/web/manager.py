@@ -32,6 +32,7 @@ from .common import (
     client_or_404,
     confirm_decision,
     confirmation,
+    error_text,
     describe_activity,
     label,
     roles,
@@ -238,7 +239,7 @@ def edit_billing(code: str):
         for error in errors:
             info = describe_error(error)
             if info is not None and info.field == "taxes":
-                tax_errors.append(info.message)  # the rows share one message, shown under the table
+                tax_errors.append(error_text(info))  # the rows share one message, shown under the table
             elif not apply_error(form, error):
                 raise error
     return render_template("manager/billing.html", client=client, form=form,
@@ -360,7 +361,7 @@ def change_status(number: str):
         if info is None:
             raise
         db.session.refresh(case)
-        flash(_("Case %(number)s was not changed: %(reason)s.", number=case.number, reason=_(info.message)), "error")
+        flash(_("Case %(number)s was not changed: %(reason)s.", number=case.number, reason=error_text(info)), "error")
         return _case_page(case, info.status)
 
 
@@ -611,7 +612,7 @@ def move_quote(number: str, action: str):
         info = describe_error(error)
         if info is None:
             raise
-        flash(_(info.message), "error")
+        flash(error_text(info), "error")
     return redirect(url_for("manager.quote", number=found.number))
 
 

@@ -218,7 +218,7 @@ def create_plan():
             info = describe(error)
             if info is None:
                 raise
-            form.show(ValidationError(info.message, info.field))
+            form.show(ValidationError(info.template or info.message, info.field, **info.params))
     return _plans_page(form, 422)
 
 

@@ -25,7 +25,7 @@ from ..services.statement import service_levels as service_levels_of
 from . import balance_history, receivables
 from .balance_history import history_page
 from .boundary import transaction
-from .common import apply_error, case_levels, confirm_decision, roles, today
+from .common import apply_error, case_levels, confirm_decision, error_text, roles, today
 from .forms import ClientCaseForm
 from .listing import paginate
 
@@ -130,7 +130,7 @@ def service_levels():
         if info is None:
             raise
         return render_template("portal/service_levels.html", client=client, period=period, report=None,
-                               error=info.message), info.status
+                               error=error_text(info)), info.status
     return render_template("portal/service_levels.html", client=client, period=period, report=report, error=None)
 
 
@@ -167,7 +167,7 @@ def decide_quote(number: str, action: str):
             raise
         if info.status == 404:
             abort(404)
-        flash(_(info.message), "error")
+        flash(error_text(info), "error")
     return redirect(url_for("portal.quotes_page"))
 
 
