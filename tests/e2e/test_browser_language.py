@@ -1,5 +1,6 @@
 """The portal in the client's language in a real browser: BRAU's user (de_DE) and NORD's (fr_CA) walk
-every page the nav reaches and each case's page; ``<html lang>`` is set and no English word is left.
+every page the nav reaches and each case's page; ``<html lang>`` is set, no English word is left, and
+the times on the case list are in the client's zone, named.
 The browser asks for English (``en-US``): the client's locale wins. Screenshots go to
 ``test-artifacts/screenshots/``."""
 
@@ -60,11 +61,12 @@ def served(demo_live_server):
     return server
 
 
-@pytest.mark.parametrize(("email", "lang", "words"), [
-    ("it@brau.example.com", "de", "Verbleibende Vorfälle"),
-    ("ti@nord.example.com", "fr-CA", "Incidents restants"),
+@pytest.mark.parametrize(("email", "lang", "words", "zone"), [
+    ("it@brau.example.com", "de", "Verbleibende Vorfälle", "CES?T"),  # Europe/Berlin
+    ("ti@nord.example.com", "fr-CA", "Incidents restants", "E[SD]T"),  # America/Toronto
 ])
-def test_a_client_user_finds_every_portal_page_in_the_client_s_language(chromium, served, email, lang, words):  # noqa: F811
+def test_a_client_user_finds_every_portal_page_in_the_client_s_language(chromium, served, email, lang, words,
+                                                                        zone):
     context = chromium.new_context(base_url=served.base_url, locale="en-US", timezone_id="UTC")
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
@@ -84,11 +86,16 @@ def test_a_client_user_finds_every_portal_page_in_the_client_s_language(chromium
             found[path] = left
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / f"language-{lang}-{number:02d}.png", full_page=True)
+    page.goto("/portal/cases")
+    # 14:30 CET (de), 14 h 30 EST (fr_CA), 2:30 PM EST (en)
+    times = re.findall(r"\d{1,2}(?::| h )\d{2}(?:\s[AP]M)?\s([A-Z]{2,5})\b", page.locator("main").inner_text())
     context.close()
     assert not found, f"English left on the {lang} pages: {found}"
+    # every time on the case list is in the client's zone, and says so (the browser itself is in UTC)
+    assert times and all(re.fullmatch(zone, label) for label in times), times
 
 
-def test_the_check_finds_english_on_an_english_page(chromium, served):  # noqa: F811
+def test_the_check_finds_english_on_an_english_page(chromium, served):
     """The heuristic is strict enough: ACME's (en_US) portal fails it."""
     context = chromium.new_context(base_url=served.base_url, locale="en-US")
     page = context.new_page()
