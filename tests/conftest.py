@@ -103,6 +103,24 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sqlite_vendor_template(sqlite_template, tmp_path_factory) -> Path:
+    """The migrated template with a complete vendor profile saved: what an app-building test starts from."""
+    folder = tmp_path_factory.mktemp("sqlite-vendor-template")
+    path = folder / "template.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "test", "TESTING": True})
+    seed_vendor(app)
+    with app.app_context():
+        db.engine.dispose()
+    return path
+
+
+def _wants_complete_vendor(request) -> bool:
+    """Issuing needs a complete vendor profile: tests that build an app get one (unless marked)."""
+    return "app" in request.fixturenames and request.node.get_closest_marker("incomplete_vendor") is None
+
+
+@pytest.fixture(scope="session")
 def postgres_template(tmp_path_factory):
     """A migrated template database on the test server, dropped at the end of the session."""
     if not POSTGRES_URL:
@@ -162,7 +180,8 @@ def database_url(request, engine_name, tmp_path, sqlite_template):
     """A fresh, migrated, empty database for this test."""
     if engine_name == "sqlite":
         path = tmp_path / "ledger.sqlite3"
-        shutil.copyfile(sqlite_template, path)
+        template = request.getfixturevalue("sqlite_vendor_template") if _wants_complete_vendor(request) else sqlite_template
+        shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
     template = request.getfixturevalue("postgres_template")
@@ -188,8 +207,9 @@ def app(database_url, tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _complete_vendor(request):
-    """Issuing needs a complete vendor profile: tests that build an app get one, so they can issue."""
-    if "app" in request.fixturenames and request.node.get_closest_marker("incomplete_vendor") is None:
+    """Issuing needs a complete vendor profile: tests that build an app get one, so they can issue
+    (on SQLite their database is a copy of a template that has it already)."""
+    if _wants_complete_vendor(request) and request.getfixturevalue("engine_name") != "sqlite":
         seed_vendor(request.getfixturevalue("app"))
 
 
