@@ -6,6 +6,7 @@ from __future__ import annotations
 import gettext
 from collections.abc import Iterable
 from datetime import date, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -23,15 +24,24 @@ def local_time(activity: Activity, moment) -> str:
     return moment.astimezone(zone).strftime("%H:%M")
 
 
-def describe(activity: Activity, text: gettext.NullTranslations = ENGLISH) -> str:
-    """What happened and what it cost, in one line, in the language of the catalogue ``text``."""
+def span(activity: Activity, zone: str | None = None) -> str:
+    """An appointment's start and end: in ``zone`` with the zone named (``14:00–15:40 EST``, as pages
+    show times to their reader), or without a zone in the offset they were typed in (documents)."""
+    if zone is None:
+        return f"{local_time(activity, activity.occurred_at)}–{local_time(activity, activity.ended_at)}"
+    start, end = (moment.astimezone(ZoneInfo(zone)) for moment in (activity.occurred_at, activity.ended_at))
+    return f"{start:%H:%M}–{end:%H:%M} {start.tzname()}"
+
+
+def describe(activity: Activity, text: gettext.NullTranslations = ENGLISH, zone: str | None = None) -> str:
+    """What happened and what it cost, in one line, in the language of the catalogue ``text``;
+    an appointment's times in ``zone``, named, when one is given."""
     _, ngettext = text.gettext, text.ngettext
     incidents = activity.incidents_charged
     cost = ngettext("%(num)d incident", "%(num)d incidents", incidents) % {"num": incidents}
     if activity.kind == "appointment":
-        span = f"{local_time(activity, activity.occurred_at)}–{local_time(activity, activity.ended_at)}"
         line = _("appointment %(span)s, %(minutes)s min = %(cost)s") % {
-            "span": span, "minutes": activity.minutes, "cost": cost}
+            "span": span(activity, zone), "minutes": activity.minutes, "cost": cost}
     elif activity.kind == "technician_response":
         line = (_("technician response by %(who)s = %(cost)s") % {"who": activity.actor, "cost": cost} if incidents
                 else _("technician response by %(who)s (case already charged) = 0 incidents") % {"who": activity.actor})
@@ -46,11 +56,11 @@ def describe(activity: Activity, text: gettext.NullTranslations = ENGLISH) -> st
 
 
 def balance_history(session: Session, client: Client, start: date, end: date,
-                    kinds: Iterable[str] = (),
-                    text: gettext.NullTranslations = ENGLISH) -> billing.History:
+                    kinds: Iterable[str] = (), text: gettext.NullTranslations = ENGLISH,
+                    zone: str | None = None) -> billing.History:
     """The client's incidents from ``start`` to ``end``: the balance before, each entry with the
     balance after it, and the balance at the end; only the rows of ``kinds`` when some are named,
-    each described in the language of the catalogue ``text``.
+    each described in the language of the catalogue ``text`` (appointments' times in ``zone``).
 
     The opening figure sums the same entries before ``start``, so the rows always add up.
     """
@@ -64,13 +74,13 @@ def balance_history(session: Session, client: Client, start: date, end: date,
         .options(selectinload(Entry.activity).selectinload(Activity.case),
                  selectinload(Entry.activity).selectinload(Activity.waiver))
         .order_by(Entry.effective_on, Entry.id)).all()
-    history = billing.running_history(int(opening), (_movement(entry, text) for entry in entries))
+    history = billing.running_history(int(opening), (_movement(entry, text, zone) for entry in entries))
     return billing.filter_history(history, kinds)
 
 
-def _movement(entry: Entry, text: gettext.NullTranslations) -> billing.Movement:
+def _movement(entry: Entry, text: gettext.NullTranslations, zone: str | None) -> billing.Movement:
     activity = entry.activity
-    memo = describe(activity, text) if activity is not None else entry.memo
+    memo = describe(activity, text, zone) if activity is not None else entry.memo
     case = activity.case.number if activity is not None and activity.case is not None else ""
     return billing.Movement(entry.effective_on, entry.kind, entry.quantity, entry.lot_id is not None,
                             entry.id, memo, case)

@@ -13,7 +13,7 @@ from .. import billing
 from ..extensions import db
 from ..models import Client
 from ..services.history import balance_history
-from .common import page_words, today
+from .common import page_words, today, viewer_zone
 from .forms import HistoryFilterForm, _
 
 
@@ -49,7 +49,7 @@ def _filter_form(client: Client) -> tuple[HistoryFilterForm, date, date, list[st
 def history_page(client: Client, csv_url: str, *, portal: bool):
     """The page: the filter, the opening balance, each row with the balance after it, the closing one."""
     form, start, end, kinds = _filter_form(client)
-    history = balance_history(db.session, client, start, end, kinds, page_words())
+    history = balance_history(db.session, client, start, end, kinds, page_words(), viewer_zone())
     status = 400 if form.errors else 200
     return render_template("history/balance.html", client=client, form=form, history=history, start=start,
                            end=end, labels=kind_labels(), csv_url=csv_url, portal=portal,
@@ -70,7 +70,7 @@ def history_csv(client: Client, *, portal: bool):
     form, start, end, kinds = _filter_form(client)
     if form.errors:  # the page names the wrong field; a CSV could not
         return history_page(client, request.path, portal=portal)
-    history = balance_history(db.session, client, start, end, kinds, page_words())
+    history = balance_history(db.session, client, start, end, kinds, page_words(), viewer_zone())
     safe = billing.spreadsheet_safe
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

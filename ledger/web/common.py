@@ -213,7 +213,7 @@ def page_words():
 
 def describe_activity(activity) -> str:
     """A line of a client's history in the page's language."""
-    return history.describe(activity, page_words())
+    return history.describe(activity, page_words(), viewer_zone())
 
 
 def role_titles() -> dict[str, str]:

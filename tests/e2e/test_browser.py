@@ -10,12 +10,16 @@ One served app (SQLite) for the module; each test keeps to client codes of its o
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
+from ledger.extensions import db
+from ledger.models import Client
 from tests.browser import (
     FIRST_FOCUSABLE,
     PASSWORD,
@@ -59,7 +63,7 @@ def test_each_role_walks_its_main_flow_from_an_appointment_to_the_clients_pdf(pe
     form.get_by_label("Ended at").fill(f"{today().isoformat()}T15:40")
     form.get_by_label("Technician").fill("Tess Tech")
     form.get_by_role("button", name="Log the appointment").click()
-    expect(page.get_by_role("cell", name="appointment 14:00–15:40, 100 min = 4 incidents")).to_be_visible()
+    expect(page.get_by_role("cell", name=appointment_as_read(ledger, "FLOW"))).to_be_visible()
 
     # the client user's dashboard shows four incidents fewer
     portal.reload()
@@ -165,6 +169,15 @@ def arrive(page: Page, path_pattern: str) -> None:
     page.wait_for_load_state()
 
 
+def appointment_as_read(ledger, code: str) -> str:
+    """Today's 14:00–15:40 appointment, typed in the client's zone (the form's default), as the account
+    manager (whose zone is UTC) reads it in the history."""
+    with ledger.app.app_context():
+        zone = ZoneInfo(db.session.scalar(sa.select(Client.time_zone).where(Client.code == code)))
+    start, end = (datetime.combine(today(), moment, zone).astimezone(UTC) for moment in (time(14), time(15, 40)))
+    return f"appointment {start:%H:%M}–{end:%H:%M} UTC, 100 min = 4 incidents"
+
+
 def type_moment(page: Page, moment: datetime) -> None:
     """Type a date and time into a focused datetime-local field, as Chromium's en-US segments take it."""
     page.keyboard.type(moment.strftime("%m%d%Y"))
@@ -199,5 +212,5 @@ def test_signing_in_and_logging_an_appointment_with_the_keyboard_alone(person, l
     page.keyboard.type("Kim Keys")
     page.keyboard.press("Enter")
 
-    expect(page.get_by_role("cell", name="appointment 14:00–15:40, 100 min = 4 incidents")).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text("Logged: appointment 14:00–15:40")
+    expect(page.get_by_role("cell", name=appointment_as_read(ledger, "KEYS"))).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text(f"Logged: {appointment_as_read(ledger, 'KEYS')}")

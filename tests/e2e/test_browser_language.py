@@ -46,6 +46,25 @@ def english_left(page: Page) -> list[str]:
     return sorted(set(ENGLISH.findall(visible_words(page, data_cells(page)))))
 
 
+#: a time of day as the pages write it: 14:30 (de), 14 h 30 (fr_CA), 2:30 PM (en)
+TIME = re.compile(r"\b\d{1,2}(?::| h )\d{2}(?:\s[AP]M)?")
+
+
+def zone_labels(page: Page, path: str) -> list[str]:
+    """The zone named after each time on the page ("" for a time left without one); the start of a
+    range (14:00–15:40 CET) is named by its end."""
+    page.goto(path)
+    text = page.locator("main").inner_text()
+    labels = []
+    for found in TIME.finditer(text):
+        after = text[found.end():found.end() + 8]
+        if after.startswith("–"):
+            continue
+        named = re.match(r"\s([A-Z]{2,5})\b", after)
+        labels.append(named.group(1) if named else "")
+    return labels
+
+
 def walk(page: Page) -> list[str]:
     """The portal pages the nav links reach, then every case page the case list links."""
     page.goto("/portal/")
@@ -86,12 +105,10 @@ def test_a_client_user_finds_every_portal_page_in_the_client_s_language(chromium
             found[path] = left
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / f"language-{lang}-{number:02d}.png", full_page=True)
-    page.goto("/portal/cases")
-    # 14:30 CET (de), 14 h 30 EST (fr_CA), 2:30 PM EST (en)
-    times = re.findall(r"\d{1,2}(?::| h )\d{2}(?:\s[AP]M)?\s([A-Z]{2,5})\b", page.locator("main").inner_text())
+    times = [label for path in ("/portal/cases", "/portal/history") for label in zone_labels(page, path)]
     context.close()
     assert not found, f"English left on the {lang} pages: {found}"
-    # every time on the case list is in the client's zone, and says so (the browser itself is in UTC)
+    # every time on the case list and the history is in the client's zone, and says so (the browser is in UTC)
     assert times and all(re.fullmatch(zone, label) for label in times), times
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -67,19 +68,26 @@ def test_amounts_are_formatted_in_the_clients_locale_and_currency(app, make_clie
 # --- history lines ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed, line, charged", [
-    ({"started_at": "14:00", "ended_at": "15:40", "time_zone": "UTC"},
-     "appointment 14:00–15:40, 100 min = 4 incidents", 4),
-    ({"started_at": "14:00", "ended_at": "15:40", "time_zone": "Europe/Berlin"},
-     "appointment 14:00–15:40, 100 min = 4 incidents", 4),
-    ({"started_at": "09:00", "ended_at": "09:45", "time_zone": "America/New_York"},
-     "appointment 09:00–09:45, 45 min = 2 incidents", 2),
-    ({"started_at": "14:00", "duration": "61", "time_zone": "UTC"},
-     "appointment 14:00–15:01, 61 min = 3 incidents", 3),
+def in_utc(local: str, zone: str) -> str:
+    """``HH:MM`` today in ``zone``, as the same instant reads in UTC."""
+    moment = datetime.combine(TODAY, time.fromisoformat(local), ZoneInfo(zone))
+    return moment.astimezone(UTC).strftime("%H:%M")
+
+
+@pytest.mark.parametrize("typed, minutes, charged", [
+    ({"started_at": "14:00", "ended_at": "15:40", "time_zone": "UTC"}, "100 min = 4 incidents", 4),
+    ({"started_at": "14:00", "ended_at": "15:40", "time_zone": "Europe/Berlin"}, "100 min = 4 incidents", 4),
+    ({"started_at": "09:00", "ended_at": "09:45", "time_zone": "America/New_York"}, "45 min = 2 incidents", 2),
+    ({"started_at": "14:00", "duration": "61", "time_zone": "UTC"}, "61 min = 3 incidents", 3),
 ])
-def test_a_logged_appointment_reads_as_its_local_times_minutes_and_incidents(app, acme, manager, typed, line,
-                                                                            charged):
+def test_a_logged_appointment_reads_in_the_readers_zone_named_with_its_minutes_and_incidents(
+        app, acme, manager, typed, minutes, charged):
+    """Typed in any zone, the times read in the reader's (this account manager's: UTC), named."""
     browser, token = manager
+    ends = typed.get("ended_at") or (datetime.combine(TODAY, time.fromisoformat(typed["started_at"]))
+                                     + timedelta(minutes=int(typed["duration"]))).strftime("%H:%M")
+    line = (f"appointment {in_utc(typed['started_at'], typed['time_zone'])}–{in_utc(ends, typed['time_zone'])} UTC, "
+            f"{minutes}")
     form = {"technician": "Tess Tech", "csrf_token": token, "once": once(browser), "time_zone": typed["time_zone"],
             "started_at": f"{DAY}T{typed['started_at']}"}
     if "ended_at" in typed:
@@ -252,10 +260,10 @@ def test_waiving_a_charge_from_the_page_gives_the_incidents_back_and_says_why(ap
     client_page = browser.get(posted.headers["Location"]).get_data(as_text=True)
     case_page = browser.get(f"/cases/{acme['case']}").get_data(as_text=True)
 
-    assert "appointment 14:00–15:40, 100 min = 4 incidents" in form_page
+    assert "appointment 14:00–15:40 UTC, 100 min = 4 incidents" in form_page
     assert posted.status_code == 302 and posted.headers["Location"] == "/clients/ACME"
     assert "The charge is waived." in client_page
-    waived = "appointment 14:00–15:40, 100 min = 4 incidents — waived: Site down: our faulty update"
+    waived = "appointment 14:00–15:40 UTC, 100 min = 4 incidents — waived: Site down: our faulty update"
     assert waived in client_page and waived in case_page
     assert incidents_left(client_page) == 10
     assert f"/activities/{appointment}/waive" not in client_page  # no second waiver offered
