@@ -178,8 +178,8 @@ class TaxRowForm(Form):
         return valid
 
 
-class BillingForm(FlaskForm):
-    """A client's billing details as finance and the account manager type them."""
+class BillingDetailsForm(FlaskForm):
+    """What an invoice needs to know about the buyer, as a new client's form and the billing page ask it."""
 
     country = StringField(_l("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
     vat_id = StringField(_l("VAT / tax ID"), validators=[Length(max=40), no_markup()])
@@ -189,6 +189,11 @@ class BillingForm(FlaskForm):
                                                   NumberRange(min=0, max=365)])
     purchase_order = StringField(_l("Purchase order"), validators=[Length(max=100), no_markup()])
     reverse_charge = BooleanField(_l("Reverse charge (intra-EU business client: 0 % and the legal note)"))
+
+
+class BillingForm(BillingDetailsForm):
+    """A client's billing details as finance and the account manager type them."""
+
     taxes = FieldList(FormField(TaxRowForm), min_entries=4, max_entries=5)
 
 
@@ -220,7 +225,7 @@ class ClientDetailsForm(FlaskForm):
     address = TextAreaField(_l("Postal address (printed on documents)"), validators=[Length(max=5000), plain_text()])
 
 
-class NewClientForm(ClientDetailsForm):
+class NewClientForm(ClientDetailsForm, BillingDetailsForm):
     """A new client: its code and currency (fixed from then on), its term, and its billing details."""
 
     code = StringField(_l("Code (letters, digits, - or _; used in links, cannot change later)"),
@@ -229,14 +234,6 @@ class NewClientForm(ClientDetailsForm):
                            validators=[DataRequired(_l("Give the currency, e.g. USD.")), Length(max=3)])
     term_start = DateField(_l("Anniversary (first day of the first annual term)"),
                            validators=[InputRequired(_l("Give the first day of the annual term."))])
-    country = StringField(_l("Country (ISO code, e.g. DE, US)"), validators=[Length(max=2)])
-    vat_id = StringField(_l("VAT / tax ID"), validators=[Length(max=40), no_markup()])
-    billing_emails = TextAreaField(_l("Billing e-mails (one per line)"), validators=[Length(max=3000)])
-    payment_terms_days = IntegerField(_l("Payment terms (days)"), default=30,
-                                      validators=[InputRequired(_l("Give the payment terms in days.")),
-                                                  NumberRange(min=0, max=365)])
-    purchase_order = StringField(_l("Purchase order"), validators=[Length(max=100), no_markup()])
-    reverse_charge = BooleanField(_l("Reverse charge (intra-EU business client: 0 % and the legal note)"))
 
 
 class HistoryFilterForm(Form):

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from playwright.sync_api import Error as PlaywrightError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import MapAdapter
@@ -40,7 +40,6 @@ from ledger.extensions import db
 from ledger.models import Client, Invoice
 from ledger.money import Money
 from ledger.services import invoicing, payments
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import LiveServer, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.served, pytest.mark.slow]
@@ -128,20 +127,13 @@ def issue_last_month(today: date) -> None:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Debian's Chromium, headless; skipped only where it is not installed and CI is not set."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {CHROMIUM} is missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+def chromium(chromium) -> Browser:
+    """The suite's Chromium (tests/e2e/conftest.py), once axe-core is there to inject into its pages."""
     if not AXE.exists():
         if os.environ.get("CI"):
             pytest.fail(f"CI is set but {AXE} is missing: run npm ci")
         pytest.skip(f"{AXE} is missing: run npm ci (make venv does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return chromium
 
 
 @functools.cache
