@@ -13,7 +13,6 @@ import secrets
 import shutil
 import uuid
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,15 @@ from werkzeug.routing import rules as werkzeug_rules
 from ledger import create_app
 from ledger.extensions import db
 from ledger.migrate import upgrade
-from ledger.money import Money
 from tests.helpers import (
+    BUILT,
     POSTGRES_URL,
     S3_CREDENTIALS,
     Api,
+    add_client,
     books_findings,
+    built_fixtures,
+    built_once,
     drop_buckets,
     fresh_bucket,
     fresh_postgres_database,
@@ -175,14 +177,69 @@ def engine_name(request) -> str:
     return request.param
 
 
+def app_for(database_url: str, folder: Path):
+    """The app a test gets: ``database_url``, its invoice archive and instance folder under ``folder``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEDGER_INSTANCE_PATH", str(folder / "instance"))
+        return create_app({
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "test-secret",
+            "TESTING": True,
+            "INVOICE_DIR": str(folder / "invoices"),
+        })
+
+
+class BuiltDatabases:
+    """SQLite databases (with their archive and instance folders) in which fixtures built once were
+    built, one per template and list of fixtures, made on first use in this test process."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.built: dict[tuple, tuple[Path, dict]] = {}
+
+    def copy_into(self, template: Path, specs: tuple, folder: Path) -> dict:
+        """Copy the database built from ``template`` with ``specs`` into ``folder``; their values."""
+        key = (template, specs)
+        if key not in self.built:
+            self.built[key] = self._build(template, specs)
+        source, values = self.built[key]
+        shutil.copyfile(source / "ledger.sqlite3", folder / "ledger.sqlite3")
+        for part in ("invoices", "instance"):
+            if (source / part).exists():
+                shutil.copytree(source / part, folder / part)
+        return values
+
+    def _build(self, template: Path, specs: tuple) -> tuple[Path, dict]:
+        source = self.folder / f"built-{len(self.built)}"
+        source.mkdir()
+        shutil.copyfile(template, source / "ledger.sqlite3")
+        app = app_for(f"sqlite:///{source / 'ledger.sqlite3'}", source)
+        values: dict = {}
+        for spec in specs:
+            values[spec.name] = spec.build(app, {name: values[name] for name in spec.after})
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()  # the last connection closed: the WAL is folded into the file
+        return source, values
+
+
+@pytest.fixture(scope="session")
+def built_databases(tmp_path_factory) -> BuiltDatabases:
+    return BuiltDatabases(tmp_path_factory.mktemp("built"))
+
+
 @pytest.fixture
 def database_url(request, engine_name, tmp_path, sqlite_template):
-    """A fresh, migrated, empty database for this test."""
+    """A fresh, migrated database for this test: empty, or (SQLite) a copy of one in which the
+    fixtures built once that the test uses were built."""
     if engine_name == "sqlite":
-        path = tmp_path / "ledger.sqlite3"
         template = request.getfixturevalue("sqlite_vendor_template") if _wants_complete_vendor(request) else sqlite_template
-        shutil.copyfile(template, path)
-        yield f"sqlite:///{path}"
+        specs = built_fixtures(request)
+        if specs:
+            request.node.stash[BUILT] = request.getfixturevalue("built_databases").copy_into(template, specs, tmp_path)
+        else:
+            shutil.copyfile(template, tmp_path / "ledger.sqlite3")
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
         return
     template = request.getfixturevalue("postgres_template")
     url, drop = fresh_postgres_database(template)
@@ -192,13 +249,8 @@ def database_url(request, engine_name, tmp_path, sqlite_template):
 
 @pytest.fixture
 def app(database_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("LEDGER_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SECRET_KEY": "test-secret",
-        "TESTING": True,
-        "INVOICE_DIR": str(tmp_path / "invoices"),
-    })
+    monkeypatch.setenv("LEDGER_INSTANCE_PATH", str(tmp_path / "instance"))  # for commands the test runs
+    app = app_for(database_url, tmp_path)
     yield app
     with app.app_context():
         db.session.remove()
@@ -230,29 +282,9 @@ def session(app):
 @pytest.fixture
 def make_client(app):
     """Create a client (committed) and return it; keyword arguments override the defaults."""
-    from ledger.services.clients import create_client
-    from ledger.services.ratecards import seed_card
 
     def make(code: str | None = None, **overrides):
-        fields = dict(
-            code=code or f"C{next(_counter)}",
-            name="Test Client",
-            currency="USD",
-            locale="en_US",
-            tax_rate=Decimal("10"),
-            term_start=date(2026, 1, 1),
-            overage_policy="bill",
-        )
-        fields.update(overrides)
-        if isinstance(fields.get("maintenance_fee"), str):
-            fields["maintenance_fee"] = Money(Decimal(fields["maintenance_fee"]), fields["currency"])
-        with app.app_context():
-            seed_card(db.session, fields["currency"])  # a client needs a rate card in its currency
-            client = create_client(db.session, **fields)
-            db.session.commit()
-            db.session.refresh(client)
-            db.session.expunge(client)
-            return client
+        return add_client(app, code or f"C{next(_counter)}", **overrides)
 
     return make
 
@@ -273,9 +305,9 @@ def api(app, make_token):
     return Api(app.test_client(), make_token("account_manager"))
 
 
-@pytest.fixture
-def rate_card(app):
-    """The seed USD and EUR rate cards, in force since 2020."""
+@built_once()
+def rate_card(app, after) -> None:
+    """The seed USD, EUR and CAD rate cards, in force since 2020."""
     from ledger.services.ratecards import create_rate_card
 
     with app.app_context():

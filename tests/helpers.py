@@ -15,6 +15,8 @@ with Saxon-HE (``saxonche``), the XSDs with lxml (Saxon-HE does not validate sch
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import html
 import io
@@ -57,6 +59,7 @@ from ledger import batch, billing, create_app
 from ledger.billing import QuoteLineRequest
 from ledger.extensions import db
 from ledger.models import Client
+from ledger.money import Money
 from ledger.services import archive, bundles, invoicing, quotes, support
 from ledger.services.bundles import buy_bundle
 from ledger.services.quotes import accept_quote, create_quote, send_quote
@@ -104,6 +107,66 @@ both_engines = pytest.mark.parametrize(
 )
 
 
+
+# --- fixtures built once per test process ---------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BuiltOnce:
+    """A fixture's work on the database (``build(app, after)``), and the fixtures it builds on."""
+
+    name: str
+    build: Callable[..., object]
+    after: tuple[str, ...]
+
+
+#: where ``database_url`` leaves the values of the fixtures its copy was built with
+BUILT = pytest.StashKey[dict]()
+
+
+def built_once(*, after: tuple[str, ...] = ()):
+    """Declare a fixture whose work on the database is done once per test process, then copied.
+
+    The decorated ``build(app, after)`` does its work through ``app`` (``after`` maps the fixtures it
+    builds on, themselves built once, to their values), commits, and returns plain data: nothing bound
+    to the app or its session. On SQLite a test that uses it starts from a copy of a database and
+    invoice archive in which the build was done (``database_url``), and gets its own copy of the
+    value; on PostgreSQL the build runs in the test, on the test's own database.
+    """
+    def decorate(build):
+        spec = BuiltOnce(build.__name__, build, tuple(after))
+
+        def fixture(request, app):
+            built = request.node.stash.get(BUILT, {})
+            if spec.name in built:
+                return copy.deepcopy(built[spec.name])
+            return build(app, {name: request.getfixturevalue(name) for name in spec.after})
+
+        fixture.built_once = spec
+        fixture.__doc__ = build.__doc__
+        return pytest.fixture(name=spec.name)(fixture)
+
+    return decorate
+
+
+def built_fixtures(request) -> tuple[BuiltOnce, ...]:
+    """The fixtures built once that the test asks for, directly or through others, in building order."""
+    ordered: dict[str, BuiltOnce] = {}
+
+    def visit(name: str, needed: bool) -> None:
+        definitions = request._fixturemanager.getfixturedefs(name, request.node)
+        spec = getattr(definitions[-1].func, "built_once", None) if definitions else None
+        if spec is None:
+            assert not needed, f"{name} is built on but is not a fixture built once"
+            return
+        if name not in ordered:
+            for dependency in spec.after:
+                visit(dependency, True)
+            ordered[name] = spec
+
+    for name in sorted(request.fixturenames):
+        visit(name, False)
+    return tuple(ordered.values())
+
 # --- the vendor, the API, a billed month, the books ---------------------------------------------
 
 #: a complete vendor profile: every app of a test has it, unless marked ``incomplete_vendor``
@@ -118,6 +181,25 @@ def seed_vendor(app, **overrides) -> None:
         update_vendor(db.session, app.config, **{**VENDOR, **overrides})
         db.session.commit()
         db.session.remove()
+
+
+def add_client(app, code: str, **overrides) -> Client:
+    """Create client ``code`` (committed, detached) with the tests' defaults; keyword arguments override them."""
+    from ledger.services.clients import create_client
+    from ledger.services.ratecards import seed_card
+
+    fields = dict(code=code, name="Test Client", currency="USD", locale="en_US", tax_rate=Decimal("10"),
+                  term_start=date(2026, 1, 1), overage_policy="bill")
+    fields.update(overrides)
+    if isinstance(fields.get("maintenance_fee"), str):
+        fields["maintenance_fee"] = Money(Decimal(fields["maintenance_fee"]), fields["currency"])
+    with app.app_context():
+        seed_card(db.session, fields["currency"])  # a client needs a rate card in its currency
+        client = create_client(db.session, **fields)
+        db.session.commit()
+        db.session.refresh(client)
+        db.session.expunge(client)
+        return client
 
 
 def make_api_token(app, role: str, client: str | None = None) -> str:
@@ -139,6 +221,11 @@ def make_token(app):
         return make_api_token(app, role, client)
 
     return make
+
+
+def staff_api(app, role: str = "account_manager") -> Api:
+    """The JSON API of ``app`` as a new user of a staff ``role``."""
+    return Api(app.test_client(), make_api_token(app, role))
 
 
 class Api:
@@ -408,7 +495,7 @@ def signed_in(app, role: str, client: str | None = None):
     if role == "anonymous":
         return browser, csrf_token(browser)
     token = csrf_token(browser)
-    email = add_user(app, role, client if role == "client" else None)
+    email = add_user(app, role, client if role == "client" else None, cheap_password_hash())
     response = browser.post("/sign-in", data={"email": email, "password": PASSWORD,
                                               "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)

@@ -14,23 +14,29 @@ from ledger.services import bundles, support
 from tests.helpers import (
     BETA_NAME,
     BETA_SUBJECT,
+    add_client,
     browser_opener,
+    built_once,
     inv,
     issue_march_in_pages,
+    post_created,
     seed_client,
+    staff_api,
     user_maker,
 )
 
 
-@pytest.fixture
-def alpha(app, make_client, rate_card) -> dict:
-    make_client("ALPHA", name="Alpha Ltd")
+@built_once(after=("rate_card",))
+def alpha(app, after) -> dict:
+    """Client ALPHA with a bundle, a case, a charged appointment, a sent and a draft quote, an invoice."""
+    add_client(app, "ALPHA", name="Alpha Ltd")
     return seed_client(app, "ALPHA", "Alpha Ltd", "Alpha's outage")
 
 
-@pytest.fixture
-def beta(app, make_client, rate_card) -> dict:
-    make_client("BETA", name=BETA_NAME)
+@built_once(after=("rate_card",))
+def beta(app, after) -> dict:
+    """Client BETA, the same, under names that must never reach ALPHA's users."""
+    add_client(app, "BETA", name=BETA_NAME)
     return seed_client(app, "BETA", BETA_NAME, BETA_SUBJECT)
 
 
@@ -46,10 +52,10 @@ def browser_as(app, make_user):
     return browser_opener(app, make_user)
 
 
-@pytest.fixture
-def acme(app, make_client, rate_card) -> dict:
+@built_once(after=("rate_card",))
+def acme(app, after) -> dict:
     """Client ACME (USD, en_US) with 10 incidents bought today and a case opened at midnight UTC."""
-    make_client("ACME", name="Acme Corp")
+    add_client(app, "ACME", name="Acme Corp")
     today = datetime.now(UTC).date()
     with app.app_context():
         client = db.session.scalar(sa.select(Client).where(Client.code == "ACME"))
@@ -80,25 +86,31 @@ def sell(api, rate_card):
     return sell_bundle
 
 
-@pytest.fixture
-def march_invoice(finance_page, make_client, sell) -> str:
-    """ACME's March invoice: line 1 a bundle of 10 ($2,000), line 2 a bundle of 5 ($1,000), tax 10 %."""
-    make_client("ACME")
-    sell("ACME", 10, "2026-03-10")
-    sell("ACME", 5, "2026-03-12")
-    issue_march_in_pages(finance_page)
+@built_once(after=("rate_card",))
+def march_invoice(app, after) -> str:
+    """ACME's March invoice, issued by finance in the pages: line 1 a bundle of 10 ($2,000), line 2 a
+    bundle of 5 ($1,000) sold through the API at the rate card's price, tax 10 %."""
+    add_client(app, "ACME")
+    api = staff_api(app)
+    for quantity, purchased_on in ((10, "2026-03-10"), (5, "2026-03-12")):
+        post_created(api, "/clients/ACME/bundles", {"quantity": quantity, "purchased_on": purchased_on})
+    issue_march_in_pages(browser_opener(app, user_maker(app))("finance"))
     return inv(1)
 
 
+@built_once(after=("rate_card",))
+def three_clients(app, after) -> None:
+    """ALPHA and BETA (tax 10 %) and GAMMA, in USD."""
+    for code in ("ALPHA", "BETA", "GAMMA"):
+        add_client(app, code, tax_rate=Decimal(10))
+
+
 @pytest.fixture
-def as_role(api, make_token, make_client, rate_card):
+def as_role(api, make_token, three_clients):
     """ALPHA, BETA and GAMMA exist; ``as_role(role)`` is the API as that role, made on first use.
 
     ``client`` is a user of ALPHA, ``other_client`` one of BETA.
     """
-    make_client("ALPHA", tax_rate=Decimal(10))
-    make_client("BETA", tax_rate=Decimal(10))
-    make_client("GAMMA")
     users = {"client": ("client", "ALPHA"), "other_client": ("client", "BETA")}
     made = {"account_manager": api}
 

@@ -12,7 +12,7 @@ from ledger.extensions import db
 from ledger.models import ApiToken, Client
 from ledger.services.invoicing import issue_invoice
 from ledger.services.users import revoke_token, user_for_token
-from tests.helpers import both_engines
+from tests.helpers import add_client, both_engines, built_once, staff_api
 
 #: endpoints with nothing to guard: the public API description and "who am I"
 UNGUARDED = {"api.openapi", "api.me"}
@@ -76,19 +76,19 @@ def issue_january_invoice(app, code: str) -> str:
         return invoice.number
 
 
-@pytest.fixture
-def alpha(app, api, make_client, rate_card) -> dict:
+@built_once(after=("rate_card",))
+def alpha(app, after) -> dict:
     """Client ALPHA with a bundle, a case, a charged appointment, a sent quote and an invoice."""
-    make_client("ALPHA", name="Alpha Ltd")
-    seeded = seed_client(api, "ALPHA", "Alpha Ltd", "Alpha's outage")
+    add_client(app, "ALPHA", name="Alpha Ltd")
+    seeded = seed_client(staff_api(app), "ALPHA", "Alpha Ltd", "Alpha's outage")
     return {**seeded, "invoice": issue_january_invoice(app, "ALPHA")}
 
 
-@pytest.fixture
-def beta(app, api, make_client, rate_card) -> dict:
+@built_once(after=("rate_card",))
+def beta(app, after) -> dict:
     """Client BETA, the same, under names that must never reach ALPHA's users."""
-    make_client("BETA", name=BETA_NAME)
-    seeded = seed_client(api, "BETA", BETA_NAME, BETA_SUBJECT)
+    add_client(app, "BETA", name=BETA_NAME)
+    seeded = seed_client(staff_api(app), "BETA", BETA_NAME, BETA_SUBJECT)
     return {**seeded, "invoice": issue_january_invoice(app, "BETA")}
 
 

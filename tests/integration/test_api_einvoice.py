@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from datetime import date
 
@@ -9,16 +10,16 @@ import pytest
 from pypdf import PdfReader
 
 from ledger import batch
-from tests.helpers import VENDOR, bill_a_month, post_created, signed_in
+from tests.helpers import VENDOR, add_client, bill_a_month, built_once, post_created, signed_in, staff_api
 
 VENDOR_BODY = {name: value for name, value in VENDOR.items()}
 
 
-@pytest.fixture
-def billed(app, api, make_client, make_token):
+@built_once()
+def billed(app, after):
     """ACME (USD) and BETA (EUR) invoiced for February; their invoice numbers."""
-    bill_a_month(app, api, make_client)
-    finance = api.as_(make_token("finance"))
+    bill_a_month(app, staff_api(app), functools.partial(add_client, app))
+    finance = staff_api(app, "finance")
     numbers = {}
     for code in ("ACME", "BETA"):
         (summary,) = finance.get(f"/clients/{code}/invoices").get_json()["items"]

@@ -15,9 +15,10 @@ from decimal import Decimal
 
 import pytest
 
+from ledger.extensions import db
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
-from tests.helpers import client_named, cn, inv
+from tests.helpers import built_once, client_named, cn, inv, staff_api
 from tests.helpers import today_utc as today
 
 MARCH = "2026-03"
@@ -28,18 +29,20 @@ def finance(finance_api):
     return finance_api
 
 
-@pytest.fixture
-def march(session, finance) -> None:
+@built_once(after=("three_clients",))
+def march(app, after) -> None:
     """March run by finance: ALPHA (two bundles) is INV-…-00001, BETA (one) -00002, GAMMA skipped.
 
     ALPHA: 10 × 200.00 + 5 × 90.00 = 2,450.00, tax 10 % 245.00, total 2,695.00.
     """
-    alpha = client_named(session, "ALPHA")
-    buy_bundle(session, alpha, 10, date(2026, 3, 2))
-    buy_bundle(session, alpha, 5, date(2026, 3, 20), unit_price=Money(Decimal(90), "USD"))
-    buy_bundle(session, client_named(session, "BETA"), 3, date(2026, 3, 5))
-    session.commit()
-    run = finance.post("/invoices/run", {"period": MARCH})
+    with app.app_context():
+        session = db.session
+        alpha = client_named(session, "ALPHA")
+        buy_bundle(session, alpha, 10, date(2026, 3, 2))
+        buy_bundle(session, alpha, 5, date(2026, 3, 20), unit_price=Money(Decimal(90), "USD"))
+        buy_bundle(session, client_named(session, "BETA"), 3, date(2026, 3, 5))
+        session.commit()
+    run = staff_api(app, "finance").post("/invoices/run", {"period": MARCH})
     assert run.status_code == 200, run.get_json()
     assert run.get_json() == {"issued": [inv(1), inv(2)], "skipped": ["GAMMA"], "failed": []}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from ledger.models import AppendOnlyViolation, Client, Entry
 from ledger.money import Money
 from ledger.services.bundles import buy_bundle
-from tests.helpers import bill_a_month, both_engines
+from tests.helpers import add_client, bill_a_month, both_engines, built_once, staff_api
 
 postgres_only = pytest.mark.parametrize(
     "engine_name", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
@@ -127,10 +128,10 @@ def test_the_orm_refuses_an_entry_change_on_commit_too(session, entry_id, raw_en
 
 # --- a rewriting insert ---------------------------------------------------------------------------
 
-@pytest.fixture
-def billed(app, api, make_client, rate_card, session):
+@built_once(after=("rate_card",))
+def billed(app, after):
     """February billed and archived for two clients: entries, invoices and their documents."""
-    bill_a_month(app, api, make_client)
+    bill_a_month(app, staff_api(app), functools.partial(add_client, app))
 
 
 def row_of(engine, table: str, where: str = "1 = 1") -> dict:

@@ -19,7 +19,7 @@ from ledger.api.openapi import document
 from ledger.config import MAX_BODY_BYTES
 from ledger.extensions import db
 from ledger.services.sla import seed_support_plans
-from tests.helpers import both_engines
+from tests.helpers import both_engines, built_once, staff_api
 
 PREFIX = "/api/v1"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
@@ -274,12 +274,13 @@ class World:
         return self.api if role == "account_manager" else self.api.as_(self.make_token(role))
 
 
-@pytest.fixture
-def world(app, api, make_token, rate_card) -> World:
+@built_once(after=("rate_card",))
+def world_built(app, after) -> dict:
     """Built through the API by an account manager from the document's own request examples."""
     with app.app_context():  # the support plans `ledger init` seeds
         seed_support_plans(db.session)
         db.session.commit()
+    api = staff_api(app)
 
     def post(path: str, body: dict) -> dict:
         response = api.post(path, body)
@@ -300,9 +301,15 @@ def world(app, api, make_token, rate_card) -> World:
         post(f"/quotes/{number}/send", {})
     post(f"/quotes/{accepted}/accept", {})
     post("/clients/WORLD/work", example("NewWork"))
-    finance = api.as_(make_token("finance"))
-    (invoice,) = finance.post("/invoices/run", example("InvoiceRun")).get_json()["issued"]
-    return World(api, make_token, case, waived, charged, draft, sent, accepted, invoice)
+    (invoice,) = staff_api(app, "finance").post("/invoices/run", example("InvoiceRun")).get_json()["issued"]
+    return dict(case=case, waived=waived, charged=charged, draft=draft, sent=sent, accepted=accepted,
+                invoice=invoice)
+
+
+@pytest.fixture
+def world(world_built, api, make_token) -> World:
+    """The world built once, seen through this test's account manager."""
+    return World(api, make_token, **world_built)
 
 
 def success(operation: dict) -> int:

@@ -3,6 +3,7 @@ number series, each source billed once; exit 1 with a report naming each mismatc
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy.pool import NullPool
 from ledger.cli import main as ledger_command
 from ledger.extensions import db
 from ledger.models import Invoice, InvoiceDocument
-from tests.helpers import bill_a_month, books_findings, both_engines
+from tests.helpers import add_client, bill_a_month, books_findings, both_engines, built_once, staff_api
 
 pytestmark = pytest.mark.unsound_books
 
@@ -25,10 +26,10 @@ def ledger(app, *args: str):
     return CliRunner().invoke(ledger_command, list(args), env=env, catch_exceptions=False)
 
 
-@pytest.fixture
-def billed(app, api, make_client, rate_card):
+@built_once(after=("rate_card",))
+def billed(app, after):
     """February billed and archived for ACME and BETA."""
-    bill_a_month(app, api, make_client)
+    bill_a_month(app, staff_api(app), functools.partial(add_client, app))
 
 
 @pytest.fixture
