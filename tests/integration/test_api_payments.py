@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 
 from ledger import batch
-from tests.helpers import cn, inv
+from tests.helpers import built_once, cn, inv, post_created, staff_api
 from tests.helpers import today_utc as today
 
 MARCH = "2026-03"
@@ -23,11 +23,11 @@ def finance(finance_api):
     return finance_api
 
 
-@pytest.fixture
-def invoice(api, finance) -> str:
+@built_once(after=("three_clients",))
+def invoice(app, after) -> str:
     """ALPHA's March invoice, issued today: a bundle of 10 at $200, tax 10 %: $2,200.00."""
-    assert api.post("/clients/ALPHA/bundles", {"quantity": 10, "purchased_on": "2026-03-10"}).status_code == 201
-    assert finance.post("/invoices/run", {"period": MARCH}).get_json()["issued"] == [inv(1)]
+    post_created(staff_api(app), "/clients/ALPHA/bundles", {"quantity": 10, "purchased_on": "2026-03-10"})
+    assert staff_api(app, "finance").post("/invoices/run", {"period": MARCH}).get_json()["issued"] == [inv(1)]
     return inv(1)
 
 

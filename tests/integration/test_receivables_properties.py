@@ -18,6 +18,7 @@ from ledger.extensions import db
 from ledger.models import Client, Invoice
 from ledger.services import invoicing, payments, receivables
 from ledger.services.bundles import buy_bundle
+from tests.helpers import examples
 
 AS_OF = date(2026, 11, 30)
 MONTHS = ("2026-03", "2026-04", "2026-05")
@@ -78,7 +79,7 @@ def _act(session, invoices, action) -> None:
         pass  # refused (overpayment, nothing left to credit): nothing posted, which is the point
 
 
-@settings(max_examples=12, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(12), deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios)
 def test_statements_close_on_the_amounts_due_and_the_aging_buckets_add_up_to_them(app, fresh, scenario):
     codes = fresh(scenario)
@@ -90,24 +91,23 @@ def test_statements_close_on_the_amounts_due_and_the_aging_buckets_add_up_to_the
 
 
 def _check(session, codes: list[str], scenario) -> None:
-    if True:
-        invoices = session.scalars(select(Invoice).join(Client).where(
-            Client.code.in_(codes), Invoice.kind == "invoice").order_by(Invoice.id)).all()
-        acquire_write_lock(session)  # as a request does first: savepoints below must not end the transaction
-        for action in scenario["actions"] if invoices else ():
-            _act(session, invoices, action)
-        session.commit()
+    invoices = session.scalars(select(Invoice).join(Client).where(
+        Client.code.in_(codes), Invoice.kind == "invoice").order_by(Invoice.id)).all()
+    acquire_write_lock(session)  # as a request does first: savepoints below must not end the transaction
+    for action in scenario["actions"] if invoices else ():
+        _act(session, invoices, action)
+    session.commit()
 
-        aging = {block.currency: block for block in receivables.aging(session, AS_OF)}
-        mine = [item for block in aging.values() for item in block.items if item.invoice.client.code in codes]
-        for code in codes:
-            client = session.scalar(select(Client).where(Client.code == code))
-            own = [i for i in invoices if i.client_id == client.id]
-            due = sum(s.amount_due for s in payments.standings(session, own, AS_OF).values())
-            statement = receivables.statement(session, client, date(2026, 4, 15), AS_OF)
+    aging = {block.currency: block for block in receivables.aging(session, AS_OF)}
+    mine = [item for block in aging.values() for item in block.items if item.invoice.client.code in codes]
+    for code in codes:
+        client = session.scalar(select(Client).where(Client.code == code))
+        own = [i for i in invoices if i.client_id == client.id]
+        due = sum(s.amount_due for s in payments.standings(session, own, AS_OF).values())
+        statement = receivables.statement(session, client, date(2026, 4, 15), AS_OF)
 
-            assert statement.closing == due
-            assert sum(item.standing.amount_due for item in mine if item.invoice.client_id == client.id) == due
-        all_due = sum(s.amount_due for s in payments.standings(session, invoices, AS_OF).values())
-        assert sum(item.standing.amount_due for item in mine) == all_due
-        assert all(block.total == sum(i.standing.amount_due for i in block.items) for block in aging.values())
+        assert statement.closing == due
+        assert sum(item.standing.amount_due for item in mine if item.invoice.client_id == client.id) == due
+    all_due = sum(s.amount_due for s in payments.standings(session, invoices, AS_OF).values())
+    assert sum(item.standing.amount_due for item in mine) == all_due
+    assert all(block.total == sum(i.standing.amount_due for i in block.items) for block in aging.values())

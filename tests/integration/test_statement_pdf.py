@@ -3,25 +3,25 @@ statement page, a client its own from the portal; another client's code is a 404
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
 from ledger.extensions import db
 from ledger.models import Invoice
 from ledger.services import payments
-from tests.helpers import bill_march, issue, make_march_client, pdf_text
+from tests.helpers import add_client, bill_march, built_once, issue, make_march_client, pdf_text
 
 #: BRAU's March invoice: 10,564.37 net + 19 % = 12,571.60 EUR (see tests.helpers.MARCH_TAXES)
 TOTAL = "12.571,60 €"
 
 
-@pytest.fixture
-def brau(app, make_client, rate_card):
+@built_once(after=("rate_card",))
+def brau(app, after):
     """A German client invoiced for March (issued 1 April), 1,000 EUR paid on 10 April by bank transfer."""
-    make_march_client(make_client, "BRAU", "EUR", "de_DE", "19", name="Brauerei Hopfen GmbH")
+    make_march_client(functools.partial(add_client, app), "BRAU", "EUR", "de_DE", "19", name="Brauerei Hopfen GmbH")
     with app.app_context():  # closed before the pages are asked: each request has its own context
         bill_march(db.session, "BRAU")
         issue(db.session)
