@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings
+from jinja2 import BytecodeCache
 from sqlalchemy.pool import NullPool
 from werkzeug.routing import rules as werkzeug_rules
 
@@ -46,32 +47,38 @@ from tests.helpers import (
 _counter = itertools.count()
 
 
-def _reuse_url_builders() -> None:
-    """Build each URL rule's builder function once per process instead of once per app.
+def _reuse_compiled_rules() -> None:
+    """Compile each URL rule once per test process instead of once per app.
 
-    Werkzeug compiles two builder functions (through ``ast`` and ``compile``) for every URL rule of
-    every app: about 320 ms of each ``create_app`` here, and the suite builds an app per test. The
-    function depends only on the rule's text and its parsed parts (it reads the rule's converters at
-    call time), so an app built later can take the one built first. Rules with defaults, whose
-    converted values are folded into the code, are compiled as usual.
+    Werkzeug parses every URL rule of every app and compiles two builder functions for it (through
+    ``ast`` and ``compile``): most of each ``create_app``, and the suite builds an app per test. What
+    it makes depends only on the rule's text, its host or subdomain and the map's converters (the
+    builders read the rule's converters when called), so a rule built later takes the parts of the
+    first one alike and binds the builders to itself. Rules with defaults, whose converted values are
+    folded into the code, are compiled as usual.
     """
-    original = getattr(werkzeug_rules.Rule, "_compile_builder", None)
-    if original is None:  # a Werkzeug without it: nothing to reuse
-        return
-    built: dict[tuple, object] = {}
+    original = werkzeug_rules.Rule.compile
+    compiled: dict[tuple, tuple] = {}
 
-    def compile_builder(rule, append_unknown: bool = True):
+    def compile_once(rule) -> None:
         if rule.defaults:
-            return original(rule, append_unknown)
-        key = (rule.rule, append_unknown, tuple(rule._trace))
-        if key not in built:
-            built[key] = original(rule, append_unknown)
-        return built[key]
+            return original(rule)
+        key = (rule.rule, rule.subdomain, rule.host, rule.merge_slashes, rule.map.host_matching,
+               frozenset(rule.map.converters.items()))
+        if key not in compiled:
+            before = set(rule.arguments)
+            original(rule)
+            compiled[key] = (rule._parts, rule._trace, rule._converters, rule.arguments - before,
+                             rule._build.__func__, rule._build_unknown.__func__)
+        parts, trace, converters, arguments, build, build_unknown = compiled[key]
+        rule._parts, rule._trace, rule._converters = list(parts), list(trace), dict(converters)
+        rule.arguments.update(arguments)
+        rule._build, rule._build_unknown = build.__get__(rule, None), build_unknown.__get__(rule, None)
 
-    werkzeug_rules.Rule._compile_builder = compile_builder
+    werkzeug_rules.Rule.compile = compile_once
 
 
-_reuse_url_builders()
+_reuse_compiled_rules()
 #: `make test-fast` (--hypothesis-profile=fast) tries few examples of each property; `make test` the
 #: number each test asks for (tests/helpers.py: ``examples``)
 settings.register_profile("fast", max_examples=10)
@@ -177,16 +184,53 @@ def engine_name(request) -> str:
     return request.param
 
 
+class CompiledTemplates(BytecodeCache):
+    """Compiled page templates kept in memory for every app of the test process (Jinja checks each
+    template's source checksum, so an edited template is compiled again)."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+#: per SQLite driver: the dialect and compiled-statement cache the test apps' engines share
+COMPILED_SQL: dict[str, tuple] = {}
+
+
+def _share_compilations(app) -> None:
+    """Let ``app`` reuse what earlier apps of this test process compiled: templates and SQL.
+
+    Each test builds its own app, and each app would compile every template and statement it uses
+    again: about a third of a page test's time. SQLAlchemy keys compiled statements by their dialect,
+    so SQLite engines (all made alike, on files) share the first one's dialect and cache.
+    """
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        engine.dialect, engine._compiled_cache = COMPILED_SQL.setdefault(
+            engine.url.drivername, (engine.dialect, engine._compiled_cache))
+
+
 def app_for(database_url: str, folder: Path):
     """The app a test gets: ``database_url``, its invoice archive and instance folder under ``folder``."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LEDGER_INSTANCE_PATH", str(folder / "instance"))
-        return create_app({
+        app = create_app({
             "SQLALCHEMY_DATABASE_URI": database_url,
             "SECRET_KEY": "test-secret",
             "TESTING": True,
             "INVOICE_DIR": str(folder / "invoices"),
         })
+    _share_compilations(app)
+    return app
 
 
 class BuiltDatabases:
@@ -313,6 +357,16 @@ def rate_card(app, after) -> None:
     with app.app_context():
         for currency in ("USD", "EUR", "CAD"):
             create_rate_card(db.session, currency, date(2020, 1, 1))
+        db.session.commit()
+
+
+@built_once()
+def support_plans(app, after) -> None:
+    """The support plans `ledger init` seeds."""
+    from ledger.services.sla import seed_support_plans
+
+    with app.app_context():
+        seed_support_plans(db.session)
         db.session.commit()
 
 

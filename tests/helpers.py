@@ -123,7 +123,7 @@ class BuiltOnce:
 BUILT = pytest.StashKey[dict]()
 
 
-def built_once(*, after: tuple[str, ...] = ()):
+def built_once(*, after: tuple[str, ...] = (), autouse: bool = False):
     """Declare a fixture whose work on the database is done once per test process, then copied.
 
     The decorated ``build(app, after)`` does its work through ``app`` (``after`` maps the fixtures it
@@ -143,7 +143,7 @@ def built_once(*, after: tuple[str, ...] = ()):
 
         fixture.built_once = spec
         fixture.__doc__ = build.__doc__
-        return pytest.fixture(name=spec.name)(fixture)
+        return pytest.fixture(name=spec.name, autouse=autouse)(fixture)
 
     return decorate
 

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.extensions import db
-from tests.helpers import both_engines
+from tests.helpers import add_client, both_engines, built_once, staff_api
 
 BUNDLE = {"quantity": 5, "purchased_on": "2026-02-01"}
 CASE = {"subject": "Printer on fire", "severity": "major", "opened_at": "2026-02-01T09:00:00+00:00"}
@@ -49,10 +49,11 @@ def assert_error(response, status: int, code: str, field: str) -> None:
     assert isinstance(error["message"], str) and error["message"].strip()
 
 
-@pytest.fixture
-def case(api, make_client, rate_card) -> str:
+@built_once(after=("rate_card",))
+def case(app, after) -> str:
     """Client ACME with 10 incidents and one open case; returns the case number."""
-    make_client("ACME")
+    add_client(app, "ACME")
+    api = staff_api(app)
     assert api.post(BUNDLES, {"quantity": 10, "purchased_on": "2026-01-05"}).status_code == 201
     response = api.post(CASES, with_(CASE, opened_at="2026-01-10T08:00:00+00:00"))
     assert response.status_code == 201

@@ -6,9 +6,6 @@ import copy
 
 import pytest
 
-from ledger.extensions import db
-from ledger.services.sla import seed_support_plans
-
 EXTENDED = {
     "code": "extended", "name": "Extended hours", "time_zone": "America/New_York",
     "effective_from": "2026-01-01",
@@ -26,10 +23,8 @@ EXTENDED = {
 
 
 @pytest.fixture
-def seeded(app):
-    with app.app_context():
-        seed_support_plans(db.session)
-        db.session.commit()
+def seeded(support_plans):
+    """The support plans `ledger init` seeds."""
 
 
 @pytest.fixture

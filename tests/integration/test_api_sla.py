@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
-from ledger.extensions import db
-from ledger.services.sla import seed_support_plans
+from tests.helpers import add_client, built_once
 
 #: Friday 9 January 2026, 16:00 in Toronto (EST, UTC-5)
 FRIDAY_4PM_TORONTO = "2026-01-09T16:00:00-05:00"
@@ -19,13 +16,10 @@ def moment(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-@pytest.fixture
-def acme(app, make_client, rate_card):
+@built_once(after=("rate_card", "support_plans"))
+def acme(app, after):
     """ACME, on the standard plan that `ledger init` seeds with the others."""
-    with app.app_context():
-        seed_support_plans(db.session)
-        db.session.commit()
-    make_client("ACME")
+    add_client(app, "ACME")
     return "ACME"
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from ledger.demo import load_demo
 from ledger.extensions import db
 from ledger.models import Case, Client
-from ledger.services import balances, quotes, sla, support
+from ledger.services import balances, quotes, support
 from ledger.web import listing
 from tests.helpers import once, page_text, row_counts, signed_in
 
@@ -34,11 +34,8 @@ def manager(app):
 
 
 @pytest.fixture(autouse=True)
-def plans(app):
+def plans(support_plans):
     """The seed support plans, as `ledger init` makes them."""
-    with app.app_context():
-        sla.seed_support_plans(db.session)
-        db.session.commit()
 
 
 def post(browser, token: str, path: str, data: dict):

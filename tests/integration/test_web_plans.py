@@ -7,18 +7,13 @@ import re
 
 import pytest
 
-from ledger.extensions import db
-from ledger.services.sla import seed_support_plans
 from tests.helpers import browser_opener, form_fields, page_text, user_maker, words
 
 PAGE = "/finance/support-plans"
 
 
 @pytest.fixture
-def browser_as(app):
-    with app.app_context():
-        seed_support_plans(db.session)
-        db.session.commit()
+def browser_as(app, support_plans):
     return browser_opener(app, user_maker(app))
 
 
