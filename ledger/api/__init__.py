@@ -234,27 +234,22 @@ def writes(view):
     def wrapper(*args, **kwargs):
         acquire_write_lock(db.session)  # SQLite: one writer at a time from the first read on
         key = request.headers.get("Idempotency-Key")
-        if key is None:
-            response = view(*args, **kwargs)
-            db.session.commit()
-            return response
-        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
-            raise BadRequest(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} characters", "Idempotency-Key")
-        fingerprint = _request_fingerprint()
-        earlier = _replay(key, fingerprint)
-        if earlier is not None:
-            return earlier
+        if key is not None:
+            if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+                raise BadRequest(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} characters", "Idempotency-Key")
+            fingerprint = _request_fingerprint()
+            earlier = _replay(key, fingerprint)
+            if earlier is not None:
+                return earlier
         response = view(*args, **kwargs)
-        if 200 <= response.status_code < 300:
-            db.session.add(IdempotencyRecord(
-                user_id=g.user.id, key=key, request_hash=fingerprint,
-                status_code=response.status_code, response_body=response.get_data(),
-            ))
+        if key is not None and 200 <= response.status_code < 300:
+            db.session.add(IdempotencyRecord(user_id=g.user.id, key=key, request_hash=fingerprint,
+                                             status_code=response.status_code, response_body=response.get_data()))
         try:
             db.session.commit()
         except IntegrityError:  # the same key, committed meanwhile by a parallel request
             db.session.rollback()
-            earlier = _replay(key, fingerprint)
+            earlier = _replay(key, fingerprint) if key is not None else None
             if earlier is None:
                 raise
             return earlier

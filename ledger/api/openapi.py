@@ -2,8 +2,8 @@
 
 A small glue over pydantic's ``models_json_schema`` rather than flask-openapi3 or spectree: those
 bring their own request parsing (floats for JSON numbers, their own error object and 422 shape),
-and the API must keep its Decimal parsing, error codes and ``field`` paths. Views register with
-:func:`operation` (routes.py imports this module; this module never imports routes.py).
+and the API must keep its Decimal parsing, error codes and ``field`` paths. Views register in
+:data:`OPERATIONS` (routes.py imports this module; this module never imports routes.py).
 """
 
 from __future__ import annotations
@@ -68,12 +68,8 @@ class Operation:
     fails: tuple = ()
 
 
+#: every view's operation, recorded as it is registered
 OPERATIONS: list[Operation] = []
-
-
-def operation(**declared) -> None:
-    """Record one view's operation for the document."""
-    OPERATIONS.append(Operation(**declared))
 
 
 def query(name: str, kind, description: str, **extra) -> dict:
@@ -119,7 +115,7 @@ def _success(op: Operation) -> dict:
     return answer
 
 
-def _operation(op: Operation, path: str, suffix: str) -> dict:
+def _operation(op: Operation, suffix: str) -> dict:
     names = [a["name"] for a in RULE_ARGUMENT.finditer(op.rule) if a["converter"] != "any"]
     parameters = [{"name": n, "in": "path", "required": True, "schema": PATH_ARGUMENTS[n]} for n in names]
     parameters += list(op.query)
@@ -192,7 +188,7 @@ def document() -> dict:
                                                   "content": {JSON: {"schema": {"type": "object"}}}}}}}}
     for op in OPERATIONS:
         for path, suffix in _paths_of(op.rule):
-            paths.setdefault(path, {})[op.method.lower()] = _operation(op, path, suffix)
+            paths.setdefault(path, {})[op.method.lower()] = _operation(op, suffix)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Support Ledger API", "version": "1", "description": (

@@ -37,7 +37,7 @@ from ..services import (
 )
 from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
 from . import schemas as s
-from .openapi import RULE_ARGUMENT, document, operation, query
+from .openapi import OPERATIONS, RULE_ARGUMENT, Operation, document, query
 
 #: the roles that may call an operation besides admin, who may do everything
 STAFF = ("account_manager",)
@@ -87,8 +87,8 @@ def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int =
         doc["roles"] = roles_text or _described(roles)
 
     def register(view):
-        operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
-                  answer=answer, status=status, body=body, **doc)
+        OPERATIONS.append(Operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
+                                    answer=answer, status=status, body=body, **doc))
 
         @wraps(view)
         def handle(**kwargs):
