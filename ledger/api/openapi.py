@@ -22,6 +22,8 @@ from .schemas import CODE_PATTERN, CURSOR_PATTERN, MAX_ID, PAGES
 JSON = "application/json"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_IDEMPOTENCY_KEY = 200
+#: the methods that change something: each is one transaction, its body JSON
+WRITES = ("POST", "PUT", "PATCH")
 #: status → (response component, what it means, the error codes it carries)
 ERROR_STATUSES = {
     "400": ("BadRequest", "Malformed JSON, a bad cursor or a bad Idempotency-Key.", ["bad_request"]),
@@ -131,7 +133,7 @@ def _operation(op: Operation, suffix: str) -> dict:
         item["description"] = f"Roles: {op.roles}."
     if op.method == "POST":
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
-    if op.method in ("POST", "PUT", "PATCH"):
+    if op.method in WRITES:
         fails |= {400, 403, 409, 413, 415, 422}
         body = _ref(op.body) if op.body is not None else {"type": "object", "maxProperties": 0}
         item["requestBody"] = {"required": op.body is not None, "content": {JSON: {"schema": body}}}

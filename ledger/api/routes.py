@@ -37,15 +37,13 @@ from ..services import (
 )
 from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
 from . import schemas as s
-from .openapi import OPERATIONS, RULE_ARGUMENT, Operation, document, query
+from .openapi import OPERATIONS, RULE_ARGUMENT, WRITES, Operation, document, query
 
 #: the roles that may call an operation besides admin, who may do everything
 STAFF = ("account_manager",)
 FINANCE = ("finance",)
 INVOICE_READERS = ("finance", "client")
 MANAGERS = ("account_manager", "finance")
-#: the methods that change something: each is one transaction
-WRITES = ("POST", "PUT", "PATCH")
 
 
 def today():
@@ -87,13 +85,13 @@ def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int =
         doc["roles"] = roles_text or _described(roles)
 
     def register(view):
-        OPERATIONS.append(Operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
-                                    answer=answer, status=status, body=body, **doc))
+        OPERATIONS.append(Operation(method=method, rule=rule, endpoint=view.__name__, summary=summary,
+                                    tag=tag, answer=answer, status=status, body=body, **doc))
 
         @wraps(view)
         def handle(**kwargs):
             found = []
-            if load is not None:  # looked up on each call, like any call of the service (a test may replace it)
+            if load is not None:  # looked up on each call, like any service call (a test may replace it)
                 find = getattr(sys.modules[load.__module__], load.__name__)
                 found.append(find(db.session, kwargs.pop(key), g.user))
             if roles is not None:
@@ -175,8 +173,9 @@ def get_balance(client):
 
 
 @api("GET", "/clients/<code>/entries", s.Entry, "The client's ledger entries, oldest first.", tag="ledger",
-     load=clients.find_client, page=True, query=(query("from", s.Day, "Entries effective on or after this day."),
-                                                 query("to", s.Day, "Entries effective on or before this day.")))
+     load=clients.find_client, page=True,
+     query=(query("from", s.Day, "Entries effective on or after this day."),
+            query("to", s.Day, "Entries effective on or before this day.")))
 def list_entries(client):
     after, limit = page_args()
     rows = balances.entries(db.session, client, start=query_arg("from", s.Day), end=query_arg("to", s.Day),
@@ -287,8 +286,8 @@ def log_response(case, data: s.TechnicianResponse):
 
 
 @api("POST", "/cases/<number>/appointments", s.Activity, "Log a concluded appointment (2 incidents for the "
-     "first hour, then 1 per further 30 minutes).", tag="support", status=201, load=support.find_case_to_charge,
-     roles=STAFF, body=s.Appointment)
+     "first hour, then 1 per further 30 minutes).", tag="support", status=201,
+     load=support.find_case_to_charge, roles=STAFF, body=s.Appointment)
 def log_appointment(case, data: s.Appointment):
     return s.Activity.of(support.log_appointment(db.session, case, **_with_note(data), user=g.user))
 
@@ -360,7 +359,8 @@ def get_quote(quote):
     return s.Quote.of(quote, today=today())
 
 
-@api("GET", "/quotes/<number>/pdf", "application/pdf", "A quote as a PDF.", tag="quotes", load=quotes.find_quote)
+@api("GET", "/quotes/<number>/pdf", "application/pdf", "A quote as a PDF.", tag="quotes",
+     load=quotes.find_quote)
 def quote_pdf(quote):
     return _file(render_quote_pdf(quote, today()), "application/pdf", f"{quote.number}.pdf", "inline")
 
@@ -374,7 +374,8 @@ QUOTE_ACTIONS = {
 
 @api("POST", "/quotes/<number>/<any(send, accept, decline):action>", s.Quote, "Send a draft quote; accept "
      "a sent one (prepaid hours per role, billed on the next invoice) or decline it.", tag="quotes",
-     load=quotes.find_quote, roles_text="account_manager, finance (accept), client (its own: accept, decline), admin")
+     load=quotes.find_quote,
+     roles_text="account_manager, finance (accept), client (its own: accept, decline), admin")
 def move_quote(quote, action: str):
     move, roles = QUOTE_ACTIONS[action]
     require(*roles)
@@ -419,7 +420,8 @@ def invoice_pdf(invoice):
 
 
 @api("GET", "/invoices/<number>/xml", "application/xml", "The Factur-X (CII, EN 16931) XML, byte for byte "
-     "the factur-x.xml embedded in the PDF.", tag="invoices", load=invoicing.find_invoice, roles=INVOICE_READERS)
+     "the factur-x.xml embedded in the PDF.", tag="invoices", load=invoicing.find_invoice,
+     roles=INVOICE_READERS)
 def invoice_xml(invoice):
     return _file(einvoicing.invoice_xml(invoice), "application/xml", f"{invoice.number}-factur-x.xml")
 
@@ -431,7 +433,8 @@ def invoice_ubl(invoice):
 
 
 @api("POST", "/invoices/<number>/credit-notes", s.Invoice, "Credit the whole invoice or chosen lines, with "
-     "a reason.", tag="invoices", status=201, load=invoicing.find_invoice, roles=FINANCE, body=s.NewCreditNote)
+     "a reason.", tag="invoices", status=201, load=invoicing.find_invoice, roles=FINANCE,
+     body=s.NewCreditNote)
 def credit_note(invoice, data: s.NewCreditNote):
     note = invoicing.issue_credit_note(db.session, invoice, data.reason, data.lines, today(), user=g.user,
                                        archive_config=current_app.config)
