@@ -596,6 +596,7 @@ class Client(Out):
 #: the vendor's profile as stored: every field of the profile, empty when not set
 Vendor = create_model("Vendor", __base__=Out, **{name: (str, ...) for name in VendorProfile.model_fields})
 
+
 class Lot(Out):
     id: int
     kind: Literal[LOT_KINDS]
