@@ -90,13 +90,15 @@ def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int =
 
         @wraps(view)
         def handle(**kwargs):
-            found = []
+            given = []
             if load is not None:  # looked up on each call, like any service call (a test may replace it)
                 find = getattr(sys.modules[load.__module__], load.__name__)
-                found.append(find(db.session, kwargs.pop(key), g.user))
+                given.append(find(db.session, kwargs.pop(key), g.user))
             if roles is not None:
                 require(*roles)
-            result = view(*found, *([read(body)] if body is not None else []), **kwargs)
+            if body is not None:
+                given.append(read(body))
+            result = view(*given, **kwargs)
             if isinstance(result, BaseModel):
                 return json_response(result.model_dump(mode="json", exclude_unset=True), status)
             return result
