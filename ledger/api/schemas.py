@@ -606,7 +606,7 @@ class Lot(Out):
     expires_on: date | None
 
 
-class Incidents(BaseModel):
+class Incidents(Out):
     available: Count
     overage: Count = Field(description="Incidents charged beyond the balance this term.")
     lots: list[Lot]
@@ -624,9 +624,8 @@ class Balance(Out):
 
     @classmethod
     def computed(cls, balance, context: dict) -> dict:
-        return {"client": context["client"], "incidents": Incidents(
-            available=balance.available, overage=balance.overage, lots=balance.lots),
-            "hours": {role: Minutes(available_minutes=m) for role, m in sorted(balance.minutes.items())}}
+        return {"client": context["client"], "incidents": balance,
+                "hours": {role: Minutes(available_minutes=m) for role, m in sorted(balance.minutes.items())}}
 
 
 class Bundle(Out):
@@ -642,7 +641,7 @@ class Bundle(Out):
 TargetState = Literal["pending", "met", "breached", "none"]
 
 
-class CaseSla(BaseModel):
+class CaseSla(Out):
     plan: str
     respond_by: Time | None
     resolve_by: Time | None = Field(description="Moved on by the business time spent waiting on the customer.")
@@ -667,7 +666,7 @@ class Case(Out):
             levels = sla.sla_for_case(object_session(case), case)
         except ValidationError:  # no plan at all: a database `ledger init` has not seeded
             return {"sla": None}
-        return {"sla": CaseSla(**vars(levels))}
+        return {"sla": levels}
 
 
 class TargetAmount(Out):
