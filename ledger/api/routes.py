@@ -56,6 +56,11 @@ def _file(data, mimetype: str, filename: str, disposition: str = "attachment"):
         "Content-Disposition": f'{disposition}; filename="{filename}"'})
 
 
+#: the month an operation needs, read by :func:`_required_period`; the month a listing may keep to
+MONTH = query("period", s.Period, "The month.", required=True, example="2026-03")
+IN_MONTH = query("period", s.Period, "Only documents of this month.")
+
+
 def _required_period():
     """The ``period`` query parameter, which the operation needs."""
     if "period" not in request.args:
@@ -256,8 +261,7 @@ def create_support_plan(data: s.NewSupportPlan):
 
 
 @api("GET", "/clients/<code>/sla-report", s.SlaReport, "Service levels of the cases opened in a month: "
-     "targets met and breached per severity.", tag="support", load=clients.find_client,
-     query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
+     "targets met and breached per severity.", tag="support", load=clients.find_client, query=(MONTH,))
 def sla_report(client):
     return s.SlaReport.of(sla.sla_report(db.session, client, _required_period()))
 
@@ -399,8 +403,7 @@ def run_invoices(data: s.InvoiceRun):
 
 
 @api("GET", "/clients/<code>/invoices", s.InvoiceSummary, "The client's invoices and credit notes, by "
-     "number.", tag="invoices", page=True, load=clients.find_client, roles=INVOICE_READERS,
-     query=(query("period", s.Period, "Only documents of this month."),))
+     "number.", tag="invoices", page=True, load=clients.find_client, roles=INVOICE_READERS, query=(IN_MONTH,))
 def list_invoices(client):
     statement = select(Invoice).where(Invoice.client_id == client.id)
     if "period" in request.args:
@@ -449,7 +452,7 @@ def credit_note(invoice, data: s.NewCreditNote):
 @api("GET", "/invoices", s.InvoiceSummary, "Invoices and credit notes across clients, by number of issue; "
      "filtered by derived status, month or client.", tag="invoices", page=True, roles=FINANCE, fails=(404,),
      query=(query("status", Literal[billing.INVOICE_STATUSES], "Only documents standing so today."),
-            query("period", s.Period, "Only documents of this month."),
+            IN_MONTH,
             query("client", str, "Only this client's documents (its code).")))
 def list_all_invoices():
     client = clients.find_client(db.session, request.args["client"], g.user) if "client" in request.args else None
@@ -476,8 +479,7 @@ def list_payments(invoice):
 
 
 @api("GET", "/invoices/export", "text/csv", "A month's invoices and credit notes as CSV for the accounting "
-     "system.", tag="invoices", roles=FINANCE,
-     query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
+     "system.", tag="invoices", roles=FINANCE, query=(MONTH,))
 def export_invoices():
     period = _required_period()
     return _file(exports.export_csv(db.session, period), "text/csv", f"invoices-{period}.csv")
