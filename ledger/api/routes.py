@@ -398,8 +398,7 @@ def move_quote(quote, action: str):
 def run_invoices(data: s.InvoiceRun):
     result = batch.run(current_app._get_current_object(), data.period, today(), user=g.user)
     db.session.rollback()  # the run committed in sessions of its own: end this one's older snapshot
-    return s.InvoiceRunResult(issued=result.issued, skipped=result.skipped,
-                              failed=[failure.as_json() for failure in result.failed])
+    return s.InvoiceRunResult(issued=result.issued, skipped=result.skipped, failed=result.failed)
 
 
 @api("GET", "/clients/<code>/invoices", s.InvoiceSummary, "The client's invoices and credit notes, by "

@@ -943,8 +943,7 @@ class Invoice(InvoiceSummary):
                 **standing, **note}
 
 
-class Failure(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class Failure(Out):
     client: ClientCode
     code: str
     message: str
