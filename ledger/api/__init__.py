@@ -31,7 +31,7 @@ from ..errors import (
 from ..extensions import csrf, db
 from ..models import IdempotencyRecord
 from ..services.users import live_token, note_use
-from .openapi import DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_LIMIT
+from .openapi import DEFAULT_LIMIT, MAX_IDEMPOTENCY_KEY, MAX_LIMIT, WRITES
 from .schemas import MAX_ID, PAGES, PATTERN_MEANINGS
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -87,7 +87,7 @@ def refuse_impossible_identifiers() -> None:
 @blueprint.before_request
 def refuse_bodies_that_are_not_json() -> None:
     """A POST body is JSON: a form or text sent by mistake is refused before anything reads it."""
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype != "application/json" and request.get_data(cache=True):
+    if request.method in WRITES and request.mimetype != "application/json" and request.get_data(cache=True):
         raise UnsupportedMediaType("the body must be application/json", "Content-Type")
 
 
@@ -234,18 +234,16 @@ def writes(view):
     def wrapper(*args, **kwargs):
         acquire_write_lock(db.session)  # SQLite: one writer at a time from the first read on
         key = request.headers.get("Idempotency-Key")
-        if key is None:
-            response = view(*args, **kwargs)
-            db.session.commit()
-            return response
-        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
-            raise BadRequest(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} characters", "Idempotency-Key")
-        fingerprint = _request_fingerprint()
-        earlier = _replay(key, fingerprint)
-        if earlier is not None:
-            return earlier
+        if key is not None:
+            if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+                raise BadRequest(f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                                 "Idempotency-Key")
+            fingerprint = _request_fingerprint()
+            earlier = _replay(key, fingerprint)
+            if earlier is not None:
+                return earlier
         response = view(*args, **kwargs)
-        if 200 <= response.status_code < 300:
+        if key is not None and 200 <= response.status_code < 300:
             db.session.add(IdempotencyRecord(
                 user_id=g.user.id, key=key, request_hash=fingerprint,
                 status_code=response.status_code, response_body=response.get_data(),
@@ -254,7 +252,7 @@ def writes(view):
             db.session.commit()
         except IntegrityError:  # the same key, committed meanwhile by a parallel request
             db.session.rollback()
-            earlier = _replay(key, fingerprint)
+            earlier = _replay(key, fingerprint) if key is not None else None
             if earlier is None:
                 raise
             return earlier

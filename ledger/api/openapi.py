@@ -2,8 +2,8 @@
 
 A small glue over pydantic's ``models_json_schema`` rather than flask-openapi3 or spectree: those
 bring their own request parsing (floats for JSON numbers, their own error object and 422 shape),
-and the API must keep its Decimal parsing, error codes and ``field`` paths. Views register with
-:func:`operation` (routes.py imports this module; this module never imports routes.py).
+and the API must keep its Decimal parsing, error codes and ``field`` paths. Views register in
+:data:`OPERATIONS` (routes.py imports this module; this module never imports routes.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from .schemas import CODE_PATTERN, CURSOR_PATTERN, MAX_ID, PAGES
 JSON = "application/json"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_IDEMPOTENCY_KEY = 200
+#: the methods that change something: each is one transaction, its body JSON
+WRITES = ("POST", "PUT", "PATCH")
 #: status → (response component, what it means, the error codes it carries)
 ERROR_STATUSES = {
     "400": ("BadRequest", "Malformed JSON, a bad cursor or a bad Idempotency-Key.", ["bad_request"]),
@@ -68,12 +70,8 @@ class Operation:
     fails: tuple = ()
 
 
+#: every view's operation, recorded as it is registered
 OPERATIONS: list[Operation] = []
-
-
-def operation(**declared) -> None:
-    """Record one view's operation for the document."""
-    OPERATIONS.append(Operation(**declared))
 
 
 def query(name: str, kind, description: str, **extra) -> dict:
@@ -119,7 +117,7 @@ def _success(op: Operation) -> dict:
     return answer
 
 
-def _operation(op: Operation, path: str, suffix: str) -> dict:
+def _operation(op: Operation, suffix: str) -> dict:
     names = [a["name"] for a in RULE_ARGUMENT.finditer(op.rule) if a["converter"] != "any"]
     parameters = [{"name": n, "in": "path", "required": True, "schema": PATH_ARGUMENTS[n]} for n in names]
     parameters += list(op.query)
@@ -135,7 +133,7 @@ def _operation(op: Operation, path: str, suffix: str) -> dict:
         item["description"] = f"Roles: {op.roles}."
     if op.method == "POST":
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
-    if op.method in ("POST", "PUT", "PATCH"):
+    if op.method in WRITES:
         fails |= {400, 403, 409, 413, 415, 422}
         body = _ref(op.body) if op.body is not None else {"type": "object", "maxProperties": 0}
         item["requestBody"] = {"required": op.body is not None, "content": {JSON: {"schema": body}}}
@@ -192,7 +190,7 @@ def document() -> dict:
                                                   "content": {JSON: {"schema": {"type": "object"}}}}}}}}
     for op in OPERATIONS:
         for path, suffix in _paths_of(op.rule):
-            paths.setdefault(path, {})[op.method.lower()] = _operation(op, path, suffix)
+            paths.setdefault(path, {})[op.method.lower()] = _operation(op, suffix)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Support Ledger API", "version": "1", "description": (

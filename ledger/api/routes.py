@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
@@ -36,13 +37,13 @@ from ..services import (
 )
 from . import blueprint, json_response, listing, page, page_args, query_arg, read, require, writes
 from . import schemas as s
-from .openapi import document, operation, query
+from .openapi import OPERATIONS, RULE_ARGUMENT, WRITES, Operation, document, query
 
-STAFF = "account_manager, admin"
-FINANCE = "finance, admin"
-INVOICE_READERS = "finance, client (its own), admin"
-#: the methods that change something: each is one transaction
-WRITES = ("POST", "PUT", "PATCH")
+#: the roles that may call an operation besides admin, who may do everything
+STAFF = ("account_manager",)
+FINANCE = ("finance",)
+INVOICE_READERS = ("finance", "client")
+MANAGERS = ("account_manager", "finance")
 
 
 def today():
@@ -55,6 +56,11 @@ def _file(data, mimetype: str, filename: str, disposition: str = "attachment"):
         "Content-Disposition": f'{disposition}; filename="{filename}"'})
 
 
+#: the month an operation needs, read by :func:`_required_period`; the month a listing may keep to
+MONTH = query("period", s.Period, "The month.", required=True, example="2026-03")
+IN_MONTH = query("period", s.Period, "Only documents of this month.")
+
+
 def _required_period():
     """The ``period`` query parameter, which the operation needs."""
     if "period" not in request.args:
@@ -62,21 +68,42 @@ def _required_period():
     return query_arg("period", s.Period)
 
 
+def _described(roles: tuple[str, ...]) -> str:
+    """``roles`` as the document names them: a client user acts on its own client only."""
+    return ", ".join([*(f"{role} (its own)" if role == "client" else role for role in roles), "admin"])
+
+
 def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int = 200, batch: bool = False,
-        **doc):
+        load=None, roles: tuple[str, ...] | None = None, roles_text: str | None = None,
+        body: type[BaseModel] | None = None, **doc):
     """Serve a view at ``rule`` and describe it; a POST is one transaction; a model answer is JSON.
 
+    The view is called with the row the path names (``load(session, key, user)`` with the rule's first
+    argument), after a check that the user has one of ``roles``, then the request's ``body``: in that
+    order, so a missing row is 404 before a refused role's 403, and both before a bad body's 422.
+    ``roles_text`` documents the roles of a view that checks them itself.
     ``batch=True`` marks a POST that runs a batch committing its own units of work (the month's
     run): it takes no request-wide lock, which on SQLite would block the batch's own sessions.
     """
+    key = RULE_ARGUMENT.search(rule)["name"] if load is not None else None
+    if roles is not None or roles_text:
+        doc["roles"] = roles_text or _described(roles)
 
     def register(view):
-        operation(method=method, rule=rule, endpoint=view.__name__, summary=summary, tag=tag,
-                  answer=answer, status=status, **doc)
+        OPERATIONS.append(Operation(method=method, rule=rule, endpoint=view.__name__, summary=summary,
+                                    tag=tag, answer=answer, status=status, body=body, **doc))
 
         @wraps(view)
         def handle(**kwargs):
-            result = view(**kwargs)
+            given = []
+            if load is not None:  # looked up on each call, like any service call (a test may replace it)
+                find = getattr(sys.modules[load.__module__], load.__name__)
+                given.append(find(db.session, kwargs.pop(key), g.user))
+            if roles is not None:
+                require(*roles)
+            if body is not None:
+                given.append(read(body))
+            result = view(*given, **kwargs)
             if isinstance(result, BaseModel):
                 return json_response(result.model_dump(mode="json", exclude_unset=True), status)
             return result
@@ -103,9 +130,7 @@ def me():
 
 @api("POST", "/clients", s.Client, "Create a client.", tag="clients", status=201, body=s.NewClient,
      roles=STAFF)
-def create_client():
-    require("account_manager")
-    data = read(s.NewClient)
+def create_client(data: s.NewClient):
     if data.tax_rate is None and not data.taxes:
         raise ValidationError("tax_rate is required unless taxes are given", "tax_rate")
     fee = s.in_currency(data.maintenance_fee, data.currency, "maintenance_fee")
@@ -126,17 +151,15 @@ def list_clients():
     return listing(s.Client, clients.visible_clients(g.user), Client, today=today())
 
 
-@api("GET", "/clients/<code>", s.Client, "A client, with its current term.", tag="clients")
-def get_client(code: str):
-    return s.Client.of(clients.find_client(db.session, code, g.user), today=today())
+@api("GET", "/clients/<code>", s.Client, "A client, with its current term.", tag="clients",
+     load=clients.find_client)
+def get_client(client):
+    return s.Client.of(client, today=today())
 
 
 @api("PATCH", "/clients/<code>", s.Client, "Change any of a client's billing fields or its support plan; issued invoices keep "
-     "what they printed.", tag="clients", body=s.ClientChanges, roles="account_manager, finance, admin")
-def change_client(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    require("account_manager", "finance")
-    data = read(s.ClientChanges)
+     "what they printed.", tag="clients", load=clients.find_client, roles=MANAGERS, body=s.ClientChanges)
+def change_client(client, data: s.ClientChanges):
     if data.tax_rate is not None and data.taxes is not None:
         raise ValidationError("give tax_rate or taxes, not both: tax_rate is the taxes' sum", "tax_rate")
     fields = {name: getattr(data, name) for name in ("name", "address", "locale", "tax_rate", "overage_policy",
@@ -150,17 +173,17 @@ def change_client(code: str):
 
 
 @api("GET", "/clients/<code>/balance", s.Balance, "Incidents by lot, overage and prepaid minutes on a day.",
-     tag="ledger", query=(query("as_of", s.Day, "The day to answer for; today (UTC) if absent."),))
-def get_balance(code: str):
-    client = clients.find_client(db.session, code, g.user)
+     tag="ledger", load=clients.find_client,
+     query=(query("as_of", s.Day, "The day to answer for; today (UTC) if absent."),))
+def get_balance(client):
     return s.Balance.of(balances.balance(db.session, client, query_arg("as_of", s.Day, today())), client=client)
 
 
 @api("GET", "/clients/<code>/entries", s.Entry, "The client's ledger entries, oldest first.", tag="ledger",
-     page=True, query=(query("from", s.Day, "Entries effective on or after this day."),
-                       query("to", s.Day, "Entries effective on or before this day.")))
-def list_entries(code: str):
-    client = clients.find_client(db.session, code, g.user)
+     load=clients.find_client, page=True,
+     query=(query("from", s.Day, "Entries effective on or after this day."),
+            query("to", s.Day, "Entries effective on or before this day.")))
+def list_entries(client):
     after, limit = page_args()
     rows = balances.entries(db.session, client, start=query_arg("from", s.Day), end=query_arg("to", s.Day),
                             after_id=after, limit=limit)
@@ -168,11 +191,8 @@ def list_entries(code: str):
 
 
 @api("POST", "/clients/<code>/bundles", s.Bundle, "Sell a bundle of incidents: a lot expiring at the end "
-     "of the term.", tag="ledger", status=201, body=s.NewBundle, roles=STAFF)
-def buy_bundle(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    require("account_manager")
-    data = read(s.NewBundle)
+     "of the term.", tag="ledger", status=201, load=clients.find_client, roles=STAFF, body=s.NewBundle)
+def buy_bundle(client, data: s.NewBundle):
     bundle = bundles.buy_bundle(db.session, client, quantity=data.quantity, purchased_on=data.purchased_on,
                                 unit_price=s.in_currency(data.unit_price, client.currency, "unit_price"),
                                 user=g.user)
@@ -180,10 +200,8 @@ def buy_bundle(code: str):
 
 
 @api("POST", "/terms/close", s.TermCloseResult, "Close every term ended by a day: rollover and expiry; "
-     "idempotent.", tag="ledger", body=s.TermsClose, roles=FINANCE)
-def close_terms():
-    require("finance")
-    data = read(s.TermsClose)
+     "idempotent.", tag="ledger", roles=FINANCE, body=s.TermsClose)
+def close_terms(data: s.TermsClose):
     closed = terms.close_terms(db.session, data.as_of, today(), user=g.user)
     codes = dict(db.session.execute(select(Client.id, Client.code)).all())
     return s.TermCloseResult(closed=[s.TermClose.of(record, codes=codes) for record in closed])
@@ -192,18 +210,14 @@ def close_terms():
 # --- the vendor ---------------------------------------------------------------------
 
 
-@api("GET", "/vendor", s.Vendor, "The vendor's profile, as invoices print it.", tag="vendor",
-     roles="account_manager, finance, admin")
+@api("GET", "/vendor", s.Vendor, "The vendor's profile, as invoices print it.", tag="vendor", roles=MANAGERS)
 def get_vendor():
-    require("account_manager", "finance")
     return s.Vendor.of(vendor.get_vendor(db.session))
 
 
 @api("PUT", "/vendor", s.Vendor, "Set the vendor's profile; invoices issued later print it.", tag="vendor",
-     body=s.VendorProfile, roles="admin")
-def put_vendor():
-    require()
-    data = read(s.VendorProfile)
+     roles=(), body=s.VendorProfile)
+def put_vendor(data: s.VendorProfile):
     fields = {name: value or "" for name, value in dict(data).items()}
     return s.Vendor.of(vendor.update_vendor(db.session, **fields))
 
@@ -212,31 +226,25 @@ def put_vendor():
 
 
 @api("POST", "/clients/<code>/cases", s.Case, "Open a case: the plan's clocks start.", tag="support",
-     status=201, body=s.NewCase, roles="account_manager, client (its own), admin")
-def open_case(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    require("account_manager", "client")
-    data = read(s.NewCase)
+     status=201, load=clients.find_client, roles=("account_manager", "client"), body=s.NewCase)
+def open_case(client, data: s.NewCase):
     return s.Case.of(support.open_case(db.session, client, **dict(data), user=g.user))
 
 
-@api("GET", "/clients/<code>/cases", s.Case, "The client's cases.", tag="support", page=True)
-def list_cases(code: str):
-    client = clients.find_client(db.session, code, g.user)
+@api("GET", "/clients/<code>/cases", s.Case, "The client's cases.", tag="support", page=True,
+     load=clients.find_client)
+def list_cases(client):
     return listing(s.Case, select(Case).where(Case.client_id == client.id), Case)
 
 
-@api("GET", "/cases/<number>", s.Case, "A case.", tag="support")
-def get_case(number: str):
-    return s.Case.of(support.find_case(db.session, number, g.user))
+@api("GET", "/cases/<number>", s.Case, "A case.", tag="support", load=support.find_case)
+def get_case(case):
+    return s.Case.of(case)
 
 
 @api("POST", "/cases/<number>/status", s.Case, "Move a case along its lifecycle; waiting on the customer "
-     "pauses the resolve clock.", tag="support", body=s.StatusChange, roles=STAFF)
-def change_case_status(number: str):
-    case = support.find_case(db.session, number, g.user)
-    require("account_manager")
-    data = read(s.StatusChange)
+     "pauses the resolve clock.", tag="support", load=support.find_case, roles=STAFF, body=s.StatusChange)
+def change_case_status(case, data: s.StatusChange):
     return s.Case.of(sla.change_status(db.session, case, data.status, data.at, data.resolution, user=g.user))
 
 
@@ -247,35 +255,21 @@ def list_support_plans():
 
 
 @api("POST", "/support-plans", s.SupportPlan, "Add a support plan, or a new version of one in force from a "
-     "later day.", tag="support", status=201, body=s.NewSupportPlan, roles=FINANCE)
-def create_support_plan():
-    require("finance")
-    data = read(s.NewSupportPlan)
-    version = sla.add_plan_version(db.session, **data.plan_fields())
-    return s.SupportPlan.of(sla.terms_of(version))
+     "later day.", tag="support", status=201, roles=FINANCE, body=s.NewSupportPlan)
+def create_support_plan(data: s.NewSupportPlan):
+    return s.SupportPlan.of(sla.terms_of(sla.add_plan_version(db.session, **data.plan_fields())))
 
 
 @api("GET", "/clients/<code>/sla-report", s.SlaReport, "Service levels of the cases opened in a month: "
-     "targets met and breached per severity.", tag="support",
-     query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
-def sla_report(code: str):
-    client = clients.find_client(db.session, code, g.user)
+     "targets met and breached per severity.", tag="support", load=clients.find_client, query=(MONTH,))
+def sla_report(client):
     return s.SlaReport.of(sla.sla_report(db.session, client, _required_period()))
 
 
-@api("GET", "/cases/<number>/activities", s.Activity, "What support did on a case.", tag="support", page=True)
-def list_activities(number: str):
-    case = support.find_case(db.session, number, g.user)
+@api("GET", "/cases/<number>/activities", s.Activity, "What support did on a case.", tag="support", page=True,
+     load=support.find_case)
+def list_activities(case):
     return listing(s.Activity, select(Activity).where(Activity.case_id == case.id), Activity)
-
-
-@api("POST", "/cases/<number>/helpdesk-answers", s.Activity, "Log an immediate help-desk answer "
-     "(charges 0).", tag="support", status=201, body=s.HelpdeskAnswer, roles=STAFF)
-def log_helpdesk_answer(number: str):
-    case = support.find_case_to_charge(db.session, number, g.user)
-    require("account_manager")
-    data = read(s.HelpdeskAnswer)
-    return s.Activity.of(support.log_helpdesk_answer(db.session, case, **_with_note(data), user=g.user))
 
 
 def _with_note(data: BaseModel) -> dict:
@@ -283,72 +277,64 @@ def _with_note(data: BaseModel) -> dict:
     return {**dict(data), "note": data.note or ""}
 
 
+@api("POST", "/cases/<number>/helpdesk-answers", s.Activity, "Log an immediate help-desk answer "
+     "(charges 0).", tag="support", status=201, load=support.find_case_to_charge, roles=STAFF,
+     body=s.HelpdeskAnswer)
+def log_helpdesk_answer(case, data: s.HelpdeskAnswer):
+    return s.Activity.of(support.log_helpdesk_answer(db.session, case, **_with_note(data), user=g.user))
+
+
 @api("POST", "/cases/<number>/responses", s.Activity, "Log a technician response (the first on a case "
-     "charges 1).", tag="support", status=201, body=s.TechnicianResponse, roles=STAFF)
-def log_response(number: str):
-    case = support.find_case_to_charge(db.session, number, g.user)
-    require("account_manager")
-    data = read(s.TechnicianResponse)
+     "charges 1).", tag="support", status=201, load=support.find_case_to_charge, roles=STAFF,
+     body=s.TechnicianResponse)
+def log_response(case, data: s.TechnicianResponse):
     return s.Activity.of(support.log_technician_response(db.session, case, **_with_note(data), user=g.user))
 
 
 @api("POST", "/cases/<number>/appointments", s.Activity, "Log a concluded appointment (2 incidents for the "
-     "first hour, then 1 per further 30 minutes).", tag="support", status=201, body=s.Appointment,
-     roles=STAFF)
-def log_appointment(number: str):
-    case = support.find_case_to_charge(db.session, number, g.user)
-    require("account_manager")
-    data = read(s.Appointment)
+     "first hour, then 1 per further 30 minutes).", tag="support", status=201,
+     load=support.find_case_to_charge, roles=STAFF, body=s.Appointment)
+def log_appointment(case, data: s.Appointment):
     return s.Activity.of(support.log_appointment(db.session, case, **_with_note(data), user=g.user))
 
 
-@api("GET", "/activities/<int:activity_id>", s.Activity, "An activity with its entries.", tag="support")
-def get_activity(activity_id: int):
-    return s.Activity.of(support.find_activity(db.session, activity_id, g.user))
+@api("GET", "/activities/<int:activity_id>", s.Activity, "An activity with its entries.", tag="support",
+     load=support.find_activity)
+def get_activity(activity):
+    return s.Activity.of(activity)
 
 
 @api("POST", "/activities/<int:activity_id>/waive", s.Activity, "Waive an activity's charge with a written "
-     "reason.", tag="support", status=201, body=s.Waiver, roles=STAFF)
-def waive(activity_id: int):
-    activity = support.find_activity(db.session, activity_id, g.user)
-    require("account_manager")
-    data = read(s.Waiver)
+     "reason.", tag="support", status=201, load=support.find_activity, roles=STAFF, body=s.Waiver)
+def waive(activity, data: s.Waiver):
     return s.Activity.of(support.waive(db.session, activity, data.reason, user=g.user))
 
 
 @api("POST", "/clients/<code>/work", s.Work, "Log professional-service work, drawn from the role's prepaid "
-     "hours.", tag="support", status=201, body=s.NewWork, roles=STAFF)
-def log_work(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    require("account_manager")
-    data = read(s.NewWork)
+     "hours.", tag="support", status=201, load=clients.find_client, roles=STAFF, body=s.NewWork)
+def log_work(client, data: s.NewWork):
     case = None
     if data.case:
         case = db.session.scalar(select(Case).where(Case.number == data.case, Case.client_id == client.id))
         if case is None:
             raise ValidationError(f"no case {data.case!r} for this client", "case")
-    fields = {**dict(data), "case": case}
-    return s.Work.of(work.log_work(db.session, client, **fields, user=g.user))
+    return s.Work.of(work.log_work(db.session, client, **{**dict(data), "case": case}, user=g.user))
 
 
 # --- the rate card -----------------------------------------------------------------
 
 
-@api("GET", "/rate-card", s.RateCard, "The rate card in force on a day.", tag="rate card",
-     roles="account_manager, finance, admin", fails=(404,),
-     query=(query("currency", s.Currency, "The currency; USD if absent."),
-            query("on", s.Day, "The day; today (UTC) if absent.")))
+@api("GET", "/rate-card", s.RateCard, "The rate card in force on a day.", tag="rate card", roles=MANAGERS,
+     fails=(404,), query=(query("currency", s.Currency, "The currency; USD if absent."),
+                          query("on", s.Day, "The day; today (UTC) if absent.")))
 def rate_card():
-    require("account_manager", "finance")
-    card = ratecards.card_in_force(db.session, request.args.get("currency", current_app.config["HOME_CURRENCY"]), query_arg("on", s.Day, today()))
-    return s.RateCard.of(card)
+    currency = request.args.get("currency", current_app.config["HOME_CURRENCY"])
+    return s.RateCard.of(ratecards.card_in_force(db.session, currency, query_arg("on", s.Day, today())))
 
 
 @api("POST", "/rate-card", s.RateCard, "Publish a new version of a currency's rate card.", tag="rate card",
-     status=201, body=s.NewRateCard, roles=FINANCE)
-def create_rate_card():
-    require("finance")
-    data = read(s.NewRateCard)
+     status=201, roles=FINANCE, body=s.NewRateCard)
+def create_rate_card(data: s.NewRateCard):
     card = ratecards.create_rate_card(
         db.session, data.currency, effective_from=data.effective_from, incident_price=data.incident_price,
         overage_price=data.overage_price, maintenance_fee=data.maintenance_fee or Decimal(0),
@@ -361,31 +347,27 @@ def create_rate_card():
 
 
 @api("POST", "/clients/<code>/quotes", s.Quote, "Write a draft quote at today's rate card.", tag="quotes",
-     status=201, body=s.NewQuote, roles=STAFF)
-def create_quote(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    require("account_manager")
-    data = read(s.NewQuote)
+     status=201, load=clients.find_client, roles=STAFF, body=s.NewQuote)
+def create_quote(client, data: s.NewQuote):
     quote = quotes.create_quote(db.session, client, data.requests(), data.valid_until, today(), user=g.user)
     return s.Quote.of(quote, today=today())
 
 
 @api("GET", "/clients/<code>/quotes", s.Quote, "The client's quotes (a client user sees no drafts).",
-     tag="quotes", page=True)
-def list_quotes(code: str):
-    client = clients.find_client(db.session, code, g.user)
+     tag="quotes", page=True, load=clients.find_client)
+def list_quotes(client):
     statement = quotes.visible_quotes(g.user).where(Quote.client_id == client.id)
     return listing(s.Quote, statement, Quote, today=today())
 
 
-@api("GET", "/quotes/<number>", s.Quote, "A quote.", tag="quotes")
-def get_quote(number: str):
-    return s.Quote.of(quotes.find_quote(db.session, number, g.user), today=today())
+@api("GET", "/quotes/<number>", s.Quote, "A quote.", tag="quotes", load=quotes.find_quote)
+def get_quote(quote):
+    return s.Quote.of(quote, today=today())
 
 
-@api("GET", "/quotes/<number>/pdf", "application/pdf", "A quote as a PDF.", tag="quotes")
-def quote_pdf(number: str):
-    quote = quotes.find_quote(db.session, number, g.user)
+@api("GET", "/quotes/<number>/pdf", "application/pdf", "A quote as a PDF.", tag="quotes",
+     load=quotes.find_quote)
+def quote_pdf(quote):
     return _file(render_quote_pdf(quote, today()), "application/pdf", f"{quote.number}.pdf", "inline")
 
 
@@ -398,9 +380,9 @@ QUOTE_ACTIONS = {
 
 @api("POST", "/quotes/<number>/<any(send, accept, decline):action>", s.Quote, "Send a draft quote; accept "
      "a sent one (prepaid hours per role, billed on the next invoice) or decline it.", tag="quotes",
-     roles="account_manager, finance (accept), client (its own: accept, decline), admin")
-def move_quote(number: str, action: str):
-    quote = quotes.find_quote(db.session, number, g.user)
+     load=quotes.find_quote,
+     roles_text="account_manager, finance (accept), client (its own: accept, decline), admin")
+def move_quote(quote, action: str):
     move, roles = QUOTE_ACTIONS[action]
     require(*roles)
     read(s.Empty)
@@ -412,21 +394,16 @@ def move_quote(number: str, action: str):
 
 @api("POST", "/invoices/run", s.InvoiceRunResult, "Issue the month's invoices; running a month again "
      "issues nothing new; every issued invoice is archived when it answers.", tag="invoices",
-     body=s.InvoiceRun, roles=FINANCE, batch=True)
-def run_invoices():
-    require("finance")
-    data = read(s.InvoiceRun)
+     roles=FINANCE, body=s.InvoiceRun, batch=True)
+def run_invoices(data: s.InvoiceRun):
     result = batch.run(current_app._get_current_object(), data.period, today(), user=g.user)
     db.session.rollback()  # the run committed in sessions of its own: end this one's older snapshot
-    return s.InvoiceRunResult(issued=result.issued, skipped=result.skipped,
-                              failed=[failure.as_json() for failure in result.failed])
+    return s.InvoiceRunResult(issued=result.issued, skipped=result.skipped, failed=result.failed)
 
 
 @api("GET", "/clients/<code>/invoices", s.InvoiceSummary, "The client's invoices and credit notes, by "
-     "number.", tag="invoices", page=True, roles=INVOICE_READERS, query=(query("period", s.Period, "Only documents of this month."),))
-def list_invoices(code: str):
-    client = clients.find_client(db.session, code, g.user)
-    require("finance", "client")
+     "number.", tag="invoices", page=True, load=clients.find_client, roles=INVOICE_READERS, query=(IN_MONTH,))
+def list_invoices(client):
     statement = select(Invoice).where(Invoice.client_id == client.id)
     if "period" in request.args:
         statement = statement.where(Invoice.period == query_arg("period", s.Period))
@@ -434,44 +411,35 @@ def list_invoices(code: str):
 
 
 @api("GET", "/invoices/<number>", s.Invoice, "An invoice or credit note with its lines.", tag="invoices",
-     roles=INVOICE_READERS)
-def get_invoice(number: str):
-    invoice = invoicing.find_invoice(db.session, number, g.user)
-    require("finance", "client")
+     load=invoicing.find_invoice, roles=INVOICE_READERS)
+def get_invoice(invoice):
     return s.Invoice.of(invoice, today=today())
 
 
 @api("GET", "/invoices/<number>/pdf", "application/pdf", "The archived PDF, byte for byte the same on every "
-     "download.", tag="invoices", roles=INVOICE_READERS)
-def invoice_pdf(number: str):
-    invoice = invoicing.find_invoice(db.session, number, g.user)
-    require("finance", "client")
+     "download.", tag="invoices", load=invoicing.find_invoice, roles=INVOICE_READERS)
+def invoice_pdf(invoice):
     data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
     return _file(data, "application/pdf", f"{invoice.number}.pdf")
 
 
 @api("GET", "/invoices/<number>/xml", "application/xml", "The Factur-X (CII, EN 16931) XML, byte for byte "
-     "the factur-x.xml embedded in the PDF.", tag="invoices", roles=INVOICE_READERS)
-def invoice_xml(number: str):
-    invoice = invoicing.find_invoice(db.session, number, g.user)
-    require("finance", "client")
+     "the factur-x.xml embedded in the PDF.", tag="invoices", load=invoicing.find_invoice,
+     roles=INVOICE_READERS)
+def invoice_xml(invoice):
     return _file(einvoicing.invoice_xml(invoice), "application/xml", f"{invoice.number}-factur-x.xml")
 
 
 @api("GET", "/invoices/<number>/ubl", "application/xml", "The same document as UBL 2.1 (Peppol BIS "
-     "Billing 3.0).", tag="invoices", roles=INVOICE_READERS)
-def invoice_ubl(number: str):
-    invoice = invoicing.find_invoice(db.session, number, g.user)
-    require("finance", "client")
+     "Billing 3.0).", tag="invoices", load=invoicing.find_invoice, roles=INVOICE_READERS)
+def invoice_ubl(invoice):
     return _file(einvoicing.invoice_ubl(invoice), "application/xml", f"{invoice.number}-ubl.xml")
 
 
 @api("POST", "/invoices/<number>/credit-notes", s.Invoice, "Credit the whole invoice or chosen lines, with "
-     "a reason.", tag="invoices", status=201, body=s.NewCreditNote, roles=FINANCE)
-def credit_note(number: str):
-    invoice = invoicing.find_invoice(db.session, number, g.user)
-    require("finance")
-    data = read(s.NewCreditNote)
+     "a reason.", tag="invoices", status=201, load=invoicing.find_invoice, roles=FINANCE,
+     body=s.NewCreditNote)
+def credit_note(invoice, data: s.NewCreditNote):
     note = invoicing.issue_credit_note(db.session, invoice, data.reason, data.lines, today(), user=g.user,
                                        archive_config=current_app.config)
     return s.Invoice.of(note, today=today())
@@ -483,10 +451,9 @@ def credit_note(number: str):
 @api("GET", "/invoices", s.InvoiceSummary, "Invoices and credit notes across clients, by number of issue; "
      "filtered by derived status, month or client.", tag="invoices", page=True, roles=FINANCE, fails=(404,),
      query=(query("status", Literal[billing.INVOICE_STATUSES], "Only documents standing so today."),
-            query("period", s.Period, "Only documents of this month."),
+            IN_MONTH,
             query("client", str, "Only this client's documents (its code).")))
 def list_all_invoices():
-    require("finance")
     client = clients.find_client(db.session, request.args["client"], g.user) if "client" in request.args else None
     after, limit = page_args()
     rows, standings = receivables.find_documents(
@@ -496,27 +463,22 @@ def list_all_invoices():
 
 
 @api("POST", "/invoices/<number>/payments", s.Payment, "Record a payment received for an invoice; more than "
-     "the amount due is refused.", tag="invoices", status=201, body=s.NewPayment, roles=FINANCE, fails=(409,))
-def record_payment(number: str):
-    invoice = invoicing.find_invoice(db.session, number, g.user)
-    require("finance")
-    data = read(s.NewPayment)
+     "the amount due is refused.", tag="invoices", status=201, load=invoicing.find_invoice, roles=FINANCE,
+     body=s.NewPayment, fails=(409,))
+def record_payment(invoice, data: s.NewPayment):
     payment = payments.record_payment(db.session, invoice, data.amount, data.paid_on, data.method, data.reference,
                                       g.user, today=today())
     return s.Payment.of(payment)
 
 
 @api("GET", "/invoices/<number>/payments", s.Payment, "An invoice's payments and reversals, in the order "
-     "recorded.", tag="invoices", page=True, roles=INVOICE_READERS)
-def list_payments(number: str):
-    invoice = invoicing.find_invoice(db.session, number, g.user)
-    require("finance", "client")
+     "recorded.", tag="invoices", page=True, load=invoicing.find_invoice, roles=INVOICE_READERS)
+def list_payments(invoice):
     return listing(s.Payment, select(Payment).where(Payment.invoice_id == invoice.id), Payment)
 
 
 @api("GET", "/invoices/export", "text/csv", "A month's invoices and credit notes as CSV for the accounting "
-     "system.", tag="invoices", roles=FINANCE, query=(query("period", s.Period, "The month.", required=True, example="2026-03"),))
+     "system.", tag="invoices", roles=FINANCE, query=(MONTH,))
 def export_invoices():
-    require("finance")
     period = _required_period()
     return _file(exports.export_csv(db.session, period), "text/csv", f"invoices-{period}.csv")

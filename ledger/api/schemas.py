@@ -179,15 +179,13 @@ class NewTax(Body):
     rate: number(ge=0, le=100)
 
 
-#: the client's billing details (POST and PATCH), checked by services/vendor.set_client_billing
-BILLING_FIELDS = ("country", "vat_id", "billing_emails", "payment_terms_days", "purchase_order",
-                  "reverse_charge", "taxes")
 #: loosely typed here: the service checks each and names the field of the first problem
 Loose = Annotated[str, StringConstraints(max_length=254)]
 
 
 class BillingDetails(Body):
-    """The client's EN 16931 billing details; ``taxes``, when given, set ``tax_rate`` to their sum."""
+    """The client's EN 16931 billing details (POST and PATCH), checked by services/vendor.set_client_billing;
+    ``taxes``, when given, set ``tax_rate`` to their sum."""
 
     country: Annotated[str, StringConstraints(max_length=2)] | None = Field(
         None, description="ISO 3166-1 alpha-2; the locale's territory if absent.")
@@ -200,7 +198,8 @@ class BillingDetails(Body):
 
     def billing(self) -> dict:
         """The billing fields the body gave, as ``set_client_billing`` takes them."""
-        given = {name: getattr(self, name) for name in BILLING_FIELDS if name in self.model_fields_set}
+        given = {name: getattr(self, name) for name in BillingDetails.model_fields
+                 if name in self.model_fields_set}
         if given.get("taxes") is not None:
             given["taxes"] = [{"name": t.name, "rate": t.rate} for t in given["taxes"]]
         return {name: value for name, value in given.items() if value is not None}
@@ -412,10 +411,7 @@ class NewSupportPlan(Body):
 
     def plan_fields(self) -> dict:
         """The plan as ``services.sla.add_plan_version`` takes it; opening hours checked row by row."""
-        fields = {name: getattr(self, name) for name in (
-            "code", "name", "time_zone", "effective_from", "holiday_country", "holiday_subdivision", "closures",
-            "clocks_start_in_business_hours", "every_hour_for_critical")}
-        return {**fields, "hours": self.windows(), "targets": self.plan_targets()}
+        return {**dict(self), "hours": self.windows(), "targets": self.plan_targets()}
 
     def windows(self) -> list:
         """The opening hours as windows; an error names the row and part (``hours[1].closes``)."""
@@ -554,12 +550,12 @@ class Me(Out):
     client: ClientCode | None
 
 
-class Term(BaseModel):
+class Term(Out):
     start: date
     end: date
 
 
-class Tax(BaseModel):
+class Tax(Out):
     name: str
     rate: Percent
 
@@ -591,30 +587,14 @@ class Client(Out):
 
     @classmethod
     def computed(cls, client, context: dict) -> dict:
-        term = current_term(client, context["today"])
-        return {"term": Term(start=term.start, end=term.end), "support_plan": _plan_code(client), "country": billing_country(client),
-                "billing_emails": list(client.billing_emails or []),
-                "taxes": [Tax(name=t.name, rate=t.rate) for t in client.taxes]}
+        plan = client.support_plan_id and object_session(client).get(sla.SupportPlan, client.support_plan_id)
+        return {"term": current_term(client, context["today"]), "country": billing_country(client),
+                "support_plan": plan.code if plan else sla.DEFAULT_PLAN,
+                "billing_emails": list(client.billing_emails or [])}
 
 
-class Vendor(Out):
-    legal_name: str
-    address: str
-    country: str
-    vat_id: str
-    registration: str
-    iban: str
-    bic: str
-    bank_account: str
-    email: str
-    phone: str
-
-
-
-def _plan_code(client) -> str:
-    if client.support_plan_id is None:
-        return sla.DEFAULT_PLAN
-    return object_session(client).get(sla.SupportPlan, client.support_plan_id).code
+#: the vendor's profile as stored: every field of the profile, empty when not set
+Vendor = create_model("Vendor", __base__=Out, **{name: (str, ...) for name in VendorProfile.model_fields})
 
 
 class Lot(Out):
@@ -626,7 +606,7 @@ class Lot(Out):
     expires_on: date | None
 
 
-class Incidents(BaseModel):
+class Incidents(Out):
     available: Count
     overage: Count = Field(description="Incidents charged beyond the balance this term.")
     lots: list[Lot]
@@ -644,9 +624,8 @@ class Balance(Out):
 
     @classmethod
     def computed(cls, balance, context: dict) -> dict:
-        return {"client": context["client"], "incidents": Incidents(
-            available=balance.available, overage=balance.overage, lots=balance.lots),
-            "hours": {role: Minutes(available_minutes=m) for role, m in sorted(balance.minutes.items())}}
+        return {"client": context["client"], "incidents": balance,
+                "hours": {role: Minutes(available_minutes=m) for role, m in sorted(balance.minutes.items())}}
 
 
 class Bundle(Out):
@@ -662,7 +641,7 @@ class Bundle(Out):
 TargetState = Literal["pending", "met", "breached", "none"]
 
 
-class CaseSla(BaseModel):
+class CaseSla(Out):
     plan: str
     respond_by: Time | None
     resolve_by: Time | None = Field(description="Moved on by the business time spent waiting on the customer.")
@@ -687,10 +666,10 @@ class Case(Out):
             levels = sla.sla_for_case(object_session(case), case)
         except ValidationError:  # no plan at all: a database `ledger init` has not seeded
             return {"sla": None}
-        return {"sla": CaseSla(**vars(levels))}
+        return {"sla": levels}
 
 
-class TargetAmount(BaseModel):
+class TargetAmount(Out):
     amount: Positive
     unit: Literal[TARGET_UNITS]
 
@@ -724,15 +703,12 @@ class SupportPlan(Out):
 
     @classmethod
     def computed(cls, terms, context: dict) -> dict:
-        def amount(target):
-            return target and TargetAmount(amount=target.amount, unit=target.unit)
-
         calendar = terms.calendar
         return {"time_zone": calendar.time_zone, "holiday_country": calendar.holiday_country,
                 "holiday_subdivision": calendar.holiday_subdivision, "closures": sorted(calendar.closures),
                 "hours": [Shift(days=d, opens=o, closes=c, closes_next_day=n)
                           for d, o, c, n in shifts_of(calendar.windows)],
-                "targets": [PlanTarget(severity=severity, respond=amount(respond), resolve=amount(resolve))
+                "targets": [PlanTarget(severity=severity, respond=respond, resolve=resolve)
                             for severity, (respond, resolve) in terms.targets.items()]}
 
 
@@ -967,8 +943,7 @@ class Invoice(InvoiceSummary):
                 **standing, **note}
 
 
-class Failure(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class Failure(Out):
     client: ClientCode
     code: str
     message: str
