@@ -199,13 +199,12 @@ class Calendar:
 
 
 def _check_zone(name: str) -> None:
-    if not name or name != name.strip() or name not in _zone_names():
-        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto", "time_zone")
     try:
-        ZoneInfo(name)
+        known = bool(name) and name == name.strip() and name in _zone_names() and bool(ZoneInfo(name))
     except (ZoneInfoNotFoundError, ValueError):
-        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto",
-                            "time_zone") from None
+        known = False
+    if not known:
+        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto", "time_zone")
 
 
 @functools.cache
@@ -388,9 +387,7 @@ class _Timeline:
         return self.before[index] + min(instant, self.ends[index]) - self.starts[index]
 
 
-@functools.lru_cache(maxsize=64)
-def _shared_schedule(calendar: Calendar) -> _Schedule:
-    return _Schedule(calendar)
+_shared_schedule = functools.lru_cache(maxsize=64)(_Schedule)
 
 
 def _schedule(calendar: Calendar) -> _Schedule:
@@ -485,10 +482,7 @@ def add_business_days(calendar: Calendar, start: datetime, days: int) -> datetim
 
 def _later_timeline(schedule: _Schedule, line: _Timeline, start: datetime) -> _Timeline:
     """The timeline grown forward, twice as long; an error once it has stayed shut for years."""
-    if line.starts and line.ends[-1] > start:
-        shut_since = line.ends[-1]
-    else:
-        shut_since = start
+    shut_since = line.ends[-1] if line.starts and line.ends[-1] > start else start
     if line.safe_until - shut_since > timedelta(_SEARCH_DAYS):
         raise RuleViolation("the calendar never opens again", "hours")
     return schedule.spanning(line.first_month, line.last_month + line.last_month - line.first_month + 1)
@@ -565,9 +559,6 @@ def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
         elif b > a:
             merged.append((a, b))
     return merged
-
-
-TARGET_STATES = ("pending", "met", "breached", "none")
 
 
 def target_state(due: datetime | None, happened_at: datetime | None, now: datetime) -> str:

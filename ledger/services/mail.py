@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -145,10 +144,8 @@ def queue_invoice_mail(session: Session, invoice: Invoice) -> OutboxMessage | No
     else:
         subject = _("Credit note %(number)s from %(vendor)s") % values
         opening = _("Please find attached credit note %(number)s of %(date)s for %(total)s.") % values
-    body = "\n\n".join([
-        _("Hello %(client)s,") % values, opening,
-        _("The PDF and its e-invoice (Factur-X XML) are attached."),
-        _("Kind regards,") + "\n" + vendor_name, ""])
+    body = letter(text, client, opening, _("The PDF and its e-invoice (Factur-X XML) are attached."),
+                  _("Kind regards,") + "\n" + vendor_name)
     attachments = (
         Attachment(f"{invoice.number}.pdf", "application/pdf", source="archived_pdf", invoice_id=invoice.id),
         Attachment(f"{invoice.number}.xml", "application/xml", source="facturx_xml", invoice_id=invoice.id),
@@ -172,14 +169,18 @@ def queue_quote_mail(session: Session, quote: Quote) -> OutboxMessage | None:
     values = {"number": quote.number, "vendor": vendor_name, "client": client.name,
               "valid": text.day(quote.valid_until), "total": text.money(quote.total_minor, quote.currency),
               "link": f"{public_url()}/portal/quotes#{quote.number}"}
-    body = "\n\n".join([
-        _("Hello %(client)s,") % values,
-        _("We have sent you quote %(number)s for %(total)s, valid until %(valid)s.") % values,
-        _("To accept or decline it, sign in to the portal: %(link)s") % values,
-        _("Kind regards,") + "\n" + vendor_name, ""])
+    body = letter(text, client,
+                  _("We have sent you quote %(number)s for %(total)s, valid until %(valid)s.") % values,
+                  _("To accept or decline it, sign in to the portal: %(link)s") % values,
+                  _("Kind regards,") + "\n" + vendor_name)
     return queue_message(session, kind="quote", occasion=f"quote:{quote.id}", recipients=client.billing_emails,
                          subject=_("Quote %(number)s from %(vendor)s") % values, body=body,
                          language=client.locale, client=client)
+
+
+def letter(text: Texts, client: Client, *paragraphs: str) -> str:
+    """A message's body: the greeting, ``paragraphs``, each apart, and a final line break."""
+    return "\n\n".join([text.gettext("Hello %(client)s,") % {"client": client.name}, *paragraphs, ""])
 
 
 def public_url() -> str:
@@ -196,9 +197,6 @@ class Texts:
     def __init__(self, locale: str):
         self.locale = locale
         self.gettext = translations(locale).gettext
-
-    def __call__(self, message: str) -> str:
-        return self.gettext(message)
 
     def day(self, value) -> str:
         return format_date(value, format="long", locale=self.locale)
@@ -263,10 +261,7 @@ def send_pending(app, transport, now: datetime, *, limit: int = 500) -> SendResu
                 select(OutboxMessage.id).where(OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= now)
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
             session.rollback()
-            for message_id in due:
-                outcome = _send_one(session, message_id, transport, now, storage.for_config(app.config))
-                if outcome:
-                    setattr(result, outcome, getattr(result, outcome) + 1)
+            _send_each(session, due, transport, now, storage.for_config(app.config), result)
         finally:
             session.rollback()
             db.session.remove()
@@ -285,14 +280,20 @@ def send_invoice_mail(app, transport, now: datetime, invoice_id: int) -> SendRes
             waiting = session.scalars(select(OutboxMessage.id).where(
                 OutboxMessage.invoice_id == invoice_id, OutboxMessage.state == "queued")).all()
             session.rollback()
-            for message_id in waiting:
-                outcome = _send_one(session, message_id, transport, now, Path(app.config["INVOICE_DIR"]))
-                if outcome:
-                    setattr(result, outcome, getattr(result, outcome) + 1)
+            _send_each(session, waiting, transport, now, Path(app.config["INVOICE_DIR"]), result)
         finally:
             session.rollback()
             db.session.remove()
     return result
+
+
+def _send_each(session: Session, message_ids, transport, now: datetime, archive_dir: storage.Store | Path,
+               result: SendResult) -> None:
+    """Send each message in turn, counting each outcome in ``result``."""
+    for message_id in message_ids:
+        outcome = _send_one(session, message_id, transport, now, archive_dir)
+        if outcome:
+            setattr(result, outcome, getattr(result, outcome) + 1)
 
 
 def _claim(session: Session, message_id: int, now: datetime) -> bool:
@@ -388,20 +389,11 @@ class FileTransport:
         return self.folder / f"{safe}.eml"
 
     def send(self, email: EmailMessage, sender: str, recipients: list[str]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.path_of(email["Message-ID"])
-        handle, draft = tempfile.mkstemp(dir=self.folder, prefix=".draft-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(email.as_bytes())
-                out.flush()
-                os.fsync(out.fileno())
-            try:  # link() never replaces: a message is written once
-                os.link(draft, target)
-            except FileExistsError:
-                pass
-        finally:
-            Path(draft).unlink(missing_ok=True)
+        try:  # a folder store never replaces a file: a message is written once
+            name = self.path_of(email["Message-ID"]).name
+            storage.FolderStore(self.folder).put_once(name, email.as_bytes())
+        except storage.AlreadyStored:
+            pass
 
     def delivered(self, message_id: str) -> bool:
         return self.path_of(message_id).exists()
