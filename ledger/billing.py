@@ -921,6 +921,7 @@ def filter_history(history: History, kinds: Iterable[str]) -> History:
                    history.closing)
 
 
+#: a cell starting with one of these is run as a formula by a spreadsheet
 SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -38,9 +38,7 @@ class LockedFetcher(URLFetcher):
 
     def fetch(self, url, headers=None):
         scheme = url.split(":", 1)[0].lower()
-        if scheme == "data":
-            return super().fetch(url, headers)
-        if scheme == "file" and _is_static(url):
+        if scheme == "data" or (scheme == "file" and _is_static(url)):
             return super().fetch(url, headers)
         log.warning("document renderer refused to load %s", url[:200])
         raise ValueError(f"refused to load {url[:200]}")
@@ -127,8 +125,8 @@ def _formatters(locale: str, currency: str) -> dict:
         "money": lambda minor: Money.from_minor(minor, currency).format(locale),
         "date": lambda day: format_date(day, format="long", locale=locale) if day else "",
         "short_date": lambda day: format_date(day, format="medium", locale=locale) if day else "",
-        "number": lambda value: _format_number(value, locale),
-        "rate": lambda value: _format_number(Decimal(str(value)).normalize(), locale),
+        "number": lambda value: format_decimal(value, locale=locale),
+        "rate": lambda value: format_decimal(Decimal(str(value)).normalize(), locale=locale),
         "hours": lambda minutes: _format_hours(minutes, locale),
         "country": lambda code: _country_name(code, locale),
         "postal": lambda address, code: postal_address(address, code, locale),
@@ -154,10 +152,6 @@ def postal_address(address: str, code: str, locale: str) -> str:
 #: how addresses commonly end besides the country's name in the client's language or English
 ALIASES = {"US": ("USA", "U.S.A."), "GB": ("UK",), "DE": ("Deutschland",), "CA": ("Canada",),
            "FR": ("France",), "AT": ("Österreich",), "CH": ("Schweiz", "Suisse")}
-
-
-def _format_number(value, locale: str) -> str:
-    return format_decimal(value, locale=locale)
 
 
 def logo_url(data: bytes | None, media_type: str = "", static_path: str = "") -> str:
