@@ -49,11 +49,11 @@ def N_(text: str) -> str:
     return text
 
 
-class RuleViolation(ValueError):
-    """An input the rules refuse; ``field`` names the offending input.
+class Templated:
+    """An error whose message is a template with named placeholders filled from ``params``.
 
-    ``message`` is a template filled from ``params``: ``message`` holds the English text, ``template``
-    and ``params`` let a page show it in its own language.
+    ``message`` holds the filled English text; ``template`` and ``params`` let a page show it
+    in its own language. ``field`` names the offending input.
     """
 
     def __init__(self, message: str, field: str | None = None, **params):
@@ -62,6 +62,10 @@ class RuleViolation(ValueError):
         self.message = message % params if params else message
         super().__init__(self.message)
         self.field = field
+
+
+class RuleViolation(Templated, ValueError):
+    """An input the rules refuse; ``field`` names the offending input."""
 
 
 class InsufficientIncidents(RuleViolation):
