@@ -171,7 +171,7 @@ def _support_day(session, client, day, zone, rng, cases_per_month) -> None:
         support.log_helpdesk_answer(session, case, opened + timedelta(minutes=4), "Help desk",
                                     "Answered on the phone: password reset.")
         return
-    if _available(session, client, day) < 6 and client.overage_policy == "block":
+    if balances.balance(session, client, day).available < 6 and client.overage_policy == "block":
         return  # a blocked client stops here in the demo, a little before running dry
     support.log_technician_response(session, case, opened + timedelta(minutes=rng.randint(10, 90)),
                                     technician, "Remote session; collected logs.")
@@ -183,10 +183,6 @@ def _support_day(session, client, day, zone, rng, cases_per_month) -> None:
         minutes = rng.choice((45, 60, 75, 100, 150))
         support.log_appointment(session, case, start, start + timedelta(minutes=minutes), technician,
                                 "On-site visit.")
-
-
-def _available(session: Session, client: Client, day: date) -> int:
-    return balances.balance(session, client, day).available
 
 
 def _months_before(day: date, months: int) -> date:

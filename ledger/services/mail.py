@@ -95,8 +95,9 @@ def queue_message(session: Session, *, kind: str, occasion: str, recipients: lis
         raise ValidationError("a message needs at least one recipient", "recipients")
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.occasion == occasion)) is not None:
         return None
+    domain = _sender(session).rpartition("@")[2] or "support-ledger.invalid"
     message = OutboxMessage(
-        message_id=make_msgid("outbox", domain=_sender_domain(session)), kind=kind, occasion=occasion,
+        message_id=make_msgid("outbox", domain=domain), kind=kind, occasion=occasion,
         client_id=client.id if client else None, invoice_id=invoice.id if invoice else None,
         recipients=list(recipients), subject=subject, body=body, language=language, state="queued",
         attempts=0, last_error="", **({"next_attempt_at": now} if now else {}),
@@ -116,10 +117,6 @@ def queue_message(session: Session, *, kind: str, occasion: str, recipients: lis
 
 def _sender(session: Session) -> str:
     return get_vendor(session).email or FALLBACK_SENDER
-
-
-def _sender_domain(session: Session) -> str:
-    return _sender(session).rpartition("@")[2] or "support-ledger.invalid"
 
 
 def queue_invoice_mail(session: Session, invoice: Invoice) -> OutboxMessage | None:

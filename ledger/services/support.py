@@ -135,7 +135,8 @@ def _record(
 ) -> Activity:
     """Validate, allocate, then write the activity and its entries; nothing is written on a refusal."""
     if occurred_at < case.opened_at:
-        field = "started_at" if kind == "appointment" else _time_field(kind)
+        field = {"appointment": "started_at", "helpdesk_answer": "answered_at",
+                 "technician_response": "responded_at"}[kind]
         raise ValidationError(N_("%(field_name)s is before case %(number)s was opened"), field, field_name=field,
                               number=case.number)
     allocation = plan_incident_charge(session, client, incidents, occurred_at.date(), lots)
@@ -158,10 +159,6 @@ def _record(
     if kind in ("technician_response", "appointment"):
         mark_responded(session, case, occurred_at)
     return activity
-
-
-def _time_field(kind: str) -> str:
-    return {"helpdesk_answer": "answered_at", "technician_response": "responded_at"}[kind]
 
 
 def waive(session: Session, activity: Activity, reason: str, user: User | None = None,
