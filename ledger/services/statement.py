@@ -126,13 +126,11 @@ def _role_titles(session: Session, client: Client, on: date) -> dict[str, str]:
 
 def monthly_usage(session: Session, client: Client, last: date, months: int = CHART_MONTHS) -> list[dict]:
     """Incidents used in each of the ``months`` months ending with the one containing ``last``."""
-    labels = []
-    year, month = last.year, last.month
-    for _ in range(months):
-        labels.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    labels.reverse()
-    first = date.fromisoformat(labels[0] + "-01")
+    periods = [billing.Period.containing(last)]
+    while len(periods) < months:
+        periods.insert(0, periods[0].previous())
+    labels = [str(period) for period in periods]
+    first = periods[0].start
     totals = dict.fromkeys(labels, 0)
     rows = session.execute(
         select(Entry.effective_on, Entry.quantity).where(

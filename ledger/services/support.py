@@ -15,7 +15,7 @@ from ..models import SEVERITIES, Activity, Case, Client, Entry, Lot, User, Waive
 from . import access
 from .ledger import (
     OPEN_INCIDENT_LOTS,
-    balance_of,
+    as_balance,
     charge_incidents,
     insert_row,
     lock_client,
@@ -113,7 +113,7 @@ def _responded_before_and_lots(
     rows = session.execute(_LOTS_AND_RESPONDED, params).all()
     if not rows:
         return bool(session.scalar(select(_RESPONDED), params)), []
-    return bool(rows[0].responded), [balance_of(row) for row in rows]
+    return bool(rows[0].responded), [as_balance(row) for row in rows]
 
 
 def log_appointment(
