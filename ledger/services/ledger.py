@@ -85,13 +85,8 @@ def insert_row(session: Session, model: type[M], values: dict) -> M:
 _insert_into = functools.cache(insert)
 
 
-def plan_incident_charge(
-    session: Session,
-    client: Client,
-    incidents: int,
-    on: date,
-    lots: list[billing.LotBalance] | None = None,
-) -> billing.Allocation:
+def plan_incident_charge(session: Session, client: Client, incidents: int, on: date,
+                         lots: list[billing.LotBalance] | None = None) -> billing.Allocation:
     """How a charge of ``incidents`` dated ``on`` draws from the lots, earliest expiry first.
 
     The caller holds the client's lock (whose ORM query flushed anything pending);
@@ -107,13 +102,8 @@ def plan_incident_charge(
     return billing.allocate(lots, incidents, on, client.overage_policy)
 
 
-def charge_incidents(
-    session: Session,
-    client: Client,
-    activity: Activity,
-    allocation: billing.Allocation,
-    user: User | None = None,
-) -> list[Entry]:
+def charge_incidents(session: Session, client: Client, activity: Activity, allocation: billing.Allocation,
+                     user: User | None = None) -> list[Entry]:
     """Post ``allocation`` for ``activity``: an entry per lot drawn, one for any overage.
 
     Each lot's ``remaining`` moves in the same transaction.

@@ -31,14 +31,8 @@ SEED_EFFECTIVE_FROM = date(2000, 1, 1)
 
 
 def create_rate_card(
-    session: Session,
-    currency: str,
-    effective_from: date,
-    *,
-    incident_price: Decimal = SEED_INCIDENT_PRICE,
-    overage_price: Decimal = SEED_OVERAGE_PRICE,
-    maintenance_fee: Decimal = Decimal(0),
-    roles=SEED_ROLES,
+    session: Session, currency: str, effective_from: date, *, incident_price: Decimal = SEED_INCIDENT_PRICE,
+    overage_price: Decimal = SEED_OVERAGE_PRICE, maintenance_fee: Decimal = Decimal(0), roles=SEED_ROLES,
     discounts=SEED_DISCOUNTS,
 ) -> RateCard:
     """A new version of ``currency``'s card, in force from ``effective_from``; old versions stay."""
