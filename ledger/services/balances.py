@@ -48,22 +48,15 @@ def balance(session: Session, client: Client, as_of: date) -> Balance:
     current and are read directly; otherwise each lot is summed from its entries.
     """
     lots = session.scalars(
-        select(Lot)
-        .where(
-            Lot.client_id == client.id,
-            Lot.starts_on <= as_of,
-            or_(Lot.expires_on.is_(None), Lot.expires_on >= as_of),
-        )
+        select(Lot).where(Lot.client_id == client.id, Lot.starts_on <= as_of,
+                          or_(Lot.expires_on.is_(None), Lot.expires_on >= as_of))
         .order_by(Lot.expires_on, Lot.id)
     ).all()
     remaining = {lot.id: lot.remaining for lot in lots}
     if lots and _has_entries_after(session, client, as_of):
         remaining = _remaining_from_entries(session, [lot.id for lot in lots], as_of)
-    views = [
-        LotView(lot.id, lot.kind, lot.quantity, remaining.get(lot.id, 0), lot.starts_on,
-                lot.expires_on, lot.role)
-        for lot in lots
-    ]
+    views = [LotView(lot.id, lot.kind, lot.quantity, remaining.get(lot.id, 0), lot.starts_on, lot.expires_on,
+                     lot.role) for lot in lots]
     minutes: dict[str, int] = {}
     for view in views:
         if view.role is not None:
@@ -88,15 +81,9 @@ def _remaining_from_entries(session: Session, lot_ids: list[int], as_of: date) -
 
 def _overage(session: Session, client: Client, as_of: date) -> int:
     term = current_term(client, as_of)
-    total = session.scalar(
-        select(func.coalesce(func.sum(Entry.quantity), 0)).where(
-            Entry.client_id == client.id,
-            Entry.lot_id.is_(None),
-            Entry.unit == "incident",
-            Entry.effective_on >= term.start,
-            Entry.effective_on <= as_of,
-        )
-    )
+    total = session.scalar(select(func.coalesce(func.sum(Entry.quantity), 0)).where(
+        Entry.client_id == client.id, Entry.lot_id.is_(None), Entry.unit == "incident",
+        Entry.effective_on >= term.start, Entry.effective_on <= as_of))
     return -int(total)
 
 

@@ -346,12 +346,13 @@ def sla_of(
 def sla_for_case(session: Session, case: Case, now: datetime | None = None) -> CaseSla:
     """The service levels of ``case`` under its client's plan in force when it was opened."""
     plan = plan_of(session, case.client)
-    terms = terms_in_force(plan, _local_day(opened_at=case.opened_at, plan=plan))
+    terms = terms_in_force(plan, opening_day(case.opened_at, plan))
     history = [(change.at, change.status) for change in status_history(session, case)]
     return case_sla(case, terms, now or utcnow(), history)
 
 
-def _local_day(opened_at: datetime, plan: SupportPlan) -> date:
+def opening_day(opened_at: datetime, plan: SupportPlan) -> date:
+    """The day ``opened_at`` falls on in ``plan``'s zone: the plan's version in force that day applies."""
     zone = ZoneInfo(plan.versions[-1].time_zone) if plan.versions else UTC
     return opened_at.astimezone(zone).date()
 
