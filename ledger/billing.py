@@ -408,6 +408,8 @@ QUOTE_TRANSITIONS = {
     ("sent", "expire"): "expired",
 }
 QUOTE_ACTIONS = ("send", "accept", "decline", "expire")
+#: each action as a refusal names it: "a declined quote cannot be sent"
+QUOTE_ACTIONS_DONE = {"send": "sent", "accept": "accepted", "decline": "declined", "expire": "expired"}
 
 
 def quote_state_on(state: str, valid_until: date, today: date) -> str:
@@ -424,11 +426,7 @@ def quote_transition(state: str, action: str) -> str:
     except KeyError:
         template = (N_("an %(state)s quote cannot be %(done)s") if state[0] in "aeiou"
                     else N_("a %(state)s quote cannot be %(done)s"))
-        raise InvalidTransition(template, "state", state=state, done=_past(action)) from None
-
-
-def _past(action: str) -> str:
-    return {"send": "sent", "accept": "accepted", "decline": "declined", "expire": "expired"}[action]
+        raise InvalidTransition(template, "state", state=state, done=QUOTE_ACTIONS_DONE[action]) from None
 
 
 # --- invoices ----------------------------------------------------------------------
