@@ -133,14 +133,15 @@ def shifts_of(windows: Iterable[Window]) -> tuple[tuple[str, str, str, bool], ..
 
 
 def _day_ranges(weekdays: list[int]) -> str:
-    runs: list[list[int]] = []
-    for day in weekdays:
-        if runs and runs[-1][-1] == day - 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
+    runs = consecutive_runs(weekdays)
     return ",".join(WEEKDAYS[run[0]] if len(run) == 1 else f"{WEEKDAYS[run[0]]}-{WEEKDAYS[run[-1]]}"
                     for run in runs)
+
+
+def consecutive_runs(numbers: Iterable[int]) -> list[list[int]]:
+    """Ascending ``numbers`` split where they skip: ``[3, 4, 5, 9]`` → ``[[3, 4, 5], [9]]``."""
+    # within a run, a number less its position is the same
+    return [[n for _, n in run] for _, run in itertools.groupby(enumerate(numbers), lambda p: p[1] - p[0])]
 
 
 def _clock(minutes: int) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import storage
+from ..businesstime import consecutive_runs
 from ..models import Case, Counter, Entry, Invoice, InvoiceDocument, InvoiceSource, Lot, Quote
 
 #: a document number: its series (``INV-2026``, ``C``) and its place in it
@@ -84,10 +85,7 @@ def check_number_series(session: Session) -> list[Finding]:
     for column in (Invoice.number, Quote.number, Case.number):
         for number in session.scalars(select(column)):
             match = NUMBER.match(number)
-            if match is None:
-                places["?"].append(0)
-                continue
-            places[match["series"]].append(int(match["place"]))
+            places[match["series"] if match else "?"].append(int(match["place"]) if match else 0)
     counters = {name: value for name, value in session.execute(select(Counter.name, Counter.value))}
     findings = []
     for series, numbers in sorted(places.items()):
@@ -119,13 +117,7 @@ def _series_findings(series: str, numbers: list[int], counter: int | None) -> li
 
 def _ranges(places: list[int]) -> str:
     """``[3, 4, 5, 9]`` → ``'3–5, 9'``."""
-    runs: list[list[int]] = []
-    for place in places:
-        if runs and place == runs[-1][-1] + 1:
-            runs[-1].append(place)
-        else:
-            runs.append([place])
-    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in runs)
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in consecutive_runs(places))
 
 
 def check_billed_once(session: Session) -> list[Finding]:
