@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -246,42 +248,41 @@ class SendResult:
 
 def send_pending(app, transport, now: datetime, *, limit: int = 500) -> SendResult:
     """Send what is queued and due through ``transport``, each message at most once; commits per message."""
-    from ..extensions import db
-
     result = SendResult(recovered=[])
-    with app.app_context():
-        session = db.session
-        try:
-            result.recovered = recover_stale_claims(session, transport, now)
-            session.commit()
-            due = session.scalars(
-                select(OutboxMessage.id).where(OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
-            session.rollback()
-            _send_each(session, due, transport, now, storage.for_config(app.config), result)
-        finally:
-            session.rollback()
-            db.session.remove()
+    with _sender_session(app) as session:
+        result.recovered = recover_stale_claims(session, transport, now)
+        session.commit()
+        due = session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
+        session.rollback()
+        _send_each(session, due, transport, now, storage.for_config(app.config), result)
     return result
 
 
 def send_invoice_mail(app, transport, now: datetime, invoice_id: int) -> SendResult:
     """Send the queued messages of one invoice now, whatever their retry time: a batch job calls it
     right after archiving the invoice's PDF (a send tried before that waits to be retried)."""
+    result = SendResult()
+    with _sender_session(app) as session:
+        waiting = session.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.invoice_id == invoice_id, OutboxMessage.state == "queued")).all()
+        session.rollback()
+        _send_each(session, waiting, transport, now, Path(app.config["INVOICE_DIR"]), result)
+    return result
+
+
+@contextmanager
+def _sender_session(app) -> Iterator[Session]:
+    """``app``'s session for a sender that commits message by message; rolled back and removed after."""
     from ..extensions import db
 
-    result = SendResult()
     with app.app_context():
-        session = db.session
         try:
-            waiting = session.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.invoice_id == invoice_id, OutboxMessage.state == "queued")).all()
-            session.rollback()
-            _send_each(session, waiting, transport, now, Path(app.config["INVOICE_DIR"]), result)
+            yield db.session
         finally:
-            session.rollback()
+            db.session.rollback()
             db.session.remove()
-    return result
 
 
 def _send_each(session: Session, message_ids, transport, now: datetime, archive_dir: storage.Store | Path,
