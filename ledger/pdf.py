@@ -85,13 +85,9 @@ def render_quote_pdf(quote: Quote, today, config=None) -> bytes:
     locale = client.locale
     titles = {role.code: role.title for role in quote.rate_card.roles}
     html = document_environment(locale).get_template("documents/quote.html").render(
-        quote=quote,
-        client=client,
-        seller=seller_details(_app_config(config)),
-        state=quote_state_on(quote.state, quote.valid_until, today),
-        titles=titles,
-        increment=POLICY.work_billing_increment_minutes,
-        **_formatters(locale, quote.currency),
+        quote=quote, client=client, seller=seller_details(_app_config(config)),
+        state=quote_state_on(quote.state, quote.valid_until, today), titles=titles,
+        increment=POLICY.work_billing_increment_minutes, **_formatters(locale, quote.currency),
     )
     return render_pdf(html)
 
@@ -205,10 +201,7 @@ def invoice_context(invoice: Invoice, config) -> dict:
     reverse = is_reverse_charge(invoice)
     unit = exponent(invoice.currency)
     return {
-        "invoice": invoice,
-        "client": invoice.client,
-        "seller": seller,
-        "buyer": buyer,
+        "invoice": invoice, "client": invoice.client, "seller": seller, "buyer": buyer,
         "taxes": [{"name": "" if tax.name == UNNAMED_TAX else tax.name, "rate": tax.rate, "amount_minor": int(tax.amount / unit),
                    "reverse_charge": reverse} for tax in invoice_taxes(invoice)],
         "payment": {"iban": seller.get("iban", ""), "bic": seller.get("bic", ""),

@@ -129,16 +129,15 @@ def add_plan_version(
         plan = SupportPlan(code=code, name=name.strip())
         session.add(plan)
         session.flush()
-    latest = session.scalar(select(func.max(SupportPlanVersion.effective_from))
-                            .where(SupportPlanVersion.plan_id == plan.id))
+    latest, number = session.execute(
+        select(func.max(SupportPlanVersion.effective_from), func.max(SupportPlanVersion.version))
+        .where(SupportPlanVersion.plan_id == plan.id)).one()
     if latest is not None and effective_from <= latest:
         raise ValidationError(N_("a new version takes effect after %(day)s"), "effective_from",
                               day=latest.isoformat())
     plan.name = name.strip()
-    number = (session.scalar(select(func.max(SupportPlanVersion.version))
-                             .where(SupportPlanVersion.plan_id == plan.id)) or 0) + 1
     version = SupportPlanVersion(
-        plan=plan, version=number, effective_from=effective_from, time_zone=calendar.time_zone,
+        plan=plan, version=(number or 0) + 1, effective_from=effective_from, time_zone=calendar.time_zone,
         holiday_country=calendar.holiday_country, holiday_subdivision=calendar.holiday_subdivision,
         clocks_start_in_business_hours=clocks_start_in_business_hours,
         every_hour_for_critical=every_hour_for_critical,
