@@ -47,12 +47,8 @@ def check_lots(session: Session) -> list[Finding]:
     """Every lot's ``remaining`` equals the sum of its entries."""
     total = func.coalesce(func.sum(Entry.quantity), 0)
     rows = session.execute(
-        select(Lot.id, Lot.unit, Lot.remaining, total.label("total"))
-        .outerjoin(Entry, Entry.lot_id == Lot.id)
-        .group_by(Lot.id, Lot.unit, Lot.remaining)
-        .having(Lot.remaining != total)
-        .order_by(Lot.id)
-    ).all()
+        select(Lot.id, Lot.unit, Lot.remaining, total.label("total")).outerjoin(Entry, Entry.lot_id == Lot.id)
+        .group_by(Lot.id, Lot.unit, Lot.remaining).having(Lot.remaining != total).order_by(Lot.id)).all()
     return [Finding("lots", f"lot {row.id}",
                     f"remaining is {row.remaining} {row.unit}(s) but its entries add up to {row.total}")
             for row in rows]
@@ -61,11 +57,9 @@ def check_lots(session: Session) -> list[Finding]:
 def check_documents(session: Session, store) -> list[Finding]:
     """Every archived document is in the store with its recorded SHA-256."""
     store = storage.as_store(store)
-    rows = session.execute(
-        select(Invoice.number, InvoiceDocument.path, InvoiceDocument.sha256)
-        .join(Invoice, Invoice.id == InvoiceDocument.invoice_id)
-        .order_by(Invoice.number)
-    ).all()
+    rows = session.execute(select(Invoice.number, InvoiceDocument.path, InvoiceDocument.sha256)
+                           .join(Invoice, Invoice.id == InvoiceDocument.invoice_id)
+                           .order_by(Invoice.number)).all()
     return [finding for row in rows
             if (finding := document_finding(row.number, row.path, row.sha256, store)) is not None]
 
@@ -122,15 +116,10 @@ def _ranges(places: list[int]) -> str:
 
 def check_billed_once(session: Session) -> list[Finding]:
     """Each billed source (a bundle, an item, an overage entry, a maintenance year) is on one invoice."""
-    rows = session.execute(
-        select(InvoiceSource.key, func.count().label("times"))
-        .group_by(InvoiceSource.key)
-        .having(func.count() > 1)
-        .order_by(InvoiceSource.key)
-    ).all()
+    rows = session.execute(select(InvoiceSource.key, func.count().label("times")).group_by(InvoiceSource.key)
+                           .having(func.count() > 1).order_by(InvoiceSource.key)).all()
     findings = [Finding("billing", row.key, f"billed {row.times} times") for row in rows]
-    findings += _foreign_sources(session)
-    return findings
+    return findings + _foreign_sources(session)
 
 
 def _foreign_sources(session: Session) -> list[Finding]:
@@ -139,10 +128,8 @@ def _foreign_sources(session: Session) -> list[Finding]:
 
     owners = {"bundle": Bundle, "entry": Entry}
     findings = []
-    rows = session.execute(
-        select(InvoiceSource.key, Invoice.number, Invoice.client_id)
-        .join(Invoice, Invoice.id == InvoiceSource.invoice_id)
-    ).all()
+    rows = session.execute(select(InvoiceSource.key, Invoice.number, Invoice.client_id)
+                           .join(Invoice, Invoice.id == InvoiceSource.invoice_id)).all()
     for row in rows:
         kind, _, ident = row.key.partition(":")
         model = owners.get(kind)
