@@ -530,9 +530,8 @@ def clock_start(calendar: Calendar, opened_at: datetime, in_business_hours_only:
     return next_opening(calendar, opened_at) if in_business_hours_only else _aware(opened_at, "opened_at")
 
 
-def due_time(
-    calendar: Calendar, start: datetime, target: Target, pauses: Iterable[Interval] = (),
-) -> datetime:
+def due_time(calendar: Calendar, start: datetime, target: Target,
+             pauses: Iterable[Interval] = ()) -> datetime:
     """When ``target`` falls due for a clock started at ``start``, not counting ``pauses``.
 
     Each paused interval before the due time moves it on by the time paused, measured
@@ -597,9 +596,7 @@ def case_transition(status: str, new_status: str) -> str:
     return new_status
 
 
-def paused_intervals(
-    changes: Iterable[tuple[datetime, str]], until: datetime,
-) -> list[Interval]:
+def paused_intervals(changes: Iterable[tuple[datetime, str]], until: datetime) -> list[Interval]:
     """The intervals a case's status history (``(at, status)`` in order) spent pausing statuses.
 
     A wait on the customer still running is counted up to ``until``; a case resolved now

@@ -71,11 +71,9 @@ def _has_entries_after(session: Session, client: Client, as_of: date) -> bool:
 
 
 def _remaining_from_entries(session: Session, lot_ids: list[int], as_of: date) -> dict[int, int]:
-    rows = session.execute(
-        select(Entry.lot_id, func.sum(Entry.quantity))
-        .where(Entry.lot_id.in_(lot_ids), Entry.effective_on <= as_of)
-        .group_by(Entry.lot_id)
-    )
+    rows = session.execute(select(Entry.lot_id, func.sum(Entry.quantity))
+                           .where(Entry.lot_id.in_(lot_ids), Entry.effective_on <= as_of)
+                           .group_by(Entry.lot_id))
     return {lot_id: int(total) for lot_id, total in rows}
 
 
@@ -103,9 +101,7 @@ def entries(
     after_id: int = 0, limit: int = 100,
 ) -> list[Entry]:
     """The client's entries in posting order, optionally between two effective days, one page."""
-    statement = (
-        select(Entry).where(Entry.client_id == client.id, Entry.id > after_id).order_by(Entry.id)
-    )
+    statement = select(Entry).where(Entry.client_id == client.id, Entry.id > after_id).order_by(Entry.id)
     if start is not None:
         statement = statement.where(Entry.effective_on >= start)
     if end is not None:

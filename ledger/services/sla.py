@@ -317,10 +317,8 @@ class CaseSla:
     resolution: str
 
 
-def case_sla(
-    case: Case, plan: PlanTerms, now: datetime,
-    history: Sequence[tuple[datetime, str]] | None = None,
-) -> CaseSla:
+def case_sla(case: Case, plan: PlanTerms, now: datetime,
+             history: Sequence[tuple[datetime, str]] | None = None) -> CaseSla:
     """The service levels of ``case`` under ``plan`` at ``now``; ``history`` is ``(at, status)`` in order."""
     if history is None:
         history = [(change.at, change.status) for change in case.status_changes]

@@ -101,9 +101,7 @@ def log_technician_response(
                    incidents, user=user, lots=lots)
 
 
-def _responded_before_and_lots(
-    session: Session, case: Case
-) -> tuple[bool, list[billing.LotBalance]]:
+def _responded_before_and_lots(session: Session, case: Case) -> tuple[bool, list[billing.LotBalance]]:
     """Whether ``case`` has a technician response already, and its client's usable lots.
 
     One statement for both, read under the client's lock: the flag rides on each lot
