@@ -458,14 +458,11 @@ def _ubl_taxes(parent, document: Document) -> None:
 
 
 def _ubl_totals(parent, document: Document) -> None:
-    currency = document.currency
-    money = lambda value: _amount(value * document.sign, currency)  # noqa: E731
     totals = _add(parent, "cac:LegalMonetaryTotal")
-    _add(totals, "cbc:LineExtensionAmount", money(sum((line.net for line in document.lines), Decimal(0))),
-         currencyID=currency)
-    _add(totals, "cbc:TaxExclusiveAmount", money(document.subtotal), currencyID=currency)
-    _add(totals, "cbc:TaxInclusiveAmount", money(document.total), currencyID=currency)
-    _add(totals, "cbc:PayableAmount", money(document.total), currencyID=currency)
+    line_total = sum((line.net for line in document.lines), Decimal(0))
+    for tag, value in (("cbc:LineExtensionAmount", line_total), ("cbc:TaxExclusiveAmount", document.subtotal),
+                       ("cbc:TaxInclusiveAmount", document.total), ("cbc:PayableAmount", document.total)):
+        _add(totals, tag, _amount(value * document.sign, document.currency), currencyID=document.currency)
 
 
 def _ubl_line(parent, line: Line, document: Document, credit: bool) -> None:

@@ -107,11 +107,9 @@ def render_statement_pdf(statement, config=None) -> bytes:
 
 
 def _app_config(config):
-    if config is not None:
-        return config
-    from flask import current_app, has_app_context
+    from .services.vendor import app_config
 
-    return current_app.config if has_app_context() else {}
+    return app_config() if config is None else config
 
 
 def _formatters(locale: str, currency: str) -> dict:
