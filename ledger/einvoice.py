@@ -339,10 +339,7 @@ def _cii_payment_means(parent, payment: Payment) -> None:
     means = _add(parent, "ram:SpecifiedTradeSettlementPaymentMeans")
     _add(means, "ram:TypeCode", "58" if payment.iban else "30")
     account = _add(means, "ram:PayeePartyCreditorFinancialAccount")
-    if payment.iban:
-        _add(account, "ram:IBANID", payment.iban)
-    else:
-        _add(account, "ram:ProprietaryID", payment.account)
+    _add(account, "ram:IBANID" if payment.iban else "ram:ProprietaryID", payment.iban or payment.account)
     if payment.bic:
         _add(_add(means, "ram:PayeeSpecifiedCreditorFinancialInstitution"), "ram:BICID", payment.bic)
 
