@@ -104,11 +104,7 @@ def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
         _load_professional_services(session, client, today, rng, manager)
     load_sla_demo(session, loaded, today)
     client_user = users.find_user(session, CLIENTS[0].contact)
-    tokens = {
-        manager.email: users.create_token(session, manager),
-        client_user.email: users.create_token(session, client_user),
-    }
-    return _sign_in_help(tokens)
+    return _sign_in_help({user.email: users.create_token(session, user) for user in (manager, client_user)})
 
 
 def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Random) -> Client:

@@ -343,9 +343,7 @@ def open_url(url: str, endpoint: str | None = None) -> Store:
 def for_config(config: Mapping) -> Store:
     """The invoice archive that ``config`` names: ``ARCHIVE_URL`` when set, else the folder ``INVOICE_DIR``."""
     url = config.get("ARCHIVE_URL")
-    if url:
-        return open_url(url, config.get("S3_ENDPOINT"))
-    return FolderStore(config["INVOICE_DIR"])
+    return open_url(url, config.get("S3_ENDPOINT")) if url else FolderStore(config["INVOICE_DIR"])
 
 
 def as_store(where) -> Store:

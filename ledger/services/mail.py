@@ -103,12 +103,10 @@ def queue_message(session: Session, *, kind: str, occasion: str, recipients: lis
         client_id=client.id if client else None, invoice_id=invoice.id if invoice else None,
         recipients=list(recipients), subject=subject, body=body, language=language, state="queued",
         attempts=0, last_error="", **({"next_attempt_at": now} if now else {}),
+        attachments=[OutboxAttachment(position=position, name=item.name, media_type=item.media_type,
+                                      source=item.source, content=item.content, invoice_id=item.invoice_id)
+                     for position, item in enumerate(attachments, start=1)],
     )
-    message.attachments = [
-        OutboxAttachment(position=position, name=item.name, media_type=item.media_type, source=item.source,
-                         content=item.content, invoice_id=item.invoice_id)
-        for position, item in enumerate(attachments, start=1)
-    ]
     try:
         with session.begin_nested():  # a parallel reminder run queued the same occasion: keep theirs
             session.add(message)

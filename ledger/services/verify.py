@@ -145,6 +145,4 @@ def report(findings: list[Finding]) -> str:
     """The findings as a readable report, one line each, grouped by check."""
     if not findings:
         return "verify: the books are sound (lots, documents, number series, billing)"
-    lines = [f"verify: {len(findings)} mismatch(es) found"]
-    lines += [f"  {finding}" for finding in findings]
-    return "\n".join(lines)
+    return "\n".join([f"verify: {len(findings)} mismatch(es) found", *(f"  {finding}" for finding in findings)])
