@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from .billing import SPREADSHEET_TRIGGERS
 from .money import Money, is_currency
 
 #: an upload larger than this is refused before it is read
@@ -36,8 +37,6 @@ HEADERS = {
     "currency": ("currency", "ccy", "währung", "waehrung", "devise"),
 }
 REQUIRED = ("date", "amount", "reference")
-#: a cell starting with one of these is run as a formula by a spreadsheet
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: document numbers as printed: INV-2026-00042
 DOCUMENT_NUMBER = re.compile(r"\b([A-Za-z]{2,4}-\d{4}-\d{3,})\b")
 DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y")
@@ -66,7 +65,7 @@ class BankLine:
     @property
     def looks_like_formula(self) -> bool:
         """Whether a spreadsheet would run the reference as a formula (``=HYPERLINK(…)``)."""
-        return self.reference[:1] in FORMULA_PREFIXES
+        return self.reference[:1] in SPREADSHEET_TRIGGERS
 
 
 def parse_bank_csv(data: bytes, default_currency: str) -> list[BankLine]:
@@ -250,11 +249,7 @@ def minor_units(amount: Decimal, currency: str) -> int:
 
 def invoice_numbers(reference: str) -> list[str]:
     """The document numbers a bank reference names, upper case, in order, each once."""
-    found = []
-    for number in DOCUMENT_NUMBER.findall(reference):
-        if number.upper() not in found:
-            found.append(number.upper())
-    return found
+    return list(dict.fromkeys(number.upper() for number in DOCUMENT_NUMBER.findall(reference)))
 
 
 def match_lines(lines: Iterable[BankLine], invoices: Mapping[str, OpenInvoice],

@@ -154,11 +154,7 @@ def render_missing(app: Flask, *, workers: int = 2,
     with app.app_context():
         try:
             for done, (rendered, pid, peak_kib) in enumerate(results, start=1):
-                try:
-                    archive.record(db.session, rendered)
-                    db.session.commit()  # each PDF recorded as soon as it is safely on disk
-                except IntegrityError:  # a batch running beside this one recorded it first
-                    db.session.rollback()
+                _record(rendered)  # each PDF recorded as soon as it is safely on disk
                 peaks[pid] = max(peaks.get(pid, 0), peak_kib)
                 if progress:
                     progress(done, len(pending))
@@ -216,13 +212,18 @@ def archive_client(app: Flask, code: str, period: billing.Period) -> int | None:
     if invoice is None or _archived(invoice_id):
         db.session.rollback()
         return invoice_id
-    rendered = archive.render_to_archive(invoice, storage.for_config(app.config), app.config)
+    _record(archive.render_to_archive(invoice, storage.for_config(app.config), app.config))
+    return invoice_id
+
+
+def _record(rendered: archive.Rendered) -> None:
+    """Record a rendered PDF and commit; a batch or a retried job beside this one may have recorded
+    the same bytes first."""
     try:
         archive.record(db.session, rendered)
         db.session.commit()
-    except IntegrityError:  # a job retried beside this one recorded the same bytes first
+    except IntegrityError:
         db.session.rollback()
-    return invoice_id
 
 
 def _archived(invoice_id: int) -> bool:

@@ -49,11 +49,11 @@ def N_(text: str) -> str:
     return text
 
 
-class RuleViolation(ValueError):
-    """An input the rules refuse; ``field`` names the offending input.
+class Templated:
+    """An error whose message is a template with named placeholders filled from ``params``.
 
-    ``message`` is a template filled from ``params``: ``message`` holds the English text, ``template``
-    and ``params`` let a page show it in its own language.
+    ``message`` holds the filled English text; ``template`` and ``params`` let a page show it
+    in its own language. ``field`` names the offending input.
     """
 
     def __init__(self, message: str, field: str | None = None, **params):
@@ -62,6 +62,10 @@ class RuleViolation(ValueError):
         self.message = message % params if params else message
         super().__init__(self.message)
         self.field = field
+
+
+class RuleViolation(Templated, ValueError):
+    """An input the rules refuse; ``field`` names the offending input."""
 
 
 class InsufficientIncidents(RuleViolation):
@@ -404,6 +408,8 @@ QUOTE_TRANSITIONS = {
     ("sent", "expire"): "expired",
 }
 QUOTE_ACTIONS = ("send", "accept", "decline", "expire")
+#: each action as a refusal names it: "a declined quote cannot be sent"
+QUOTE_ACTIONS_DONE = {"send": "sent", "accept": "accepted", "decline": "declined", "expire": "expired"}
 
 
 def quote_state_on(state: str, valid_until: date, today: date) -> str:
@@ -420,11 +426,7 @@ def quote_transition(state: str, action: str) -> str:
     except KeyError:
         template = (N_("an %(state)s quote cannot be %(done)s") if state[0] in "aeiou"
                     else N_("a %(state)s quote cannot be %(done)s"))
-        raise InvalidTransition(template, "state", state=state, done=_past(action)) from None
-
-
-def _past(action: str) -> str:
-    return {"send": "sent", "accept": "accepted", "decline": "declined", "expire": "expired"}[action]
+        raise InvalidTransition(template, "state", state=state, done=QUOTE_ACTIONS_DONE[action]) from None
 
 
 # --- invoices ----------------------------------------------------------------------
@@ -921,6 +923,7 @@ def filter_history(history: History, kinds: Iterable[str]) -> History:
                    history.closing)
 
 
+#: a cell starting with one of these is run as a formula by a spreadsheet
 SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -133,14 +133,15 @@ def shifts_of(windows: Iterable[Window]) -> tuple[tuple[str, str, str, bool], ..
 
 
 def _day_ranges(weekdays: list[int]) -> str:
-    runs: list[list[int]] = []
-    for day in weekdays:
-        if runs and runs[-1][-1] == day - 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
+    runs = consecutive_runs(weekdays)
     return ",".join(WEEKDAYS[run[0]] if len(run) == 1 else f"{WEEKDAYS[run[0]]}-{WEEKDAYS[run[-1]]}"
                     for run in runs)
+
+
+def consecutive_runs(numbers: Iterable[int]) -> list[list[int]]:
+    """Ascending ``numbers`` split where they skip: ``[3, 4, 5, 9]`` → ``[[3, 4, 5], [9]]``."""
+    # within a run, a number less its position is the same
+    return [[n for _, n in run] for _, run in itertools.groupby(enumerate(numbers), lambda p: p[1] - p[0])]
 
 
 def _clock(minutes: int) -> str:
@@ -199,13 +200,12 @@ class Calendar:
 
 
 def _check_zone(name: str) -> None:
-    if not name or name != name.strip() or name not in _zone_names():
-        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto", "time_zone")
     try:
-        ZoneInfo(name)
+        known = bool(name) and name == name.strip() and name in _zone_names() and bool(ZoneInfo(name))
     except (ZoneInfoNotFoundError, ValueError):
-        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto",
-                            "time_zone") from None
+        known = False
+    if not known:
+        raise RuleViolation(f"{name!r} is not an IANA time zone like America/Toronto", "time_zone")
 
 
 @functools.cache
@@ -388,9 +388,7 @@ class _Timeline:
         return self.before[index] + min(instant, self.ends[index]) - self.starts[index]
 
 
-@functools.lru_cache(maxsize=64)
-def _shared_schedule(calendar: Calendar) -> _Schedule:
-    return _Schedule(calendar)
+_shared_schedule = functools.lru_cache(maxsize=64)(_Schedule)
 
 
 def _schedule(calendar: Calendar) -> _Schedule:
@@ -485,10 +483,7 @@ def add_business_days(calendar: Calendar, start: datetime, days: int) -> datetim
 
 def _later_timeline(schedule: _Schedule, line: _Timeline, start: datetime) -> _Timeline:
     """The timeline grown forward, twice as long; an error once it has stayed shut for years."""
-    if line.starts and line.ends[-1] > start:
-        shut_since = line.ends[-1]
-    else:
-        shut_since = start
+    shut_since = line.ends[-1] if line.starts and line.ends[-1] > start else start
     if line.safe_until - shut_since > timedelta(_SEARCH_DAYS):
         raise RuleViolation("the calendar never opens again", "hours")
     return schedule.spanning(line.first_month, line.last_month + line.last_month - line.first_month + 1)
@@ -535,9 +530,8 @@ def clock_start(calendar: Calendar, opened_at: datetime, in_business_hours_only:
     return next_opening(calendar, opened_at) if in_business_hours_only else _aware(opened_at, "opened_at")
 
 
-def due_time(
-    calendar: Calendar, start: datetime, target: Target, pauses: Iterable[Interval] = (),
-) -> datetime:
+def due_time(calendar: Calendar, start: datetime, target: Target,
+             pauses: Iterable[Interval] = ()) -> datetime:
     """When ``target`` falls due for a clock started at ``start``, not counting ``pauses``.
 
     Each paused interval before the due time moves it on by the time paused, measured
@@ -565,9 +559,6 @@ def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
         elif b > a:
             merged.append((a, b))
     return merged
-
-
-TARGET_STATES = ("pending", "met", "breached", "none")
 
 
 def target_state(due: datetime | None, happened_at: datetime | None, now: datetime) -> str:
@@ -605,9 +596,7 @@ def case_transition(status: str, new_status: str) -> str:
     return new_status
 
 
-def paused_intervals(
-    changes: Iterable[tuple[datetime, str]], until: datetime,
-) -> list[Interval]:
+def paused_intervals(changes: Iterable[tuple[datetime, str]], until: datetime) -> list[Interval]:
     """The intervals a case's status history (``(at, status)`` in order) spent pausing statuses.
 
     A wait on the customer still running is counted up to ``until``; a case resolved now

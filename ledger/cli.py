@@ -175,11 +175,8 @@ def close_terms(as_of) -> None:
     with transaction() as session:
         closed = close(session, as_of.date(), date.today())
         codes = {c.id: c.code for c in session.query(Client)}
-        lines = [
-            f"{codes[r.client_id]}: term ending {r.term_end} closed, "
-            f"{r.rolled_over} rolled over, {r.expired} expired"
-            for r in closed
-        ]
+        lines = [f"{codes[r.client_id]}: term ending {r.term_end} closed, {r.rolled_over} rolled over, "
+                 f"{r.expired} expired" for r in closed]
     click.echo("\n".join(lines) if lines else "no term to close")
 
 

@@ -15,10 +15,8 @@ from .extensions import db
 
 def register(main: click.Group) -> None:
     """Add the backup and restore commands to the ``ledger`` group."""
-    main.add_command(backup)
-    main.add_command(restore)
-    main.add_command(verify)
-    main.add_command(database)
+    for command in (backup, restore, verify, database):
+        main.add_command(command)
 
 
 @contextmanager

@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .storage import AlreadyStored, FolderStore
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: environment variables read into the Flask config, with their config keys
@@ -57,15 +59,8 @@ def instance_secret_key(instance_path: Path) -> str:
     """The secret key kept in ``instance/secret_key``, generated on first use."""
     path = instance_path / "secret_key"
     if not path.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        draft = instance_path / f".secret_key.{os.getpid()}"
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:  # link() is atomic and never replaces: parallel workers agree on one key
-            os.link(draft, path)
-        except FileExistsError:
+        try:  # written once (owner-only, like every draft): parallel workers agree on one key
+            FolderStore(instance_path).put_once(path.name, secrets.token_hex(32).encode())
+        except AlreadyStored:
             pass
-        finally:
-            draft.unlink()
     return path.read_text().strip()

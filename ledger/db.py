@@ -195,13 +195,12 @@ def not_in_use(url):
             except BlockingIOError:
                 raise refusal from None
             yield
-        return
-    if url.get_backend_name() != "postgresql":
-        yield
-        return
-    with _libpq_connect(url) as connection:
-        if not connection.execute("SELECT pg_try_advisory_lock(%s)", (IN_USE_KEY,)).fetchone()[0]:
-            raise refusal
+    elif url.get_backend_name() == "postgresql":
+        with _libpq_connect(url) as connection:
+            if not connection.execute("SELECT pg_try_advisory_lock(%s)", (IN_USE_KEY,)).fetchone()[0]:
+                raise refusal
+            yield
+    else:
         yield
 
 

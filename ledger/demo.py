@@ -104,11 +104,7 @@ def load_demo(session: Session, today: date, *, if_empty: bool = False) -> str:
         _load_professional_services(session, client, today, rng, manager)
     load_sla_demo(session, loaded, today)
     client_user = users.find_user(session, CLIENTS[0].contact)
-    tokens = {
-        manager.email: users.create_token(session, manager),
-        client_user.email: users.create_token(session, client_user),
-    }
-    return _sign_in_help(tokens)
+    return _sign_in_help({user.email: users.create_token(session, user) for user in (manager, client_user)})
 
 
 def _load_client(session: Session, spec: DemoClient, today: date, rng: random.Random) -> Client:
@@ -171,7 +167,7 @@ def _support_day(session, client, day, zone, rng, cases_per_month) -> None:
         support.log_helpdesk_answer(session, case, opened + timedelta(minutes=4), "Help desk",
                                     "Answered on the phone: password reset.")
         return
-    if _available(session, client, day) < 6 and client.overage_policy == "block":
+    if balances.balance(session, client, day).available < 6 and client.overage_policy == "block":
         return  # a blocked client stops here in the demo, a little before running dry
     support.log_technician_response(session, case, opened + timedelta(minutes=rng.randint(10, 90)),
                                     technician, "Remote session; collected logs.")
@@ -183,10 +179,6 @@ def _support_day(session, client, day, zone, rng, cases_per_month) -> None:
         minutes = rng.choice((45, 60, 75, 100, 150))
         support.log_appointment(session, case, start, start + timedelta(minutes=minutes), technician,
                                 "On-site visit.")
-
-
-def _available(session: Session, client: Client, day: date) -> int:
-    return balances.balance(session, client, day).available
 
 
 def _months_before(day: date, months: int) -> date:

@@ -41,6 +41,8 @@ UBL_ROOT = {
     "invoice": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
     "credit_note": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
 }
+#: the CII and UBL prefixes do not clash, so one map serves both writers
+_NAMESPACES = {**NS, **UBL}
 
 
 @dataclass(frozen=True)
@@ -180,39 +182,40 @@ def _xml(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-# --- Factur-X / ZUGFeRD: UN/CEFACT CII, EN 16931 profile ---------------------------
-
-
-def _cii(parent, tag: str, text: str | None = None, **attributes) -> etree._Element:
+def _add(parent, tag: str, text: str | None = None, **attributes) -> etree._Element:
+    """A child element ``prefix:Name`` (a CII or a UBL prefix), with its text and attributes."""
     prefix, name = tag.split(":")
-    element = etree.SubElement(parent, f"{{{NS[prefix]}}}{name}", attributes)
+    element = etree.SubElement(parent, f"{{{_NAMESPACES[prefix]}}}{name}", attributes)
     if text is not None:
         element.text = text
     return element
 
 
+# --- Factur-X / ZUGFeRD: UN/CEFACT CII, EN 16931 profile ---------------------------
+
+
 def _cii_date(parent, tag: str, day: date, kind: str = "udt") -> None:
-    _cii(_cii(parent, tag), f"{kind}:DateTimeString", day.strftime("%Y%m%d"), format="102")
+    _add(_add(parent, tag), f"{kind}:DateTimeString", day.strftime("%Y%m%d"), format="102")
 
 
 def cii_xml(document: Document) -> bytes:
     """The Factur-X / ZUGFeRD XML (``factur-x.xml``), EN 16931 profile, as UTF-8 bytes."""
     root = etree.Element(f"{{{NS['rsm']}}}CrossIndustryInvoice", nsmap=NS)
-    context = _cii(root, "rsm:ExchangedDocumentContext")
-    _cii(_cii(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", CII_GUIDELINE)
-    header = _cii(root, "rsm:ExchangedDocument")
-    _cii(header, "ram:ID", document.number)
-    _cii(header, "ram:TypeCode", TYPE_CODES[document.kind])
+    context = _add(root, "rsm:ExchangedDocumentContext")
+    _add(_add(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", CII_GUIDELINE)
+    header = _add(root, "rsm:ExchangedDocument")
+    _add(header, "ram:ID", document.number)
+    _add(header, "ram:TypeCode", TYPE_CODES[document.kind])
     _cii_date(header, "ram:IssueDateTime", document.issue_date)
     for note in notes(document):
-        _cii(_cii(header, "ram:IncludedNote"), "ram:Content", note)
-    transaction = _cii(root, "rsm:SupplyChainTradeTransaction")
+        _add(_add(header, "ram:IncludedNote"), "ram:Content", note)
+    transaction = _add(root, "rsm:SupplyChainTradeTransaction")
     vat = breakdown(document)
     for line in document.lines:
         _cii_line(transaction, line, document, vat)
     _cii_agreement(transaction, document)
     # an empty delivery element draws a warning: the service was delivered through the period's end
-    delivery = _cii(_cii(transaction, "ram:ApplicableHeaderTradeDelivery"),
+    delivery = _add(_add(transaction, "ram:ApplicableHeaderTradeDelivery"),
                     "ram:ActualDeliverySupplyChainEvent")
     _cii_date(delivery, "ram:OccurrenceDateTime", document.period_end)
     _cii_settlement(transaction, document, vat)
@@ -220,19 +223,19 @@ def cii_xml(document: Document) -> bytes:
 
 
 def _cii_line(parent, line: Line, document: Document, vat: Breakdown) -> None:
-    item = _cii(parent, "ram:IncludedSupplyChainTradeLineItem")
-    _cii(_cii(item, "ram:AssociatedDocumentLineDocument"), "ram:LineID", str(line.position))
-    _cii(_cii(item, "ram:SpecifiedTradeProduct"), "ram:Name", line.description)
-    price = _cii(_cii(item, "ram:SpecifiedLineTradeAgreement"), "ram:NetPriceProductTradePrice")
-    _cii(price, "ram:ChargeAmount", _number(line.unit_price * document.sign))
-    _cii(_cii(item, "ram:SpecifiedLineTradeDelivery"), "ram:BilledQuantity", _number(line.quantity),
+    item = _add(parent, "ram:IncludedSupplyChainTradeLineItem")
+    _add(_add(item, "ram:AssociatedDocumentLineDocument"), "ram:LineID", str(line.position))
+    _add(_add(item, "ram:SpecifiedTradeProduct"), "ram:Name", line.description)
+    price = _add(_add(item, "ram:SpecifiedLineTradeAgreement"), "ram:NetPriceProductTradePrice")
+    _add(price, "ram:ChargeAmount", _number(line.unit_price * document.sign))
+    _add(_add(item, "ram:SpecifiedLineTradeDelivery"), "ram:BilledQuantity", _number(line.quantity),
          unitCode=line.unit_code)
-    settlement = _cii(item, "ram:SpecifiedLineTradeSettlement")
-    tax = _cii(settlement, "ram:ApplicableTradeTax")
-    _cii(tax, "ram:TypeCode", "VAT")
-    _cii(tax, "ram:CategoryCode", vat.category)
-    _cii(tax, "ram:RateApplicablePercent", _number(vat.rate))
-    _cii(_cii(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation"), "ram:LineTotalAmount",
+    settlement = _add(item, "ram:SpecifiedLineTradeSettlement")
+    tax = _add(settlement, "ram:ApplicableTradeTax")
+    _add(tax, "ram:TypeCode", "VAT")
+    _add(tax, "ram:CategoryCode", vat.category)
+    _add(tax, "ram:RateApplicablePercent", _number(vat.rate))
+    _add(_add(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation"), "ram:LineTotalAmount",
          _amount(line.net * document.sign, document.currency))
 
 
@@ -251,28 +254,28 @@ def _tax_id(party: Party, seller: bool) -> str:
 
 def _cii_party(parent, tag: str, party: Party) -> None:
     seller = tag == "ram:SellerTradeParty"
-    element = _cii(parent, tag)
-    _cii(element, "ram:Name", party.name)
+    element = _add(parent, tag)
+    _add(element, "ram:Name", party.name)
     if _legal_id(party, seller):
-        _cii(_cii(element, "ram:SpecifiedLegalOrganization"), "ram:ID", _legal_id(party, seller))
+        _add(_add(element, "ram:SpecifiedLegalOrganization"), "ram:ID", _legal_id(party, seller))
     if party.phone or party.email:
-        contact = _cii(element, "ram:DefinedTradeContact")
+        contact = _add(element, "ram:DefinedTradeContact")
         if party.phone:
-            _cii(_cii(contact, "ram:TelephoneUniversalCommunication"), "ram:CompleteNumber", party.phone)
+            _add(_add(contact, "ram:TelephoneUniversalCommunication"), "ram:CompleteNumber", party.phone)
         if party.email:
-            _cii(_cii(contact, "ram:EmailURIUniversalCommunication"), "ram:URIID", party.email)
-    address = _cii(element, "ram:PostalTradeAddress")
+            _add(_add(contact, "ram:EmailURIUniversalCommunication"), "ram:URIID", party.email)
+    address = _add(element, "ram:PostalTradeAddress")
     if party.postcode:
-        _cii(address, "ram:PostcodeCode", party.postcode)
+        _add(address, "ram:PostcodeCode", party.postcode)
     for tag_name, text in zip(("ram:LineOne", "ram:LineTwo", "ram:LineThree"), _address_lines(party)):
-        _cii(address, tag_name, text)
+        _add(address, tag_name, text)
     if party.city:
-        _cii(address, "ram:CityName", party.city)
-    _cii(address, "ram:CountryID", party.country)
+        _add(address, "ram:CityName", party.city)
+    _add(address, "ram:CountryID", party.country)
     if party.email:
-        _cii(_cii(element, "ram:URIUniversalCommunication"), "ram:URIID", party.email, schemeID="EM")
+        _add(_add(element, "ram:URIUniversalCommunication"), "ram:URIID", party.email, schemeID="EM")
     if _tax_id(party, seller):
-        _cii(_cii(element, "ram:SpecifiedTaxRegistration"), "ram:ID", party.vat_id,
+        _add(_add(element, "ram:SpecifiedTaxRegistration"), "ram:ID", party.vat_id,
              schemeID="VA" if party.is_vat_id else "FC")
 
 
@@ -283,49 +286,49 @@ def _address_lines(party: Party) -> list[str]:
 
 
 def _cii_agreement(parent, document: Document) -> None:
-    agreement = _cii(parent, "ram:ApplicableHeaderTradeAgreement")
+    agreement = _add(parent, "ram:ApplicableHeaderTradeAgreement")
     if document.buyer_reference:
-        _cii(agreement, "ram:BuyerReference", document.buyer_reference)
+        _add(agreement, "ram:BuyerReference", document.buyer_reference)
     _cii_party(agreement, "ram:SellerTradeParty", document.seller)
     _cii_party(agreement, "ram:BuyerTradeParty", document.buyer)
     if document.purchase_order:
-        _cii(_cii(agreement, "ram:BuyerOrderReferencedDocument"), "ram:IssuerAssignedID",
+        _add(_add(agreement, "ram:BuyerOrderReferencedDocument"), "ram:IssuerAssignedID",
              document.purchase_order)
 
 
 def _cii_settlement(parent, document: Document, vat: Breakdown) -> None:
     money = lambda value: _amount(value * document.sign, document.currency)  # noqa: E731
-    settlement = _cii(parent, "ram:ApplicableHeaderTradeSettlement")
+    settlement = _add(parent, "ram:ApplicableHeaderTradeSettlement")
     if document.payment.reference:
-        _cii(settlement, "ram:PaymentReference", document.payment.reference)
-    _cii(settlement, "ram:InvoiceCurrencyCode", document.currency)
+        _add(settlement, "ram:PaymentReference", document.payment.reference)
+    _add(settlement, "ram:InvoiceCurrencyCode", document.currency)
     _cii_payment_means(settlement, document.payment)
-    tax = _cii(settlement, "ram:ApplicableTradeTax")
-    _cii(tax, "ram:CalculatedAmount", _amount(vat.amount, document.currency))
-    _cii(tax, "ram:TypeCode", "VAT")
+    tax = _add(settlement, "ram:ApplicableTradeTax")
+    _add(tax, "ram:CalculatedAmount", _amount(vat.amount, document.currency))
+    _add(tax, "ram:TypeCode", "VAT")
     if vat.reason:
-        _cii(tax, "ram:ExemptionReason", vat.reason)
-    _cii(tax, "ram:BasisAmount", _amount(vat.basis, document.currency))
-    _cii(tax, "ram:CategoryCode", vat.category)
+        _add(tax, "ram:ExemptionReason", vat.reason)
+    _add(tax, "ram:BasisAmount", _amount(vat.basis, document.currency))
+    _add(tax, "ram:CategoryCode", vat.category)
     if vat.reason_code:
-        _cii(tax, "ram:ExemptionReasonCode", vat.reason_code)
-    _cii(tax, "ram:RateApplicablePercent", _number(vat.rate))
-    period = _cii(settlement, "ram:BillingSpecifiedPeriod")
+        _add(tax, "ram:ExemptionReasonCode", vat.reason_code)
+    _add(tax, "ram:RateApplicablePercent", _number(vat.rate))
+    period = _add(settlement, "ram:BillingSpecifiedPeriod")
     _cii_date(period, "ram:StartDateTime", document.period_start)
     _cii_date(period, "ram:EndDateTime", document.period_end)
-    terms = _cii(settlement, "ram:SpecifiedTradePaymentTerms")
+    terms = _add(settlement, "ram:SpecifiedTradePaymentTerms")
     if document.payment_terms:
-        _cii(terms, "ram:Description", document.payment_terms)
+        _add(terms, "ram:Description", document.payment_terms)
     _cii_date(terms, "ram:DueDateDateTime", document.due_date)
-    sums = _cii(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
-    _cii(sums, "ram:LineTotalAmount", money(sum((line.net for line in document.lines), Decimal(0))))
-    _cii(sums, "ram:TaxBasisTotalAmount", money(document.subtotal))
-    _cii(sums, "ram:TaxTotalAmount", money(document.tax_total), currencyID=document.currency)
-    _cii(sums, "ram:GrandTotalAmount", money(document.total))
-    _cii(sums, "ram:DuePayableAmount", money(document.total))
+    sums = _add(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    _add(sums, "ram:LineTotalAmount", money(sum((line.net for line in document.lines), Decimal(0))))
+    _add(sums, "ram:TaxBasisTotalAmount", money(document.subtotal))
+    _add(sums, "ram:TaxTotalAmount", money(document.tax_total), currencyID=document.currency)
+    _add(sums, "ram:GrandTotalAmount", money(document.total))
+    _add(sums, "ram:DuePayableAmount", money(document.total))
     if document.corrects:
-        reference = _cii(settlement, "ram:InvoiceReferencedDocument")
-        _cii(reference, "ram:IssuerAssignedID", document.corrects)
+        reference = _add(settlement, "ram:InvoiceReferencedDocument")
+        _add(reference, "ram:IssuerAssignedID", document.corrects)
         if document.corrects_date:
             _cii_date(reference, "ram:FormattedIssueDateTime", document.corrects_date, "qdt")
 
@@ -333,26 +336,15 @@ def _cii_settlement(parent, document: Document, vat: Breakdown) -> None:
 def _cii_payment_means(parent, payment: Payment) -> None:
     if not (payment.iban or payment.account):
         return
-    means = _cii(parent, "ram:SpecifiedTradeSettlementPaymentMeans")
-    _cii(means, "ram:TypeCode", "58" if payment.iban else "30")
-    account = _cii(means, "ram:PayeePartyCreditorFinancialAccount")
-    if payment.iban:
-        _cii(account, "ram:IBANID", payment.iban)
-    else:
-        _cii(account, "ram:ProprietaryID", payment.account)
+    means = _add(parent, "ram:SpecifiedTradeSettlementPaymentMeans")
+    _add(means, "ram:TypeCode", "58" if payment.iban else "30")
+    account = _add(means, "ram:PayeePartyCreditorFinancialAccount")
+    _add(account, "ram:IBANID" if payment.iban else "ram:ProprietaryID", payment.iban or payment.account)
     if payment.bic:
-        _cii(_cii(means, "ram:PayeeSpecifiedCreditorFinancialInstitution"), "ram:BICID", payment.bic)
+        _add(_add(means, "ram:PayeeSpecifiedCreditorFinancialInstitution"), "ram:BICID", payment.bic)
 
 
 # --- UBL 2.1, Peppol BIS Billing 3.0 -----------------------------------------------
-
-
-def _ubl(parent, tag: str, text: str | None = None, **attributes) -> etree._Element:
-    prefix, name = tag.split(":")
-    element = etree.SubElement(parent, f"{{{UBL[prefix]}}}{name}", attributes)
-    if text is not None:
-        element.text = text
-    return element
 
 
 def ubl_xml(document: Document) -> bytes:
@@ -361,33 +353,33 @@ def ubl_xml(document: Document) -> bytes:
     root_name = "CreditNote" if credit else "Invoice"
     root = etree.Element(f"{{{UBL_ROOT[document.kind]}}}{root_name}",
                          nsmap={None: UBL_ROOT[document.kind], **UBL})
-    _ubl(root, "cbc:CustomizationID", PEPPOL_CUSTOMIZATION)
-    _ubl(root, "cbc:ProfileID", PEPPOL_PROFILE)
-    _ubl(root, "cbc:ID", document.number)
-    _ubl(root, "cbc:IssueDate", document.issue_date.isoformat())
+    _add(root, "cbc:CustomizationID", PEPPOL_CUSTOMIZATION)
+    _add(root, "cbc:ProfileID", PEPPOL_PROFILE)
+    _add(root, "cbc:ID", document.number)
+    _add(root, "cbc:IssueDate", document.issue_date.isoformat())
     if not credit:
-        _ubl(root, "cbc:DueDate", document.due_date.isoformat())
-    _ubl(root, "cbc:CreditNoteTypeCode" if credit else "cbc:InvoiceTypeCode", TYPE_CODES[document.kind])
+        _add(root, "cbc:DueDate", document.due_date.isoformat())
+    _add(root, "cbc:CreditNoteTypeCode" if credit else "cbc:InvoiceTypeCode", TYPE_CODES[document.kind])
     for note in notes(document):
-        _ubl(root, "cbc:Note", note)
-    _ubl(root, "cbc:DocumentCurrencyCode", document.currency)
+        _add(root, "cbc:Note", note)
+    _add(root, "cbc:DocumentCurrencyCode", document.currency)
     # Peppol asks for a buyer reference or an order reference; the invoice number stands in
-    _ubl(root, "cbc:BuyerReference", document.buyer_reference or document.purchase_order or document.number)
-    period = _ubl(root, "cac:InvoicePeriod")
-    _ubl(period, "cbc:StartDate", document.period_start.isoformat())
-    _ubl(period, "cbc:EndDate", document.period_end.isoformat())
+    _add(root, "cbc:BuyerReference", document.buyer_reference or document.purchase_order or document.number)
+    period = _add(root, "cac:InvoicePeriod")
+    _add(period, "cbc:StartDate", document.period_start.isoformat())
+    _add(period, "cbc:EndDate", document.period_end.isoformat())
     if document.purchase_order:
-        _ubl(_ubl(root, "cac:OrderReference"), "cbc:ID", document.purchase_order)
+        _add(_add(root, "cac:OrderReference"), "cbc:ID", document.purchase_order)
     if document.corrects:
-        reference = _ubl(_ubl(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
-        _ubl(reference, "cbc:ID", document.corrects)
+        reference = _add(_add(root, "cac:BillingReference"), "cac:InvoiceDocumentReference")
+        _add(reference, "cbc:ID", document.corrects)
         if document.corrects_date:
-            _ubl(reference, "cbc:IssueDate", document.corrects_date.isoformat())
-    _ubl_party(_ubl(root, "cac:AccountingSupplierParty"), document.seller, seller=True)
-    _ubl_party(_ubl(root, "cac:AccountingCustomerParty"), document.buyer, seller=False)
+            _add(reference, "cbc:IssueDate", document.corrects_date.isoformat())
+    _ubl_party(_add(root, "cac:AccountingSupplierParty"), document.seller, seller=True)
+    _ubl_party(_add(root, "cac:AccountingCustomerParty"), document.buyer, seller=False)
     _ubl_payment_means(root, document)
     if document.payment_terms:
-        _ubl(_ubl(root, "cac:PaymentTerms"), "cbc:Note", document.payment_terms)
+        _add(_add(root, "cac:PaymentTerms"), "cbc:Note", document.payment_terms)
     _ubl_taxes(root, document)
     _ubl_totals(root, document)
     for line in document.lines:
@@ -396,92 +388,89 @@ def ubl_xml(document: Document) -> bytes:
 
 
 def _ubl_party(parent, party: Party, seller: bool) -> None:
-    element = _ubl(parent, "cac:Party")
+    element = _add(parent, "cac:Party")
     if party.email:
-        _ubl(element, "cbc:EndpointID", party.email, schemeID="EM")
-    _ubl(_ubl(element, "cac:PartyName"), "cbc:Name", party.name)
-    address = _ubl(element, "cac:PostalAddress")
+        _add(element, "cbc:EndpointID", party.email, schemeID="EM")
+    _add(_add(element, "cac:PartyName"), "cbc:Name", party.name)
+    address = _add(element, "cac:PostalAddress")
     lines = _address_lines(party)
     for tag, text in zip(("cbc:StreetName", "cbc:AdditionalStreetName"), lines):
-        _ubl(address, tag, text)
+        _add(address, tag, text)
     if party.city:
-        _ubl(address, "cbc:CityName", party.city)
+        _add(address, "cbc:CityName", party.city)
     if party.postcode:
-        _ubl(address, "cbc:PostalZone", party.postcode)
+        _add(address, "cbc:PostalZone", party.postcode)
     if len(lines) > 2:
-        _ubl(_ubl(address, "cac:AddressLine"), "cbc:Line", lines[2])
-    _ubl(_ubl(address, "cac:Country"), "cbc:IdentificationCode", party.country)
+        _add(_add(address, "cac:AddressLine"), "cbc:Line", lines[2])
+    _add(_add(address, "cac:Country"), "cbc:IdentificationCode", party.country)
     if _tax_id(party, seller):
-        scheme = _ubl(element, "cac:PartyTaxScheme")
-        _ubl(scheme, "cbc:CompanyID", party.vat_id)
-        _ubl(_ubl(scheme, "cac:TaxScheme"), "cbc:ID", "VAT" if party.is_vat_id else "TAX")
-    legal = _ubl(element, "cac:PartyLegalEntity")
-    _ubl(legal, "cbc:RegistrationName", party.name)
+        scheme = _add(element, "cac:PartyTaxScheme")
+        _add(scheme, "cbc:CompanyID", party.vat_id)
+        _add(_add(scheme, "cac:TaxScheme"), "cbc:ID", "VAT" if party.is_vat_id else "TAX")
+    legal = _add(element, "cac:PartyLegalEntity")
+    _add(legal, "cbc:RegistrationName", party.name)
     if _legal_id(party, seller):
-        _ubl(legal, "cbc:CompanyID", _legal_id(party, seller))
+        _add(legal, "cbc:CompanyID", _legal_id(party, seller))
     if party.phone or party.email:
-        contact = _ubl(element, "cac:Contact")
+        contact = _add(element, "cac:Contact")
         if party.phone:
-            _ubl(contact, "cbc:Telephone", party.phone)
+            _add(contact, "cbc:Telephone", party.phone)
         if party.email:
-            _ubl(contact, "cbc:ElectronicMail", party.email)
+            _add(contact, "cbc:ElectronicMail", party.email)
 
 
 def _ubl_payment_means(parent, document: Document) -> None:
     payment = document.payment
     if not (payment.iban or payment.account):
         return
-    means = _ubl(parent, "cac:PaymentMeans")
-    _ubl(means, "cbc:PaymentMeansCode", "58" if payment.iban else "30")
+    means = _add(parent, "cac:PaymentMeans")
+    _add(means, "cbc:PaymentMeansCode", "58" if payment.iban else "30")
     if payment.reference:
-        _ubl(means, "cbc:PaymentID", payment.reference)
-    account = _ubl(means, "cac:PayeeFinancialAccount")
-    _ubl(account, "cbc:ID", payment.iban or payment.account)
+        _add(means, "cbc:PaymentID", payment.reference)
+    account = _add(means, "cac:PayeeFinancialAccount")
+    _add(account, "cbc:ID", payment.iban or payment.account)
     if payment.bic:
-        _ubl(_ubl(account, "cac:FinancialInstitutionBranch"), "cbc:ID", payment.bic)
+        _add(_add(account, "cac:FinancialInstitutionBranch"), "cbc:ID", payment.bic)
 
 
 def _ubl_category(parent, tag: str, vat: Breakdown) -> None:
-    category = _ubl(parent, tag)
-    _ubl(category, "cbc:ID", vat.category)
-    _ubl(category, "cbc:Percent", _number(vat.rate))
+    category = _add(parent, tag)
+    _add(category, "cbc:ID", vat.category)
+    _add(category, "cbc:Percent", _number(vat.rate))
     if vat.reason_code and tag == "cac:TaxCategory":
-        _ubl(category, "cbc:TaxExemptionReasonCode", vat.reason_code)
-        _ubl(category, "cbc:TaxExemptionReason", vat.reason)
-    _ubl(_ubl(category, "cac:TaxScheme"), "cbc:ID", "VAT")
+        _add(category, "cbc:TaxExemptionReasonCode", vat.reason_code)
+        _add(category, "cbc:TaxExemptionReason", vat.reason)
+    _add(_add(category, "cac:TaxScheme"), "cbc:ID", "VAT")
 
 
 def _ubl_taxes(parent, document: Document) -> None:
     vat = breakdown(document)
     currency = document.currency
-    total = _ubl(parent, "cac:TaxTotal")
-    _ubl(total, "cbc:TaxAmount", _amount(vat.amount, currency), currencyID=currency)
-    subtotal = _ubl(total, "cac:TaxSubtotal")
-    _ubl(subtotal, "cbc:TaxableAmount", _amount(vat.basis, currency), currencyID=currency)
-    _ubl(subtotal, "cbc:TaxAmount", _amount(vat.amount, currency), currencyID=currency)
+    total = _add(parent, "cac:TaxTotal")
+    _add(total, "cbc:TaxAmount", _amount(vat.amount, currency), currencyID=currency)
+    subtotal = _add(total, "cac:TaxSubtotal")
+    _add(subtotal, "cbc:TaxableAmount", _amount(vat.basis, currency), currencyID=currency)
+    _add(subtotal, "cbc:TaxAmount", _amount(vat.amount, currency), currencyID=currency)
     _ubl_category(subtotal, "cac:TaxCategory", vat)
 
 
 def _ubl_totals(parent, document: Document) -> None:
-    currency = document.currency
-    money = lambda value: _amount(value * document.sign, currency)  # noqa: E731
-    totals = _ubl(parent, "cac:LegalMonetaryTotal")
-    _ubl(totals, "cbc:LineExtensionAmount", money(sum((line.net for line in document.lines), Decimal(0))),
-         currencyID=currency)
-    _ubl(totals, "cbc:TaxExclusiveAmount", money(document.subtotal), currencyID=currency)
-    _ubl(totals, "cbc:TaxInclusiveAmount", money(document.total), currencyID=currency)
-    _ubl(totals, "cbc:PayableAmount", money(document.total), currencyID=currency)
+    totals = _add(parent, "cac:LegalMonetaryTotal")
+    line_total = sum((line.net for line in document.lines), Decimal(0))
+    for tag, value in (("cbc:LineExtensionAmount", line_total), ("cbc:TaxExclusiveAmount", document.subtotal),
+                       ("cbc:TaxInclusiveAmount", document.total), ("cbc:PayableAmount", document.total)):
+        _add(totals, tag, _amount(value * document.sign, document.currency), currencyID=document.currency)
 
 
 def _ubl_line(parent, line: Line, document: Document, credit: bool) -> None:
     currency = document.currency
-    element = _ubl(parent, "cac:CreditNoteLine" if credit else "cac:InvoiceLine")
-    _ubl(element, "cbc:ID", str(line.position))
-    _ubl(element, "cbc:CreditedQuantity" if credit else "cbc:InvoicedQuantity", _number(line.quantity),
+    element = _add(parent, "cac:CreditNoteLine" if credit else "cac:InvoiceLine")
+    _add(element, "cbc:ID", str(line.position))
+    _add(element, "cbc:CreditedQuantity" if credit else "cbc:InvoicedQuantity", _number(line.quantity),
          unitCode=line.unit_code)
-    _ubl(element, "cbc:LineExtensionAmount", _amount(line.net * document.sign, currency), currencyID=currency)
-    item = _ubl(element, "cac:Item")
-    _ubl(item, "cbc:Name", line.description)
+    _add(element, "cbc:LineExtensionAmount", _amount(line.net * document.sign, currency), currencyID=currency)
+    item = _add(element, "cac:Item")
+    _add(item, "cbc:Name", line.description)
     _ubl_category(item, "cac:ClassifiedTaxCategory", breakdown(document))
-    _ubl(_ubl(element, "cac:Price"), "cbc:PriceAmount", _number(line.unit_price * document.sign),
+    _add(_add(element, "cac:Price"), "cbc:PriceAmount", _number(line.unit_price * document.sign),
          currencyID=currency)

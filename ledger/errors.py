@@ -5,15 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from .billing import InsufficientIncidents, InvalidTransition, RuleViolation
+# N_ is re-exported: the services mark their messages with it
+from .billing import N_, InsufficientIncidents, InvalidTransition, RuleViolation, Templated  # noqa: F401
 
 
-def N_(text: str) -> str:
-    """Mark a message template for the catalogues; the pages translate it when they show the error."""
-    return text
-
-
-class LedgerError(Exception):
+class LedgerError(Templated, Exception):
     """Base of every error a user can cause; ``field`` names the offending input.
 
     ``message`` is a template with named placeholders filled from ``params``
@@ -23,13 +19,6 @@ class LedgerError(Exception):
 
     status = 422
     code = "validation_error"
-
-    def __init__(self, message: str, field: str | None = None, **params):
-        self.template = message
-        self.params = params
-        self.message = message % params if params else message
-        super().__init__(self.message)
-        self.field = field
 
 
 class ValidationError(LedgerError):

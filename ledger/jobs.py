@@ -125,9 +125,7 @@ def _send_invoice_mail(app: Flask, invoice_id: int) -> None:
 @tasks.task(name="send_mail", queue="mail", queueing_lock="send-mail", priority=1)  # before waiting invoices
 def send_mail(timestamp: int | None = None) -> None:
     """Send what the outbox holds and is due (every minute, and after each invoice with an e-mail)."""
-    result = _send_outbox(_app)
-    if result.sent or result.retrying or result.failed:
-        log.info("outbox: %s sent, %s to retry later, %s failed", result.sent, result.retrying, result.failed)
+    _send_outbox(_app)
 
 
 @tasks.periodic(cron="0 6 * * *", periodic_id="daily")
@@ -157,11 +155,14 @@ def queued_jobs(session) -> Iterable:
     yield family
 
 
-def _send_outbox(app: Flask):
+def _send_outbox(app: Flask) -> None:
+    """Send the outbox; what became of its messages is logged when there were any."""
     from .models import utcnow
     from .services.mail import app_transport, send_pending
 
-    return send_pending(app, app_transport(app), utcnow())
+    result = send_pending(app, app_transport(app), utcnow())
+    if result.sent or result.retrying or result.failed:
+        log.info("outbox: %s sent, %s to retry later, %s failed", result.sent, result.retrying, result.failed)
 
 
 def _queue_reminders(app: Flask, day: date) -> int:
@@ -235,9 +236,7 @@ def poll_outbox(app: Flask, *, every: float = 10.0, today: Callable[[], date] = 
         if reminded != today():
             reminded = today()
             log.info("reminders for %s: %s queued", reminded, _queue_reminders(app, reminded))
-        result = _send_outbox(app)
-        if result.sent or result.retrying or result.failed:
-            log.info("outbox: %s sent, %s to retry later, %s failed", result.sent, result.retrying, result.failed)
+        _send_outbox(app)
         stop.wait(every)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import cache
+from functools import cache, total_ordering
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -42,6 +42,7 @@ def exponent(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
+@total_ordering
 @dataclass(frozen=True)
 class Money:
     """An exact amount of one currency."""
@@ -61,13 +62,10 @@ class Money:
             raise ValueError("money must be a string such as \"1234.50\"")
         try:
             amount = Decimal(text.strip())
-        except InvalidOperation:
-            raise ValueError(f"{text!r} is not an amount") from None
-        if not amount.is_finite():
-            raise ValueError(f"{text!r} is not an amount")
-        try:
+            if not amount.is_finite():
+                raise InvalidOperation
             exact = amount == amount.quantize(exponent(currency), rounding=ROUND_HALF_UP)
-        except InvalidOperation:  # more digits than a Decimal context holds
+        except InvalidOperation:  # not a number, infinite, or more digits than a Decimal context holds
             raise ValueError(f"{text!r} is not an amount") from None
         if not exact:
             raise ValueError(f"{currency} amounts have at most {get_currency_precision(currency)} decimals")
@@ -96,20 +94,9 @@ class Money:
         return Money(self.amount * factor, self.currency)
 
     def __lt__(self, other: Money) -> bool:
+        """Compares amounts of one currency; <=, > and >= follow from it (functools.total_ordering)."""
         self._same_currency(other)
         return self.amount < other.amount
-
-    def __le__(self, other: Money) -> bool:
-        self._same_currency(other)
-        return self.amount <= other.amount
-
-    def __gt__(self, other: Money) -> bool:
-        self._same_currency(other)
-        return self.amount > other.amount
-
-    def __ge__(self, other: Money) -> bool:
-        self._same_currency(other)
-        return self.amount >= other.amount
 
     def __neg__(self) -> Money:
         return Money(-self.amount, self.currency)

@@ -75,8 +75,7 @@ def restored_context(context: dict | None) -> Iterator[str]:
     lines still group together. The previous id is restored on exit, so a worker thread
     running one job after another never leaks an id into the next.
     """
-    stored = sane_request_id((context or {}).get("request_id"))
-    request_id = stored or new_request_id()
+    request_id = sane_request_id((context or {}).get("request_id")) or new_request_id()
     token = _request_id.set(request_id)
     user_token = _user_id.set(None)
     try:

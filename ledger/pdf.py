@@ -38,9 +38,7 @@ class LockedFetcher(URLFetcher):
 
     def fetch(self, url, headers=None):
         scheme = url.split(":", 1)[0].lower()
-        if scheme == "data":
-            return super().fetch(url, headers)
-        if scheme == "file" and _is_static(url):
+        if scheme == "data" or (scheme == "file" and _is_static(url)):
             return super().fetch(url, headers)
         log.warning("document renderer refused to load %s", url[:200])
         raise ValueError(f"refused to load {url[:200]}")
@@ -87,13 +85,9 @@ def render_quote_pdf(quote: Quote, today, config=None) -> bytes:
     locale = client.locale
     titles = {role.code: role.title for role in quote.rate_card.roles}
     html = document_environment(locale).get_template("documents/quote.html").render(
-        quote=quote,
-        client=client,
-        seller=seller_details(_app_config(config)),
-        state=quote_state_on(quote.state, quote.valid_until, today),
-        titles=titles,
-        increment=POLICY.work_billing_increment_minutes,
-        **_formatters(locale, quote.currency),
+        quote=quote, client=client, seller=seller_details(_app_config(config)),
+        state=quote_state_on(quote.state, quote.valid_until, today), titles=titles,
+        increment=POLICY.work_billing_increment_minutes, **_formatters(locale, quote.currency),
     )
     return render_pdf(html)
 
@@ -113,11 +107,9 @@ def render_statement_pdf(statement, config=None) -> bytes:
 
 
 def _app_config(config):
-    if config is not None:
-        return config
-    from flask import current_app, has_app_context
+    from .services.vendor import app_config
 
-    return current_app.config if has_app_context() else {}
+    return app_config() if config is None else config
 
 
 def _formatters(locale: str, currency: str) -> dict:
@@ -127,8 +119,8 @@ def _formatters(locale: str, currency: str) -> dict:
         "money": lambda minor: Money.from_minor(minor, currency).format(locale),
         "date": lambda day: format_date(day, format="long", locale=locale) if day else "",
         "short_date": lambda day: format_date(day, format="medium", locale=locale) if day else "",
-        "number": lambda value: _format_number(value, locale),
-        "rate": lambda value: _format_number(Decimal(str(value)).normalize(), locale),
+        "number": lambda value: format_decimal(value, locale=locale),
+        "rate": lambda value: format_decimal(Decimal(str(value)).normalize(), locale=locale),
         "hours": lambda minutes: _format_hours(minutes, locale),
         "country": lambda code: _country_name(code, locale),
         "postal": lambda address, code: postal_address(address, code, locale),
@@ -154,10 +146,6 @@ def postal_address(address: str, code: str, locale: str) -> str:
 #: how addresses commonly end besides the country's name in the client's language or English
 ALIASES = {"US": ("USA", "U.S.A."), "GB": ("UK",), "DE": ("Deutschland",), "CA": ("Canada",),
            "FR": ("France",), "AT": ("Österreich",), "CH": ("Schweiz", "Suisse")}
-
-
-def _format_number(value, locale: str) -> str:
-    return format_decimal(value, locale=locale)
 
 
 def logo_url(data: bytes | None, media_type: str = "", static_path: str = "") -> str:
@@ -211,10 +199,7 @@ def invoice_context(invoice: Invoice, config) -> dict:
     reverse = is_reverse_charge(invoice)
     unit = exponent(invoice.currency)
     return {
-        "invoice": invoice,
-        "client": invoice.client,
-        "seller": seller,
-        "buyer": buyer,
+        "invoice": invoice, "client": invoice.client, "seller": seller, "buyer": buyer,
         "taxes": [{"name": "" if tax.name == UNNAMED_TAX else tax.name, "rate": tax.rate, "amount_minor": int(tax.amount / unit),
                    "reverse_charge": reverse} for tax in invoice_taxes(invoice)],
         "payment": {"iban": seller.get("iban", ""), "bic": seller.get("bic", ""),

@@ -10,7 +10,7 @@ is never chosen for removal.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,24 +50,12 @@ def taken_at(name: str) -> datetime | None:
         return None
 
 
-def _day(moment: datetime) -> tuple:
-    return moment.year, moment.month, moment.day
-
-
-def _week(moment: datetime) -> tuple:
-    return tuple(moment.isocalendar())[:2]
-
-
-def _month(moment: datetime) -> tuple:
-    return moment.year, moment.month
-
-
-def _newest_per_period(dated: list[tuple[datetime, str]], period: Callable[[datetime], tuple],
-                       count: int) -> set[str]:
-    """The newest name in each of the ``count`` most recent periods (``dated`` is newest first)."""
-    kept: dict[tuple, str] = {}
+def _newest_per_period(dated: list[tuple[datetime, str]], period: str, count: int) -> set[str]:
+    """The newest name in each of the ``count`` most recent periods (``dated`` is newest first);
+    ``period`` is the strftime format that names a moment's day, ISO week or month."""
+    kept: dict[str, str] = {}
     for moment, name in dated:
-        key = period(moment)
+        key = moment.strftime(period)
         if key not in kept:
             if len(kept) == count:
                 break
@@ -81,9 +69,9 @@ def to_keep(names: Iterable[str], policy: Policy = Policy()) -> set[str]:
     if not dated:
         return set()
     return ({dated[0][1]}
-            | _newest_per_period(dated, _day, policy.daily)
-            | _newest_per_period(dated, _week, policy.weekly)
-            | _newest_per_period(dated, _month, policy.monthly))
+            | _newest_per_period(dated, "%Y-%m-%d", policy.daily)
+            | _newest_per_period(dated, "%G-W%V", policy.weekly)
+            | _newest_per_period(dated, "%Y-%m", policy.monthly))
 
 
 def to_prune(names: Iterable[str], policy: Policy = Policy()) -> list[str]:

@@ -78,12 +78,8 @@ def serve(host: str, port: int, workers: int, database_url: str) -> None:
     metrics_folder()  # before the app loads: prometheus-client picks its storage from it
     observability.install_record_factory()
     LedgerServer({
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "worker_class": "gthread",
-        "threads": 2,
-        "timeout": 60,
-        "graceful_timeout": 10,
+        "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 2,
+        "timeout": 60, "graceful_timeout": 10,
         # access lines go through logconfig_dict's JSON handler (JsonAccessLogger.access)
         "logger_class": JsonAccessLogger,
         "logconfig_dict": observability.logging_config(os.environ.get("LEDGER_LOG_LEVEL", "INFO")),

@@ -116,20 +116,16 @@ class FolderStore:
         """Write a hidden draft, sync it, and link it to its name: link() never replaces what is there,
         so two writers of one key cannot both succeed and a reader sees a whole file or none."""
         target = self.root / check_key(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(handle)
-        draft = Path(name)
+        draft = draft_beside(target)
         try:
             write(draft)
-            with open(draft, "rb") as written:
-                os.fsync(written.fileno())
+            fsync(draft)
             os.link(draft, target)
         except FileExistsError:
             raise AlreadyStored(f"{target} exists already; archived documents are never replaced") from None
         finally:
             draft.unlink(missing_ok=True)
-        _fsync_directory(target.parent)
+        fsync(target.parent)
 
     def get(self, key: str, sha256: str | None = None) -> bytes:
         path = self.root / check_key(key)
@@ -170,13 +166,21 @@ class FolderStore:
         return str(self.root / key) if key else str(self.root)
 
 
-def _fsync_directory(folder: Path) -> None:
-    """A new name is durable once its folder is synced."""
-    directory = os.open(folder, os.O_RDONLY)
+def draft_beside(target: Path) -> Path:
+    """A new, empty hidden file in ``target``'s folder (made if missing), to write before it takes its name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(handle)
+    return Path(name)
+
+
+def fsync(path: Path) -> None:
+    """Sync a file's bytes, or a folder's names (a new name is durable once its folder is synced)."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(descriptor)
     finally:
-        os.close(directory)
+        os.close(descriptor)
 
 
 # --- an S3-compatible object store ----------------------------------------------------------------
@@ -328,10 +332,7 @@ def open_url(url: str, endpoint: str | None = None) -> Store:
     """The store at ``url``: ``s3://BUCKET/PREFIX``, ``file:///PATH`` or a folder path."""
     if url.startswith("s3://"):
         # one per URL and endpoint, so its client (and connection pool) is reused by every request
-        found = _s3_stores.get((url, endpoint))
-        if found is None:
-            found = _s3_stores.setdefault((url, endpoint), S3Store(url, endpoint))
-        return found
+        return _s3_stores.get((url, endpoint)) or _s3_stores.setdefault((url, endpoint), S3Store(url, endpoint))
     if url.startswith("file://"):
         return FolderStore(urlsplit(url).path)
     if "://" in url:
@@ -342,9 +343,7 @@ def open_url(url: str, endpoint: str | None = None) -> Store:
 def for_config(config: Mapping) -> Store:
     """The invoice archive that ``config`` names: ``ARCHIVE_URL`` when set, else the folder ``INVOICE_DIR``."""
     url = config.get("ARCHIVE_URL")
-    if url:
-        return open_url(url, config.get("S3_ENDPOINT"))
-    return FolderStore(config["INVOICE_DIR"])
+    return open_url(url, config.get("S3_ENDPOINT")) if url else FolderStore(config["INVOICE_DIR"])
 
 
 def as_store(where) -> Store:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,23 +49,15 @@ def relative_path(invoice: Invoice) -> str:
 def atomic_file(target: Path) -> Iterator[Path]:
     """A hidden draft beside ``target`` to write: on success it replaces ``target`` whole, synced to disk,
     so a reader sees the whole file or none; on failure it is removed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
-    draft = Path(name)
+    draft = storage.draft_beside(target)
     try:
         yield draft
-        with open(draft, "rb") as written:
-            os.fsync(written.fileno())
+        storage.fsync(draft)
         os.replace(draft, target)
     except BaseException:
         draft.unlink(missing_ok=True)
         raise
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    storage.fsync(target.parent)
 
 
 def render_to_archive(invoice: Invoice, store, config) -> Rendered:

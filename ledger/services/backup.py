@@ -23,6 +23,8 @@ import subprocess
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -220,16 +222,24 @@ def write_dated_backup(engine: Engine, archive, destination, policy: retention.P
 
 def read_manifest(source: Path) -> Manifest:
     """The manifest of the backup at ``source``, without checking the rest; BackupError when unreadable."""
+    with _reading(source) as tar:
+        for member in tar:
+            if member.name == MANIFEST and member.isfile():
+                return Manifest.from_json(tar.extractfile(member).read(), source)
+    raise BackupError(f"{source} is not a Support Ledger backup: it has no {MANIFEST}")
+
+
+@contextmanager
+def _reading(source: Path, consequence: str = "") -> Iterator[tarfile.TarFile]:
+    """The backup at ``source`` opened for reading; BackupError (ending with ``consequence``) when it
+    is missing, or damaged while it is read."""
     try:
         with tarfile.open(source, "r:*") as tar:
-            for member in tar:
-                if member.name == MANIFEST and member.isfile():
-                    return Manifest.from_json(tar.extractfile(member).read(), source)
+            yield tar
     except FileNotFoundError:
         raise BackupError(f"{source}: no such file") from None
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise BackupError(f"{source} is damaged or not a backup ({error})") from None
-    raise BackupError(f"{source} is not a Support Ledger backup: it has no {MANIFEST}")
+        raise BackupError(f"{source} is damaged or not a backup ({error}){consequence}") from None
 
 
 # --- restore ------------------------------------------------------------------------------------
@@ -270,22 +280,17 @@ def _unpack_verified(source: Path, staging: Path) -> Manifest:
     """Unpack ``source`` into ``staging`` and check it against its manifest; BackupError if anything is off."""
     found: dict[str, Item] = {}
     manifest_data = None
-    try:
-        with tarfile.open(source, "r:*") as tar:
-            for member in tar:
-                name = _safe_name(member, source)
-                if name is None:
-                    continue
-                if name in found or (name == MANIFEST and manifest_data is not None):
-                    raise BackupError(f"{source} holds {name} twice")
-                if name == MANIFEST:
-                    manifest_data = tar.extractfile(member).read()
-                else:
-                    found[name] = _extract(tar, member, staging / name, name)
-    except FileNotFoundError:
-        raise BackupError(f"{source}: no such file") from None
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
-        raise BackupError(f"{source} is damaged or not a backup ({error}); nothing was restored") from None
+    with _reading(source, "; nothing was restored") as tar:
+        for member in tar:
+            name = _safe_name(member, source)
+            if name is None:
+                continue
+            if name in found or (name == MANIFEST and manifest_data is not None):
+                raise BackupError(f"{source} holds {name} twice")
+            if name == MANIFEST:
+                manifest_data = tar.extractfile(member).read()
+            else:
+                found[name] = _extract(tar, member, staging / name, name)
     if manifest_data is None:
         raise BackupError(f"{source} is not a Support Ledger backup: it has no {MANIFEST}")
     manifest = Manifest.from_json(manifest_data, source)

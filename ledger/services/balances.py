@@ -48,22 +48,15 @@ def balance(session: Session, client: Client, as_of: date) -> Balance:
     current and are read directly; otherwise each lot is summed from its entries.
     """
     lots = session.scalars(
-        select(Lot)
-        .where(
-            Lot.client_id == client.id,
-            Lot.starts_on <= as_of,
-            or_(Lot.expires_on.is_(None), Lot.expires_on >= as_of),
-        )
+        select(Lot).where(Lot.client_id == client.id, Lot.starts_on <= as_of,
+                          or_(Lot.expires_on.is_(None), Lot.expires_on >= as_of))
         .order_by(Lot.expires_on, Lot.id)
     ).all()
     remaining = {lot.id: lot.remaining for lot in lots}
     if lots and _has_entries_after(session, client, as_of):
         remaining = _remaining_from_entries(session, [lot.id for lot in lots], as_of)
-    views = [
-        LotView(lot.id, lot.kind, lot.quantity, remaining.get(lot.id, 0), lot.starts_on,
-                lot.expires_on, lot.role)
-        for lot in lots
-    ]
+    views = [LotView(lot.id, lot.kind, lot.quantity, remaining.get(lot.id, 0), lot.starts_on, lot.expires_on,
+                     lot.role) for lot in lots]
     minutes: dict[str, int] = {}
     for view in views:
         if view.role is not None:
@@ -78,25 +71,17 @@ def _has_entries_after(session: Session, client: Client, as_of: date) -> bool:
 
 
 def _remaining_from_entries(session: Session, lot_ids: list[int], as_of: date) -> dict[int, int]:
-    rows = session.execute(
-        select(Entry.lot_id, func.sum(Entry.quantity))
-        .where(Entry.lot_id.in_(lot_ids), Entry.effective_on <= as_of)
-        .group_by(Entry.lot_id)
-    )
+    rows = session.execute(select(Entry.lot_id, func.sum(Entry.quantity))
+                           .where(Entry.lot_id.in_(lot_ids), Entry.effective_on <= as_of)
+                           .group_by(Entry.lot_id))
     return {lot_id: int(total) for lot_id, total in rows}
 
 
 def _overage(session: Session, client: Client, as_of: date) -> int:
     term = current_term(client, as_of)
-    total = session.scalar(
-        select(func.coalesce(func.sum(Entry.quantity), 0)).where(
-            Entry.client_id == client.id,
-            Entry.lot_id.is_(None),
-            Entry.unit == "incident",
-            Entry.effective_on >= term.start,
-            Entry.effective_on <= as_of,
-        )
-    )
+    total = session.scalar(select(func.coalesce(func.sum(Entry.quantity), 0)).where(
+        Entry.client_id == client.id, Entry.lot_id.is_(None), Entry.unit == "incident",
+        Entry.effective_on >= term.start, Entry.effective_on <= as_of))
     return -int(total)
 
 
@@ -116,9 +101,7 @@ def entries(
     after_id: int = 0, limit: int = 100,
 ) -> list[Entry]:
     """The client's entries in posting order, optionally between two effective days, one page."""
-    statement = (
-        select(Entry).where(Entry.client_id == client.id, Entry.id > after_id).order_by(Entry.id)
-    )
+    statement = select(Entry).where(Entry.client_id == client.id, Entry.id > after_id).order_by(Entry.id)
     if start is not None:
         statement = statement.where(Entry.effective_on >= start)
     if end is not None:

@@ -18,14 +18,8 @@ from .ratecards import card_in_force
 MAX_BUNDLE = 100_000
 
 
-def buy_bundle(
-    session: Session,
-    client: Client,
-    quantity: int,
-    purchased_on: date,
-    unit_price: Money | None = None,
-    user: User | None = None,
-) -> Bundle:
+def buy_bundle(session: Session, client: Client, quantity: int, purchased_on: date,
+               unit_price: Money | None = None, user: User | None = None) -> Bundle:
     """Sell ``quantity`` incidents: a lot expiring at the end of the term containing ``purchased_on``.
 
     The price of one incident comes from the rate card in force unless ``unit_price`` is given.

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -13,7 +12,7 @@ from ..businesstime import Calendar, business_time_between
 from ..errors import ValidationError
 from ..models import Case, Client, SupportPlan, User, utcnow
 from . import access
-from .sla import CaseSla, PlanTerms, case_sla, plan_of, terms_in_force
+from .sla import CaseSla, PlanTerms, case_sla, opening_day, plan_of, terms_in_force
 
 #: statuses of a case still waiting for the vendor or the customer (resolved and closed are done)
 OPEN_STATUSES = ("open", "in_progress", "waiting_on_customer")
@@ -95,8 +94,4 @@ def _terms(session: Session, case: Case, plans: dict[int, SupportPlan | None]) -
         except ValidationError:
             plans[key] = None
     plan = plans[key]
-    if plan is None:
-        return None
-    # the version in force on the day the case opened, in the plan's zone (as sla_for_case does)
-    zone = ZoneInfo(plan.versions[-1].time_zone) if plan.versions else UTC
-    return terms_in_force(plan, case.opened_at.astimezone(zone).date())
+    return None if plan is None else terms_in_force(plan, opening_day(case.opened_at, plan))

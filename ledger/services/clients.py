@@ -21,17 +21,8 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
 def create_client(
-    session: Session,
-    *,
-    code: str,
-    name: str,
-    currency: str,
-    locale: str,
-    tax_rate: Decimal,
-    term_start: date,
-    maintenance_fee: Money | None = None,
-    overage_policy: str = "bill",
-    address: str = "",
+    session: Session, *, code: str, name: str, currency: str, locale: str, tax_rate: Decimal,
+    term_start: date, maintenance_fee: Money | None = None, overage_policy: str = "bill", address: str = "",
     time_zone: str | None = None,
 ) -> Client:
     """Create a client; refuses a taken code, an unknown currency, locale or time zone, a bad tax rate.

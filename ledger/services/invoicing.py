@@ -9,6 +9,7 @@ batches run at once or a charge is posted late for a month already invoiced.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import billing, metrics
+from ..billing import LineDraft
 from ..errors import N_, Conflict, ValidationError
-from ..models import BillableItem, Bundle, Client, Entry, Invoice, InvoiceLine, InvoiceSource, RateCard, User
+from ..models import BillableItem, Bundle, Client, Entry, Invoice, InvoiceLine, InvoiceSource, User
 from ..money import Money, exponent
 from . import access, archive, einvoicing, mail
 from .ledger import lock_client
@@ -26,9 +28,6 @@ from .numbers import next_number
 from .ratecards import card_in_force
 from .statement import usage_statement
 from .vendor import get_vendor, require_complete
-
-#: kept under its old name for callers that build lines
-DraftLine = billing.LineDraft
 
 
 @dataclass
@@ -51,7 +50,7 @@ def compose(session: Session, client: Client, period: billing.Period | str) -> D
     """The invoice ``client`` would get for ``period``: lines in print order and totals."""
     period = as_period(period)
     billed = _billed_keys(session, client)
-    cards = _CardBook(session, client.currency)
+    cards = functools.cache(lambda day: card_in_force(session, client.currency, day))  # each day looked up once
     candidates = [
         *_bundle_lines(session, client, period.end),
         *_item_lines(session, client, period.end),
@@ -79,56 +78,41 @@ def _billed_keys(session: Session, client: Client) -> set[str]:
     return set(session.scalars(statement))
 
 
-class _CardBook:
-    """Rate cards by day, looked up once each."""
-
-    def __init__(self, session: Session, currency: str):
-        self.session, self.currency, self.cache = session, currency, {}
-
-    def on(self, day: date) -> RateCard:
-        if day not in self.cache:
-            self.cache[day] = card_in_force(self.session, self.currency, day)
-        return self.cache[day]
-
-
 def _money(minor: int, client: Client) -> Decimal:
     return Money.from_minor(minor, client.currency).amount
 
 
-def _bundle_lines(session, client, last) -> list[DraftLine]:
+def _bundle_lines(session, client, last) -> list[LineDraft]:
     bundles = session.scalars(
         select(Bundle).where(Bundle.client_id == client.id, Bundle.purchased_on <= last).order_by(Bundle.id)
     )
-    lines = []
-    for bundle in bundles:
-        price = _money(bundle.unit_price_minor, client)
-        lines.append(DraftLine(
-            "bundle", f"Service & Support Incidents: bundle of {bundle.quantity}, "
-                      f"purchased {bundle.purchased_on.isoformat()}",
-            Decimal(bundle.quantity), price, price * bundle.quantity, (f"bundle:{bundle.id}",)))
-    return lines
+    return [LineDraft("bundle", f"Service & Support Incidents: bundle of {bundle.quantity}, "
+                                f"purchased {bundle.purchased_on.isoformat()}",
+                      Decimal(bundle.quantity), _money(bundle.unit_price_minor, client),
+                      _money(bundle.unit_price_minor, client) * bundle.quantity, (f"bundle:{bundle.id}",))
+            for bundle in bundles]
 
 
-def _item_lines(session, client, last) -> list[DraftLine]:
+def _item_lines(session, client, last) -> list[LineDraft]:
     items = session.scalars(
         select(BillableItem)
         .where(BillableItem.client_id == client.id, BillableItem.billable_on <= last)
         .order_by(BillableItem.id)
     )
     return [
-        DraftLine("quote", item.description, item.quantity, _money(item.unit_price_minor, client),
+        LineDraft("quote", item.description, item.quantity, _money(item.unit_price_minor, client),
                   _money(item.amount_minor, client), (f"item:{item.id}",))
         for item in items
     ]
 
 
-def _maintenance_lines(client, period: billing.Period) -> list[DraftLine]:
+def _maintenance_lines(client, period: billing.Period) -> list[LineDraft]:
     term = billing.maintenance_term(client.term_start, period)
     if term is None or not client.maintenance_fee_minor:
         return []
     key = f"maintenance:{client.id}:{term.start.isoformat()}"
     fee = _money(client.maintenance_fee_minor, client)
-    return [DraftLine("maintenance", f"Annual software maintenance, {term.start.isoformat()} "
+    return [LineDraft("maintenance", f"Annual software maintenance, {term.start.isoformat()} "
                                      f"to {term.end.isoformat()}", Decimal(1), fee, fee, (key,))]
 
 
@@ -140,25 +124,22 @@ def _unbilled_overage(session, client, unit: str, last, billed) -> list[Entry]:
     return [entry for entry in entries if f"entry:{entry.id}" not in billed]
 
 
-def _incident_overage_lines(session, client, last, billed, cards) -> list[DraftLine]:
+def _incident_overage_lines(session, client, last, billed, cards) -> list[LineDraft]:
     charges = [
-        billing.OverageCharge((cards.on(entry.effective_on).overage_price_minor,), f"entry:{entry.id}",
+        billing.OverageCharge((cards(entry.effective_on).overage_price_minor,), f"entry:{entry.id}",
                               -entry.quantity)
         for entry in _unbilled_overage(session, client, "incident", last, billed)
     ]
-    lines = []
-    for group in billing.group_overage(charges):
-        (price_minor,), incidents = group.group, group.quantity
-        price = _money(price_minor, client)
-        lines.append(DraftLine("incident_overage", f"Incident overage: {incidents} beyond the balance",
-                               Decimal(incidents), price, price * incidents, group.sources))
-    return lines
+    return [LineDraft("incident_overage", f"Incident overage: {group.quantity} beyond the balance",
+                      Decimal(group.quantity), _money(group.group[0], client),
+                      _money(group.group[0], client) * group.quantity, group.sources)
+            for group in billing.group_overage(charges)]
 
 
-def _hours_overage_lines(session, client, last, billed, cards) -> list[DraftLine]:
+def _hours_overage_lines(session, client, last, billed, cards) -> list[LineDraft]:
     charges, titles = [], {}
     for entry in _unbilled_overage(session, client, "minute", last, billed):
-        card = cards.on(entry.effective_on)
+        card = cards(entry.effective_on)
         role = next((r for r in card.roles if r.code == entry.role), None)
         if role is None:
             raise ValidationError(N_("role %(role)r is not on the %(currency)s rate card"), "role",
@@ -170,7 +151,7 @@ def _hours_overage_lines(session, client, last, billed, cards) -> list[DraftLine
         (role, hourly_minor), minutes = group.group, group.quantity
         hourly = _money(hourly_minor, client)
         hours = (Decimal(minutes) / 60).quantize(Decimal("0.0001"))
-        lines.append(DraftLine(
+        lines.append(LineDraft(
             "hours_overage", f"{titles[role]}: {_hours_text(minutes)} beyond prepaid hours",
             hours, hourly, billing.hours_amount(minutes, hourly, exponent(client.currency)), group.sources))
     return lines
@@ -198,8 +179,7 @@ def issue_invoice(
     Holds the client's lock, so a second batch waits and then finds the invoice issued. Refused
     with VendorIncomplete (409) before a number is taken while the vendor's profile is incomplete.
     """
-    period = as_period(period)
-    billing.check_period_begun(period, today)
+    period = check_period(period, today)
     vendor = get_vendor(session)
     require_complete(vendor)
     client = lock_client(session, client)

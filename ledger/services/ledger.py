@@ -6,7 +6,7 @@ import functools
 from datetime import date
 from typing import TypeVar
 
-from sqlalchemy import Insert, Row, Table, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .. import billing, metrics
@@ -25,42 +25,24 @@ def lock_client(session: Session, client: Client | int) -> Client:
 
 
 def post(
-    session: Session,
-    client: Client,
-    *,
-    unit: str,
-    quantity: int,
-    kind: str,
-    effective_on: date,
-    lot: Lot | None = None,
-    activity: Activity | None = None,
-    reverses: Entry | None = None,
-    role: str | None = None,
-    memo: str = "",
-    user: User | None = None,
+    session: Session, client: Client, *, unit: str, quantity: int, kind: str, effective_on: date,
+    lot: Lot | None = None, activity: Activity | None = None, reverses: Entry | None = None,
+    role: str | None = None, memo: str = "", user: User | None = None,
 ) -> Entry:
     """Append one entry; a lot's ``remaining`` moves with it in the same transaction."""
     if lot is not None:
         lot.remaining += quantity
     entry = Entry(
-        client_id=client.id,
-        effective_on=effective_on,
-        unit=unit,
-        role=role,
-        quantity=quantity,
-        kind=kind,
-        lot=lot,
-        activity=activity,
-        reverses_id=reverses.id if reverses is not None else None,
-        memo=memo,
+        client_id=client.id, effective_on=effective_on, unit=unit, role=role, quantity=quantity, kind=kind,
+        lot=lot, activity=activity, reverses_id=reverses.id if reverses is not None else None, memo=memo,
         created_by_id=user.id if user is not None else None,
     )
     session.add(entry)
     return entry
 
 
-def as_balance(lot: Lot) -> billing.LotBalance:
-    """The rules' view of a lot."""
+def as_balance(lot: Lot | Row) -> billing.LotBalance:
+    """The rules' view of a lot: a ``Lot``, or a row of :data:`OPEN_INCIDENT_LOTS`."""
     return billing.LotBalance(lot.id, lot.remaining, lot.starts_on, lot.expires_on, lot.id)
 
 
@@ -83,11 +65,6 @@ _DRAW_FROM_LOT = (
 )
 
 
-def balance_of(row: Row) -> billing.LotBalance:
-    """The rules' view of a row of :data:`OPEN_INCIDENT_LOTS`."""
-    return billing.LotBalance(row.id, row.remaining, row.starts_on, row.expires_on, row.id)
-
-
 def insert_row(session: Session, model: type[M], values: dict) -> M:
     """INSERT one row with Core; return it as a persistent ``model`` object (key ``id``) of the session.
 
@@ -104,19 +81,12 @@ def insert_row(session: Session, model: type[M], values: dict) -> M:
     return row
 
 
-@functools.cache
-def _insert_into(table: Table) -> Insert:
-    """The INSERT of ``table``, built once."""
-    return insert(table)
+#: the INSERT of a table, built once
+_insert_into = functools.cache(insert)
 
 
-def plan_incident_charge(
-    session: Session,
-    client: Client,
-    incidents: int,
-    on: date,
-    lots: list[billing.LotBalance] | None = None,
-) -> billing.Allocation:
+def plan_incident_charge(session: Session, client: Client, incidents: int, on: date,
+                         lots: list[billing.LotBalance] | None = None) -> billing.Allocation:
     """How a charge of ``incidents`` dated ``on`` draws from the lots, earliest expiry first.
 
     The caller holds the client's lock (whose ORM query flushed anything pending);
@@ -128,17 +98,12 @@ def plan_incident_charge(
         return billing.Allocation()
     if lots is None:
         rows = session.execute(OPEN_INCIDENT_LOTS, {"client_id": client.id})
-        lots = [balance_of(row) for row in rows]
+        lots = [as_balance(row) for row in rows]
     return billing.allocate(lots, incidents, on, client.overage_policy)
 
 
-def charge_incidents(
-    session: Session,
-    client: Client,
-    activity: Activity,
-    allocation: billing.Allocation,
-    user: User | None = None,
-) -> list[Entry]:
+def charge_incidents(session: Session, client: Client, activity: Activity, allocation: billing.Allocation,
+                     user: User | None = None) -> list[Entry]:
     """Post ``allocation`` for ``activity``: an entry per lot drawn, one for any overage.
 
     Each lot's ``remaining`` moves in the same transaction.

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import os
 import smtplib
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -96,17 +97,16 @@ def queue_message(session: Session, *, kind: str, occasion: str, recipients: lis
         raise ValidationError("a message needs at least one recipient", "recipients")
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.occasion == occasion)) is not None:
         return None
+    domain = _sender(session).rpartition("@")[2] or "support-ledger.invalid"
     message = OutboxMessage(
-        message_id=make_msgid("outbox", domain=_sender_domain(session)), kind=kind, occasion=occasion,
+        message_id=make_msgid("outbox", domain=domain), kind=kind, occasion=occasion,
         client_id=client.id if client else None, invoice_id=invoice.id if invoice else None,
         recipients=list(recipients), subject=subject, body=body, language=language, state="queued",
         attempts=0, last_error="", **({"next_attempt_at": now} if now else {}),
+        attachments=[OutboxAttachment(position=position, name=item.name, media_type=item.media_type,
+                                      source=item.source, content=item.content, invoice_id=item.invoice_id)
+                     for position, item in enumerate(attachments, start=1)],
     )
-    message.attachments = [
-        OutboxAttachment(position=position, name=item.name, media_type=item.media_type, source=item.source,
-                         content=item.content, invoice_id=item.invoice_id)
-        for position, item in enumerate(attachments, start=1)
-    ]
     try:
         with session.begin_nested():  # a parallel reminder run queued the same occasion: keep theirs
             session.add(message)
@@ -117,10 +117,6 @@ def queue_message(session: Session, *, kind: str, occasion: str, recipients: lis
 
 def _sender(session: Session) -> str:
     return get_vendor(session).email or FALLBACK_SENDER
-
-
-def _sender_domain(session: Session) -> str:
-    return _sender(session).rpartition("@")[2] or "support-ledger.invalid"
 
 
 def queue_invoice_mail(session: Session, invoice: Invoice) -> OutboxMessage | None:
@@ -145,10 +141,8 @@ def queue_invoice_mail(session: Session, invoice: Invoice) -> OutboxMessage | No
     else:
         subject = _("Credit note %(number)s from %(vendor)s") % values
         opening = _("Please find attached credit note %(number)s of %(date)s for %(total)s.") % values
-    body = "\n\n".join([
-        _("Hello %(client)s,") % values, opening,
-        _("The PDF and its e-invoice (Factur-X XML) are attached."),
-        _("Kind regards,") + "\n" + vendor_name, ""])
+    body = letter(text, client, opening, _("The PDF and its e-invoice (Factur-X XML) are attached."),
+                  _("Kind regards,") + "\n" + vendor_name)
     attachments = (
         Attachment(f"{invoice.number}.pdf", "application/pdf", source="archived_pdf", invoice_id=invoice.id),
         Attachment(f"{invoice.number}.xml", "application/xml", source="facturx_xml", invoice_id=invoice.id),
@@ -172,14 +166,18 @@ def queue_quote_mail(session: Session, quote: Quote) -> OutboxMessage | None:
     values = {"number": quote.number, "vendor": vendor_name, "client": client.name,
               "valid": text.day(quote.valid_until), "total": text.money(quote.total_minor, quote.currency),
               "link": f"{public_url()}/portal/quotes#{quote.number}"}
-    body = "\n\n".join([
-        _("Hello %(client)s,") % values,
-        _("We have sent you quote %(number)s for %(total)s, valid until %(valid)s.") % values,
-        _("To accept or decline it, sign in to the portal: %(link)s") % values,
-        _("Kind regards,") + "\n" + vendor_name, ""])
+    body = letter(text, client,
+                  _("We have sent you quote %(number)s for %(total)s, valid until %(valid)s.") % values,
+                  _("To accept or decline it, sign in to the portal: %(link)s") % values,
+                  _("Kind regards,") + "\n" + vendor_name)
     return queue_message(session, kind="quote", occasion=f"quote:{quote.id}", recipients=client.billing_emails,
                          subject=_("Quote %(number)s from %(vendor)s") % values, body=body,
                          language=client.locale, client=client)
+
+
+def letter(text: Texts, client: Client, *paragraphs: str) -> str:
+    """A message's body: the greeting, ``paragraphs``, each apart, and a final line break."""
+    return "\n\n".join([text.gettext("Hello %(client)s,") % {"client": client.name}, *paragraphs, ""])
 
 
 def public_url() -> str:
@@ -196,9 +194,6 @@ class Texts:
     def __init__(self, locale: str):
         self.locale = locale
         self.gettext = translations(locale).gettext
-
-    def __call__(self, message: str) -> str:
-        return self.gettext(message)
 
     def day(self, value) -> str:
         return format_date(value, format="long", locale=self.locale)
@@ -251,48 +246,50 @@ class SendResult:
 
 def send_pending(app, transport, now: datetime, *, limit: int = 500) -> SendResult:
     """Send what is queued and due through ``transport``, each message at most once; commits per message."""
-    from ..extensions import db
-
     result = SendResult(recovered=[])
-    with app.app_context():
-        session = db.session
-        try:
-            result.recovered = recover_stale_claims(session, transport, now)
-            session.commit()
-            due = session.scalars(
-                select(OutboxMessage.id).where(OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= now)
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
-            session.rollback()
-            for message_id in due:
-                outcome = _send_one(session, message_id, transport, now, storage.for_config(app.config))
-                if outcome:
-                    setattr(result, outcome, getattr(result, outcome) + 1)
-        finally:
-            session.rollback()
-            db.session.remove()
+    with _sender_session(app) as session:
+        result.recovered = recover_stale_claims(session, transport, now)
+        session.commit()
+        due = session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
+        session.rollback()
+        _send_each(session, due, transport, now, storage.for_config(app.config), result)
     return result
 
 
 def send_invoice_mail(app, transport, now: datetime, invoice_id: int) -> SendResult:
     """Send the queued messages of one invoice now, whatever their retry time: a batch job calls it
     right after archiving the invoice's PDF (a send tried before that waits to be retried)."""
+    result = SendResult()
+    with _sender_session(app) as session:
+        waiting = session.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.invoice_id == invoice_id, OutboxMessage.state == "queued")).all()
+        session.rollback()
+        _send_each(session, waiting, transport, now, Path(app.config["INVOICE_DIR"]), result)
+    return result
+
+
+@contextmanager
+def _sender_session(app) -> Iterator[Session]:
+    """``app``'s session for a sender that commits message by message; rolled back and removed after."""
     from ..extensions import db
 
-    result = SendResult()
     with app.app_context():
-        session = db.session
         try:
-            waiting = session.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.invoice_id == invoice_id, OutboxMessage.state == "queued")).all()
-            session.rollback()
-            for message_id in waiting:
-                outcome = _send_one(session, message_id, transport, now, Path(app.config["INVOICE_DIR"]))
-                if outcome:
-                    setattr(result, outcome, getattr(result, outcome) + 1)
+            yield db.session
         finally:
-            session.rollback()
+            db.session.rollback()
             db.session.remove()
-    return result
+
+
+def _send_each(session: Session, message_ids, transport, now: datetime, archive_dir: storage.Store | Path,
+               result: SendResult) -> None:
+    """Send each message in turn, counting each outcome in ``result``."""
+    for message_id in message_ids:
+        outcome = _send_one(session, message_id, transport, now, archive_dir)
+        if outcome:
+            setattr(result, outcome, getattr(result, outcome) + 1)
 
 
 def _claim(session: Session, message_id: int, now: datetime) -> bool:
@@ -388,20 +385,11 @@ class FileTransport:
         return self.folder / f"{safe}.eml"
 
     def send(self, email: EmailMessage, sender: str, recipients: list[str]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.path_of(email["Message-ID"])
-        handle, draft = tempfile.mkstemp(dir=self.folder, prefix=".draft-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(email.as_bytes())
-                out.flush()
-                os.fsync(out.fileno())
-            try:  # link() never replaces: a message is written once
-                os.link(draft, target)
-            except FileExistsError:
-                pass
-        finally:
-            Path(draft).unlink(missing_ok=True)
+        try:  # a folder store never replaces a file: a message is written once
+            name = self.path_of(email["Message-ID"]).name
+            storage.FolderStore(self.folder).put_once(name, email.as_bytes())
+        except storage.AlreadyStored:
+            pass
 
     def delivered(self, message_id: str) -> bool:
         return self.path_of(message_id).exists()

@@ -19,10 +19,6 @@ from .access import visible
 MAX_METHOD, MAX_REFERENCE = 40, 200
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 def standings(session: Session, invoices: Iterable[Invoice], today: date,
               until: date | None = None) -> dict[int, billing.Standing]:
     """Each invoice's standing by id, in two queries; a credit note stands ``credited`` with nothing due.
@@ -60,7 +56,7 @@ def record_payment(
 ) -> Payment:
     """Record ``amount`` received for ``invoice`` on ``paid_on``; refused (nothing posted) if it is not
     positive, has more decimals than the currency, exceeds the amount due or is dated impossibly."""
-    today = today or _today()
+    today = today or datetime.now(UTC).date()
     if invoice.kind != "invoice":
         raise Conflict(N_("%(number)s is a credit note: payments are recorded against invoices"), "invoice",
                        number=invoice.number)
@@ -101,7 +97,7 @@ def _text(value: str | None, limit: int, field: str) -> str | None:
 def reverse_payment(session: Session, payment: Payment, reason: str, user: User | None, *,
                     today: date | None = None) -> Payment:
     """Undo ``payment`` with a reversing payment of the opposite amount, dated ``today``, with a reason."""
-    today = today or _today()
+    today = today or datetime.now(UTC).date()
     if not (reason or "").strip():
         raise ValidationError(N_("a reversal needs a reason"), "reason")
     if payment.reverses_id is not None:

@@ -73,7 +73,8 @@ def state_on(quote: Quote, today: date) -> str:
     return billing.quote_state_on(quote.state, quote.valid_until, today)
 
 
-def _move(session: Session, quote: Quote, action: str, today: date) -> Quote:
+def _move(session: Session, quote: Quote, action: str, today: date, user: User | None = None) -> Quote:
+    """Make ``action``'s move under the client's lock; accepting or declining records who decided."""
     lock_client(session, quote.client)
     session.refresh(quote)
     state = state_on(quote, today)
@@ -81,6 +82,8 @@ def _move(session: Session, quote: Quote, action: str, today: date) -> Quote:
         raise Conflict(N_("quote %(number)s expired on %(day)s"), "valid_until", number=quote.number,
                        day=quote.valid_until.isoformat())
     quote.state = billing.quote_transition(state, action)
+    if action in ("accept", "decline"):
+        quote.decided_at, quote.decided_by_id = datetime.now(UTC), user.id if user else None
     return quote
 
 
@@ -95,16 +98,14 @@ def send_quote(session: Session, quote: Quote, today: date, user: User | None = 
 
 def decline_quote(session: Session, quote: Quote, today: date, user: User | None = None) -> Quote:
     """The client says no."""
-    _move(session, quote, "decline", today)
-    _decided(quote, user)
+    _move(session, quote, "decline", today, user)
     session.flush()
     return quote
 
 
 def accept_quote(session: Session, quote: Quote, today: date, user: User | None = None) -> Quote:
     """Accept: prepaid minutes per role become lots, and the amount goes on the next invoice."""
-    _move(session, quote, "accept", today)
-    _decided(quote, user)
+    _move(session, quote, "accept", today, user)
     client = quote.client
     minutes_by_role: dict[str, int] = {}
     for line in quote.lines:
@@ -118,11 +119,6 @@ def accept_quote(session: Session, quote: Quote, today: date, user: User | None 
     session.add_all(_billable_items(quote, today))
     session.flush()
     return quote
-
-
-def _decided(quote: Quote, user: User | None) -> None:
-    quote.decided_at = datetime.now(UTC)
-    quote.decided_by_id = user.id if user else None
 
 
 def _billable_items(quote: Quote, today: date) -> list[BillableItem]:

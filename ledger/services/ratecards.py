@@ -31,14 +31,8 @@ SEED_EFFECTIVE_FROM = date(2000, 1, 1)
 
 
 def create_rate_card(
-    session: Session,
-    currency: str,
-    effective_from: date,
-    *,
-    incident_price: Decimal = SEED_INCIDENT_PRICE,
-    overage_price: Decimal = SEED_OVERAGE_PRICE,
-    maintenance_fee: Decimal = Decimal(0),
-    roles=SEED_ROLES,
+    session: Session, currency: str, effective_from: date, *, incident_price: Decimal = SEED_INCIDENT_PRICE,
+    overage_price: Decimal = SEED_OVERAGE_PRICE, maintenance_fee: Decimal = Decimal(0), roles=SEED_ROLES,
     discounts=SEED_DISCOUNTS,
 ) -> RateCard:
     """A new version of ``currency``'s card, in force from ``effective_from``; old versions stay."""
@@ -52,9 +46,7 @@ def create_rate_card(
                        currency=currency, day=effective_from.isoformat())
     latest = session.scalar(select(func.max(RateCard.version)).where(RateCard.currency == currency))
     card = RateCard(
-        currency=currency,
-        version=(latest or 0) + 1,
-        effective_from=effective_from,
+        currency=currency, version=(latest or 0) + 1, effective_from=effective_from,
         incident_price_minor=Money(incident_price, currency).minor,
         overage_price_minor=Money(overage_price, currency).minor,
         maintenance_fee_minor=Money(maintenance_fee, currency).minor,
@@ -83,12 +75,8 @@ def has_rate_card(session: Session, currency: str) -> bool:
 
 def card_in_force(session: Session, currency: str, on: date) -> RateCard:
     """The version of ``currency``'s card in force on ``on``."""
-    card = session.scalar(
-        select(RateCard)
-        .where(RateCard.currency == currency, RateCard.effective_from <= on)
-        .order_by(RateCard.effective_from.desc())
-        .limit(1)
-    )
+    card = session.scalar(select(RateCard).where(RateCard.currency == currency, RateCard.effective_from <= on)
+                          .order_by(RateCard.effective_from.desc()).limit(1))
     if card is None:
         raise NotFound(N_("no rate card for %(currency)s in force on %(day)s"), "currency", currency=currency,
                        day=on.isoformat())
@@ -97,10 +85,5 @@ def card_in_force(session: Session, currency: str, on: date) -> RateCard:
 
 def role_prices(card: RateCard) -> dict[str, billing.RolePrice]:
     """The card's roles and their prices in major units, for the quote rules."""
-    return {
-        role.code: billing.RolePrice(
-            Money.from_minor(role.hourly_minor, card.currency).amount,
-            Money.from_minor(role.daily_minor, card.currency).amount,
-        )
-        for role in card.roles
-    }
+    amount = lambda minor: Money.from_minor(minor, card.currency).amount
+    return {role.code: billing.RolePrice(amount(role.hourly_minor), amount(role.daily_minor)) for role in card.roles}

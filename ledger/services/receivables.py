@@ -6,7 +6,6 @@ balance is the sum of its invoices' amounts due, and the aging buckets add up to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from .. import billing
+from ..errors import N_
 from ..models import Client, Invoice, Payment
 from .payments import standings
 
@@ -102,12 +102,12 @@ class Statement:
 
 def statement(session: Session, client: Client, start: date, end: date) -> Statement:
     """The client's statement of account from ``start`` to ``end`` (minor units of its currency)."""
-    movements = list(_movements(session, client, end))
+    movements = _movements(session, client, end)
     opening = sum(line.amount for line in movements if line.on < start)
     return Statement(client, start, end, opening, [line for line in movements if line.on >= start])
 
 
-def _movements(session: Session, client: Client, end: date) -> Iterator[StatementLine]:
+def _movements(session: Session, client: Client, end: date) -> list[StatementLine]:
     documents = session.scalars(select(Invoice).where(Invoice.client_id == client.id, Invoice.issued_on <= end)
                                 .options(selectinload(Invoice.refers_to)))
     lines = []
@@ -131,12 +131,7 @@ def _movements(session: Session, client: Client, end: date) -> Iterator[Statemen
                                                         "reference": payment.reference or "",
                                                         "reason": payment.reason or ""}))
     order = {"invoice": 0, "credit_note": 1, "payment": 2, "reversal": 3}
-    return iter(sorted(lines, key=lambda line: (line.on, order[line.kind], line.document)))
-
-
-def N_(text: str) -> str:
-    """Mark ``text`` for the catalogues: the pages translate it when they show the line."""
-    return text
+    return sorted(lines, key=lambda line: (line.on, order[line.kind], line.document))
 
 
 def _payment_words(payment: Payment) -> tuple[str, dict]:

@@ -8,6 +8,7 @@ the same bank line is never posted twice, whatever is uploaded again.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
 from sqlalchemy import select
@@ -49,10 +50,9 @@ def _dated(proposal: Proposal, issued: dict[str, date], today: date) -> Proposal
         return proposal
     line = proposal.line
     if line.booked_on > today:
-        return Proposal(line, proposal.invoice, proposal.amount_minor, "booked on a day in the future")
+        return replace(proposal, reason="booked on a day in the future")
     if line.booked_on < issued[proposal.invoice]:
-        return Proposal(line, proposal.invoice, proposal.amount_minor,
-                        f"booked before {proposal.invoice} was issued")
+        return replace(proposal, reason=f"booked before {proposal.invoice} was issued")
     return proposal
 
 

@@ -17,7 +17,7 @@ from .. import billing
 from ..models import Bundle, Client, Invoice, OutboxMessage
 from .balances import balance
 from .clients import current_term
-from .mail import Texts, queue_message
+from .mail import Texts, letter, queue_message
 from .payments import standings
 
 #: a client is reminded when its incidents fall to this share of its last bundle, and again at zero
@@ -63,10 +63,6 @@ def _queue(session, client: Client, kind: str, occasion: str, subject: str, body
                          subject=subject, body=body, language=client.locale, client=client)
 
 
-def _letter(text: Texts, client: Client, *paragraphs: str) -> str:
-    return "\n\n".join([text.gettext("Hello %(client)s,") % {"client": client.name}, *paragraphs, ""])
-
-
 def _incidents_low(session: Session, client: Client, today: date) -> OutboxMessage | None:
     bundle = session.scalar(select(Bundle).where(Bundle.client_id == client.id, Bundle.purchased_on <= today)
                             .order_by(Bundle.purchased_on.desc(), Bundle.id.desc()).limit(1))
@@ -79,14 +75,14 @@ def _incidents_low(session: Session, client: Client, today: date) -> OutboxMessa
     if available <= 0:
         return _queue(session, client, "incidents_low", f"incidents_low:{client.id}:{bundle.id}:zero",
                       _("You have no support incidents left"),
-                      _letter(text, client, _("All incidents of your bundle of %(bundle)s are used. Further "
+                      letter(text, client, _("All incidents of your bundle of %(bundle)s are used. Further "
                                                  "incidents are billed as overage until you buy a new bundle.")
                               % values))
     if available > low_threshold(bundle.quantity):
         return None
     return _queue(session, client, "incidents_low", f"incidents_low:{client.id}:{bundle.id}:low",
                   _("Your support incidents are running low"),
-                  _letter(text, client, _("You have %(left)s of your bundle of %(bundle)s incidents left.")
+                  letter(text, client, _("You have %(left)s of your bundle of %(bundle)s incidents left.")
                           % values))
 
 
@@ -106,7 +102,7 @@ def _incidents_expiring(session: Session, client: Client, today: date) -> Outbox
     return _queue(session, client, "incidents_expiring",
                   f"incidents_expiring:{client.id}:{term.end.isoformat()}:{notice}",
                   _("Your support incidents expire on %(end)s") % values,
-                  _letter(text, client, _("You have %(unused)s unused incidents. When your term ends on "
+                  letter(text, client, _("You have %(unused)s unused incidents. When your term ends on "
                                              "%(end)s, %(rolls)s will roll over into the next term and "
                                              "%(expires)s will expire.") % values))
 
@@ -129,7 +125,7 @@ def _overdue(session: Session, client: Client, today: date) -> list[OutboxMessag
                   "due": text.day(invoice.due_on), "days": (today - invoice.due_on).days}
         message = _queue(session, client, "invoice_overdue", f"invoice_overdue:{invoice.id}:{notice}",
                          _("Invoice %(number)s is overdue") % values,
-                         _letter(text, client, _("Invoice %(number)s was due on %(due)s; %(amount)s is still "
+                         letter(text, client, _("Invoice %(number)s was due on %(due)s; %(amount)s is still "
                                                     "open, %(days)s days later. If you have paid it already, "
                                                     "please ignore this message.") % values))
         if message is not None:

@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, bindparam, func, or_, select, type_coerce, update
@@ -67,40 +69,33 @@ class PlanTerms:
         return self.calendar
 
 
-def _h(days: str, opens: str, closes: str) -> tuple[Window, ...]:
-    return weekly_hours(days, opens, closes)
-
-
-def _t(amount: int, unit: str) -> Target:
-    return Target(amount, unit)
-
-
-_WORKATO_CALENDAR = {"time_zone": "America/Los_Angeles", "hours": _h("mon-fri", "08:00", "17:00"),
+_WORKATO_CALENDAR = {"time_zone": "America/Los_Angeles", "hours": weekly_hours("mon-fri", "08:00", "17:00"),
                      "holiday_country": "US", "clocks_start_in_business_hours": True}
 #: the seed plans, from the vendors' support policies (editable data once seeded)
 SEED_PLANS: tuple[dict, ...] = (
     {"code": "standard", "name": "Standard (Workzoom)", "time_zone": "America/Toronto",
-     "hours": _h("mon-fri", "08:00", "18:00"), "holiday_country": "CA", "holiday_subdivision": "ON",
-     "targets": {"critical": (_t(4, "hours"), _t(24, "hours")),
-                 "major": (_t(1, "business_days"), _t(3, "business_days")),
-                 "moderate": (_t(2, "business_days"), _t(10, "business_days")),
-                 "minor": (_t(3, "business_days"), _t(20, "business_days"))}},
+     "hours": weekly_hours("mon-fri", "08:00", "18:00"), "holiday_country": "CA", "holiday_subdivision": "ON",
+     "targets": {"critical": (Target(4, "hours"), Target(24, "hours")),
+                 "major": (Target(1, "business_days"), Target(3, "business_days")),
+                 "moderate": (Target(2, "business_days"), Target(10, "business_days")),
+                 "minor": (Target(3, "business_days"), Target(20, "business_days"))}},
     dict(code="premier", name="Premier (Workato)", **_WORKATO_CALENDAR,
-         targets={"critical": (_t(24, "hours"), _t(72, "hours")),
-                  "major": (_t(24, "hours"), _t(120, "hours")),
-                  "moderate": (_t(24, "hours"), None),
-                  "minor": (_t(48, "hours"), None)}),
+         targets={"critical": (Target(24, "hours"), Target(72, "hours")),
+                  "major": (Target(24, "hours"), Target(120, "hours")),
+                  "moderate": (Target(24, "hours"), None),
+                  "minor": (Target(48, "hours"), None)}),
     dict(code="professional", name="Professional (Workato)", **_WORKATO_CALENDAR,
-         targets={"critical": (_t(8, "hours"), _t(48, "hours")),
-                  "major": (_t(24, "hours"), _t(72, "hours")),
-                  "moderate": (_t(24, "hours"), _t(168, "hours")),
-                  "minor": (_t(48, "hours"), None)}),
+         targets={"critical": (Target(8, "hours"), Target(48, "hours")),
+                  "major": (Target(24, "hours"), Target(72, "hours")),
+                  "moderate": (Target(24, "hours"), Target(168, "hours")),
+                  "minor": (Target(48, "hours"), None)}),
     {"code": "around_the_clock", "name": "Around the clock (Zenput)", "time_zone": "America/Chicago",
-     "hours": _h("mon-fri", "00:00", "24:00"), "holiday_country": "US", "every_hour_for_critical": True,
-     "targets": {"critical": (_t(2, "hours"), None),
-                 "major": (_t(4, "business_hours"), None),
-                 "moderate": (_t(3, "business_days"), None),
-                 "minor": (_t(3, "business_days"), None)}},
+     "hours": weekly_hours("mon-fri", "00:00", "24:00"), "holiday_country": "US",
+     "every_hour_for_critical": True,
+     "targets": {"critical": (Target(2, "hours"), None),
+                 "major": (Target(4, "business_hours"), None),
+                 "moderate": (Target(3, "business_days"), None),
+                 "minor": (Target(3, "business_days"), None)}},
 )
 
 
@@ -134,16 +129,15 @@ def add_plan_version(
         plan = SupportPlan(code=code, name=name.strip())
         session.add(plan)
         session.flush()
-    latest = session.scalar(select(func.max(SupportPlanVersion.effective_from))
-                            .where(SupportPlanVersion.plan_id == plan.id))
+    latest, number = session.execute(
+        select(func.max(SupportPlanVersion.effective_from), func.max(SupportPlanVersion.version))
+        .where(SupportPlanVersion.plan_id == plan.id)).one()
     if latest is not None and effective_from <= latest:
         raise ValidationError(N_("a new version takes effect after %(day)s"), "effective_from",
                               day=latest.isoformat())
     plan.name = name.strip()
-    number = (session.scalar(select(func.max(SupportPlanVersion.version))
-                             .where(SupportPlanVersion.plan_id == plan.id)) or 0) + 1
     version = SupportPlanVersion(
-        plan=plan, version=number, effective_from=effective_from, time_zone=calendar.time_zone,
+        plan=plan, version=(number or 0) + 1, effective_from=effective_from, time_zone=calendar.time_zone,
         holiday_country=calendar.holiday_country, holiday_subdivision=calendar.holiday_subdivision,
         clocks_start_in_business_hours=clocks_start_in_business_hours,
         every_hour_for_critical=every_hour_for_critical,
@@ -323,10 +317,8 @@ class CaseSla:
     resolution: str
 
 
-def case_sla(
-    case: Case, plan: PlanTerms, now: datetime,
-    history: Sequence[tuple[datetime, str]] | None = None,
-) -> CaseSla:
+def case_sla(case: Case, plan: PlanTerms, now: datetime,
+             history: Sequence[tuple[datetime, str]] | None = None) -> CaseSla:
     """The service levels of ``case`` under ``plan`` at ``now``; ``history`` is ``(at, status)`` in order."""
     if history is None:
         history = [(change.at, change.status) for change in case.status_changes]
@@ -351,12 +343,13 @@ def sla_of(
 def sla_for_case(session: Session, case: Case, now: datetime | None = None) -> CaseSla:
     """The service levels of ``case`` under its client's plan in force when it was opened."""
     plan = plan_of(session, case.client)
-    terms = terms_in_force(plan, _local_day(opened_at=case.opened_at, plan=plan))
+    terms = terms_in_force(plan, opening_day(case.opened_at, plan))
     history = [(change.at, change.status) for change in status_history(session, case)]
     return case_sla(case, terms, now or utcnow(), history)
 
 
-def _local_day(opened_at: datetime, plan: SupportPlan) -> date:
+def opening_day(opened_at: datetime, plan: SupportPlan) -> date:
+    """The day ``opened_at`` falls on in ``plan``'s zone: the plan's version in force that day applies."""
     zone = ZoneInfo(plan.versions[-1].time_zone) if plan.versions else UTC
     return opened_at.astimezone(zone).date()
 
@@ -426,17 +419,11 @@ def _cases_with_history(session: Session, client_id: int, start: datetime, end: 
         .where(_cases.c.client_id == client_id, _cases.c.opened_at >= start, _cases.c.opened_at < end)
         .order_by(_cases.c.id, _changes.c.at, _changes.c.id)
     )
-    current, case = None, None
-    for case_id, severity, opened_at, responded_at, resolved_at, at, status in session.execute(query).all():
-        if case_id != current:
-            if case is not None:
-                yield case
-            current, history = case_id, []
-            case = (severity, _utc(opened_at), _utc(responded_at), _utc(resolved_at), history)
-        if at is not None:
-            history.append((at.replace(tzinfo=UTC), status))
-    if case is not None:
-        yield case
+    for _, rows in groupby(session.execute(query).all(), key=itemgetter(0)):
+        rows = list(rows)
+        _, severity, opened_at, responded_at, resolved_at, *_ = rows[0]
+        history = [(at.replace(tzinfo=UTC), status) for *_, at, status in rows if at is not None]
+        yield severity, _utc(opened_at), _utc(responded_at), _utc(resolved_at), history
 
 
 def _utc(stored: datetime | None) -> datetime | None:

@@ -67,11 +67,9 @@ def service_levels(session: Session, client: Client, period: str) -> dict | None
 
 def _entries(session: Session, client: Client, first: date, last: date, unit: str, kinds) -> list[Entry]:
     return list(session.scalars(
-        select(Entry)
-        .where(Entry.client_id == client.id, Entry.unit == unit, Entry.kind.in_(kinds),
-               Entry.effective_on >= first, Entry.effective_on <= last)
-        .order_by(Entry.effective_on, Entry.id)
-    ))
+        select(Entry).where(Entry.client_id == client.id, Entry.unit == unit, Entry.kind.in_(kinds),
+                            Entry.effective_on >= first, Entry.effective_on <= last)
+        .order_by(Entry.effective_on, Entry.id)))
 
 
 def _charges(session: Session, client: Client, first: date, last: date) -> list[dict]:
@@ -84,16 +82,9 @@ def _charges(session: Session, client: Client, first: date, last: date) -> list[
         select(Activity).where(Activity.id.in_(net)).order_by(Activity.occurred_at, Activity.id)
         .options(selectinload(Activity.case), selectinload(Activity.waiver))
     ) if net else []
-    return [
-        {
-            "date": activity.effective_on.isoformat(),
-            "case": activity.case.number if activity.case else "",
-            "subject": activity.case.subject if activity.case else "",
-            "what": describe(activity),
-            "incidents": net[activity.id],
-        }
-        for activity in activities
-    ]
+    return [{"date": activity.effective_on.isoformat(), "case": activity.case.number if activity.case else "",
+             "subject": activity.case.subject if activity.case else "", "what": describe(activity),
+             "incidents": net[activity.id]} for activity in activities]
 
 
 def _movements(session: Session, client: Client, first: date, last: date) -> list[dict]:
@@ -126,20 +117,15 @@ def _role_titles(session: Session, client: Client, on: date) -> dict[str, str]:
 
 def monthly_usage(session: Session, client: Client, last: date, months: int = CHART_MONTHS) -> list[dict]:
     """Incidents used in each of the ``months`` months ending with the one containing ``last``."""
-    labels = []
-    year, month = last.year, last.month
-    for _ in range(months):
-        labels.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    labels.reverse()
-    first = date.fromisoformat(labels[0] + "-01")
+    periods = [billing.Period.containing(last)]
+    while len(periods) < months:
+        periods.insert(0, periods[0].previous())
+    labels = [str(period) for period in periods]
+    first = periods[0].start
     totals = dict.fromkeys(labels, 0)
-    rows = session.execute(
-        select(Entry.effective_on, Entry.quantity).where(
-            Entry.client_id == client.id, Entry.unit == "incident", Entry.kind.in_(USAGE_KINDS),
-            Entry.effective_on >= first, Entry.effective_on <= last,
-        )
-    )
+    rows = session.execute(select(Entry.effective_on, Entry.quantity).where(
+        Entry.client_id == client.id, Entry.unit == "incident", Entry.kind.in_(USAGE_KINDS),
+        Entry.effective_on >= first, Entry.effective_on <= last))
     for day, quantity in rows:
         totals[day.strftime("%Y-%m")] -= quantity
     return [{"month": label, "incidents": totals[label]} for label in labels]

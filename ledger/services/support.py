@@ -15,7 +15,7 @@ from ..models import SEVERITIES, Activity, Case, Client, Entry, Lot, User, Waive
 from . import access
 from .ledger import (
     OPEN_INCIDENT_LOTS,
-    balance_of,
+    as_balance,
     charge_incidents,
     insert_row,
     lock_client,
@@ -101,9 +101,7 @@ def log_technician_response(
                    incidents, user=user, lots=lots)
 
 
-def _responded_before_and_lots(
-    session: Session, case: Case
-) -> tuple[bool, list[billing.LotBalance]]:
+def _responded_before_and_lots(session: Session, case: Case) -> tuple[bool, list[billing.LotBalance]]:
     """Whether ``case`` has a technician response already, and its client's usable lots.
 
     One statement for both, read under the client's lock: the flag rides on each lot
@@ -113,7 +111,7 @@ def _responded_before_and_lots(
     rows = session.execute(_LOTS_AND_RESPONDED, params).all()
     if not rows:
         return bool(session.scalar(select(_RESPONDED), params)), []
-    return bool(rows[0].responded), [balance_of(row) for row in rows]
+    return bool(rows[0].responded), [as_balance(row) for row in rows]
 
 
 def log_appointment(
@@ -135,7 +133,8 @@ def _record(
 ) -> Activity:
     """Validate, allocate, then write the activity and its entries; nothing is written on a refusal."""
     if occurred_at < case.opened_at:
-        field = "started_at" if kind == "appointment" else _time_field(kind)
+        field = {"appointment": "started_at", "helpdesk_answer": "answered_at",
+                 "technician_response": "responded_at"}[kind]
         raise ValidationError(N_("%(field_name)s is before case %(number)s was opened"), field, field_name=field,
                               number=case.number)
     allocation = plan_incident_charge(session, client, incidents, occurred_at.date(), lots)
@@ -158,10 +157,6 @@ def _record(
     if kind in ("technician_response", "appointment"):
         mark_responded(session, case, occurred_at)
     return activity
-
-
-def _time_field(kind: str) -> str:
-    return {"helpdesk_answer": "answered_at", "technician_response": "responded_at"}[kind]
 
 
 def waive(session: Session, activity: Activity, reason: str, user: User | None = None,

@@ -28,9 +28,8 @@ def close_terms(session: Session, as_of: date, today: date, user: User | None = 
     return closed
 
 
-def close_client_terms(
-    session: Session, client: Client, as_of: date, user: User | None = None
-) -> list[TermClose]:
+def close_client_terms(session: Session, client: Client, as_of: date,
+                       user: User | None = None) -> list[TermClose]:
     """Close ``client``'s ended terms, oldest first, so a rollover can itself roll again.
 
     The step :func:`close_terms` takes per client; its caller has refused an ``as_of`` after today.
@@ -43,14 +42,8 @@ def close_client_terms(
 
 
 def _oldest_open_term_end(session: Session, client: Client, as_of: date) -> date | None:
-    return session.scalar(
-        select(func.min(Lot.expires_on)).where(
-            Lot.client_id == client.id,
-            Lot.unit == "incident",
-            Lot.closed.is_(False),
-            Lot.expires_on <= as_of,
-        )
-    )
+    return session.scalar(select(func.min(Lot.expires_on)).where(
+        Lot.client_id == client.id, Lot.unit == "incident", Lot.closed.is_(False), Lot.expires_on <= as_of))
 
 
 def _close_term(session: Session, client: Client, term_end: date, user: User | None) -> TermClose:

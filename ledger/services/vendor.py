@@ -26,9 +26,9 @@ from ..errors import N_, Conflict, ValidationError
 from ..models import Client, ClientTax, Vendor
 from ..models.base import utcnow
 
-#: the largest logo accepted, in bytes
 #: the name of the one tax component of a client that has named none; documents print it as "Tax"
 UNNAMED_TAX = "Tax"
+#: the largest logo accepted, in bytes
 LOGO_MAX_BYTES = 1024 * 1024
 EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 TAX_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9 ./-]{0,38}[A-Z0-9]$")
@@ -56,7 +56,7 @@ def get_vendor(session: Session, config: Mapping | None = None) -> Vendor:
     vendor = session.get(Vendor, 1)
     if vendor is not None:
         return vendor
-    config = _app_config() if config is None else config
+    config = app_config() if config is None else config
     return Vendor(
         id=1, legal_name=config.get("VENDOR_NAME", ""), address=config.get("VENDOR_ADDRESS", ""),
         country=config.get("VENDOR_COUNTRY", ""), vat_id=config.get("VENDOR_TAX_ID", ""), registration="",
@@ -64,7 +64,8 @@ def get_vendor(session: Session, config: Mapping | None = None) -> Vendor:
     )
 
 
-def _app_config() -> Mapping:
+def app_config() -> Mapping:
+    """The running app's config; empty outside an app context (a plain render, a script)."""
     from flask import current_app, has_app_context
 
     return current_app.config if has_app_context() else {}

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import storage
+from ..businesstime import consecutive_runs
 from ..models import Case, Counter, Entry, Invoice, InvoiceDocument, InvoiceSource, Lot, Quote
 
 #: a document number: its series (``INV-2026``, ``C``) and its place in it
@@ -46,12 +47,8 @@ def check_lots(session: Session) -> list[Finding]:
     """Every lot's ``remaining`` equals the sum of its entries."""
     total = func.coalesce(func.sum(Entry.quantity), 0)
     rows = session.execute(
-        select(Lot.id, Lot.unit, Lot.remaining, total.label("total"))
-        .outerjoin(Entry, Entry.lot_id == Lot.id)
-        .group_by(Lot.id, Lot.unit, Lot.remaining)
-        .having(Lot.remaining != total)
-        .order_by(Lot.id)
-    ).all()
+        select(Lot.id, Lot.unit, Lot.remaining, total.label("total")).outerjoin(Entry, Entry.lot_id == Lot.id)
+        .group_by(Lot.id, Lot.unit, Lot.remaining).having(Lot.remaining != total).order_by(Lot.id)).all()
     return [Finding("lots", f"lot {row.id}",
                     f"remaining is {row.remaining} {row.unit}(s) but its entries add up to {row.total}")
             for row in rows]
@@ -60,11 +57,9 @@ def check_lots(session: Session) -> list[Finding]:
 def check_documents(session: Session, store) -> list[Finding]:
     """Every archived document is in the store with its recorded SHA-256."""
     store = storage.as_store(store)
-    rows = session.execute(
-        select(Invoice.number, InvoiceDocument.path, InvoiceDocument.sha256)
-        .join(Invoice, Invoice.id == InvoiceDocument.invoice_id)
-        .order_by(Invoice.number)
-    ).all()
+    rows = session.execute(select(Invoice.number, InvoiceDocument.path, InvoiceDocument.sha256)
+                           .join(Invoice, Invoice.id == InvoiceDocument.invoice_id)
+                           .order_by(Invoice.number)).all()
     return [finding for row in rows
             if (finding := document_finding(row.number, row.path, row.sha256, store)) is not None]
 
@@ -84,10 +79,7 @@ def check_number_series(session: Session) -> list[Finding]:
     for column in (Invoice.number, Quote.number, Case.number):
         for number in session.scalars(select(column)):
             match = NUMBER.match(number)
-            if match is None:
-                places["?"].append(0)
-                continue
-            places[match["series"]].append(int(match["place"]))
+            places[match["series"] if match else "?"].append(int(match["place"]) if match else 0)
     counters = {name: value for name, value in session.execute(select(Counter.name, Counter.value))}
     findings = []
     for series, numbers in sorted(places.items()):
@@ -119,26 +111,15 @@ def _series_findings(series: str, numbers: list[int], counter: int | None) -> li
 
 def _ranges(places: list[int]) -> str:
     """``[3, 4, 5, 9]`` → ``'3–5, 9'``."""
-    runs: list[list[int]] = []
-    for place in places:
-        if runs and place == runs[-1][-1] + 1:
-            runs[-1].append(place)
-        else:
-            runs.append([place])
-    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in runs)
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}–{run[-1]}" for run in consecutive_runs(places))
 
 
 def check_billed_once(session: Session) -> list[Finding]:
     """Each billed source (a bundle, an item, an overage entry, a maintenance year) is on one invoice."""
-    rows = session.execute(
-        select(InvoiceSource.key, func.count().label("times"))
-        .group_by(InvoiceSource.key)
-        .having(func.count() > 1)
-        .order_by(InvoiceSource.key)
-    ).all()
+    rows = session.execute(select(InvoiceSource.key, func.count().label("times")).group_by(InvoiceSource.key)
+                           .having(func.count() > 1).order_by(InvoiceSource.key)).all()
     findings = [Finding("billing", row.key, f"billed {row.times} times") for row in rows]
-    findings += _foreign_sources(session)
-    return findings
+    return findings + _foreign_sources(session)
 
 
 def _foreign_sources(session: Session) -> list[Finding]:
@@ -147,10 +128,8 @@ def _foreign_sources(session: Session) -> list[Finding]:
 
     owners = {"bundle": Bundle, "entry": Entry}
     findings = []
-    rows = session.execute(
-        select(InvoiceSource.key, Invoice.number, Invoice.client_id)
-        .join(Invoice, Invoice.id == InvoiceSource.invoice_id)
-    ).all()
+    rows = session.execute(select(InvoiceSource.key, Invoice.number, Invoice.client_id)
+                           .join(Invoice, Invoice.id == InvoiceSource.invoice_id)).all()
     for row in rows:
         kind, _, ident = row.key.partition(":")
         model = owners.get(kind)
@@ -166,6 +145,4 @@ def report(findings: list[Finding]) -> str:
     """The findings as a readable report, one line each, grouped by check."""
     if not findings:
         return "verify: the books are sound (lots, documents, number series, billing)"
-    lines = [f"verify: {len(findings)} mismatch(es) found"]
-    lines += [f"  {finding}" for finding in findings]
-    return "\n".join(lines)
+    return "\n".join([f"verify: {len(findings)} mismatch(es) found", *(f"  {finding}" for finding in findings)])
