@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_datetime_format
-from flask import abort, flash, has_request_context, render_template, request
+from flask import abort, current_app, flash, has_request_context, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -16,16 +20,11 @@ from wtforms import Form
 from ..errors import ErrorInfo, NotFound, ValidationError, describe
 from ..extensions import db
 from ..i18n import translations
-from ..models import Case, Client
+from ..models import Case, Client, RateCard
 from ..money import Money
-from ..services import history, sla
+from ..services import history, ratecards, sla
 from ..services.clients import find_client
 from .language import N_, ui_locale
-
-STAFF = ("admin", "account_manager", "finance")
-#: the interface's locale outside a request (in one, the page's: ``ui_locale()``)
-UI_LOCALE = "en_US"
-
 
 #: stored codes as the pages name them (statuses, states, severities, target outcomes, resolutions)
 CODE_WORDS = {
@@ -76,6 +75,14 @@ def client_or_404(code: str) -> Client:
     abort(404, error_text(info))
 
 
+def found_or_404(find: Callable, key):
+    """What ``find(session, key, user)`` finds among what the signed-in user may see, or 404."""
+    try:
+        return find(db.session, key, current_user)
+    except NotFound:
+        abort(404)
+
+
 def error_text(info: ErrorInfo) -> str:
     """A domain error's message in the page's language: its template translated, then filled.
 
@@ -86,21 +93,54 @@ def error_text(info: ErrorInfo) -> str:
     return _(info.template or info.message, **params)
 
 
-def apply_error(form: Form, error: Exception) -> bool:
-    """Show a domain error beside the field it names (or above the form); False if not a domain error.
+def apply_error(form: Form | None, error: Exception) -> bool:
+    """Show a domain error beside the field it names (or above the form, or the page when there is no
+    form); False if not a domain error.
 
     The action that raised it ran in a savepoint (``db.session.begin_nested()``), undone already.
     """
     info = describe(error)
     if info is None:
         return False
-    field = getattr(form, (info.field or "").split(".")[0].split("[")[0], None)
+    field = None if form is None else getattr(form, (info.field or "").split(".")[0].split("[")[0], None)
     if field is not None and hasattr(field, "errors"):
         message = error_text(info)
         field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
     else:
         flash(error_text(info), "error")
     return True
+
+
+@contextmanager
+def attempt(form: Form | None = None):
+    """Run the block in a savepoint: a domain error it raises is undone and shown (see ``apply_error``),
+    and the view goes on after the block, to show the page again; any other error is raised."""
+    try:
+        with db.session.begin_nested():
+            yield
+    except Exception as error:
+        if not apply_error(form, error):
+            raise
+
+
+def form_status() -> int:
+    """200 for a fresh form, 422 when a submitted one is shown again with its errors."""
+    return 422 if request.method == "POST" else 200
+
+
+def download(data, mimetype: str, filename: str, disposition: str = "attachment"):
+    """A document to save (or, ``disposition="inline"``, to open in the browser) under ``filename``."""
+    return current_app.response_class(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'{disposition}; filename="{filename}"'})
+
+
+def csv_download(header: tuple[str, ...], rows: Iterable[tuple], filename: str):
+    """Rows as a CSV file to save, lines ending CRLF as RFC 4180 has them."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return download(out.getvalue(), "text/csv", filename)
 
 
 def confirmation(title: str, summary: list[str], back: str, button: str | None = None):
@@ -185,11 +225,6 @@ def local_when(moment: datetime | None, zone: str | None = None, locale: str | N
     return f"{joined.replace('{0}', format_time(local, 'short', locale=locale))} {local.tzname()}"
 
 
-def local_input(moment: datetime, zone: str) -> str:
-    """An instant as a ``datetime-local`` input's value in ``zone``: ``2026-12-02T14:30``."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
-
-
 def case_levels(case: Case) -> tuple[sla.CaseSla | None, str | None]:
     """A case's service levels and the zone its times are shown in (its plan's); (None, None) with no plan."""
     try:
@@ -233,12 +268,15 @@ def status_label(code: str | None) -> str:
             "credited": _("credited")}.get(code or "", label(code))
 
 
+def card_today(currency: str) -> RateCard | None:
+    """The rate card in force today for ``currency``; None when there is none."""
+    try:
+        return ratecards.card_in_force(db.session, currency, today())
+    except NotFound:
+        return None
+
+
 def rate_card_titles(client: Client) -> dict[str, str]:
     """The titles of the roles on the client's rate card in force (``analyst`` → the role's title)."""
-    from ..services.ratecards import card_in_force
-
-    try:
-        card = card_in_force(db.session, client.currency, today())
-    except NotFound:
-        return {}
-    return {role.code: role.title for role in card.roles}
+    card = card_today(client.currency)
+    return {role.code: role.title for role in card.roles} if card else {}

@@ -29,7 +29,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from .. import batch, billing, storage
-from ..errors import NotFound, describe
+from ..errors import describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, exponent, is_currency
@@ -37,7 +37,7 @@ from ..services import archive, exports, invoicing, payments, ratecards
 from ..services.vendor import get_vendor, missing_for_invoicing
 from . import receivables
 from .boundary import transaction
-from .common import apply_error, confirmation, error_text, roles, today
+from .common import attempt, card_today, confirmation, download, error_text, found_or_404, roles, today
 from .forms import choices
 from .language import ui_locale
 from .listing import like_pattern, paginate, paginate_list, search_text
@@ -193,17 +193,18 @@ def issue():
     return redirect(url_for("finance.invoices", period=period))
 
 
-def _invoice_or_404(number: str) -> Invoice:
-    try:
-        return invoicing.find_invoice(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+def invoice_or_404(number: str, refusal: str | None = None) -> Invoice:
+    """The invoice or credit note ``number``, or 404; with a ``refusal``, a credit note is refused with 409."""
+    found = found_or_404(invoicing.find_invoice, number)
+    if refusal is not None and found.kind != "invoice":
+        abort(409, refusal)
+    return found
 
 
 @blueprint.get("/invoices/<number>/pdf")
 @roles(*FINANCE)
 def invoice_pdf(number: str):
-    invoice = _invoice_or_404(number)
+    invoice = invoice_or_404(number)
     try:
         data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
     except archive.ArchiveUnavailable as error:
@@ -213,8 +214,7 @@ def invoice_pdf(number: str):
         current_app.logger.error("%s", error)
         abort(500, f"The archived PDF of {invoice.number} is damaged or missing; ask an administrator "
                    "to restore the invoice archive.")
-    return current_app.response_class(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+    return download(data, "application/pdf", f"{invoice.number}.pdf")
 
 
 # --- one invoice and its credit notes ----------------------------------------------------
@@ -226,7 +226,7 @@ class CreditNoteForm(FlaskForm):
     lines = SelectMultipleField(_l("Lines to credit"), coerce=int, validate_choice=True)
 
 
-def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200, payment_form=None):
+def invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200, payment_form=None):
     notes = db.session.scalars(
         select(Invoice).where(Invoice.refers_to_id == invoice.id).order_by(Invoice.id)).all()
     credited = set(db.session.scalars(select(InvoiceLine.credits_line_id).where(
@@ -244,16 +244,14 @@ def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: 
 @blueprint.get("/invoices/<number>")
 @roles(*FINANCE)
 def invoice(number: str):
-    return _invoice_page(_invoice_or_404(number))
+    return invoice_page(invoice_or_404(number))
 
 
 @blueprint.post("/invoices/<number>/credit-notes")
 @roles(*FINANCE)
 @transaction
 def credit_note(number: str):
-    found = _invoice_or_404(number)
-    if found.kind != "invoice":
-        abort(409, "Only an invoice can be credited.")
+    found = invoice_or_404(number, "Only an invoice can be credited.")
     form = CreditNoteForm()
     form.lines.choices = choices((line.position, line.description) for line in found.lines)
     if form.validate_on_submit():
@@ -267,17 +265,13 @@ def credit_note(number: str):
             url_for("finance.invoice", number=found.number), button=_("Issue the credit note"))
         if asked is not None:
             return asked
-        try:
-            with db.session.begin_nested():
-                note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
-                                                   today(), user=current_user, archive_config=current_app.config)
+        with attempt(form):
+            note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
+                                               today(), user=current_user, archive_config=current_app.config)
             flash(_("Credit note %(note)s issued against %(invoice)s.", note=note.number, invoice=found.number), "info")
             return redirect(url_for("finance.invoice", number=note.number))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            found = _invoice_or_404(number)
-    return _invoice_page(found, form, 422)
+        found = invoice_or_404(number)
+    return invoice_page(found, form, 422)
 
 
 # --- the rate card -----------------------------------------------------------------------
@@ -365,13 +359,6 @@ def _currencies() -> list[str]:
     return list(db.session.scalars(select(RateCard.currency).distinct().order_by(RateCard.currency)))
 
 
-def _card_or_none(currency: str) -> RateCard | None:
-    try:
-        return ratecards.card_in_force(db.session, currency, today())
-    except NotFound:
-        return None
-
-
 def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None:
     """Start a new version from the card in force (or the seed values when there is none)."""
     amount = lambda minor: Money.from_minor(minor, currency).amount
@@ -408,7 +395,7 @@ def _rate_card_page(currency: str, form: RateCardForm, status: int = 200):
         select(Quote.rate_card_id, func.count(Quote.id)).join(RateCard, RateCard.id == Quote.rate_card_id)
         .where(RateCard.currency == currency).group_by(Quote.rate_card_id)).all())
     return render_template(
-        "finance/rate_card.html", currency=currency, currencies=_currencies(), card=_card_or_none(currency),
+        "finance/rate_card.html", currency=currency, currencies=_currencies(), card=card_today(currency),
         versions=versions, quote_counts=quote_counts, form=form, today=today(), ui_locale=ui_locale(),
     ), status
 
@@ -425,7 +412,7 @@ def _currency_arg() -> str:
 def rate_card():
     currency = _currency_arg()
     form = RateCardForm(formdata=None)
-    _fill_from(form, _card_or_none(currency), currency)
+    _fill_from(form, card_today(currency), currency)
     return _rate_card_page(currency, form)
 
 
@@ -442,19 +429,15 @@ def create_rate_card():
     role_rows, tiers = form.card_roles(), form.card_discounts()
     form.check_amounts(currency)
     if valid and not form.has_errors():
-        try:
-            with db.session.begin_nested():
-                card = ratecards.create_rate_card(
-                    db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
-                    overage_price=form.overage_price.data,
-                    maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
+        with attempt(form):
+            card = ratecards.create_rate_card(
+                db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
+                overage_price=form.overage_price.data,
+                maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
             flash(_("Version %(version)s of the %(currency)s rate card is in force from %(day)s. "
                     "Existing quotes keep the prices of their version.", version=card.version, currency=currency,
                     day=card.effective_from.isoformat()), "info")
             return redirect(url_for("finance.rate_card", currency=currency))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _rate_card_page(currency, form, 422)
 
 
@@ -465,5 +448,4 @@ def create_rate_card():
 @roles(*FINANCE)
 def export():
     period = _period(request.args.get("period"))
-    return current_app.response_class(exports.export_csv(db.session, period), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="invoices-{period}.csv"'})
+    return download(exports.export_csv(db.session, period), "text/csv", f"invoices-{period}.csv")

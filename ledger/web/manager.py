@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from .. import billing
 from ..api.schemas import in_currency
 from ..businesstime import CASE_TRANSITIONS, RESOLUTIONS
-from ..errors import NotFound, ValidationError
+from ..errors import ValidationError
 from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import SEVERITIES, Activity, Case, Client, Quote, SupportPlan, utcnow
@@ -28,12 +28,17 @@ from .balance_history import history_csv, history_page
 from .boundary import errors_by_field, transaction
 from .common import (
     apply_error,
+    attempt,
+    card_today,
     case_levels,
     client_or_404,
     confirm_decision,
     confirmation,
     describe_activity,
+    download,
     error_text,
+    form_status,
+    found_or_404,
     label,
     roles,
     today,
@@ -41,6 +46,7 @@ from .common import (
 from .forms import (
     MAX_QUOTE_LINES,
     AppointmentForm,
+    BillingDetailsForm,
     BillingForm,
     BundleForm,
     CaseForm,
@@ -130,15 +136,11 @@ def new_client():
     if request.method == "GET":
         form.term_start.data = today().replace(day=1)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                client = _create_client(form)
+        with attempt(form):  # domain errors go beside their field
+            client = _create_client(form)
             flash(_("Client %(code)s created.") % {"code": client.code}, "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/client_form.html", form=form, client=None), _status(form)
+    return render_template("manager/client_form.html", form=form, client=None), form_status()
 
 
 def _create_client(form: NewClientForm) -> Client:
@@ -150,17 +152,10 @@ def _create_client(form: NewClientForm) -> Client:
                            locale=form.locale.data.strip(), tax_rate=form.tax_rate.data,
                            term_start=form.term_start.data, maintenance_fee=fee,
                            overage_policy=form.overage_policy.data, address=(form.address.data or "").strip())
-    set_client_billing(db.session, client, country=(form.country.data or "").strip(),
-                       vat_id=form.vat_id.data or "", billing_emails=_lines(form.billing_emails.data),
-                       payment_terms_days=form.payment_terms_days.data,
-                       purchase_order=form.purchase_order.data or "", reverse_charge=bool(form.reverse_charge.data))
+    set_client_billing(db.session, client, **_billing_details(form))
     if form.support_plan.data:
         sla.set_client_plan(db.session, client, form.support_plan.data)
     return client
-
-
-def _lines(text: str | None) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def _plan_choices():
@@ -181,15 +176,11 @@ def edit_client(code: str):
         "address": client.address, "support_plan": _plan_code(client)})
     form.support_plan.choices = _plan_choices()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                _update_client(client, form)
+        with attempt(form):
+            _update_client(client, form)
             flash(_("The details of %(code)s are saved.") % {"code": client.code}, "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/client_form.html", form=form, client=client), _status(form)
+    return render_template("manager/client_form.html", form=form, client=client), form_status()
 
 
 def _plan_code(client: Client) -> str:
@@ -242,8 +233,7 @@ def edit_billing(code: str):
                 tax_errors.append(error_text(info))  # the rows share one message, shown under the table
             elif not apply_error(form, error):
                 raise error
-    return render_template("manager/billing.html", client=client, form=form,
-                           tax_errors=tax_errors), _status(form)
+    return render_template("manager/billing.html", client=client, form=form, tax_errors=tax_errors), form_status()
 
 
 def _billing_form(client: Client) -> BillingForm:
@@ -258,14 +248,21 @@ def _billing_form(client: Client) -> BillingForm:
     return form
 
 
-def _typed_billing(form: BillingForm) -> dict:
-    """The form's values as ``set_client_billing`` takes them; empty tax rows are left out."""
-    rows = [row.form for row in form.taxes]
+def _billing_details(form: BillingDetailsForm) -> dict:
+    """The buyer's details as ``set_client_billing`` takes them (one billing e-mail a line)."""
     return {
         "country": (form.country.data or "").strip(), "vat_id": form.vat_id.data or "",
         "billing_emails": [line.strip() for line in (form.billing_emails.data or "").splitlines() if line.strip()],
         "payment_terms_days": form.payment_terms_days.data, "purchase_order": form.purchase_order.data or "",
         "reverse_charge": bool(form.reverse_charge.data),
+    }
+
+
+def _typed_billing(form: BillingForm) -> dict:
+    """The form's values as ``set_client_billing`` takes them; empty tax rows are left out."""
+    rows = [row.form for row in form.taxes]
+    return {
+        **_billing_details(form),
         "taxes": [{"name": (row.name.data or "").strip(), "rate": "" if row.rate.data is None else str(row.rate.data)}
                   for row in rows if (row.name.data or "").strip() or row.rate.data is not None],
     }
@@ -278,28 +275,12 @@ def open_case(code: str):
     client = client_or_404(code)
     form = in_zone(CaseForm(), client.time_zone)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                case = support.open_case(db.session, client, form.subject.data, form.severity.data,
-                                         aware(form.opened_at.data, form.time_zone.data), user=current_user)
+        with attempt(form):  # domain errors go beside their field
+            case = support.open_case(db.session, client, form.subject.data, form.severity.data,
+                                     aware(form.opened_at.data, form.time_zone.data), user=current_user)
             flash(_("Case %(number)s opened.", number=case.number), "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/case_new.html", client=client, form=form), _status(form)
-
-
-def _status(form) -> int:
-    """200 for a fresh form, 422 when a submitted one is shown again with its errors."""
-    return 422 if request.method == "POST" else 200
-
-
-def _case_or_404(number: str) -> Case:
-    try:
-        return support.find_case(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+    return render_template("manager/case_new.html", client=client, form=form), form_status()
 
 
 def _case_page(case: Case, status: int = 200, **forms):
@@ -341,14 +322,14 @@ QUEUE_SORTS = {
 @blueprint.get("/cases/<number>")
 @roles(*MANAGERS)
 def case(number: str):
-    return _case_page(_case_or_404(number))
+    return _case_page(found_or_404(support.find_case, number))
 
 
 @blueprint.post("/cases/<number>/status")
 @roles(*MANAGERS)
 @transaction
 def change_status(number: str):
-    case = _case_or_404(number)
+    case = found_or_404(support.find_case, number)
     status = request.form.get("status", "")
     try:
         with db.session.begin_nested():
@@ -366,17 +347,13 @@ def change_status(number: str):
 
 
 def _log(number: str, form, form_name: str, action):
-    case = _case_or_404(number)
+    case = found_or_404(support.find_case, number)
     in_zone(form, case.client.time_zone)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                activity = action(case, form)
+        with attempt(form):  # domain errors go beside their field
+            activity = action(case, form)
             flash(_("Logged: %(what)s.", what=describe_activity(activity)), "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
     return _case_page(case, 422, **{form_name: form})
 
 
@@ -418,22 +395,15 @@ def log_appointment(number: str):
 @roles(*MANAGERS)
 @transaction
 def waive(activity_id: int):
-    try:
-        activity = support.find_activity(db.session, activity_id, current_user)
-    except NotFound:
-        abort(404)
+    activity = found_or_404(support.find_activity, activity_id)
     form = WaiverForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                support.waive(db.session, activity, form.reason.data, user=current_user)
+        with attempt(form):
+            support.waive(db.session, activity, form.reason.data, user=current_user)
             flash(_("The charge is waived."), "info")
             return redirect(url_for("manager.client", code=activity.client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return render_template("manager/waive.html", activity=activity, describe=describe_activity,
-                           form=form), _status(form)
+                           form=form), form_status()
 
 
 @blueprint.route("/clients/<code>/bundles/new", methods=["GET", "POST"])
@@ -458,32 +428,22 @@ def sell_bundle(code: str):
             button=_("Confirm the sale"))
         if asked is not None:
             return asked
-        try:
-            with db.session.begin_nested():
-                bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
-                                            unit_price, user=current_user)
+        with attempt(form):
+            bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
+                                        unit_price, user=current_user)
             flash(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity), "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/bundle_new.html", client=client, form=form, price=price), _status(form)
+    return render_template("manager/bundle_new.html", client=client, form=form, price=price), form_status()
 
 
 def _incident_price(client: Client) -> Decimal | None:
-    try:
-        card = ratecards.card_in_force(db.session, client.currency, today())
-    except NotFound:
-        return None
-    return Money.from_minor(card.incident_price_minor, client.currency).amount
+    card = card_today(client.currency)
+    return None if card is None else Money.from_minor(card.incident_price_minor, client.currency).amount
 
 
 def _role_choices(client: Client) -> list[tuple[str, str]]:
-    try:
-        card = ratecards.card_in_force(db.session, client.currency, today())
-    except NotFound:
-        return []
-    return [(role.code, role.title) for role in card.roles]
+    card = card_today(client.currency)
+    return [(role.code, role.title) for role in card.roles] if card else []
 
 
 @blueprint.route("/clients/<code>/work/new", methods=["GET", "POST"])
@@ -498,20 +458,15 @@ def log_work(code: str):
     if request.method == "GET":
         form.performed_on.data = today()
     if form.validate_on_submit():
-        try:
-            case = next((c for c in cases if c.number == form.case.data), None)
-            with db.session.begin_nested():
-                result = work.log_work(db.session, client, form.role.data, form.minutes.data,
-                                       form.performed_on.data, form.description.data, case=case,
-                                       user=current_user)
+        case = next((c for c in cases if c.number == form.case.data), None)
+        with attempt(form):
+            result = work.log_work(db.session, client, form.role.data, form.minutes.data,
+                                   form.performed_on.data, form.description.data, case=case, user=current_user)
             flash(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
                     minutes=result.activity.minutes, billed=result.activity.billed_minutes,
                     prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes), "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/work_new.html", client=client, form=form), _status(form)
+    return render_template("manager/work_new.html", client=client, form=form), form_status()
 
 
 @blueprint.route("/clients/<code>/quotes/new", methods=["GET", "POST"])
@@ -534,18 +489,14 @@ def new_quote(code: str):
     if form.validate_on_submit():
         lines = [billing.QuoteLineRequest(line.role.data, line.unit.data, line.quantity.data)
                  for line in form.lines if line.role.data and line.quantity.data is not None]
-        try:
+        with attempt(form):
             if request.form.get("action") == "preview":
                 preview = _price(client, lines)
             else:
-                with db.session.begin_nested():
-                    quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
-                                                user=current_user)
+                quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
+                                            user=current_user)
                 flash(_("Quote %(number)s saved as a draft.", number=quote.number), "info")
                 return redirect(url_for("manager.quote", number=quote.number))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     status = 200 if preview is not None or request.method == "GET" else 422
     return render_template("manager/quote_new.html", client=client, form=form, preview=preview), status
 
@@ -574,17 +525,10 @@ def _price(client: Client, lines) -> billing.QuotePrice:
     return billing.price_quote(lines, ratecards.role_prices(card), tiers)
 
 
-def _quote_or_404(number: str) -> Quote:
-    try:
-        return quotes.find_quote(db.session, number, current_user)
-    except NotFound:
-        abort(404)
-
-
 @blueprint.get("/quotes/<number>")
 @roles(*MANAGERS, "finance")
 def quote(number: str):
-    found = _quote_or_404(number)
+    found = found_or_404(quotes.find_quote, number)
     titles = {role.code: role.title for role in found.rate_card.roles}
     return render_template("manager/quote.html", quote=found, client=found.client, titles=titles,
                            state=quotes.state_on(found, today()))
@@ -594,7 +538,7 @@ def quote(number: str):
 @roles(*MANAGERS, "finance")
 @transaction
 def move_quote(number: str, action: str):
-    found = _quote_or_404(number)
+    found = found_or_404(quotes.find_quote, number)
     allowed = {"send": ("account_manager",), "accept": ("account_manager", "finance"),
                "decline": ("account_manager",)}[action]
     if current_user.role not in allowed and current_user.role != "admin":
@@ -604,21 +548,14 @@ def move_quote(number: str, action: str):
         if asked is not None:
             return asked
     move = {"send": quotes.send_quote, "accept": quotes.accept_quote, "decline": quotes.decline_quote}[action]
-    try:
-        with db.session.begin_nested():
-            move(db.session, found, today(), user=current_user)
+    with attempt():  # a refused move is flashed
+        move(db.session, found, today(), user=current_user)
         flash(_("Quote %(number)s is now %(state)s.", number=found.number, state=label(quotes.state_on(found, today()))), "info")
-    except Exception as error:
-        info = describe_error(error)
-        if info is None:
-            raise
-        flash(error_text(info), "error")
     return redirect(url_for("manager.quote", number=found.number))
 
 
 @blueprint.get("/quotes/<number>/pdf")
 @roles(*MANAGERS, "finance", "client")
 def quote_pdf(number: str):
-    found = _quote_or_404(number)
-    return current_app.response_class(render_quote_pdf(found, today()), mimetype="application/pdf",
-                                      headers={"Content-Disposition": f'inline; filename="{found.number}.pdf"'})
+    found = found_or_404(quotes.find_quote, number)
+    return download(render_quote_pdf(found, today()), "application/pdf", f"{found.number}.pdf", "inline")

@@ -3,8 +3,6 @@ and what the portal shows a client about what it owes."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -16,13 +14,12 @@ from wtforms import DateField, DecimalField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from .. import billing
-from ..errors import NotFound
 from ..extensions import db
 from ..models import Invoice
 from ..money import Money
 from ..services import payments, receivables
 from .boundary import transaction
-from .common import apply_error, client_or_404, confirmation, roles, today
+from .common import attempt, client_or_404, confirmation, csv_download, download, found_or_404, roles, today
 
 blueprint = Blueprint("receivables", __name__)
 FINANCE = ("finance",)
@@ -60,36 +57,26 @@ def payment_panel(invoice: Invoice, form: PaymentForm | None = None) -> dict:
 @roles(*FINANCE)
 @transaction
 def record_payment(number: str):
-    from .finance import _invoice_or_404, _invoice_page  # finance imports this module
+    from .finance import invoice_or_404, invoice_page  # finance imports this module
 
-    found = _invoice_or_404(number)
-    if found.kind != "invoice":
-        abort(409, "Payments are recorded against invoices, not credit notes.")
+    found = invoice_or_404(number, "Payments are recorded against invoices, not credit notes.")
     form = PaymentForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                payment = payments.record_payment(db.session, found, form.amount.data, form.paid_on.data,
-                                                  form.method.data, form.reference.data, current_user,
-                                                  today=today())
+        with attempt(form):
+            payment = payments.record_payment(db.session, found, form.amount.data, form.paid_on.data,
+                                              form.method.data, form.reference.data, current_user, today=today())
             shown = Money.from_minor(payment.amount_minor, found.currency).format(found.client.locale)
             flash(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number), "info")
             return redirect(url_for("finance.invoice", number=found.number))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            found = _invoice_or_404(number)
-    return _invoice_page(found, None, 422, payment_form=form)
+        found = invoice_or_404(number)
+    return invoice_page(found, None, 422, payment_form=form)
 
 
 @blueprint.post("/finance/payments/<int:payment_id>/reverse")
 @roles(*FINANCE)
 @transaction
 def reverse_payment(payment_id: int):
-    try:
-        payment = payments.find_payment(db.session, payment_id, current_user)
-    except NotFound:
-        abort(404)
+    payment = found_or_404(payments.find_payment, payment_id)
     invoice = payment.invoice
     back = url_for("finance.invoice", number=invoice.number)
     form = ReversalForm()
@@ -105,13 +92,9 @@ def reverse_payment(payment_id: int):
         back, button=_("Reverse the payment"))
     if asked is not None:
         return asked
-    try:
-        with db.session.begin_nested():
-            payments.reverse_payment(db.session, payment, form.reason.data, current_user, today=today())
+    with attempt(form):
+        payments.reverse_payment(db.session, payment, form.reason.data, current_user, today=today())
         flash(_("Payment of %(amount)s on %(number)s reversed.", amount=shown, number=invoice.number), "info")
-    except Exception as error:
-        if not apply_error(form, error):
-            raise
     return redirect(back)
 
 
@@ -157,31 +140,25 @@ CSV_COLUMNS = ("currency", "bucket", "client", "client_name", "invoice", "issued
 @roles(*FINANCE)
 def aging_csv():
     as_of = _as_of()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    return csv_download(CSV_COLUMNS, _aging_rows(as_of), f"receivables-{as_of}.csv")
+
+
+def _aging_rows(as_of: date):
+    """The report's rows, a client's name formula-safe (``=HYPERLINK(…)`` is not run)."""
     for block in receivables.aging(db.session, as_of):
         for item in block.items:
             invoice, money = item.invoice, lambda minor, c=block.currency: str(Money.from_minor(minor, c))
-            writer.writerow((block.currency, item.bucket, invoice.client.code, _cell(invoice.client.name),
-                             invoice.number, invoice.issued_on.isoformat(), invoice.due_on.isoformat(),
-                             max((as_of - invoice.due_on).days, 0), money(invoice.total_minor),
-                             money(item.standing.amount_paid), money(item.standing.amount_due),
-                             item.standing.status))
-    return out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8",
-                                 "Content-Disposition": f'attachment; filename="receivables-{as_of}.csv"'}
-
-
-def _cell(text: str) -> str:
-    """Text a spreadsheet will not run as a formula (``=HYPERLINK(…)`` in a client's name)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+            yield (block.currency, item.bucket, invoice.client.code, billing.spreadsheet_safe(invoice.client.name),
+                   invoice.number, invoice.issued_on.isoformat(), invoice.due_on.isoformat(),
+                   max((as_of - invoice.due_on).days, 0), money(invoice.total_minor),
+                   money(item.standing.amount_paid), money(item.standing.amount_due), item.standing.status)
 
 
 # --- statements of account --------------------------------------------------------------------
 
 
-def _period_bounds(client) -> tuple[date, date]:
-    """The statement's first and last day: the query's ``from`` and ``to``, or the year so far."""
+def _statement_of(client) -> receivables.Statement:
+    """The client's statement from the query's ``from`` to its ``to``, or of the year so far."""
     end = today()
     try:
         start = date.fromisoformat(request.args.get("from") or end.replace(month=1, day=1).isoformat())
@@ -190,25 +167,21 @@ def _period_bounds(client) -> tuple[date, date]:
         abort(400, "from and to are dates written YYYY-MM-DD.")
     if start > end:
         abort(400, "from is after to.")
-    return start, end
+    return receivables.statement(db.session, client, start, end)
 
 
 @blueprint.get("/finance/clients/<code>/statement")
 @roles(*FINANCE)
 def statement(code: str):
     client = client_or_404(code)
-    start, end = _period_bounds(client)
-    return render_template("receivables/statement.html", client=client,
-                           statement=receivables.statement(db.session, client, start, end), portal=False)
+    return render_template("receivables/statement.html", client=client, statement=_statement_of(client), portal=False)
 
 
 @blueprint.get("/portal/statement")
 @roles("client")
 def portal_statement():
     client = current_user.client
-    start, end = _period_bounds(client)
-    return render_template("receivables/statement.html", client=client,
-                           statement=receivables.statement(db.session, client, start, end), portal=True)
+    return render_template("receivables/statement.html", client=client, statement=_statement_of(client), portal=True)
 
 
 @blueprint.get("/statements/<code>.pdf")
@@ -220,10 +193,9 @@ def statement_pdf(code: str):
     from ..pdf import render_statement_pdf
 
     client = client_or_404(code)  # a client user asking for another client's code gets a 404
-    start, end = _period_bounds(client)
-    data = render_statement_pdf(receivables.statement(db.session, client, start, end), current_app.config)
-    return data, 200, {"Content-Type": "application/pdf",
-                       "Content-Disposition": f'attachment; filename="statement-{client.code}-{start}-{end}.pdf"'}
+    found = _statement_of(client)
+    return download(render_statement_pdf(found, current_app.config), "application/pdf",
+                    f"statement-{client.code}-{found.start}-{found.end}.pdf")
 
 
 def portal_invoices(client, invoices: list[Invoice]) -> dict:
