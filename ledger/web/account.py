@@ -13,7 +13,7 @@ from ..models import LoginFailure
 from ..services import users as accounts
 from . import auth
 from .boundary import transaction
-from .common import apply_error
+from .common import attempt
 from .forms import _, _l, choices
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
@@ -64,15 +64,11 @@ def settings():
 def save_preferences():
     form = _preferences_form(request.form)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                accounts.set_preferences(db.session, current_user, time_zone=(form.time_zone.data or "").strip() or None,
-                                         language=form.language.data or None)
+        with attempt(form):
+            accounts.set_preferences(db.session, current_user, time_zone=(form.time_zone.data or "").strip() or None,
+                                     language=form.language.data or None)
             flash(_("Your language and time zone are saved."), "info")
             return redirect(url_for("account.settings"))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _page(preferences=form, status=422)
 
 
@@ -87,17 +83,13 @@ def change_password():
         auth.lock_attempts(email, address)
         if auth.too_many_failures(email, address):
             abort(429, _("Too many wrong passwords. Wait a minute and try again."))
-        try:
-            with db.session.begin_nested():
-                accounts.change_own_password(db.session, current_user, form.current_password.data,
-                                             form.new_password.data, form.repeat_password.data)
+        with attempt(form):
+            accounts.change_own_password(db.session, current_user, form.current_password.data,
+                                         form.new_password.data, form.repeat_password.data)
             # every session ended, this one too: the browser that changed it stays signed in on a new one
             session[auth.SESSION_KEY] = accounts.start_session(db.session, current_user)
             flash(_("Your password is changed; you are signed out everywhere else."), "info")
             return redirect(url_for("account.settings"))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            if form.current_password.errors:
-                db.session.add(LoginFailure(email=email, address=address))  # committed with the 422 answer
+        if form.current_password.errors:
+            db.session.add(LoginFailure(email=email, address=address))  # committed with the 422 answer
     return _page(password=form, status=422)

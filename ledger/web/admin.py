@@ -15,8 +15,8 @@ from ..extensions import db
 from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
-from .boundary import errors_by_field, transaction
-from .common import apply_error, confirmation, role_titles, roles, today
+from .boundary import save_checked, transaction
+from .common import apply_error, attempt, confirmation, role_title, role_titles, roles, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -37,7 +37,7 @@ class PasswordForm(FlaskForm):
 
 def _with_choices(form: UserForm) -> UserForm:
     """The role and client options (set here: wtforms 3.3 deprecates tuples given to the field's constructor)."""
-    form.role.choices = choices((role, role_titles().get(role, role)) for role in ROLES)
+    form.role.choices = choices((role, role_title(role)) for role in ROLES)
     clients = db.session.scalars(select(Client).order_by(Client.code)).all()
     form.client.choices = choices([("", "—")] + [(c.code, f"{c.code} · {c.name}") for c in clients])
     return form
@@ -62,15 +62,11 @@ def create_user():
     form = _with_choices(UserForm())
     if form.validate_on_submit():
         client = db.session.scalar(select(Client).where(Client.code == form.client.data)) if form.client.data else None
-        try:
-            with db.session.begin_nested():
-                created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
-                                               password=form.password.data)
-            flash(_("User %(email)s created (%(role)s).", email=created.email, role=role_titles().get(created.role, created.role)), "info")
+        with attempt(form):
+            created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
+                                           password=form.password.data)
+            flash(_("User %(email)s created (%(role)s).", email=created.email, role=role_title(created.role)), "info")
             return redirect(url_for("admin.users"))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _users_page(form, 422)
 
 
@@ -104,7 +100,7 @@ def set_active(user_id: int, action: str):
         if action == "deactivate":
             asked = confirmation(_("Deactivate %(email)s", email=account.email), [
                 _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
-                  email=account.email, role=role_titles().get(account.role, account.role)),
+                  email=account.email, role=role_title(account.role)),
                 _("An admin can reactivate the user later; the sessions ended now stay ended.")],
                 _back_to(back, account), button=_("Deactivate the user"))
             if asked is not None:
@@ -128,15 +124,11 @@ def reset_password(user_id: int):
     account = _user_or_404(user_id)
     form = PasswordForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                accounts.change_password(db.session, account, form.password.data)
+        with attempt(form):
+            accounts.change_password(db.session, account, form.password.data)
             flash(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email), "info")
             return redirect(url_for("admin.user", user_id=account.id))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            account = _user_or_404(user_id)
+        account = _user_or_404(user_id)
     return _user_page(account, form, 422)
 
 
@@ -185,15 +177,11 @@ def create_token(user_id: int):
     account = _user_or_404(user_id)
     form = TokenForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                token = accounts.create_token(db.session, account, name=form.name.data or "",
-                                              expires_on=form.expires.data, today=today())
+        with attempt(form):
+            token = accounts.create_token(db.session, account, name=form.name.data or "",
+                                          expires_on=form.expires.data, today=today())
             body, _status = _tokens_page(account, new_token=token)
             return body, 201, {"Cache-Control": "no-store", "Pragma": "no-cache"}
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _tokens_page(account, form, status=422)
 
 
@@ -287,20 +275,11 @@ def vendor():
         return _vendor_page(VendorForm(obj=profile.get_vendor(db.session, current_app.config)))
     form = VendorForm()
     if form.validate_on_submit():
-        fields = _typed_profile(form)
-
-        def save(**some):
-            return profile.update_vendor(db.session, current_app.config, **some)
-
-        errors = errors_by_field(save, fields, {"vat_id": ("country",)})
+        errors = save_checked(lambda **some: profile.update_vendor(db.session, current_app.config, **some),
+                              _typed_profile(form), {"vat_id": ("country",)})
         if not errors:
-            try:
-                with db.session.begin_nested():
-                    save(**fields)
-                flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
-                return redirect(url_for("admin.vendor"))
-            except Exception as error:
-                errors = [error]
+            flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
+            return redirect(url_for("admin.vendor"))
         for error in errors:
             if not apply_error(form, error):
                 raise error

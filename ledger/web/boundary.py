@@ -141,11 +141,12 @@ def _run(view, once: bool, lock: bool, args, kwargs):
     return response
 
 
-def errors_by_field(action, fields: dict, checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
-    """The domain error of each field on its own, so a form shows every mistake at once, not the first.
+def save_checked(action, fields: dict, checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
+    """``action(**fields)`` in a savepoint, and [] once it ran; else the domain error of each field on its
+    own, so a form shows every mistake at once, not the first.
 
-    ``action(**some_fields)`` runs once per field (with the fields ``checked_with`` names, e.g. a
-    VAT ID with its country) in a savepoint that is always undone: nothing is kept.
+    To find them ``action(**some_fields)`` runs once per field (with the fields ``checked_with`` names,
+    e.g. a VAT ID with its country) in a savepoint that is always undone: nothing is kept.
     """
     found: dict[tuple, Exception] = {}
     for name in fields:
@@ -160,4 +161,13 @@ def errors_by_field(action, fields: dict, checked_with: dict[str, tuple[str, ...
             found.setdefault((info.field, info.message), error)
         finally:
             savepoint.rollback()
-    return list(found.values())
+    if found:
+        return list(found.values())
+    try:
+        with db.session.begin_nested():
+            action(**fields)
+    except Exception as error:
+        if describe(error) is None:
+            raise
+        return [error]
+    return []

@@ -25,7 +25,7 @@ from ..services import balances, bundles, case_queue, quotes, ratecards, sla, su
 from ..services.clients import create_client, current_term, maintenance_fee, update_client, visible_clients
 from ..services.vendor import set_client_billing, tax_components
 from .balance_history import history_csv, history_page
-from .boundary import errors_by_field, transaction
+from .boundary import save_checked, transaction
 from .common import (
     apply_error,
     attempt,
@@ -212,21 +212,12 @@ def edit_billing(code: str):
     form = BillingForm() if request.method == "POST" else _billing_form(client)
     tax_errors: list[str] = []
     if form.validate_on_submit():
-        fields = _typed_billing(form)
-
-        def save(**some):
-            return set_client_billing(db.session, client, **some)
-
-        errors = errors_by_field(save, fields, {"vat_id": ("country",)})
+        errors = save_checked(lambda **some: set_client_billing(db.session, client, **some), _typed_billing(form),
+                              {"vat_id": ("country",)})
         if not errors:
-            try:
-                with db.session.begin_nested():
-                    save(**fields)
-                flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
-                      % {"name": client.name}, "info")
-                return redirect(url_for("manager.client", code=client.code))
-            except Exception as error:
-                errors = [error]
+            flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
+                  % {"name": client.name}, "info")
+            return redirect(url_for("manager.client", code=client.code))
         for error in errors:
             info = describe_error(error)
             if info is not None and info.field == "taxes":

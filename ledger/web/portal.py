@@ -13,7 +13,6 @@ from sqlalchemy.orm import selectinload
 
 from .. import billing, storage
 from ..charts import bar_chart
-from ..errors import NotFound
 from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import Case, Invoice, Quote, utcnow
@@ -25,7 +24,17 @@ from ..services.statement import service_levels as service_levels_of
 from . import balance_history, receivables
 from .balance_history import history_page
 from .boundary import transaction
-from .common import apply_error, case_levels, confirm_decision, error_text, roles, today
+from .common import (
+    attempt,
+    case_levels,
+    confirm_decision,
+    download,
+    error_text,
+    form_status,
+    found_or_404,
+    roles,
+    today,
+)
 from .forms import ClientCaseForm
 from .listing import paginate
 
@@ -94,26 +103,18 @@ INVOICE_SORTS = {"number": Invoice.id, "kind": Invoice.kind, "period": Invoice.p
 def open_case():
     client, form = own_client(), ClientCaseForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
-                                         user=current_user, description=form.description.data)
+        with attempt(form):  # domain errors go beside their field
+            case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
+                                     user=current_user, description=form.description.data)
             flash(_("Case %(number)s opened: the service-level clock has started.", number=case.number), "info")
             return redirect(url_for("portal.case", number=case.number))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/case_new.html", client=client, form=form), status
+    return render_template("portal/case_new.html", client=client, form=form), form_status()
 
 
 @blueprint.get("/cases/<number>")
 @roles("client")
 def case(number: str):
-    try:
-        found = support.find_case(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+    found = found_or_404(support.find_case, number)
     levels, zone = case_levels(found)
     return render_template("portal/case.html", client=found.client, case=found, levels=levels, zone=zone)
 
@@ -148,10 +149,7 @@ def quotes_page():
 @roles("client")
 @transaction
 def decide_quote(number: str, action: str):
-    try:
-        quote = quotes.find_quote(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+    quote = found_or_404(quotes.find_quote, number)
     asked = confirm_decision(quote, action, url_for("portal.quotes_page"))
     if asked is not None:
         return asked
@@ -182,37 +180,23 @@ def invoices():
                            **receivables.portal_invoices(client, everything))
 
 
-def own_invoice(number: str):
-    """The client's own invoice or credit note; 404 for another's, with no hint either way."""
-    try:
-        return find_invoice(db.session, number, current_user)
-    except NotFound:
-        abort(404)
-
-
 @blueprint.get("/invoices/<number>/factur-x.xml")
 @roles("client")
 def invoice_xml(number: str):
-    invoice = own_invoice(number)
-    return _xml(einvoicing.invoice_xml(invoice), f"{invoice.number}-factur-x.xml")
+    invoice = found_or_404(find_invoice, number)  # another client's is a 404, with no hint either way
+    return download(einvoicing.invoice_xml(invoice), "application/xml", f"{invoice.number}-factur-x.xml")
 
 
 @blueprint.get("/invoices/<number>/ubl.xml")
 @roles("client")
 def invoice_ubl(number: str):
-    invoice = own_invoice(number)
-    return _xml(einvoicing.invoice_ubl(invoice), f"{invoice.number}-ubl.xml")
-
-
-def _xml(data: bytes, filename: str):
-    return current_app.response_class(data, mimetype="application/xml", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"'})
+    invoice = found_or_404(find_invoice, number)
+    return download(einvoicing.invoice_ubl(invoice), "application/xml", f"{invoice.number}-ubl.xml")
 
 
 @blueprint.get("/invoices/<number>.pdf")
 @roles("client")
 def invoice_pdf(number: str):
-    invoice = own_invoice(number)
+    invoice = found_or_404(find_invoice, number)
     data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
-    return current_app.response_class(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+    return download(data, "application/pdf", f"{invoice.number}.pdf")
