@@ -70,13 +70,6 @@ def create_user():
     return _users_page(form, 422)
 
 
-def _user_or_404(user_id: int) -> User:
-    found = db.session.get(User, user_id)
-    if found is None:
-        abort(404)
-    return found
-
-
 def _user_page(account: User, form: PasswordForm | None = None, status: int = 200):
     return render_template("admin/user.html", account=account, titles=role_titles(), hint=PASSWORD_HINT,
                            form=form or PasswordForm(formdata=None)), status
@@ -85,14 +78,14 @@ def _user_page(account: User, form: PasswordForm | None = None, status: int = 20
 @blueprint.get("/users/<int:user_id>")
 @roles(*ADMIN)
 def user(user_id: int):
-    return _user_page(_user_or_404(user_id))
+    return _user_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
 @roles(*ADMIN)
 @transaction
 def set_active(user_id: int, action: str):
-    account = _user_or_404(user_id)
+    account = db.get_or_404(User, user_id)
     back = "user" if request.form.get("next") == "user" else "users"
     if account.id == current_user.id and action == "deactivate":
         flash(_("You cannot deactivate yourself; ask another admin."), "error")
@@ -121,14 +114,14 @@ def _back_to(page: str, account: User) -> str:
 @roles(*ADMIN)
 @transaction
 def reset_password(user_id: int):
-    account = _user_or_404(user_id)
+    account = db.get_or_404(User, user_id)
     form = PasswordForm()
     if form.validate_on_submit():
         with attempt(form):
             accounts.change_password(db.session, account, form.password.data)
             flash(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email), "info")
             return redirect(url_for("admin.user", user_id=account.id))
-        account = _user_or_404(user_id)
+        account = db.get_or_404(User, user_id)
     return _user_page(account, form, 422)
 
 
@@ -166,7 +159,7 @@ def all_tokens():
 @blueprint.get("/users/<int:user_id>/tokens")
 @roles(*ADMIN)
 def tokens(user_id: int):
-    return _tokens_page(_user_or_404(user_id))
+    return _tokens_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/tokens")
@@ -174,7 +167,7 @@ def tokens(user_id: int):
 @transaction
 def create_token(user_id: int):
     """A new token, shown in this response only: it is kept nowhere but as a hash (not in the session)."""
-    account = _user_or_404(user_id)
+    account = db.get_or_404(User, user_id)
     form = TokenForm()
     if form.validate_on_submit():
         with attempt(form):
@@ -189,7 +182,7 @@ def create_token(user_id: int):
 @roles(*ADMIN)
 @transaction
 def revoke_token(user_id: int, token_id: int):
-    account = _user_or_404(user_id)
+    account = db.get_or_404(User, user_id)
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != account.id:
         abort(404)

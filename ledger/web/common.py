@@ -65,13 +65,10 @@ def roles(*allowed: str):
 
 def client_or_404(code: str) -> Client:
     """The client the signed-in user may see, or 404 — never a hint that another exists."""
-    info = None
     try:
         return find_client(db.session, code, current_user)
     except Exception as error:  # only domain errors are turned into a 404
-        info = describe(error)
-        if info is None:
-            raise
+        info = domain_info(error)
     abort(404, error_text(info))
 
 
@@ -81,6 +78,14 @@ def found_or_404(find: Callable, key):
         return find(db.session, key, current_user)
     except NotFound:
         abort(404)
+
+
+def domain_info(error: Exception) -> ErrorInfo:
+    """What a domain error says (see ``errors.describe``); any other error is raised again."""
+    info = describe(error)
+    if info is None:
+        raise error
+    return info
 
 
 def error_text(info: ErrorInfo) -> str:

@@ -29,7 +29,6 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from .. import batch, billing, storage
-from ..errors import describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, exponent, is_currency
@@ -37,7 +36,17 @@ from ..services import archive, exports, invoicing, payments, ratecards
 from ..services.vendor import get_vendor, missing_for_invoicing
 from . import receivables
 from .boundary import transaction
-from .common import attempt, card_today, confirmation, download, error_text, found_or_404, roles, today
+from .common import (
+    attempt,
+    card_today,
+    confirmation,
+    domain_info,
+    download,
+    error_text,
+    found_or_404,
+    roles,
+    today,
+)
 from .forms import choices
 from .language import ui_locale
 from .listing import like_pattern, paginate, paginate_list, search_text
@@ -85,10 +94,7 @@ def _preview(client: Client, period: str, issued: Invoice | None) -> Preview:
     try:
         return Preview(client, invoicing.compose(db.session, client, period), issued)
     except Exception as error:
-        info = describe(error)
-        if info is None:
-            raise
-        return Preview(client, None, issued, error_text(info))
+        return Preview(client, None, issued, error_text(domain_info(error)))
 
 
 @blueprint.get("/invoices")
@@ -178,10 +184,7 @@ def issue():
     try:
         result = batch.run(current_app._get_current_object(), period, today(), user=current_user)
     except Exception as error:
-        info = describe(error)
-        if info is None:
-            raise
-        flash(error_text(info), "error")
+        flash(error_text(domain_info(error)), "error")
         return redirect(url_for("finance.invoices", period=period))
     if result.issued:
         flash(ngettext("Issued %(num)d invoice for %(period)s: %(numbers)s.", "Issued %(num)d invoices for %(period)s: %(numbers)s.",

@@ -35,6 +35,7 @@ from .common import (
     confirm_decision,
     confirmation,
     describe_activity,
+    domain_info,
     download,
     error_text,
     form_status,
@@ -329,9 +330,7 @@ def change_status(number: str):
         flash(_("Case %(number)s is now %(status)s.", number=case.number, status=label(case.status)), "info")
         return redirect(url_for("manager.case", number=case.number))
     except Exception as error:  # a refused move is shown on the case page, nothing changed
-        info = describe_error(error)
-        if info is None:
-            raise
+        info = domain_info(error)
         db.session.refresh(case)
         flash(_("Case %(number)s was not changed: %(reason)s.", number=case.number, reason=error_text(info)), "error")
         return _case_page(case, info.status)

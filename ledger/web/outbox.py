@@ -42,9 +42,7 @@ def index():
 @roles("finance")
 @transaction
 def resend(message_id: int):
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None:
-        abort(404)
+    message = db.get_or_404(OutboxMessage, message_id)
     if not ResendForm().validate_on_submit():
         abort(400, "The form expired; reload the page and try again.")
     if message.state != "failed":

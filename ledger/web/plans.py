@@ -27,12 +27,12 @@ from wtforms.validators import Length
 from ..api import field_errors
 from ..api.schemas import NewSupportPlan
 from ..businesstime import TARGET_UNITS, shifts_of
-from ..errors import ValidationError, describe
+from ..errors import ValidationError
 from ..extensions import db
 from ..models import SEVERITIES, Client, SupportPlan, SupportPlanVersion
 from ..services import sla
 from .boundary import transaction
-from .common import roles, today
+from .common import domain_info, roles, today
 from .forms import choices
 
 blueprint = Blueprint("plans", __name__, url_prefix="/finance/support-plans")
@@ -215,9 +215,7 @@ def create_plan():
             for problem in field_errors(error):
                 form.show(problem)
         except Exception as error:
-            info = describe(error)
-            if info is None:
-                raise
+            info = domain_info(error)
             form.show(ValidationError(info.template or info.message, info.field, **info.params))
     return _plans_page(form, 422)
 

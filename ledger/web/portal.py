@@ -13,7 +13,6 @@ from sqlalchemy.orm import selectinload
 
 from .. import billing, storage
 from ..charts import bar_chart
-from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import Case, Invoice, Quote, utcnow
 from ..services import archive, balances, case_queue, einvoicing, quotes, support
@@ -28,6 +27,7 @@ from .common import (
     attempt,
     case_levels,
     confirm_decision,
+    domain_info,
     download,
     error_text,
     form_status,
@@ -127,9 +127,7 @@ def service_levels():
     try:
         report = service_levels_of(db.session, client, period)
     except Exception as error:  # a bad month is named; anything else is raised
-        info = describe_error(error)
-        if info is None:
-            raise
+        info = domain_info(error)
         return render_template("portal/service_levels.html", client=client, period=period, report=None,
                                error=error_text(info)), info.status
     return render_template("portal/service_levels.html", client=client, period=period, report=report, error=None)
@@ -160,9 +158,7 @@ def decide_quote(number: str, action: str):
         flash(_("Quote %(number)s accepted.", number=quote.number) if action == "accept"
               else _("Quote %(number)s declined.", number=quote.number), "info")
     except Exception as error:  # a domain error is shown, anything else raised
-        info = describe_error(error)
-        if info is None:
-            raise
+        info = domain_info(error)
         if info.status == 404:
             abort(404)
         flash(error_text(info), "error")
