@@ -70,7 +70,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
         local_when=common.local_when, label=common.label, role_title=common.role_title, viewer_zone=common.viewer_zone,
-        status_label=common.status_label, rate_card_titles=common.rate_card_titles,
+        status_label=common.label, rate_card_titles=common.rate_card_titles,  # an invoice's status is a stored code
     )
     app.jinja_env.globals["support_plan_of"] = plans.plan_name
 

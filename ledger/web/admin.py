@@ -20,7 +20,6 @@ from .common import apply_error, attempt, confirmation, role_title, role_titles,
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-ADMIN = ("admin",)
 PASSWORD_HINT = _l("At least %(count)s characters.", count=accounts.MIN_PASSWORD_LENGTH)
 
 
@@ -50,13 +49,13 @@ def _users_page(form: UserForm, status: int = 200):
 
 
 @blueprint.get("/users")
-@roles(*ADMIN)
+@roles("admin")
 def users():
     return _users_page(_with_choices(UserForm(formdata=None)))
 
 
 @blueprint.post("/users")
-@roles(*ADMIN)
+@roles("admin")
 @transaction
 def create_user():
     form = _with_choices(UserForm())
@@ -76,13 +75,13 @@ def _user_page(account: User, form: PasswordForm | None = None, status: int = 20
 
 
 @blueprint.get("/users/<int:user_id>")
-@roles(*ADMIN)
+@roles("admin")
 def user(user_id: int):
     return _user_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
-@roles(*ADMIN)
+@roles("admin")
 @transaction
 def set_active(user_id: int, action: str):
     account = db.get_or_404(User, user_id)
@@ -111,7 +110,7 @@ def _back_to(page: str, account: User) -> str:
 
 
 @blueprint.post("/users/<int:user_id>/password")
-@roles(*ADMIN)
+@roles("admin")
 @transaction
 def reset_password(user_id: int):
     account = db.get_or_404(User, user_id)
@@ -151,19 +150,19 @@ TOKEN_STATUSES = {"active": _l("active"), "expired": _l("expired"), "revoked": _
 
 
 @blueprint.get("/tokens")
-@roles(*ADMIN)
+@roles("admin")
 def all_tokens():
     return _tokens_page(None)
 
 
 @blueprint.get("/users/<int:user_id>/tokens")
-@roles(*ADMIN)
+@roles("admin")
 def tokens(user_id: int):
     return _tokens_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/tokens")
-@roles(*ADMIN)
+@roles("admin")
 @transaction
 def create_token(user_id: int):
     """A new token, shown in this response only: it is kept nowhere but as a hash (not in the session)."""
@@ -179,7 +178,7 @@ def create_token(user_id: int):
 
 
 @blueprint.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
-@roles(*ADMIN)
+@roles("admin")
 @transaction
 def revoke_token(user_id: int, token_id: int):
     account = db.get_or_404(User, user_id)
@@ -261,7 +260,7 @@ def _typed_profile(form: VendorForm) -> dict:
 
 
 @blueprint.route("/vendor", methods=["GET", "POST"])
-@roles(*ADMIN)
+@roles("admin")
 @transaction
 def vendor():
     if request.method == "GET":
@@ -280,7 +279,7 @@ def vendor():
 
 
 @blueprint.get("/vendor/logo")
-@roles(*ADMIN)
+@roles("admin")
 def vendor_logo():
     """The stored logo's bytes with their media type; opened on its own it can run nothing."""
     saved = profile.get_vendor(db.session, current_app.config)
@@ -293,7 +292,7 @@ def vendor_logo():
 
 
 @blueprint.post("/vendor/logo/remove")
-@roles(*ADMIN)
+@roles("admin")
 @transaction
 def remove_vendor_logo():
     saved = profile.get_vendor(db.session, current_app.config)

@@ -267,12 +267,6 @@ def role_title(code: str | None) -> str:
     return role_titles().get(code or "", label(code))
 
 
-def status_label(code: str | None) -> str:
-    """An invoice's derived status in words."""
-    return {"open": _("open"), "partially_paid": _("partially paid"), "paid": _("paid"), "overdue": _("overdue"),
-            "credited": _("credited")}.get(code or "", label(code))
-
-
 def card_today(currency: str) -> RateCard | None:
     """The rate card in force today for ``currency``; None when there is none."""
     try:

@@ -8,30 +8,15 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
-from wtforms import (
-    DateField,
-    DecimalField,
-    FieldList,
-    Form,
-    FormField,
-    HiddenField,
-    IntegerField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from .. import batch, billing, storage
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
-from ..money import Money, exponent, is_currency
+from ..money import Money, is_currency
 from ..services import archive, exports, invoicing, payments, ratecards
 from ..services.vendor import get_vendor, missing_for_invoicing
 from . import receivables
@@ -47,12 +32,11 @@ from .common import (
     roles,
     today,
 )
-from .forms import choices
+from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows
 from .language import ui_locale
 from .listing import like_pattern, paginate, paginate_list, search_text
 
 blueprint = Blueprint("finance", __name__, url_prefix="/finance")
-FINANCE = ("finance",)
 #: blank rows offered for volume-discount tiers and extra roles on the rate-card form
 SPARE_TIERS, SPARE_ROLES = 2, 1
 
@@ -72,10 +56,6 @@ def _period(raw: str | None) -> str:
         return str(billing.Period.parse(period))
     except billing.RuleViolation as error:
         abort(400, error.message)
-
-
-class IssueForm(FlaskForm):
-    period = HiddenField(validators=[DataRequired()])
 
 
 @dataclass
@@ -98,7 +78,7 @@ def _preview(client: Client, period: str, issued: Invoice | None) -> Preview:
 
 
 @blueprint.get("/invoices")
-@roles(*FINANCE)
+@roles("finance")
 def invoices():
     period = _period(request.args.get("period"))
     # invoices first, then credit notes, each in number order
@@ -125,7 +105,7 @@ DOCUMENT_KEYS = {"number": lambda d: d.number, "kind": lambda d: d.kind, "client
 
 
 @blueprint.get("/documents")
-@roles(*FINANCE)
+@roles("finance")
 def documents():
     """Every invoice and credit note, of all months and clients: searched, filtered, sorted, in pages."""
     search, cut = search_text()
@@ -168,7 +148,7 @@ def _vendor_missing() -> list[str]:
 
 
 @blueprint.post("/invoices/issue")
-@roles(*FINANCE)
+@roles("finance")
 @transaction(batch=True)  # the run commits client by client in its own session
 def issue():
     form = IssueForm()
@@ -205,7 +185,7 @@ def invoice_or_404(number: str, refusal: str | None = None) -> Invoice:
 
 
 @blueprint.get("/invoices/<number>/pdf")
-@roles(*FINANCE)
+@roles("finance")
 def invoice_pdf(number: str):
     invoice = invoice_or_404(number)
     try:
@@ -221,12 +201,6 @@ def invoice_pdf(number: str):
 
 
 # --- one invoice and its credit notes ----------------------------------------------------
-
-
-class CreditNoteForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A credit note needs a reason.")),
-                                                 Length(max=5000)])
-    lines = SelectMultipleField(_l("Lines to credit"), coerce=int, validate_choice=True)
 
 
 def invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200, payment_form=None):
@@ -245,13 +219,13 @@ def invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: i
 
 
 @blueprint.get("/invoices/<number>")
-@roles(*FINANCE)
+@roles("finance")
 def invoice(number: str):
     return invoice_page(invoice_or_404(number))
 
 
 @blueprint.post("/invoices/<number>/credit-notes")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def credit_note(number: str):
     found = invoice_or_404(number, "Only an invoice can be credited.")
@@ -280,84 +254,6 @@ def credit_note(number: str):
 # --- the rate card -----------------------------------------------------------------------
 
 
-class RoleRow(Form):
-    code = StringField(_l("Code"), validators=[Optional(), Length(max=40),
-                                           Regexp(ratecards.ROLE_CODE.pattern,
-                                                  message=_l("Lower-case letters, digits and '_'."))])
-    title = StringField(_l("Title"), validators=[Length(max=120)])
-    hourly = DecimalField(_l("Hourly"), validators=[Optional(), NumberRange(min=0)])
-    daily = DecimalField(_l("Daily (8 h)"), validators=[Optional(), NumberRange(min=0)])
-
-
-class TierRow(Form):
-    min_hours = IntegerField(_l("From hours"), validators=[Optional(), NumberRange(min=1, max=100_000)])
-    percent = DecimalField(_l("Discount %"), validators=[Optional(), NumberRange(min=0)])
-
-
-class RateCardForm(FlaskForm):
-    currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
-    effective_from = DateField(_l("In force from"), validators=[DataRequired()])
-    incident_price = DecimalField(_l("Incident price (bundles)"), validators=[InputRequired(), NumberRange(min=0)])
-    overage_price = DecimalField(_l("Overage price per incident"), validators=[InputRequired(), NumberRange(min=0)])
-    maintenance_fee = DecimalField(_l("Annual maintenance fee (default for new clients)"),
-                                   validators=[Optional(), NumberRange(min=0)])
-    roles = FieldList(FormField(RoleRow), min_entries=1, max_entries=50)
-    discounts = FieldList(FormField(TierRow), min_entries=1, max_entries=20)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        #: errors about a whole list ("roles", "discounts"), shown under it
-        self.list_errors: dict[str, str] = {}
-
-    def card_roles(self) -> list[tuple]:
-        """(code, title, hourly, daily) of each filled row; errors are put beside the row's fields."""
-        rows = []
-        for row in self.roles:
-            if not (row.code.data or "").strip():
-                continue
-            for name in ("title", "hourly", "daily"):
-                if row[name].data in (None, ""):
-                    row[name].errors = [*row[name].errors, "Required for a role."]
-            rows.append((row.code.data.strip(), (row.title.data or "").strip(), row.hourly.data, row.daily.data))
-        codes = [r[0] for r in rows]
-        if not rows:
-            self.list_errors["roles"] = "Name at least one role."
-        elif len(set(codes)) != len(codes):
-            self.list_errors["roles"] = "Each role code appears once."
-        return rows
-
-    def card_discounts(self) -> list[tuple]:
-        """(min_hours, percent) of each filled tier; errors beside the row's fields."""
-        tiers = []
-        for row in self.discounts:
-            if row.min_hours.data is None and row.percent.data is None:
-                continue
-            if row.min_hours.data is None:
-                row.min_hours.errors = [*row.min_hours.errors, "Give the hours the tier starts at."]
-            if row.percent.data is None or not 0 < row.percent.data < 100:
-                row.percent.errors = [*row.percent.errors, "A percent between 0 and 100."]
-            tiers.append((row.min_hours.data, row.percent.data))
-        hours = [t[0] for t in tiers]
-        if len(set(hours)) != len(hours):
-            self.list_errors["discounts"] = "Each tier's hours appear once."
-        return tiers
-
-    def check_amounts(self, currency: str) -> None:
-        """Amounts with more decimals than the currency has get an error beside them."""
-        step = exponent(currency)
-        fields = [self.incident_price, self.overage_price, self.maintenance_fee]
-        fields += [row[name] for row in self.roles for name in ("hourly", "daily")]
-        for field in fields:
-            if isinstance(field.data, Decimal) and field.data != field.data.quantize(step):
-                field.errors = [*field.errors, f"{currency} amounts have at most {-step.as_tuple().exponent} decimals."]
-
-    def has_errors(self) -> bool:
-        """Whether any field, row or list carries an error (checked after the extra checks above)."""
-        fields = any(f.errors for f in self if f.name not in ("roles", "discounts"))
-        rows = any(row.errors for row in [*self.roles, *self.discounts])
-        return fields or rows or bool(self.list_errors)
-
-
 def _currencies() -> list[str]:
     return list(db.session.scalars(select(RateCard.currency).distinct().order_by(RateCard.currency)))
 
@@ -368,27 +264,15 @@ def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None
     form.currency.data = currency
     form.effective_from.data = today() + timedelta(days=1)
     if card is not None:
-        form.incident_price.data = amount(card.incident_price_minor)
-        form.overage_price.data = amount(card.overage_price_minor)
-        form.maintenance_fee.data = amount(card.maintenance_fee_minor)
+        prices = [amount(card.incident_price_minor), amount(card.overage_price_minor), amount(card.maintenance_fee_minor)]
         role_rows = [(r.code, r.title, amount(r.hourly_minor), amount(r.daily_minor)) for r in card.roles]
         tiers = [(t.min_hours, t.percent) for t in card.volume_discounts]
     else:
-        form.incident_price.data = ratecards.SEED_INCIDENT_PRICE
-        form.overage_price.data = ratecards.SEED_OVERAGE_PRICE
-        form.maintenance_fee.data = Decimal(0)
+        prices = [ratecards.SEED_INCIDENT_PRICE, ratecards.SEED_OVERAGE_PRICE, Decimal(0)]
         role_rows, tiers = list(ratecards.SEED_ROLES), list(ratecards.SEED_DISCOUNTS)
-    _set_rows(form.roles, [{"code": c, "title": t, "hourly": h, "daily": d} for c, t, h, d in role_rows], SPARE_ROLES)
-    _set_rows(form.discounts, [{"min_hours": h, "percent": p} for h, p in tiers], SPARE_TIERS)
-
-
-def _set_rows(field_list: FieldList, rows: list[dict], spare: int) -> None:
-    while len(field_list):
-        field_list.pop_entry()
-    for row in rows:
-        field_list.append_entry(row)
-    for _spare in range(spare):
-        field_list.append_entry()
+    form.incident_price.data, form.overage_price.data, form.maintenance_fee.data = prices
+    set_rows(form.roles, [{"code": c, "title": t, "hourly": h, "daily": d} for c, t, h, d in role_rows], SPARE_ROLES)
+    set_rows(form.discounts, [{"min_hours": h, "percent": p} for h, p in tiers], SPARE_TIERS)
 
 
 def _rate_card_page(currency: str, form: RateCardForm, status: int = 200):
@@ -411,7 +295,7 @@ def _currency_arg() -> str:
 
 
 @blueprint.get("/rate-card")
-@roles(*FINANCE)
+@roles("finance")
 def rate_card():
     currency = _currency_arg()
     form = RateCardForm(formdata=None)
@@ -420,7 +304,7 @@ def rate_card():
 
 
 @blueprint.post("/rate-card")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def create_rate_card():
     form = RateCardForm()
@@ -448,7 +332,7 @@ def create_rate_card():
 
 
 @blueprint.get("/export.csv")
-@roles(*FINANCE)
+@roles("finance")
 def export():
     period = _period(request.args.get("period"))
     return download(exports.export_csv(db.session, period), "text/csv", f"invoices-{period}.csv")

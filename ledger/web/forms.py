@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -17,6 +18,7 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -27,6 +29,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..models import SEVERITIES
+from ..money import exponent
+from ..services import payments, ratecards
 
 #: time zones offered where a time is typed; the offset is kept with the time
 TIME_ZONES = (
@@ -42,6 +46,14 @@ SEVERITY_TITLES = {"critical": _l("Critical"), "major": _l("Major"), "moderate":
 def choices(pairs) -> list[SelectChoice]:
     """Select options from ``(value, label)`` pairs (WTForms 3.4 drops plain tuples)."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def set_rows(field_list: FieldList, rows: list[dict], spare: int) -> None:
+    """Replace the list's rows with ``rows``, then ``spare`` blank ones to fill in."""
+    while len(field_list):
+        field_list.pop_entry()
+    for row in [*rows, *[None] * spare]:
+        field_list.append_entry(row)
 
 
 def aware(moment: datetime, zone: str) -> datetime:
@@ -242,3 +254,105 @@ class HistoryFilterForm(Form):
     start = DateField(_l("From"), validators=[Optional()])
     end = DateField(_l("To"), validators=[Optional()])
     kind = SelectMultipleField(_l("Kinds"), validate_choice=True)
+
+
+# --- finance: the month's batch, credit notes, payments, the rate card ------------------------
+
+
+class IssueForm(FlaskForm):
+    period = HiddenField(validators=[DataRequired()])
+
+
+class CreditNoteForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A credit note needs a reason.")),
+                                                 Length(max=5000)])
+    lines = SelectMultipleField(_l("Lines to credit"), coerce=int, validate_choice=True)
+
+
+class PaymentForm(FlaskForm):
+    amount = DecimalField(_l("Amount"), validators=[InputRequired(_l("Give the amount received."))])
+    paid_on = DateField(_l("Received on"), validators=[DataRequired(_l("Give the day the money arrived."))])
+    method = StringField(_l("Method"), validators=[Optional(), Length(max=payments.MAX_METHOD)])
+    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=payments.MAX_REFERENCE)])
+
+
+class ReversalForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A reversal needs a reason.")), Length(max=5000)])
+
+
+class RoleRow(Form):
+    code = StringField(_l("Code"), validators=[Optional(), Length(max=40),
+                                           Regexp(ratecards.ROLE_CODE.pattern,
+                                                  message=_l("Lower-case letters, digits and '_'."))])
+    title = StringField(_l("Title"), validators=[Length(max=120)])
+    hourly = DecimalField(_l("Hourly"), validators=[Optional(), NumberRange(min=0)])
+    daily = DecimalField(_l("Daily (8 h)"), validators=[Optional(), NumberRange(min=0)])
+
+
+class TierRow(Form):
+    min_hours = IntegerField(_l("From hours"), validators=[Optional(), NumberRange(min=1, max=100_000)])
+    percent = DecimalField(_l("Discount %"), validators=[Optional(), NumberRange(min=0)])
+
+
+class RateCardForm(FlaskForm):
+    currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
+    effective_from = DateField(_l("In force from"), validators=[DataRequired()])
+    incident_price = DecimalField(_l("Incident price (bundles)"), validators=[InputRequired(), NumberRange(min=0)])
+    overage_price = DecimalField(_l("Overage price per incident"), validators=[InputRequired(), NumberRange(min=0)])
+    maintenance_fee = DecimalField(_l("Annual maintenance fee (default for new clients)"),
+                                   validators=[Optional(), NumberRange(min=0)])
+    roles = FieldList(FormField(RoleRow), min_entries=1, max_entries=50)
+    discounts = FieldList(FormField(TierRow), min_entries=1, max_entries=20)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: errors about a whole list ("roles", "discounts"), shown under it
+        self.list_errors: dict[str, str] = {}
+
+    def card_roles(self) -> list[tuple]:
+        """(code, title, hourly, daily) of each filled row; errors are put beside the row's fields."""
+        rows = []
+        for row in self.roles:
+            if not (row.code.data or "").strip():
+                continue
+            for name in ("title", "hourly", "daily"):
+                if row[name].data in (None, ""):
+                    row[name].errors = [*row[name].errors, "Required for a role."]
+            rows.append((row.code.data.strip(), (row.title.data or "").strip(), row.hourly.data, row.daily.data))
+        codes = [r[0] for r in rows]
+        if not rows:
+            self.list_errors["roles"] = "Name at least one role."
+        elif len(set(codes)) != len(codes):
+            self.list_errors["roles"] = "Each role code appears once."
+        return rows
+
+    def card_discounts(self) -> list[tuple]:
+        """(min_hours, percent) of each filled tier; errors beside the row's fields."""
+        tiers = []
+        for row in self.discounts:
+            if row.min_hours.data is None and row.percent.data is None:
+                continue
+            if row.min_hours.data is None:
+                row.min_hours.errors = [*row.min_hours.errors, "Give the hours the tier starts at."]
+            if row.percent.data is None or not 0 < row.percent.data < 100:
+                row.percent.errors = [*row.percent.errors, "A percent between 0 and 100."]
+            tiers.append((row.min_hours.data, row.percent.data))
+        hours = [t[0] for t in tiers]
+        if len(set(hours)) != len(hours):
+            self.list_errors["discounts"] = "Each tier's hours appear once."
+        return tiers
+
+    def check_amounts(self, currency: str) -> None:
+        """Amounts with more decimals than the currency has get an error beside them."""
+        step = exponent(currency)
+        fields = [self.incident_price, self.overage_price, self.maintenance_fee]
+        fields += [row[name] for row in self.roles for name in ("hourly", "daily")]
+        for field in fields:
+            if isinstance(field.data, Decimal) and field.data != field.data.quantize(step):
+                field.errors = [*field.errors, f"{currency} amounts have at most {-step.as_tuple().exponent} decimals."]
+
+    def has_errors(self) -> bool:
+        """Whether any field, row or list carries an error (checked after the extra checks above)."""
+        fields = any(f.errors for f in self if f.name not in ("roles", "discounts"))
+        rows = any(row.errors for row in [*self.roles, *self.discounts])
+        return fields or rows or bool(self.list_errors)

@@ -275,17 +275,17 @@ def open_case(code: str):
     return render_template("manager/case_new.html", client=client, form=form), form_status()
 
 
+#: the forms the case page logs work with, by the names the page knows them by
+CASE_FORMS = {"helpdesk_form": HelpdeskForm, "response_form": ResponseForm, "appointment_form": AppointmentForm}
+
+
 def _case_page(case: Case, status: int = 200, **forms):
     activities = db.session.scalars(
         select(Activity).where(Activity.case_id == case.id)
         .options(selectinload(Activity.waiver)).order_by(Activity.occurred_at, Activity.id)
     ).all()
-    zone = case.client.time_zone
-    forms = {
-        "helpdesk_form": in_zone(forms.get("helpdesk_form") or HelpdeskForm(formdata=None), zone),
-        "response_form": in_zone(forms.get("response_form") or ResponseForm(formdata=None), zone),
-        "appointment_form": in_zone(forms.get("appointment_form") or AppointmentForm(formdata=None), zone),
-    }
+    forms = {name: in_zone(forms.get(name) or form_class(formdata=None), case.client.time_zone)
+             for name, form_class in CASE_FORMS.items()}
     levels, zone = case_levels(case)
     return render_template("manager/case.html", case=case, client=case.client, activities=activities,
                            describe=describe_activity, waivable=support.waivable(db.session, activities, today()),
@@ -336,9 +336,9 @@ def change_status(number: str):
         return _case_page(case, info.status)
 
 
-def _log(number: str, form, form_name: str, action):
+def _log(number: str, form_name: str, action):
     case = found_or_404(support.find_case, number)
-    in_zone(form, case.client.time_zone)
+    form = in_zone(CASE_FORMS[form_name](), case.client.time_zone)
     if form.validate_on_submit():
         with attempt(form):  # domain errors go beside their field
             activity = action(case, form)
@@ -351,7 +351,7 @@ def _log(number: str, form, form_name: str, action):
 @roles(*MANAGERS)
 @transaction
 def log_helpdesk_answer(number: str):
-    return _log(number, HelpdeskForm(), "helpdesk_form", lambda case, form: support.log_helpdesk_answer(
+    return _log(number, "helpdesk_form", lambda case, form: support.log_helpdesk_answer(
         db.session, case, aware(form.answered_at.data, form.time_zone.data), form.by.data,
         form.note.data or "", user=current_user))
 
@@ -360,7 +360,7 @@ def log_helpdesk_answer(number: str):
 @roles(*MANAGERS)
 @transaction
 def log_response(number: str):
-    return _log(number, ResponseForm(), "response_form", lambda case, form: support.log_technician_response(
+    return _log(number, "response_form", lambda case, form: support.log_technician_response(
         db.session, case, aware(form.responded_at.data, form.time_zone.data), form.technician.data,
         form.note.data or "", user=current_user))
 
@@ -371,14 +371,12 @@ def log_response(number: str):
 def log_appointment(number: str):
     def action(case, form):
         started = aware(form.started_at.data, form.time_zone.data)
-        if form.ended_at.data is not None:
-            ended = aware(form.ended_at.data, form.time_zone.data)
-        else:
-            ended = started + timedelta(minutes=form.duration.data)
+        ended = started + timedelta(minutes=form.duration.data) if form.ended_at.data is None \
+            else aware(form.ended_at.data, form.time_zone.data)
         return support.log_appointment(db.session, case, started, ended, form.technician.data,
                                        form.note.data or "", user=current_user)
 
-    return _log(number, AppointmentForm(), "appointment_form", action)
+    return _log(number, "appointment_form", action)
 
 
 @blueprint.route("/activities/<int:activity_id>/waive", methods=["GET", "POST"])
@@ -469,12 +467,10 @@ def new_quote(code: str):
     if request.method == "GET":
         form.valid_until.data = today() + timedelta(days=30)
     resized = _resized_quote_form(form, request.form.get("action", ""))
-    if resized is not None:  # "Add line" or "Remove": the same form again, one line more or less
-        for line in resized.lines:
-            line.role.choices = options
-        return render_template("manager/quote_new.html", client=client, form=resized, preview=None)
-    for line in form.lines:
+    for line in (resized or form).lines:
         line.role.choices = options
+    if resized is not None:  # "Add line" or "Remove": the same form again, one line more or less
+        return render_template("manager/quote_new.html", client=client, form=resized, preview=None)
     preview = None
     if form.validate_on_submit():
         lines = [billing.QuoteLineRequest(line.role.data, line.unit.data, line.quantity.data)

@@ -33,10 +33,9 @@ from ..models import SEVERITIES, Client, SupportPlan, SupportPlanVersion
 from ..services import sla
 from .boundary import transaction
 from .common import domain_info, roles, today
-from .forms import choices
+from .forms import choices, set_rows
 
 blueprint = Blueprint("plans", __name__, url_prefix="/finance/support-plans")
-FINANCE = ("finance",)
 #: opening-hours rows offered on the form
 HOURS_ROWS = 3
 UNIT_LABELS = {"": "no target", "hours": "hours", "business_hours": "business hours",
@@ -158,10 +157,8 @@ def fill_from(form: PlanForm, terms: sla.PlanTerms) -> None:
     form.clocks_start_in_business_hours.data = terms.clocks_start_in_business_hours
     form.every_hour_for_critical.data = terms.every_hour_for_critical
     shifts = shifts_of(calendar.windows)
-    while len(form.hours):
-        form.hours.pop_entry()
-    for days, opens, closes, next_day in [*shifts, *[("", "", "", False)] * max(1, HOURS_ROWS - len(shifts))]:
-        form.hours.append_entry({"days": days, "opens": opens, "closes": closes, "closes_next_day": next_day})
+    set_rows(form.hours, [{"days": days, "opens": opens, "closes": closes, "closes_next_day": next_day}
+                          for days, opens, closes, next_day in shifts], max(1, HOURS_ROWS - len(shifts)))
     for row, severity in zip(form.targets, SEVERITIES):
         respond, resolve = terms.targets[severity]
         row.respond_amount.data, row.respond_unit.data = (str(respond.amount), respond.unit) if respond else ("", "")
@@ -187,7 +184,7 @@ def _plans_page(form: PlanForm, status: int = 200):
 
 
 @blueprint.get("")
-@roles(*FINANCE)
+@roles("finance")
 def plans():
     form = PlanForm(formdata=None)
     start = request.args.get("from")
@@ -200,7 +197,7 @@ def plans():
 
 
 @blueprint.post("")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def create_plan():
     form = PlanForm()

@@ -7,11 +7,7 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from .. import billing
 from ..extensions import db
@@ -20,22 +16,11 @@ from ..money import Money
 from ..services import payments, receivables
 from .boundary import transaction
 from .common import attempt, client_or_404, confirmation, csv_download, download, found_or_404, roles, today
+from .forms import PaymentForm, ReversalForm
 
 blueprint = Blueprint("receivables", __name__)
-FINANCE = ("finance",)
 BUCKET_LABELS = {"current": "Current", "1-30": "1–30 days", "31-60": "31–60 days", "61-90": "61–90 days",
                  "over_90": "Over 90 days"}
-
-
-class PaymentForm(FlaskForm):
-    amount = DecimalField(_l("Amount"), validators=[InputRequired(_l("Give the amount received."))])
-    paid_on = DateField(_l("Received on"), validators=[DataRequired(_l("Give the day the money arrived."))])
-    method = StringField(_l("Method"), validators=[Optional(), Length(max=payments.MAX_METHOD)])
-    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=payments.MAX_REFERENCE)])
-
-
-class ReversalForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A reversal needs a reason.")), Length(max=5000)])
 
 
 # --- payments on the invoice page --------------------------------------------------------
@@ -54,7 +39,7 @@ def payment_panel(invoice: Invoice, form: PaymentForm | None = None) -> dict:
 
 
 @blueprint.post("/finance/invoices/<number>/payments")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def record_payment(number: str):
     from .finance import invoice_or_404, invoice_page  # finance imports this module
@@ -73,7 +58,7 @@ def record_payment(number: str):
 
 
 @blueprint.post("/finance/payments/<int:payment_id>/reverse")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def reverse_payment(payment_id: int):
     payment = found_or_404(payments.find_payment, payment_id)
@@ -112,7 +97,7 @@ def _as_of() -> date:
 
 
 @blueprint.get("/finance/receivables")
-@roles(*FINANCE)
+@roles("finance")
 def aging():
     as_of = _as_of()
     return render_template("receivables/aging.html", as_of=as_of, report=receivables.aging(db.session, as_of),
@@ -120,7 +105,7 @@ def aging():
 
 
 @blueprint.get("/finance/receivables/<currency>/<bucket>")
-@roles(*FINANCE)
+@roles("finance")
 def aging_bucket(currency: str, bucket: str):
     if bucket not in BUCKET_LABELS:
         abort(404)
@@ -137,7 +122,7 @@ CSV_COLUMNS = ("currency", "bucket", "client", "client_name", "invoice", "issued
 
 
 @blueprint.get("/finance/receivables.csv")
-@roles(*FINANCE)
+@roles("finance")
 def aging_csv():
     as_of = _as_of()
     return csv_download(CSV_COLUMNS, _aging_rows(as_of), f"receivables-{as_of}.csv")
@@ -171,7 +156,7 @@ def _statement_of(client) -> receivables.Statement:
 
 
 @blueprint.get("/finance/clients/<code>/statement")
-@roles(*FINANCE)
+@roles("finance")
 def statement(code: str):
     client = client_or_404(code)
     return render_template("receivables/statement.html", client=client, statement=_statement_of(client), portal=False)

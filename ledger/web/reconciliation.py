@@ -18,7 +18,6 @@ from .boundary import ONCE_FIELD, transaction
 from .common import roles, today
 
 blueprint = Blueprint("reconciliation", __name__)
-FINANCE = ("finance",)
 #: the body limit of the upload and of its confirmation (which carries the file's text again);
 #: above the file's own limit, so a file too big is refused by name, not with a bare 413
 UPLOAD_BODY_LIMIT = 2 * bankcsv.MAX_BYTES + 64 * 1024
@@ -43,13 +42,13 @@ def _page(form: BankFileForm, errors: list[str] | None = None, status: int = 200
 
 
 @blueprint.get("/finance/reconciliation")
-@roles(*FINANCE)
+@roles("finance")
 def index():
     return _page(BankFileForm(formdata=None, currency=current_app.config.get("HOME_CURRENCY", "USD")))
 
 
 @blueprint.post("/finance/reconciliation")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def upload():
     if request.form.get("confirmed") == "yes":
