@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from flask import flash
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext  # noqa: F401  (the pages' plurals import it from here)
@@ -28,6 +30,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from ..businesstime import TARGET_UNITS
+from ..errors import ValidationError
 from ..models import SEVERITIES
 from ..money import exponent
 from ..services import payments, ratecards
@@ -356,3 +360,115 @@ class RateCardForm(FlaskForm):
         fields = any(f.errors for f in self if f.name not in ("roles", "discounts"))
         rows = any(row.errors for row in [*self.roles, *self.discounts])
         return fields or rows or bool(self.list_errors)
+
+
+# --- support plans: a new plan or version, read by the API's own body model ---------------------
+
+#: opening-hours rows offered on the form
+HOURS_ROWS = 3
+UNIT_LABELS = {"": "no target", "hours": "hours", "business_hours": "business hours",
+               "business_days": "business days"}
+
+
+class HoursRow(Form):
+    days = StringField(_l("Days"), validators=[Length(max=40)], description=_l("mon-fri, sat or mon,wed"))
+    opens = StringField(_l("Opens"), validators=[Length(max=5)])
+    closes = StringField(_l("Closes"), validators=[Length(max=5)])
+    closes_next_day = BooleanField(_l("Closes the next day"))
+
+
+class TargetRow(Form):
+    #: a target's units; blank for no target
+    UNITS = ("", *TARGET_UNITS)
+    severity = HiddenField()
+    respond_amount = StringField(_l("Respond within"), validators=[Length(max=6)])
+    respond_unit = SelectField(_l("Respond unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS), default="")
+    resolve_amount = StringField(_l("Resolve within"), validators=[Length(max=6)])
+    resolve_unit = SelectField(_l("Resolve unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS), default="")
+
+
+class PlanForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[Length(max=40)])
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    effective_from = StringField(_l("In force from"), validators=[Length(max=10)])
+    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="America/Toronto")
+    hours = FieldList(FormField(HoursRow), min_entries=HOURS_ROWS, max_entries=21)
+    holiday_country = StringField(_l("Public holidays of (country)"), validators=[Length(max=2)])
+    holiday_subdivision = StringField(_l("Province or state"), validators=[Length(max=10)])
+    closures = TextAreaField(_l("Closure days"), validators=[Length(max=5000)])
+    clocks_start_in_business_hours = BooleanField(_l("Clocks start only in business hours"))
+    every_hour_for_critical = BooleanField(_l("Critical cases count every hour of the week"))
+    targets = FieldList(FormField(TargetRow), min_entries=len(SEVERITIES), max_entries=len(SEVERITIES))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: errors about the opening hours as a whole (they overlap), shown under them
+        self.list_errors: dict[str, str] = {}
+        for row, severity in zip(self.targets, SEVERITIES):
+            row.severity.data = severity
+
+    def body(self) -> dict:
+        """The form as the API's body: blank rows and blank optional fields left out."""
+        def text(field):
+            return (field.data or "").strip()
+
+        #: the form rows behind the body's hours, so an error finds its row again
+        self.hours_rows = [index for index, r in enumerate(self.hours) if text(r.days) or text(r.opens) or text(r.closes)]
+        return {
+            "code": text(self.code), "name": text(self.name), "time_zone": text(self.time_zone),
+            "effective_from": text(self.effective_from),
+            "hours": [{"days": text(r.days), "opens": text(r.opens), "closes": text(r.closes),
+                       "closes_next_day": bool(r.closes_next_day.data)} for r in map(self.hours.__getitem__, self.hours_rows)],
+            "holiday_country": text(self.holiday_country).upper() or None,
+            **({"holiday_subdivision": text(self.holiday_subdivision).upper()} if text(self.holiday_subdivision) else {}),
+            "closures": [day for day in re.split(r"[\s,]+", text(self.closures)) if day],
+            "clocks_start_in_business_hours": bool(self.clocks_start_in_business_hours.data),
+            "every_hour_for_critical": bool(self.every_hour_for_critical.data),
+            "targets": [{"severity": severity, "respond": _target(row.respond_amount, row.respond_unit),
+                         "resolve": _target(row.resolve_amount, row.resolve_unit)}
+                        for row, severity in zip(self.targets, SEVERITIES)],
+        }
+
+    def show(self, error: ValidationError) -> None:
+        """Put ``error`` beside the field its path names (``targets[1].respond.amount``), else above the form."""
+        path = re.sub(r"^hours\[(\d+)\]", lambda m: f"hours[{self.hours_rows[int(m[1])]}]", error.field or "")
+        field, message = self._field_at(path), _without_path(error.message, error.field)
+        if isinstance(field, FieldList) or field is None:
+            key = (error.field or "").split("[")[0].split(".")[0]
+            if key == "hours":
+                self.list_errors["hours"] = message
+            else:
+                flash(_(error.message), "error")
+        else:
+            field.errors = [*field.errors, message]
+
+    def _field_at(self, path: str):
+        field = self
+        names: list[str] = []
+        for name, index in re.findall(r"([A-Za-z_]+)|\[(\d+)\]", path):
+            if index:
+                if names or not isinstance(field, FieldList) or int(index) >= len(field):
+                    return field if not names else None
+                field = field[int(index)].form
+            else:
+                names.append(name)
+                joined = "_".join(names)
+                if hasattr(field, joined) and hasattr(getattr(field, joined), "errors"):
+                    field, names = getattr(field, joined), []
+        return None if names else field
+
+
+def _target(amount, unit) -> dict | None:
+    amount_text, unit_text = (amount.data or "").strip(), unit.data or ""
+    if not amount_text and not unit_text:
+        return None
+    given: dict = {"unit": unit_text}
+    if amount_text:
+        given["amount"] = int(amount_text) if re.fullmatch(r"-?[0-9]{1,6}", amount_text) else amount_text
+    return given
+
+
+def _without_path(message: str, field: str | None) -> str:
+    """``targets[1].respond.amount: Input should be …`` beside its field reads ``Input should be …``."""
+    rest = message.removeprefix(field or "").lstrip(": ")
+    return rest[:1].upper() + rest[1:] if rest else message

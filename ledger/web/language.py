@@ -45,18 +45,11 @@ def page_locale() -> str:
         return DEFAULT
     if current_user and current_user.is_authenticated:
         # the users' own language setting may not exist yet on this database: read it if it does
-        own = supported(getattr(current_user, "language", None))
-        if own:
-            return own
-        client = getattr(current_user, "client", None)
-        from_client = supported(getattr(client, "locale", None))
-        if from_client:
-            return from_client
+        chosen = supported(getattr(current_user, "language", None)) \
+            or supported(getattr(getattr(current_user, "client", None), "locale", None))
     else:
-        remembered = supported(session.get(LANGUAGE_KEY))
-        if remembered:
-            return remembered
-    return request.accept_languages.best_match(SUPPORTED, default=DEFAULT)
+        chosen = supported(session.get(LANGUAGE_KEY))
+    return chosen or request.accept_languages.best_match(SUPPORTED, default=DEFAULT)
 
 
 def html_lang() -> str:
