@@ -272,9 +272,8 @@ def vendor():
         if not errors:
             flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
             return redirect(url_for("admin.vendor"))
-        for error in errors:
-            if not apply_error(form, error):
-                raise error
+        for error in errors:  # domain errors only: save_checked raises any other
+            apply_error(form, error)
     return _vendor_page(form, 422)
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import batch, billing, storage
@@ -34,7 +34,7 @@ from .common import (
 )
 from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows
 from .language import ui_locale
-from .listing import like_pattern, paginate, paginate_list, search_text
+from .listing import paginate, paginate_list, search_text, searched
 
 blueprint = Blueprint("finance", __name__, url_prefix="/finance")
 #: blank rows offered for volume-discount tiers and extra roles on the rate-card form
@@ -119,12 +119,8 @@ def documents():
     status = request.args.get("status", "")
     if status and status not in billing.INVOICE_STATUSES:
         errors["status"] = _("Choose one of the statuses offered.")
-    statement = select(Invoice).join(Client, Client.id == Invoice.client_id).options(selectinload(Invoice.client))
-    if search:
-        pattern = like_pattern(search)
-        statement = statement.where(or_(Invoice.number.ilike(pattern, escape="\\"),
-                                        Client.code.ilike(pattern, escape="\\"),
-                                        Client.name.ilike(pattern, escape="\\")))
+    statement = searched(select(Invoice).join(Client, Client.id == Invoice.client_id)
+                         .options(selectinload(Invoice.client)), search, Invoice.number, Client.code, Client.name)
     if period and "period" not in errors:
         statement = statement.where(Invoice.period == period)
     if status and "status" not in errors:
@@ -254,10 +250,6 @@ def credit_note(number: str):
 # --- the rate card -----------------------------------------------------------------------
 
 
-def _currencies() -> list[str]:
-    return list(db.session.scalars(select(RateCard.currency).distinct().order_by(RateCard.currency)))
-
-
 def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None:
     """Start a new version from the card in force (or the seed values when there is none)."""
     amount = lambda minor: Money.from_minor(minor, currency).amount
@@ -276,13 +268,14 @@ def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None
 
 
 def _rate_card_page(currency: str, form: RateCardForm, status: int = 200):
+    currencies = db.session.scalars(select(RateCard.currency).distinct().order_by(RateCard.currency)).all()
     versions = db.session.scalars(
         select(RateCard).where(RateCard.currency == currency).order_by(RateCard.version.desc())).all()
     quote_counts = dict(db.session.execute(
         select(Quote.rate_card_id, func.count(Quote.id)).join(RateCard, RateCard.id == Quote.rate_card_id)
         .where(RateCard.currency == currency).group_by(Quote.rate_card_id)).all())
     return render_template(
-        "finance/rate_card.html", currency=currency, currencies=_currencies(), card=card_today(currency),
+        "finance/rate_card.html", currency=currency, currencies=currencies, card=card_today(currency),
         versions=versions, quote_counts=quote_counts, form=form, today=today(), ui_locale=ui_locale(),
     ), status
 

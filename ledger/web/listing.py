@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.sql import Select
 
 from ..extensions import db
@@ -74,10 +74,13 @@ def search_text() -> tuple[str, str | None]:
     return raw[:MAX_SEARCH], _("The search was cut to its first %(count)d characters.") % {"count": MAX_SEARCH}
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, its own ``%`` and ``_`` taken literally (escape ``\\``)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def searched(statement: Select, search: str, *columns: Any) -> Select:
+    """The rows where any of ``columns`` holds ``search`` (all rows for an empty one), case aside; the
+    search's own ``%`` and ``_`` are taken literally (escaped with ``\\``)."""
+    if not search:
+        return statement
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return statement.where(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
 
 
 def chosen_sort(allowed: Sequence[str], default: str) -> Sort:

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import billing
@@ -62,7 +62,7 @@ from .forms import (
     choices,
     in_zone,
 )
-from .listing import like_pattern, paginate, paginate_list, search_text
+from .listing import paginate, paginate_list, search_text, searched
 
 blueprint = Blueprint("manager", __name__)
 MANAGERS = ("account_manager",)
@@ -74,11 +74,7 @@ LOW_BALANCE = 5
 @roles(*MANAGERS)
 def clients():
     search, cut = search_text()
-    statement = visible_clients(current_user)
-    if search:
-        pattern = like_pattern(search)
-        statement = statement.where(or_(Client.code.ilike(pattern, escape="\\"),
-                                        Client.name.ilike(pattern, escape="\\")))
+    statement = searched(visible_clients(current_user), search, Client.code, Client.name)
     listing = paginate(statement, CLIENT_SORTS, "code", Client.id)
     rows = [(client, balances.balance(db.session, client, today())) for client in listing.items]
     return render_template("manager/clients.html", rows=rows, listing=listing, search=search, cut=cut,

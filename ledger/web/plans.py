@@ -82,7 +82,7 @@ def create_plan():
     if form.validate_on_submit():
         try:
             with db.session.begin_nested():
-                version = _add(form.body())
+                version = sla.add_plan_version(db.session, **NewSupportPlan.model_validate(form.body()).plan_fields())
             flash(_("Version %(version)s of support plan %(code)s is in force from %(day)s.", version=version.version,
                     code=version.plan.code, day=version.effective_from.isoformat()), "info")
             return redirect(url_for("plans.plans"))
@@ -93,10 +93,6 @@ def create_plan():
             info = domain_info(error)
             form.show(ValidationError(info.template or info.message, info.field, **info.params))
     return _plans_page(form, 422)
-
-
-def _add(body: dict) -> SupportPlanVersion:
-    return sla.add_plan_version(db.session, **NewSupportPlan.model_validate(body).plan_fields())
 
 
 def plan_name(client: Client) -> str:
