@@ -16,7 +16,7 @@ from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import save_checked, transaction
-from .common import apply_error, attempt, confirmation, role_title, role_titles, roles, today
+from .common import apply_error, attempt, confirmation, role_title, roles, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -44,8 +44,7 @@ def _with_choices(form: UserForm) -> UserForm:
 
 def _users_page(form: UserForm, status: int = 200):
     people = db.session.scalars(select(User).order_by(User.role, User.email)).all()
-    return render_template("admin/users.html", people=people, form=form, titles=role_titles(),
-                           hint=PASSWORD_HINT), status
+    return render_template("admin/users.html", people=people, form=form, hint=PASSWORD_HINT), status
 
 
 @blueprint.get("/users")
@@ -70,7 +69,7 @@ def create_user():
 
 
 def _user_page(account: User, form: PasswordForm | None = None, status: int = 200):
-    return render_template("admin/user.html", account=account, titles=role_titles(), hint=PASSWORD_HINT,
+    return render_template("admin/user.html", account=account, hint=PASSWORD_HINT,
                            form=form or PasswordForm(formdata=None)), status
 
 
@@ -142,8 +141,7 @@ def _tokens_page(account: User | None, form: TokenForm | None = None, new_token:
     now = utcnow()
     rows = [(token, accounts.token_status(token, now)) for token in db.session.scalars(statement).all()]
     return render_template("admin/tokens.html", account=account, tokens=rows, new_token=new_token,
-                           form=form or TokenForm(formdata=None), titles=role_titles(),
-                           statuses=TOKEN_STATUSES), status
+                           form=form or TokenForm(formdata=None), statuses=TOKEN_STATUSES), status
 
 
 TOKEN_STATUSES = {"active": _l("active"), "expired": _l("expired"), "revoked": _l("revoked")}
@@ -243,10 +241,14 @@ def allow_a_logo_too_large(endpoint, values):
         request.max_content_length = VENDOR_FORM_MAX_BYTES
 
 
+def vendor_missing(vendor) -> list[str]:
+    """What the vendor's profile lacks for issuing, as the profile page names it ([] when complete)."""
+    return [str(VENDOR_LABELS[name]) for name in profile.missing_for_invoicing(vendor)]
+
+
 def _vendor_page(form: VendorForm, status: int = 200):
     vendor = profile.get_vendor(db.session, current_app.config)
-    missing = [VENDOR_LABELS[name] for name in profile.missing_for_invoicing(vendor)]
-    return render_template("admin/vendor.html", form=form, vendor=vendor, missing=missing,
+    return render_template("admin/vendor.html", form=form, vendor=vendor, missing=vendor_missing(vendor),
                            max_logo=profile.LOGO_MAX_BYTES // 1024), status
 
 

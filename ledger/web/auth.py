@@ -61,12 +61,9 @@ def lock_attempts(email: str, address: str) -> None:
 
 
 def too_many_failures(email: str, address: str) -> bool:
-    since = utcnow() - FAILURE_WINDOW
-    count = db.session.scalar(
-        select(func.count(LoginFailure.id)).where(
-            LoginFailure.at >= since, or_(LoginFailure.email == email, LoginFailure.address == address)
-        )
-    )
+    count = db.session.scalar(select(func.count(LoginFailure.id)).where(
+        LoginFailure.at >= utcnow() - FAILURE_WINDOW,
+        or_(LoginFailure.email == email, LoginFailure.address == address)))
     return count >= MAX_FAILURES
 
 

@@ -74,4 +74,5 @@ def history_csv(client: Client, *, portal: bool):
     rows += [(row.movement.effective_on.isoformat(), row.movement.kind, safe(describe_row(row.movement)),
               safe(row.movement.case), row.movement.quantity, row.balance) for row in history.rows]
     rows.append((end.isoformat(), "closing", safe(_("Closing balance")), "", "", history.closing))
-    return csv_download(CSV_COLUMNS, rows, f"{client.code}-incidents-{start.isoformat()}-{end.isoformat()}.csv")
+    return csv_download(CSV_COLUMNS, rows,
+                        f"{client.code}-incidents-{start.isoformat()}-{end.isoformat()}.csv")

@@ -141,7 +141,8 @@ def _run(view, once: bool, lock: bool, args, kwargs):
     return response
 
 
-def save_checked(action, fields: dict, checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
+def save_checked(action, fields: dict,
+                 checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
     """``action(**fields)`` in a savepoint, and [] once it ran; else the domain error of each field on its
     own, so a form shows every mistake at once, not the first.
 

@@ -207,11 +207,6 @@ def long_date(day: date | None, locale: str | None = None) -> str:
     return "" if day is None else format_date(day, format="medium", locale=locale or ui_locale())
 
 
-def when(moment: datetime | None, locale: str | None = None) -> str:
-    """An instant in the viewer's zone, the zone named: ``Dec 2, 2026, 2:30 PM EST``."""
-    return local_when(moment, None, locale)
-
-
 def hours(minutes: int) -> str:
     """Minutes as hours and minutes: ``12 h 30``."""
     whole, rest = divmod(int(minutes), 60)
@@ -256,15 +251,11 @@ def describe_activity(activity) -> str:
     return history.describe(activity, page_words(), viewer_zone())
 
 
-def role_titles() -> dict[str, str]:
-    """The title of each user role as the pages show it (the code is for the API and the database)."""
-    return {"account_manager": _("Account manager"), "finance": _("Finance"), "client": _("Client"),
-            "admin": _("Administrator")}
-
-
 def role_title(code: str | None) -> str:
-    """A user role's title: ``account_manager`` → ``Account manager``."""
-    return role_titles().get(code or "", label(code))
+    """A user role's title as the pages show it (the code is for the API and the database):
+    ``account_manager`` → ``Account manager``."""
+    return {"account_manager": _("Account manager"), "finance": _("Finance"), "client": _("Client"),
+            "admin": _("Administrator")}.get(code or "", label(code))
 
 
 def card_today(currency: str) -> RateCard | None:

@@ -18,8 +18,9 @@ from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
 from ..money import Money, is_currency
 from ..services import archive, exports, invoicing, payments, ratecards
-from ..services.vendor import get_vendor, missing_for_invoicing
+from ..services.vendor import get_vendor
 from . import receivables
+from .admin import vendor_missing
 from .boundary import transaction
 from .common import (
     attempt,
@@ -90,7 +91,7 @@ def invoices():
     return render_template(
         "finance/invoices.html", period=period, previews=previews, documents=documents,
         form=IssueForm(formdata=None, period=period), begun=first <= today(),
-        vendor_missing=_vendor_missing(),
+        vendor_missing=vendor_missing(get_vendor(db.session, current_app.config)),
         previous=(first - timedelta(days=1)).strftime("%Y-%m"),
         following=(first + timedelta(days=31)).strftime("%Y-%m"),
     )
@@ -119,8 +120,8 @@ def documents():
     status = request.args.get("status", "")
     if status and status not in billing.INVOICE_STATUSES:
         errors["status"] = _("Choose one of the statuses offered.")
-    statement = searched(select(Invoice).join(Client, Client.id == Invoice.client_id)
-                         .options(selectinload(Invoice.client)), search, Invoice.number, Client.code, Client.name)
+    statement = select(Invoice).join(Client, Client.id == Invoice.client_id).options(selectinload(Invoice.client))
+    statement = searched(statement, search, Invoice.number, Client.code, Client.name)
     if period and "period" not in errors:
         statement = statement.where(Invoice.period == period)
     if status and "status" not in errors:
@@ -133,14 +134,6 @@ def documents():
     return render_template("finance/documents.html", listing=listing, standings=found, search=search, cut=cut,
                            period=period, status=status, statuses=billing.INVOICE_STATUSES,
                            errors=errors), 400 if errors else 200
-
-
-def _vendor_missing() -> list[str]:
-    """What the vendor's profile lacks for issuing, as the profile page names it ([] when complete)."""
-    from .admin import VENDOR_LABELS
-
-    missing = missing_for_invoicing(get_vendor(db.session, current_app.config))
-    return [str(VENDOR_LABELS.get(name, name)) for name in missing]
 
 
 @blueprint.post("/invoices/issue")
@@ -173,7 +166,7 @@ def issue():
 
 
 def invoice_or_404(number: str, refusal: str | None = None) -> Invoice:
-    """The invoice or credit note ``number``, or 404; with a ``refusal``, a credit note is refused with 409."""
+    """The invoice or credit note ``number``, or 404; given a ``refusal``, a credit note gets a 409."""
     found = found_or_404(invoicing.find_invoice, number)
     if refusal is not None and found.kind != "invoice":
         abort(409, refusal)
@@ -256,7 +249,8 @@ def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None
     form.currency.data = currency
     form.effective_from.data = today() + timedelta(days=1)
     if card is not None:
-        prices = [amount(card.incident_price_minor), amount(card.overage_price_minor), amount(card.maintenance_fee_minor)]
+        prices = [amount(card.incident_price_minor), amount(card.overage_price_minor),
+                  amount(card.maintenance_fee_minor)]
         role_rows = [(r.code, r.title, amount(r.hourly_minor), amount(r.daily_minor)) for r in card.roles]
         tiers = [(t.min_hours, t.percent) for t in card.volume_discounts]
     else:

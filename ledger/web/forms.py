@@ -382,9 +382,11 @@ class TargetRow(Form):
     UNITS = ("", *TARGET_UNITS)
     severity = HiddenField()
     respond_amount = StringField(_l("Respond within"), validators=[Length(max=6)])
-    respond_unit = SelectField(_l("Respond unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS), default="")
+    respond_unit = SelectField(_l("Respond unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
+                               default="")
     resolve_amount = StringField(_l("Resolve within"), validators=[Length(max=6)])
-    resolve_unit = SelectField(_l("Resolve unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS), default="")
+    resolve_unit = SelectField(_l("Resolve unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
+                               default="")
 
 
 class PlanForm(FlaskForm):

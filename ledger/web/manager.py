@@ -209,8 +209,8 @@ def edit_billing(code: str):
     form = BillingForm() if request.method == "POST" else _billing_form(client)
     tax_errors: list[str] = []
     if form.validate_on_submit():
-        errors = save_checked(lambda **some: set_client_billing(db.session, client, **some), _typed_billing(form),
-                              {"vat_id": ("country",)})
+        errors = save_checked(lambda **some: set_client_billing(db.session, client, **some),
+                              _typed_billing(form), {"vat_id": ("country",)})
         if not errors:
             flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
                   % {"name": client.name}, "info")
@@ -221,7 +221,8 @@ def edit_billing(code: str):
                 tax_errors.append(error_text(info))  # the rows share one message, shown under the table
             elif not apply_error(form, error):
                 raise error
-    return render_template("manager/billing.html", client=client, form=form, tax_errors=tax_errors), form_status()
+    return render_template("manager/billing.html", client=client, form=form,
+                           tax_errors=tax_errors), form_status()
 
 
 def _billing_form(client: Client) -> BillingForm:
@@ -272,7 +273,8 @@ def open_case(code: str):
 
 
 #: the forms the case page logs work with, by the names the page knows them by
-CASE_FORMS = {"helpdesk_form": HelpdeskForm, "response_form": ResponseForm, "appointment_form": AppointmentForm}
+CASE_FORMS = {"helpdesk_form": HelpdeskForm, "response_form": ResponseForm,
+              "appointment_form": AppointmentForm}
 
 
 def _case_page(case: Case, status: int = 200, **forms):
@@ -445,7 +447,8 @@ def log_work(code: str):
         case = next((c for c in cases if c.number == form.case.data), None)
         with attempt(form):
             result = work.log_work(db.session, client, form.role.data, form.minutes.data,
-                                   form.performed_on.data, form.description.data, case=case, user=current_user)
+                                   form.performed_on.data, form.description.data, case=case,
+                                   user=current_user)
             flash(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
                     minutes=result.activity.minutes, billed=result.activity.billed_minutes,
                     prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes), "info")

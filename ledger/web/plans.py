@@ -82,7 +82,8 @@ def create_plan():
     if form.validate_on_submit():
         try:
             with db.session.begin_nested():
-                version = sla.add_plan_version(db.session, **NewSupportPlan.model_validate(form.body()).plan_fields())
+                fields = NewSupportPlan.model_validate(form.body()).plan_fields()
+                version = sla.add_plan_version(db.session, **fields)
             flash(_("Version %(version)s of support plan %(code)s is in force from %(day)s.", version=version.version,
                     code=version.plan.code, day=version.effective_from.isoformat()), "info")
             return redirect(url_for("plans.plans"))

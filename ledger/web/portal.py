@@ -41,15 +41,10 @@ from .listing import paginate
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
 
 
-def own_client():
-    """The signed-in client user's organisation."""
-    return current_user.client
-
-
 @blueprint.get("/")
 @roles("client")
 def dashboard():
-    client, on = own_client(), today()
+    client, on = current_user.client, today()
     balance = balances.balance(db.session, client, on)
     used = balances.incidents_used_since(db.session, client, on - timedelta(days=billing.FORECAST_WINDOW_DAYS))
     monthly = monthly_usage(db.session, client, on)
@@ -70,19 +65,19 @@ def _month_label(month: str, locale: str) -> str:
 @blueprint.get("/history")
 @roles("client")
 def history():
-    return history_page(own_client(), url_for("portal.history_csv"), portal=True)
+    return history_page(current_user.client, url_for("portal.history_csv"), portal=True)
 
 
 @blueprint.get("/history.csv")
 @roles("client")
 def history_csv():
-    return balance_history.history_csv(own_client(), portal=True)
+    return balance_history.history_csv(current_user.client, portal=True)
 
 
 @blueprint.get("/cases")
 @roles("client")
 def cases():
-    client = own_client()
+    client = current_user.client
     listing = paginate(select(Case).where(Case.client_id == client.id).options(selectinload(Case.status_changes)),
                        CASE_SORTS, "-number", Case.id)
     return render_template("portal/cases.html", client=client, cases=listing.items, listing=listing,
@@ -101,7 +96,7 @@ INVOICE_SORTS = {"number": Invoice.id, "kind": Invoice.kind, "period": Invoice.p
 @roles("client")
 @transaction
 def open_case():
-    client, form = own_client(), ClientCaseForm()
+    client, form = current_user.client, ClientCaseForm()
     if form.validate_on_submit():
         with attempt(form):  # domain errors go beside their field
             case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
@@ -122,7 +117,7 @@ def case(number: str):
 @blueprint.get("/service-levels")
 @roles("client")
 def service_levels():
-    client = own_client()
+    client = current_user.client
     period = request.args.get("period") or today().strftime("%Y-%m")
     try:
         report = service_levels_of(db.session, client, period)
@@ -136,7 +131,7 @@ def service_levels():
 @blueprint.get("/quotes")
 @roles("client")
 def quotes_page():
-    client = own_client()
+    client = current_user.client
     listing = paginate(quotes.visible_quotes(current_user).where(Quote.client_id == client.id),
                        QUOTE_SORTS, "-number", Quote.id)
     return render_template("portal/quotes.html", client=client, quotes=listing.items, listing=listing,
@@ -168,7 +163,7 @@ def decide_quote(number: str, action: str):
 @blueprint.get("/invoices")
 @roles("client")
 def invoices():
-    client = own_client()
+    client = current_user.client
     everything = db.session.scalars(select(Invoice).where(Invoice.client_id == client.id)).all()
     listing = paginate(select(Invoice).where(Invoice.client_id == client.id), INVOICE_SORTS, "-number", Invoice.id)
     # what is outstanding counts every invoice, not only the page shown

@@ -49,7 +49,8 @@ def record_payment(number: str):
     if form.validate_on_submit():
         with attempt(form):
             payment = payments.record_payment(db.session, found, form.amount.data, form.paid_on.data,
-                                              form.method.data, form.reference.data, current_user, today=today())
+                                              form.method.data, form.reference.data, current_user,
+                                              today=today())
             shown = Money.from_minor(payment.amount_minor, found.currency).format(found.client.locale)
             flash(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number), "info")
             return redirect(url_for("finance.invoice", number=found.number))
@@ -133,8 +134,9 @@ def _aging_rows(as_of: date):
     for block in receivables.aging(db.session, as_of):
         for item in block.items:
             invoice, money = item.invoice, lambda minor, c=block.currency: str(Money.from_minor(minor, c))
-            yield (block.currency, item.bucket, invoice.client.code, billing.spreadsheet_safe(invoice.client.name),
-                   invoice.number, invoice.issued_on.isoformat(), invoice.due_on.isoformat(),
+            yield (block.currency, item.bucket, invoice.client.code,
+                   billing.spreadsheet_safe(invoice.client.name), invoice.number,
+                   invoice.issued_on.isoformat(), invoice.due_on.isoformat(),
                    max((as_of - invoice.due_on).days, 0), money(invoice.total_minor),
                    money(item.standing.amount_paid), money(item.standing.amount_due), item.standing.status)
 
@@ -159,14 +161,16 @@ def _statement_of(client) -> receivables.Statement:
 @roles("finance")
 def statement(code: str):
     client = client_or_404(code)
-    return render_template("receivables/statement.html", client=client, statement=_statement_of(client), portal=False)
+    return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
+                           portal=False)
 
 
 @blueprint.get("/portal/statement")
 @roles("client")
 def portal_statement():
     client = current_user.client
-    return render_template("receivables/statement.html", client=client, statement=_statement_of(client), portal=True)
+    return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
+                           portal=True)
 
 
 @blueprint.get("/statements/<code>.pdf")
