@@ -16,10 +16,11 @@ from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import save_checked, transaction
-from .common import apply_error, attempt, confirmation, role_title, roles, today
+from .common import apply_error, attempt, confirmation, only_for, role_title, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+only_for(blueprint, "admin")
 PASSWORD_HINT = _l("At least %(count)s characters.", count=accounts.MIN_PASSWORD_LENGTH)
 
 
@@ -48,13 +49,11 @@ def _users_page(form: UserForm, status: int = 200):
 
 
 @blueprint.get("/users")
-@roles("admin")
 def users():
     return _users_page(_with_choices(UserForm(formdata=None)))
 
 
 @blueprint.post("/users")
-@roles("admin")
 @transaction
 def create_user():
     form = _with_choices(UserForm())
@@ -74,17 +73,16 @@ def _user_page(account: User, form: PasswordForm | None = None, status: int = 20
 
 
 @blueprint.get("/users/<int:user_id>")
-@roles("admin")
 def user(user_id: int):
     return _user_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
-@roles("admin")
 @transaction
 def set_active(user_id: int, action: str):
     account = db.get_or_404(User, user_id)
-    back = "user" if request.form.get("next") == "user" else "users"
+    back = url_for("admin.user", user_id=account.id) if request.form.get("next") == "user" \
+        else url_for("admin.users")
     if account.id == current_user.id and action == "deactivate":
         flash(_("You cannot deactivate yourself; ask another admin."), "error")
     else:
@@ -93,7 +91,7 @@ def set_active(user_id: int, action: str):
                 _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
                   email=account.email, role=role_title(account.role)),
                 _("An admin can reactivate the user later; the sessions ended now stay ended.")],
-                _back_to(back, account), button=_("Deactivate the user"))
+                back, button=_("Deactivate the user"))
             if asked is not None:
                 return asked
         accounts.set_active(db.session, account, action == "reactivate")
@@ -101,15 +99,10 @@ def set_active(user_id: int, action: str):
             flash(_("%(email)s is active again.", email=account.email), "info")
         else:
             flash(_("%(email)s is deactivated: they can no longer sign in or use their API tokens.", email=account.email), "info")
-    return redirect(_back_to(back, account))
-
-
-def _back_to(page: str, account: User) -> str:
-    return url_for("admin.user", user_id=account.id) if page == "user" else url_for("admin.users")
+    return redirect(back)
 
 
 @blueprint.post("/users/<int:user_id>/password")
-@roles("admin")
 @transaction
 def reset_password(user_id: int):
     account = db.get_or_404(User, user_id)
@@ -148,19 +141,16 @@ TOKEN_STATUSES = {"active": _l("active"), "expired": _l("expired"), "revoked": _
 
 
 @blueprint.get("/tokens")
-@roles("admin")
 def all_tokens():
     return _tokens_page(None)
 
 
 @blueprint.get("/users/<int:user_id>/tokens")
-@roles("admin")
 def tokens(user_id: int):
     return _tokens_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/tokens")
-@roles("admin")
 @transaction
 def create_token(user_id: int):
     """A new token, shown in this response only: it is kept nowhere but as a hash (not in the session)."""
@@ -176,7 +166,6 @@ def create_token(user_id: int):
 
 
 @blueprint.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
-@roles("admin")
 @transaction
 def revoke_token(user_id: int, token_id: int):
     account = db.get_or_404(User, user_id)
@@ -262,7 +251,6 @@ def _typed_profile(form: VendorForm) -> dict:
 
 
 @blueprint.route("/vendor", methods=["GET", "POST"])
-@roles("admin")
 @transaction
 def vendor():
     if request.method == "GET":
@@ -280,7 +268,6 @@ def vendor():
 
 
 @blueprint.get("/vendor/logo")
-@roles("admin")
 def vendor_logo():
     """The stored logo's bytes with their media type; opened on its own it can run nothing."""
     saved = profile.get_vendor(db.session, current_app.config)
@@ -293,7 +280,6 @@ def vendor_logo():
 
 
 @blueprint.post("/vendor/logo/remove")
-@roles("admin")
 @transaction
 def remove_vendor_logo():
     saved = profile.get_vendor(db.session, current_app.config)

@@ -80,14 +80,6 @@ def _replay(nonce: str):
     return redirect(use.result_url or request.path)
 
 
-def _acted(response) -> bool:
-    """Whether the view acted: it redirected, or created something and shows it (201).
-
-    A form shown again with its errors, a preview or a confirmation page leaves the token unused.
-    """
-    return response.status_code == 201 or 300 <= response.status_code < 400
-
-
 def transaction(view=None, *, once: bool = True, batch: bool = False):
     """One transaction for a page request, committed once; a POST also takes the write lock and
     (unless ``once=False``) consumes the form's one-time token, so a replay posts nothing.
@@ -134,7 +126,9 @@ def _run(view, once: bool, lock: bool, args, kwargs):
         db.session.rollback()
         return _replay(nonce) or redirect(request.path)
     response = current_app.make_response(view(*args, **kwargs))
-    if _acted(response):
+    # the view acted when it redirected, or created something and shows it (201); a form shown again
+    # with its errors, a preview or a confirmation page leaves the token unused
+    if response.status_code == 201 or 300 <= response.status_code < 400:
         use.result_url = response.location or request.path
     else:
         db.session.delete(use)

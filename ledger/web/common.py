@@ -11,7 +11,7 @@ from functools import wraps
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_datetime_format
-from flask import abort, current_app, flash, has_request_context, render_template, request
+from flask import Blueprint, abort, current_app, flash, has_request_context, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -61,6 +61,11 @@ def roles(*allowed: str):
         return wrapper
 
     return decorator
+
+
+def only_for(blueprint: Blueprint, *allowed: str) -> None:
+    """Every page of ``blueprint`` asks for sign-in and one of the ``allowed`` roles, as ``roles`` does."""
+    blueprint.before_request(roles(*allowed)(lambda: None))
 
 
 def client_or_404(code: str) -> Client:

@@ -30,7 +30,7 @@ from .common import (
     download,
     error_text,
     found_or_404,
-    roles,
+    only_for,
     today,
 )
 from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows
@@ -38,6 +38,7 @@ from .language import ui_locale
 from .listing import paginate, paginate_list, search_text, searched
 
 blueprint = Blueprint("finance", __name__, url_prefix="/finance")
+only_for(blueprint, "finance")
 #: blank rows offered for volume-discount tiers and extra roles on the rate-card form
 SPARE_TIERS, SPARE_ROLES = 2, 1
 
@@ -45,14 +46,9 @@ SPARE_TIERS, SPARE_ROLES = 2, 1
 # --- the month: preview, issue, issued documents -----------------------------------------
 
 
-def last_month() -> str:
-    """The period before the current one, ``YYYY-MM``."""
-    return (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-
-
 def _period(raw: str | None) -> str:
     """A ``YYYY-MM`` period from the query or form (last month when absent); 400 when malformed."""
-    period = (raw or "").strip() or last_month()
+    period = (raw or "").strip() or (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     try:
         return str(billing.Period.parse(period))
     except billing.RuleViolation as error:
@@ -79,7 +75,6 @@ def _preview(client: Client, period: str, issued: Invoice | None) -> Preview:
 
 
 @blueprint.get("/invoices")
-@roles("finance")
 def invoices():
     period = _period(request.args.get("period"))
     # invoices first, then credit notes, each in number order
@@ -106,7 +101,6 @@ DOCUMENT_KEYS = {"number": lambda d: d.number, "kind": lambda d: d.kind, "client
 
 
 @blueprint.get("/documents")
-@roles("finance")
 def documents():
     """Every invoice and credit note, of all months and clients: searched, filtered, sorted, in pages."""
     search, cut = search_text()
@@ -137,7 +131,6 @@ def documents():
 
 
 @blueprint.post("/invoices/issue")
-@roles("finance")
 @transaction(batch=True)  # the run commits client by client in its own session
 def issue():
     form = IssueForm()
@@ -174,7 +167,6 @@ def invoice_or_404(number: str, refusal: str | None = None) -> Invoice:
 
 
 @blueprint.get("/invoices/<number>/pdf")
-@roles("finance")
 def invoice_pdf(number: str):
     invoice = invoice_or_404(number)
     try:
@@ -208,13 +200,11 @@ def invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: i
 
 
 @blueprint.get("/invoices/<number>")
-@roles("finance")
 def invoice(number: str):
     return invoice_page(invoice_or_404(number))
 
 
 @blueprint.post("/invoices/<number>/credit-notes")
-@roles("finance")
 @transaction
 def credit_note(number: str):
     found = invoice_or_404(number, "Only an invoice can be credited.")
@@ -282,7 +272,6 @@ def _currency_arg() -> str:
 
 
 @blueprint.get("/rate-card")
-@roles("finance")
 def rate_card():
     currency = _currency_arg()
     form = RateCardForm(formdata=None)
@@ -291,7 +280,6 @@ def rate_card():
 
 
 @blueprint.post("/rate-card")
-@roles("finance")
 @transaction
 def create_rate_card():
     form = RateCardForm()
@@ -319,7 +307,6 @@ def create_rate_card():
 
 
 @blueprint.get("/export.csv")
-@roles("finance")
 def export():
     period = _period(request.args.get("period"))
     return download(exports.export_csv(db.session, period), "text/csv", f"invoices-{period}.csv")

@@ -69,9 +69,7 @@ class ChainedDomain(Domain):
     """The catalogues as documents read them: ``fr_CA`` on top of ``fr`` (Babel's loader picks only one)."""
 
     def get_translations(self):
-        if not has_request_context():
-            return translations(DEFAULT)
-        return translations(str(get_locale() or DEFAULT))
+        return translations(str(get_locale() or DEFAULT) if has_request_context() else DEFAULT)
 
 
 def init_app(app: Flask) -> None:

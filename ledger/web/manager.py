@@ -92,7 +92,6 @@ def client(code: str):
     client = client_or_404(code)
     on = today()
     balance = balances.balance(db.session, client, on)
-    term = current_term(client, on)
     history = db.session.scalars(
         select(Activity).where(Activity.client_id == client.id)
         .options(selectinload(Activity.case), selectinload(Activity.waiver))
@@ -102,8 +101,8 @@ def client(code: str):
     client_quotes = db.session.scalars(
         select(Quote).where(Quote.client_id == client.id).order_by(Quote.id.desc())).all()
     return render_template(
-        "manager/client.html", client=client, balance=balance, term=term, history=history,
-        describe=describe_activity, cases=cases, quotes=client_quotes, today=on,
+        "manager/client.html", client=client, balance=balance, term=current_term(client, on), history=history,
+        describe=describe_activity, cases=cases, quotes=client_quotes,
         waivable=support.waivable(db.session, history, on),
         forecast=billing.rollover_forecast(balance.available),
         quote_state=lambda q: quotes.state_on(q, on),
@@ -228,13 +227,10 @@ def edit_billing(code: str):
 def _billing_form(client: Client) -> BillingForm:
     """The form filled with the client's details; a client without named taxes shows its one rate."""
     taxes = [{"name": t.name, "rate": t.rate} for t in tax_components(client) if t.rate or client.taxes]
-    form = BillingForm(formdata=None, data={
+    return BillingForm(formdata=None, data={  # blank tax rows up to the form's min_entries
         "country": client.country, "vat_id": client.vat_id, "billing_emails": "\n".join(client.billing_emails or []),
         "payment_terms_days": client.payment_terms_days, "purchase_order": client.purchase_order,
         "reverse_charge": client.reverse_charge, "taxes": taxes})
-    while len(form.taxes) < 4:
-        form.taxes.append_entry()
-    return form
 
 
 def _billing_details(form: BillingDetailsForm) -> dict:

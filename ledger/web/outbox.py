@@ -11,10 +11,11 @@ from ..extensions import db
 from ..models import MAIL_STATES, OutboxMessage, utcnow
 from ..services import mail
 from .boundary import transaction
-from .common import roles
+from .common import only_for
 from .listing import paginate
 
 blueprint = Blueprint("outbox", __name__, url_prefix="/finance/outbox")
+only_for(blueprint, "finance")
 #: the columns the outbox may be sorted by
 SORTS = {"queued": OutboxMessage.created_at, "subject": OutboxMessage.subject, "state": OutboxMessage.state,
          "attempts": OutboxMessage.attempts}
@@ -25,7 +26,6 @@ class ResendForm(FlaskForm):
 
 
 @blueprint.get("/")
-@roles("finance")
 @transaction
 def index():
     state = request.args.get("state", "")
@@ -39,7 +39,6 @@ def index():
 
 
 @blueprint.post("/<int:message_id>/resend")
-@roles("finance")
 @transaction
 def resend(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)

@@ -3,6 +3,7 @@ a plan or a new version. The form is read by the API's own body model, so both r
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pydantic
@@ -18,10 +19,11 @@ from ..extensions import db
 from ..models import SEVERITIES, Client, SupportPlan, SupportPlanVersion
 from ..services import sla
 from .boundary import transaction
-from .common import domain_info, roles, today
+from .common import domain_info, only_for, today
 from .forms import HOURS_ROWS, UNIT_LABELS, PlanForm, set_rows
 
 blueprint = Blueprint("plans", __name__, url_prefix="/finance/support-plans")
+only_for(blueprint, "finance")
 
 
 def fill_from(form: PlanForm, terms: sla.PlanTerms) -> None:
@@ -51,18 +53,16 @@ def _plans_page(form: PlanForm, status: int = 200):
             .order_by(SupportPlan.code, SupportPlanVersion.version)):
         versions.setdefault(code, []).append(version)
     codes = dict(db.session.execute(select(SupportPlan.id, SupportPlan.code)).all())
-    clients: dict[str, int] = {}
+    clients: Counter[str] = Counter()
     for plan_id, count in db.session.execute(select(Client.support_plan_id, func.count(Client.id))
                                              .group_by(Client.support_plan_id)):
-        code = codes.get(plan_id, sla.DEFAULT_PLAN)  # no plan of its own: the default one
-        clients[code] = clients.get(code, 0) + count
+        clients[codes.get(plan_id, sla.DEFAULT_PLAN)] += count  # no plan of its own: the default one
     return render_template("plans/plans.html", plans=sla.list_plans(db.session, on), versions=versions,
                            clients=clients, shifts_of=shifts_of, form=form, today=on,
                            unit_labels=UNIT_LABELS), status
 
 
 @blueprint.get("")
-@roles("finance")
 def plans():
     form = PlanForm(formdata=None)
     start = request.args.get("from")
@@ -75,7 +75,6 @@ def plans():
 
 
 @blueprint.post("")
-@roles("finance")
 @transaction
 def create_plan():
     form = PlanForm()

@@ -15,9 +15,10 @@ from ..extensions import db
 from ..money import Money, is_currency
 from ..services import reconciliation
 from .boundary import ONCE_FIELD, transaction
-from .common import roles, today
+from .common import only_for, today
 
 blueprint = Blueprint("reconciliation", __name__)
+only_for(blueprint, "finance")
 #: the body limit of the upload and of its confirmation (which carries the file's text again);
 #: above the file's own limit, so a file too big is refused by name, not with a bare 413
 UPLOAD_BODY_LIMIT = 2 * bankcsv.MAX_BYTES + 64 * 1024
@@ -42,13 +43,11 @@ def _page(form: BankFileForm, errors: list[str] | None = None, status: int = 200
 
 
 @blueprint.get("/finance/reconciliation")
-@roles("finance")
 def index():
     return _page(BankFileForm(formdata=None, currency=current_app.config.get("HOME_CURRENCY", "USD")))
 
 
 @blueprint.post("/finance/reconciliation")
-@roles("finance")
 @transaction
 def upload():
     if request.form.get("confirmed") == "yes":
