@@ -21,9 +21,7 @@ blueprint = Blueprint("web", __name__)
 
 @blueprint.get("/")
 def index():
-    if current_user.is_authenticated:
-        return redirect(auth.home_for(current_user))
-    return redirect(url_for("auth.sign_in"))
+    return redirect(auth.home_for(current_user) if current_user.is_authenticated else url_for("auth.sign_in"))
 
 
 @login_manager.user_loader
@@ -72,8 +70,7 @@ def init_app(app: Flask) -> None:
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount,
         long_date=common.long_date, when=common.local_when, hours=common.hours, local_when=common.local_when,
         label=common.label, role_title=common.role_title, viewer_zone=common.viewer_zone,
-        # an invoice's status is one of the stored codes
-        status_label=common.label, rate_card_titles=common.rate_card_titles,
+        rate_card_titles=common.rate_card_titles,
     )
     app.jinja_env.globals["support_plan_of"] = plans.plan_name
 
@@ -109,7 +106,7 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException):
         if request.path.startswith("/api/"):
             return api_error(error)
-        if error.code in (301, 302, 303, 307, 308) or error.code is None or error.code < 400:
+        if error.code is None or error.code < 400:  # a redirect, not an error
             return error
         return render_template("errors/error.html", code=error.code, title=_(error.name),
                                message=error.description), error.code

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
 
 from ..extensions import db
 from ..models import LoginFailure
@@ -14,27 +11,12 @@ from ..services import users as accounts
 from . import auth
 from .boundary import transaction
 from .common import attempt
-from .forms import _, _l, choices
+from .forms import OwnPasswordForm, PreferencesForm, _, choices
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
 #: each language in its own words (a reader who cannot read the current page still finds theirs)
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "fr": "Français", "fr_CA": "Français (Canada)"}
-
-
-class PreferencesForm(FlaskForm):
-    # validated by the service, so an unknown value is refused with a message naming the choices
-    language = SelectField(_l("Language"), validate_choice=False, default="")
-    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="")
-
-
-class OwnPasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[
-        DataRequired(_l("Type your current password.")), Length(max=200)])
-    new_password = PasswordField(_l("New password"), validators=[
-        DataRequired(_l("Type the new password.")), Length(max=200)])
-    repeat_password = PasswordField(_l("New password again"), validators=[
-        DataRequired(_l("Type the new password again.")), Length(max=200)])
 
 
 def _preferences_form(formdata=None) -> PreferencesForm:

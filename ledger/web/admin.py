@@ -16,7 +16,7 @@ from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import save_checked, transaction
-from .common import apply_error, attempt, confirmation, only_for, role_title, today
+from .common import allow_upload, apply_error, attempt, confirmation, only_for, role_title, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -199,6 +199,7 @@ VENDOR_LABELS = {
 }
 #: the largest upload the profile form reads: a bigger logo still reaches the view, to be refused beside its field
 VENDOR_FORM_MAX_BYTES = 4 * profile.LOGO_MAX_BYTES
+allow_upload(blueprint, "admin.vendor", VENDOR_FORM_MAX_BYTES)
 #: a logo opened on its own runs nothing: no script, no plugin, no fetch (an SVG may hold script)
 LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 LOGO_FILE_NAMES = {"image/png": "logo.png", "image/jpeg": "logo.jpg", "image/svg+xml": "logo.svg"}
@@ -220,14 +221,6 @@ class VendorForm(FlaskForm):
 
     TEXT = ("legal_name", "address", "country", "vat_id", "registration", "iban", "bic", "bank_account",
             "email", "phone")
-
-
-@blueprint.url_value_preprocessor
-def allow_a_logo_too_large(endpoint, values):
-    """Let an oversized logo reach the profile form (runs before the CSRF check reads the body), so it is
-    refused beside its field rather than with a bare 413."""
-    if endpoint == "admin.vendor" and request.method == "POST":
-        request.max_content_length = VENDOR_FORM_MAX_BYTES
 
 
 def vendor_missing(vendor) -> list[str]:

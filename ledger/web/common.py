@@ -68,6 +68,16 @@ def only_for(blueprint: Blueprint, *allowed: str) -> None:
     blueprint.before_request(roles(*allowed)(lambda: None))
 
 
+def allow_upload(blueprint: Blueprint, endpoint: str, limit: int) -> None:
+    """Let a POST to ``endpoint`` carry up to ``limit`` bytes, set before the CSRF check reads the body, so a
+    file too big still reaches the view, to be refused by name rather than with a bare 413."""
+
+    @blueprint.url_value_preprocessor
+    def allow(found: str | None, values) -> None:
+        if found == endpoint and request.method == "POST":
+            request.max_content_length = limit
+
+
 def client_or_404(code: str) -> Client:
     """The client the signed-in user may see, or 404 — never a hint that another exists."""
     try:
@@ -167,14 +177,11 @@ def confirm_decision(quote, action: str, back: str):
     """The confirmation step before a quote is accepted or declined (both are final)."""
     total = Money.from_minor(quote.total_minor, quote.client.currency).format(quote.client.locale)
     names = {"number": quote.number, "client": quote.client.name, "total": total}
-    if action == "accept":
-        title, summary, button = (_("Accept quote %(number)s", **names),
-                                  _("Accept quote %(number)s for %(client)s, total %(total)s.", **names),
-                                  _("Accept the quote"))
-    else:
-        title, summary, button = (_("Decline quote %(number)s", **names),
-                                  _("Decline quote %(number)s for %(client)s, total %(total)s.", **names),
-                                  _("Decline the quote"))
+    accept = action == "accept"
+    title = _("Accept quote %(number)s", **names) if accept else _("Decline quote %(number)s", **names)
+    summary = (_("Accept quote %(number)s for %(client)s, total %(total)s.", **names) if accept
+               else _("Decline quote %(number)s for %(client)s, total %(total)s.", **names))
+    button = _("Accept the quote") if accept else _("Decline the quote")
     return confirmation(title, [summary, _("The decision is final: it cannot be changed afterwards.")], back,
                         button=button)
 
@@ -201,10 +208,9 @@ def money_amount(amount, currency: str, locale: str) -> str:
 def viewer_zone() -> str:
     """The zone the signed-in user reads times in: their own, else their organisation's, else UTC."""
     user = current_user if has_request_context() else None
-    zone = None
-    if user is not None and getattr(user, "is_authenticated", False):
-        zone = user.time_zone or (user.client.time_zone if user.client is not None else None)
-    return zone or "UTC"
+    if user is None or not getattr(user, "is_authenticated", False):
+        return "UTC"
+    return user.time_zone or (user.client.time_zone if user.client is not None else None) or "UTC"
 
 
 def long_date(day: date | None, locale: str | None = None) -> str:

@@ -12,16 +12,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext  # noqa: F401  (the pages' plurals import it from here)
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
     DecimalField,
+    EmailField,
     FieldList,
     Form,
     FormField,
     HiddenField,
     IntegerField,
+    PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -260,6 +263,29 @@ class HistoryFilterForm(Form):
     kind = SelectMultipleField(_l("Kinds"), validate_choice=True)
 
 
+# --- signing in and one's own settings ---------------------------------------------------------
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class PreferencesForm(FlaskForm):
+    # validated by the service, so an unknown value is refused with a message naming the choices
+    language = SelectField(_l("Language"), validate_choice=False, default="")
+    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="")
+
+
+class OwnPasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[
+        DataRequired(_l("Type your current password.")), Length(max=200)])
+    new_password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Type the new password.")), Length(max=200)])
+    repeat_password = PasswordField(_l("New password again"), validators=[
+        DataRequired(_l("Type the new password again.")), Length(max=200)])
+
+
 # --- finance: the month's batch, credit notes, payments, the rate card ------------------------
 
 
@@ -282,6 +308,12 @@ class PaymentForm(FlaskForm):
 
 class ReversalForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A reversal needs a reason.")), Length(max=5000)])
+
+
+class BankFileForm(FlaskForm):
+    file = FileField("Bank CSV", validators=[FileRequired("Choose the bank's CSV export.")])
+    currency = StringField("Currency of lines without a currency column",
+                           validators=[DataRequired("Give a currency."), Length(min=3, max=3)])
 
 
 class RoleRow(Form):

@@ -16,7 +16,6 @@ from .. import billing
 from ..api.schemas import in_currency
 from ..businesstime import CASE_TRANSITIONS, RESOLUTIONS
 from ..errors import ValidationError
-from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import SEVERITIES, Activity, Case, Client, Quote, SupportPlan, utcnow
 from ..money import Money, is_currency
@@ -214,12 +213,12 @@ def edit_billing(code: str):
             flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
                   % {"name": client.name}, "info")
             return redirect(url_for("manager.client", code=client.code))
-        for error in errors:
-            info = describe_error(error)
-            if info is not None and info.field == "taxes":
+        for error in errors:  # domain errors only: save_checked raises any other
+            info = domain_info(error)
+            if info.field == "taxes":
                 tax_errors.append(error_text(info))  # the rows share one message, shown under the table
-            elif not apply_error(form, error):
-                raise error
+            else:
+                apply_error(form, error)
     return render_template("manager/billing.html", client=client, form=form,
                            tax_errors=tax_errors), form_status()
 
@@ -394,7 +393,8 @@ def waive(activity_id: int):
 def sell_bundle(code: str):
     client = client_or_404(code)
     form = BundleForm()
-    price = _incident_price(client)
+    card = card_today(client.currency)
+    price = None if card is None else Money.from_minor(card.incident_price_minor, client.currency).amount
     if request.method == "GET":
         form.purchased_on.data = today()
         form.unit_price.data = price
@@ -416,11 +416,6 @@ def sell_bundle(code: str):
             flash(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity), "info")
             return redirect(url_for("manager.client", code=client.code))
     return render_template("manager/bundle_new.html", client=client, form=form, price=price), form_status()
-
-
-def _incident_price(client: Client) -> Decimal | None:
-    card = card_today(client.currency)
-    return None if card is None else Money.from_minor(card.incident_price_minor, client.currency).amount
 
 
 def _role_choices(client: Client) -> list[tuple[str, str]]:

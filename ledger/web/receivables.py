@@ -89,10 +89,8 @@ def reverse_payment(payment_id: int):
 
 def _as_of() -> date:
     raw = (request.args.get("as_of") or "").strip()
-    if not raw:
-        return today()
     try:
-        return date.fromisoformat(raw)
+        return date.fromisoformat(raw) if raw else today()
     except ValueError:
         abort(400, "as_of is a date written YYYY-MM-DD.")
 
