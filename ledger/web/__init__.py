@@ -70,9 +70,8 @@ def init_app(app: Flask) -> None:
         once_field=boundary.once_field, money=common.money, money_amount=common.money_amount,
         long_date=common.long_date, when=common.local_when, hours=common.hours, local_when=common.local_when,
         label=common.label, role_title=common.role_title, viewer_zone=common.viewer_zone,
-        rate_card_titles=common.rate_card_titles,
+        rate_card_titles=common.rate_card_titles, support_plan_of=plans.plan_name,
     )
-    app.jinja_env.globals["support_plan_of"] = plans.plan_name
 
     @app.before_request
     def refuse_impossible_identifiers():

@@ -95,10 +95,9 @@ def set_active(user_id: int, action: str):
             if asked is not None:
                 return asked
         accounts.set_active(db.session, account, action == "reactivate")
-        if account.active:
-            flash(_("%(email)s is active again.", email=account.email), "info")
-        else:
-            flash(_("%(email)s is deactivated: they can no longer sign in or use their API tokens.", email=account.email), "info")
+        flash(_("%(email)s is active again.", email=account.email) if account.active else
+              _("%(email)s is deactivated: they can no longer sign in or use their API tokens.",
+                email=account.email), "info")
     return redirect(back)
 
 

@@ -41,17 +41,13 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="one-time form token")
 
 
-def once_token() -> str:
-    """A fresh one-time token for a form shown in the current page session ('' when signed out)."""
-    web_session = g.get("web_session")
-    if web_session is None:
-        return ""
-    return _serializer().dumps({"n": secrets.token_urlsafe(24), "s": web_session.id})
-
-
 def once_field() -> Markup:
-    """The hidden input carrying a fresh one-time token, for templates."""
-    return Markup('<input type="hidden" name="{}" value="{}">').format(ONCE_FIELD, once_token())
+    """The hidden input carrying a fresh one-time token for a form shown in the current page session
+    (empty when signed out), for templates."""
+    web_session = g.get("web_session")
+    token = "" if web_session is None else _serializer().dumps(
+        {"n": secrets.token_urlsafe(24), "s": web_session.id})
+    return Markup('<input type="hidden" name="{}" value="{}">').format(ONCE_FIELD, token)
 
 
 class FormExpired(BadRequest):

@@ -15,12 +15,12 @@ from .. import billing, storage
 from ..charts import bar_chart
 from ..extensions import db
 from ..models import Case, Invoice, Quote, utcnow
-from ..services import archive, balances, case_queue, einvoicing, quotes, support
+from ..services import archive, balances, case_queue, einvoicing, payments, quotes, support
 from ..services.clients import current_term
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
 from ..services.statement import service_levels as service_levels_of
-from . import balance_history, receivables
+from . import balance_history
 from .balance_history import history_page
 from .boundary import transaction
 from .common import (
@@ -155,11 +155,14 @@ def decide_quote(number: str, action: str):
 @blueprint.get("/invoices")
 def invoices():
     client = current_user.client
-    everything = db.session.scalars(select(Invoice).where(Invoice.client_id == client.id)).all()
-    listing = paginate(select(Invoice).where(Invoice.client_id == client.id), INVOICE_SORTS, "-number", Invoice.id)
-    # what is outstanding counts every invoice, not only the page shown
+    own = select(Invoice).where(Invoice.client_id == client.id)
+    listing = paginate(own, INVOICE_SORTS, "-number", Invoice.id)
+    # each invoice's standing, and what is outstanding: over every invoice, not only the page shown
+    everything = db.session.scalars(own).all()
+    found = payments.standings(db.session, everything, today())
+    outstanding = sum(found[doc.id].amount_due for doc in everything if doc.kind == "invoice")
     return render_template("portal/invoices.html", client=client, invoices=listing.items, listing=listing,
-                           **receivables.portal_invoices(client, everything))
+                           standings=found, outstanding=outstanding)
 
 
 @blueprint.get("/invoices/<number>/factur-x.xml")

@@ -183,10 +183,3 @@ def statement_pdf(code: str):
     found = _statement_of(client)
     return download(render_statement_pdf(found, current_app.config), "application/pdf",
                     f"statement-{client.code}-{found.start}-{found.end}.pdf")
-
-
-def portal_invoices(client, invoices: list[Invoice]) -> dict:
-    """What the portal's invoice list adds: each invoice's standing and the total outstanding."""
-    found = payments.standings(db.session, invoices, today())
-    outstanding = sum(found[doc.id].amount_due for doc in invoices if doc.kind == "invoice")
-    return {"standings": found, "outstanding": outstanding}
