@@ -27,11 +27,11 @@ def _preferences_form(formdata=None) -> PreferencesForm:
 
 
 def _page(preferences: PreferencesForm | None = None, password: OwnPasswordForm | None = None, status: int = 200):
-    organisation_zone = current_user.client.time_zone if current_user.client is not None else "UTC"
     return render_template(
         "account/settings.html", preferences=preferences or _preferences_form(),
         password=password or OwnPasswordForm(formdata=None), zones=sorted(accounts.time_zones()),
-        organisation_zone=organisation_zone, min_length=accounts.MIN_PASSWORD_LENGTH), status
+        organisation_zone=current_user.client.time_zone if current_user.client is not None else "UTC",
+        min_length=accounts.MIN_PASSWORD_LENGTH), status
 
 
 @blueprint.get("")

@@ -66,8 +66,7 @@ def sign_in():
         return redirect(home_for(current_user))
     form = SignInForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        address = request.remote_addr or "unknown"
+        email, address = form.email.data.strip().lower(), request.remote_addr or "unknown"
         lock_attempts(email, address)
         if too_many_failures(email, address):
             abort(429, "Too many failed sign-ins. Wait a minute and try again.")

@@ -48,10 +48,9 @@ def history_page(client: Client, csv_url: str, *, portal: bool):
     """The page: the filter, the opening balance, each row with the balance after it, the closing one."""
     form, start, end, kinds = _filter_form(client)
     history = balance_history(db.session, client, start, end, kinds, page_words(), viewer_zone())
-    status = 400 if form.errors else 200
     return render_template("history/balance.html", client=client, form=form, history=history, start=start,
                            end=end, labels=kind_labels(), csv_url=csv_url, portal=portal,
-                           describe=describe_row), status
+                           describe=describe_row), 400 if form.errors else 200
 
 
 def describe_row(movement: billing.Movement) -> str:

@@ -59,9 +59,7 @@ def html_lang() -> str:
 
 def ui_locale() -> str:
     """The locale the interface formats its own dates in: the page's (``en`` reads as ``en_US``)."""
-    if not has_request_context():
-        return "en_US"
-    chosen = str(get_locale() or DEFAULT)
+    chosen = str(get_locale() or DEFAULT) if has_request_context() else DEFAULT
     return "en_US" if chosen == "en" else chosen
 
 

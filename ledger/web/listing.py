@@ -50,8 +50,7 @@ class Listing:
 
     def link(self, **changes: Any) -> str:
         """This list's URL with ``changes`` to its query (``page``, ``sort``, a filter); None removes one."""
-        args = {name: value for name, value in request.args.items()}
-        args.update(changes)
+        args = {**request.args.to_dict(), **changes}
         kept = {name: value for name, value in args.items() if value not in (None, "")}
         return url_for(request.endpoint, **(request.view_args or {}), **kept)
 

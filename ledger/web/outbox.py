@@ -31,9 +31,7 @@ def index():
     state = request.args.get("state", "")
     if state and state not in MAIL_STATES:
         abort(400, f"state: one of {', '.join(MAIL_STATES)}")
-    query = select(OutboxMessage)
-    if state:
-        query = query.where(OutboxMessage.state == state)
+    query = select(OutboxMessage).where(OutboxMessage.state == state) if state else select(OutboxMessage)
     listing = paginate(query, SORTS, "-queued", OutboxMessage.id)
     return render_template("outbox/index.html", listing=listing, state=state, states=MAIL_STATES, form=ResendForm())
 

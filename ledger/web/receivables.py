@@ -30,11 +30,10 @@ def payment_panel(invoice: Invoice, form: PaymentForm | None = None) -> dict:
     """What the finance invoice page shows about payments: standing, payments, the forms."""
     if invoice.kind != "invoice":
         return {"standing": None}
-    if form is None:
-        form = PaymentForm(formdata=None, paid_on=today())
     rows = payments.payments_of(db.session, invoice)
     return {"standing": payments.standing(db.session, invoice, today()), "payments": rows,
-            "reversed": payments.reversed_ids(db.session, rows), "payment_form": form,
+            "reversed": payments.reversed_ids(db.session, rows),
+            "payment_form": form or PaymentForm(formdata=None, paid_on=today()),
             "reversal_form": ReversalForm(formdata=None)}
 
 
