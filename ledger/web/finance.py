@@ -264,16 +264,11 @@ def _rate_card_page(currency: str, form: RateCardForm, status: int = 200):
     ), status
 
 
-def _currency_arg() -> str:
+@blueprint.get("/rate-card")
+def rate_card():
     currency = (request.args.get("currency") or "USD").strip().upper()
     if not is_currency(currency):
         abort(400, f"{currency!r} is not an ISO 4217 currency code.")
-    return currency
-
-
-@blueprint.get("/rate-card")
-def rate_card():
-    currency = _currency_arg()
     form = RateCardForm(formdata=None)
     _fill_from(form, card_today(currency), currency)
     return _rate_card_page(currency, form)

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from flask import flash
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext  # noqa: F401  (the pages' plurals import it from here)
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
