@@ -21,11 +21,7 @@ blueprint = Blueprint("web", __name__)
 
 @blueprint.get("/")
 def index():
-    if current_user.is_authenticated:
-        from .auth import home_for
-
-        return redirect(home_for(current_user))
-    return redirect(url_for("auth.sign_in"))
+    return redirect(auth.home_for(current_user) if current_user.is_authenticated else url_for("auth.sign_in"))
 
 
 @login_manager.user_loader
@@ -55,6 +51,9 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 
 
 def init_app(app: Flask) -> None:
+    from ..api import MAX_ID
+    from ..api import blueprint as api
+    from ..api import http_error as api_error
     from . import account, admin, audit, finance, manager, outbox, plans, portal, receivables, reconciliation
 
     for module in (auth, manager, portal, finance, receivables, reconciliation, plans, outbox, admin, account, audit):
@@ -68,25 +67,20 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(common.plain_number, "plain")
     language.init_app(app)  # the i18n extension, with gettext in the page's language
     app.jinja_env.globals.update(
-        once_field=boundary.once_field, money=common.money, money_amount=common.money_amount, long_date=common.long_date, when=common.when, hours=common.hours,
-        local_when=common.local_when, label=common.label, role_title=common.role_title, viewer_zone=common.viewer_zone,
-        status_label=common.status_label, rate_card_titles=common.rate_card_titles,
+        once_field=boundary.once_field, money=common.money, money_amount=common.money_amount,
+        long_date=common.long_date, when=common.local_when, hours=common.hours, local_when=common.local_when,
+        label=common.label, role_title=common.role_title, viewer_zone=common.viewer_zone,
+        rate_card_titles=common.rate_card_titles, support_plan_of=plans.plan_name,
     )
-    app.jinja_env.globals["support_plan_of"] = plans.plan_name
 
     @app.before_request
     def refuse_impossible_identifiers():
         """A page path naming no possible row (a NUL byte, an id past the database's range) is a 404."""
-        from ..api import MAX_ID
-        from ..api import blueprint as api
-
         if request.blueprint == api.name:
             return  # the API answers these itself, with the field named
         for value in (request.view_args or {}).values():
             if (isinstance(value, str) and "\x00" in value) or (isinstance(value, int) and not 0 < value <= MAX_ID):
                 abort(404)
-
-    from ..api import blueprint as api
 
     @app.after_request
     def security_headers(response):
@@ -110,10 +104,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if request.path.startswith("/api/"):
-            from ..api import http_error as api_error
-
             return api_error(error)
-        if error.code in (301, 302, 303, 307, 308) or error.code is None or error.code < 400:
+        if error.code is None or error.code < 400:  # a redirect, not an error
             return error
         return render_template("errors/error.html", code=error.code, title=_(error.name),
                                message=error.description), error.code

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
 
 from ..extensions import db
 from ..models import LoginFailure
 from ..services import users as accounts
 from . import auth
 from .boundary import transaction
-from .common import apply_error
-from .forms import _, _l, choices
+from .common import attempt
+from .forms import OwnPasswordForm, PreferencesForm, _, choices
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
 #: each language in its own words (a reader who cannot read the current page still finds theirs)
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "fr": "Français", "fr_CA": "Français (Canada)"}
-
-
-class PreferencesForm(FlaskForm):
-    # validated by the service, so an unknown value is refused with a message naming the choices
-    language = SelectField(_l("Language"), validate_choice=False, default="")
-    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="")
-
-
-class OwnPasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[
-        DataRequired(_l("Type your current password.")), Length(max=200)])
-    new_password = PasswordField(_l("New password"), validators=[
-        DataRequired(_l("Type the new password.")), Length(max=200)])
-    repeat_password = PasswordField(_l("New password again"), validators=[
-        DataRequired(_l("Type the new password again.")), Length(max=200)])
 
 
 def _preferences_form(formdata=None) -> PreferencesForm:
@@ -45,11 +27,11 @@ def _preferences_form(formdata=None) -> PreferencesForm:
 
 
 def _page(preferences: PreferencesForm | None = None, password: OwnPasswordForm | None = None, status: int = 200):
-    organisation_zone = current_user.client.time_zone if current_user.client is not None else "UTC"
     return render_template(
         "account/settings.html", preferences=preferences or _preferences_form(),
         password=password or OwnPasswordForm(formdata=None), zones=sorted(accounts.time_zones()),
-        organisation_zone=organisation_zone, min_length=accounts.MIN_PASSWORD_LENGTH), status
+        organisation_zone=current_user.client.time_zone if current_user.client is not None else "UTC",
+        min_length=accounts.MIN_PASSWORD_LENGTH), status
 
 
 @blueprint.get("")
@@ -64,15 +46,11 @@ def settings():
 def save_preferences():
     form = _preferences_form(request.form)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                accounts.set_preferences(db.session, current_user, time_zone=(form.time_zone.data or "").strip() or None,
-                                         language=form.language.data or None)
+        with attempt(form):
+            accounts.set_preferences(db.session, current_user, time_zone=(form.time_zone.data or "").strip() or None,
+                                     language=form.language.data or None)
             flash(_("Your language and time zone are saved."), "info")
             return redirect(url_for("account.settings"))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _page(preferences=form, status=422)
 
 
@@ -87,17 +65,13 @@ def change_password():
         auth.lock_attempts(email, address)
         if auth.too_many_failures(email, address):
             abort(429, _("Too many wrong passwords. Wait a minute and try again."))
-        try:
-            with db.session.begin_nested():
-                accounts.change_own_password(db.session, current_user, form.current_password.data,
-                                             form.new_password.data, form.repeat_password.data)
+        with attempt(form):
+            accounts.change_own_password(db.session, current_user, form.current_password.data,
+                                         form.new_password.data, form.repeat_password.data)
             # every session ended, this one too: the browser that changed it stays signed in on a new one
             session[auth.SESSION_KEY] = accounts.start_session(db.session, current_user)
             flash(_("Your password is changed; you are signed out everywhere else."), "info")
             return redirect(url_for("account.settings"))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            if form.current_password.errors:
-                db.session.add(LoginFailure(email=email, address=address))  # committed with the 422 answer
+        if form.current_password.errors:
+            db.session.add(LoginFailure(email=email, address=address))  # committed with the 422 answer
     return _page(password=form, status=422)

@@ -15,12 +15,12 @@ from ..extensions import db
 from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
-from .boundary import errors_by_field, transaction
-from .common import apply_error, confirmation, role_titles, roles, today
+from .boundary import save_checked, transaction
+from .common import allow_upload, apply_error, attempt, confirmation, only_for, role_title, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
-ADMIN = ("admin",)
+only_for(blueprint, "admin")
 PASSWORD_HINT = _l("At least %(count)s characters.", count=accounts.MIN_PASSWORD_LENGTH)
 
 
@@ -37,7 +37,7 @@ class PasswordForm(FlaskForm):
 
 def _with_choices(form: UserForm) -> UserForm:
     """The role and client options (set here: wtforms 3.3 deprecates tuples given to the field's constructor)."""
-    form.role.choices = choices((role, role_titles().get(role, role)) for role in ROLES)
+    form.role.choices = choices((role, role_title(role)) for role in ROLES)
     clients = db.session.scalars(select(Client).order_by(Client.code)).all()
     form.client.choices = choices([("", "—")] + [(c.code, f"{c.code} · {c.name}") for c in clients])
     return form
@@ -45,98 +45,73 @@ def _with_choices(form: UserForm) -> UserForm:
 
 def _users_page(form: UserForm, status: int = 200):
     people = db.session.scalars(select(User).order_by(User.role, User.email)).all()
-    return render_template("admin/users.html", people=people, form=form, titles=role_titles(),
-                           hint=PASSWORD_HINT), status
+    return render_template("admin/users.html", people=people, form=form, hint=PASSWORD_HINT), status
 
 
 @blueprint.get("/users")
-@roles(*ADMIN)
 def users():
     return _users_page(_with_choices(UserForm(formdata=None)))
 
 
 @blueprint.post("/users")
-@roles(*ADMIN)
 @transaction
 def create_user():
     form = _with_choices(UserForm())
     if form.validate_on_submit():
         client = db.session.scalar(select(Client).where(Client.code == form.client.data)) if form.client.data else None
-        try:
-            with db.session.begin_nested():
-                created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
-                                               password=form.password.data)
-            flash(_("User %(email)s created (%(role)s).", email=created.email, role=role_titles().get(created.role, created.role)), "info")
+        with attempt(form):
+            created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
+                                           password=form.password.data)
+            flash(_("User %(email)s created (%(role)s).", email=created.email, role=role_title(created.role)), "info")
             return redirect(url_for("admin.users"))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _users_page(form, 422)
 
 
-def _user_or_404(user_id: int) -> User:
-    found = db.session.get(User, user_id)
-    if found is None:
-        abort(404)
-    return found
-
-
 def _user_page(account: User, form: PasswordForm | None = None, status: int = 200):
-    return render_template("admin/user.html", account=account, titles=role_titles(), hint=PASSWORD_HINT,
+    return render_template("admin/user.html", account=account, hint=PASSWORD_HINT,
                            form=form or PasswordForm(formdata=None)), status
 
 
 @blueprint.get("/users/<int:user_id>")
-@roles(*ADMIN)
 def user(user_id: int):
-    return _user_page(_user_or_404(user_id))
+    return _user_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
-@roles(*ADMIN)
 @transaction
 def set_active(user_id: int, action: str):
-    account = _user_or_404(user_id)
-    back = "user" if request.form.get("next") == "user" else "users"
+    account = db.get_or_404(User, user_id)
+    back = url_for("admin.user", user_id=account.id) if request.form.get("next") == "user" \
+        else url_for("admin.users")
     if account.id == current_user.id and action == "deactivate":
         flash(_("You cannot deactivate yourself; ask another admin."), "error")
     else:
         if action == "deactivate":
             asked = confirmation(_("Deactivate %(email)s", email=account.email), [
                 _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
-                  email=account.email, role=role_titles().get(account.role, account.role)),
+                  email=account.email, role=role_title(account.role)),
                 _("An admin can reactivate the user later; the sessions ended now stay ended.")],
-                _back_to(back, account), button=_("Deactivate the user"))
+                back, button=_("Deactivate the user"))
             if asked is not None:
                 return asked
         accounts.set_active(db.session, account, action == "reactivate")
-        if account.active:
-            flash(_("%(email)s is active again.", email=account.email), "info")
-        else:
-            flash(_("%(email)s is deactivated: they can no longer sign in or use their API tokens.", email=account.email), "info")
-    return redirect(_back_to(back, account))
-
-
-def _back_to(page: str, account: User) -> str:
-    return url_for("admin.user", user_id=account.id) if page == "user" else url_for("admin.users")
+        flash(_("%(email)s is active again.", email=account.email) if account.active else
+              _("%(email)s is deactivated: they can no longer sign in or use their API tokens.",
+                email=account.email), "info")
+    return redirect(back)
 
 
 @blueprint.post("/users/<int:user_id>/password")
-@roles(*ADMIN)
 @transaction
 def reset_password(user_id: int):
-    account = _user_or_404(user_id)
+    account = db.get_or_404(User, user_id)
     form = PasswordForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                accounts.change_password(db.session, account, form.password.data)
+        with attempt(form):
+            accounts.change_password(db.session, account, form.password.data)
             flash(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email), "info")
             return redirect(url_for("admin.user", user_id=account.id))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            account = _user_or_404(user_id)
+        account = db.get_or_404(User, user_id)
     return _user_page(account, form, 422)
 
 
@@ -158,50 +133,41 @@ def _tokens_page(account: User | None, form: TokenForm | None = None, new_token:
     now = utcnow()
     rows = [(token, accounts.token_status(token, now)) for token in db.session.scalars(statement).all()]
     return render_template("admin/tokens.html", account=account, tokens=rows, new_token=new_token,
-                           form=form or TokenForm(formdata=None), titles=role_titles(),
-                           statuses=TOKEN_STATUSES), status
+                           form=form or TokenForm(formdata=None), statuses=TOKEN_STATUSES), status
 
 
 TOKEN_STATUSES = {"active": _l("active"), "expired": _l("expired"), "revoked": _l("revoked")}
 
 
 @blueprint.get("/tokens")
-@roles(*ADMIN)
 def all_tokens():
     return _tokens_page(None)
 
 
 @blueprint.get("/users/<int:user_id>/tokens")
-@roles(*ADMIN)
 def tokens(user_id: int):
-    return _tokens_page(_user_or_404(user_id))
+    return _tokens_page(db.get_or_404(User, user_id))
 
 
 @blueprint.post("/users/<int:user_id>/tokens")
-@roles(*ADMIN)
 @transaction
 def create_token(user_id: int):
     """A new token, shown in this response only: it is kept nowhere but as a hash (not in the session)."""
-    account = _user_or_404(user_id)
+    account = db.get_or_404(User, user_id)
     form = TokenForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                token = accounts.create_token(db.session, account, name=form.name.data or "",
-                                              expires_on=form.expires.data, today=today())
+        with attempt(form):
+            token = accounts.create_token(db.session, account, name=form.name.data or "",
+                                          expires_on=form.expires.data, today=today())
             body, _status = _tokens_page(account, new_token=token)
             return body, 201, {"Cache-Control": "no-store", "Pragma": "no-cache"}
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _tokens_page(account, form, status=422)
 
 
 @blueprint.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
-@roles(*ADMIN)
 @transaction
 def revoke_token(user_id: int, token_id: int):
-    account = _user_or_404(user_id)
+    account = db.get_or_404(User, user_id)
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != account.id:
         abort(404)
@@ -232,6 +198,7 @@ VENDOR_LABELS = {
 }
 #: the largest upload the profile form reads: a bigger logo still reaches the view, to be refused beside its field
 VENDOR_FORM_MAX_BYTES = 4 * profile.LOGO_MAX_BYTES
+allow_upload(blueprint, "admin.vendor", VENDOR_FORM_MAX_BYTES)
 #: a logo opened on its own runs nothing: no script, no plugin, no fetch (an SVG may hold script)
 LOGO_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 LOGO_FILE_NAMES = {"image/png": "logo.png", "image/jpeg": "logo.jpg", "image/svg+xml": "logo.svg"}
@@ -255,18 +222,14 @@ class VendorForm(FlaskForm):
             "email", "phone")
 
 
-@blueprint.url_value_preprocessor
-def allow_a_logo_too_large(endpoint, values):
-    """Let an oversized logo reach the profile form (runs before the CSRF check reads the body), so it is
-    refused beside its field rather than with a bare 413."""
-    if endpoint == "admin.vendor" and request.method == "POST":
-        request.max_content_length = VENDOR_FORM_MAX_BYTES
+def vendor_missing(vendor) -> list[str]:
+    """What the vendor's profile lacks for issuing, as the profile page names it ([] when complete)."""
+    return [str(VENDOR_LABELS[name]) for name in profile.missing_for_invoicing(vendor)]
 
 
 def _vendor_page(form: VendorForm, status: int = 200):
     vendor = profile.get_vendor(db.session, current_app.config)
-    missing = [VENDOR_LABELS[name] for name in profile.missing_for_invoicing(vendor)]
-    return render_template("admin/vendor.html", form=form, vendor=vendor, missing=missing,
+    return render_template("admin/vendor.html", form=form, vendor=vendor, missing=vendor_missing(vendor),
                            max_logo=profile.LOGO_MAX_BYTES // 1024), status
 
 
@@ -280,35 +243,23 @@ def _typed_profile(form: VendorForm) -> dict:
 
 
 @blueprint.route("/vendor", methods=["GET", "POST"])
-@roles(*ADMIN)
 @transaction
 def vendor():
     if request.method == "GET":
         return _vendor_page(VendorForm(obj=profile.get_vendor(db.session, current_app.config)))
     form = VendorForm()
     if form.validate_on_submit():
-        fields = _typed_profile(form)
-
-        def save(**some):
-            return profile.update_vendor(db.session, current_app.config, **some)
-
-        errors = errors_by_field(save, fields, {"vat_id": ("country",)})
+        errors = save_checked(lambda **some: profile.update_vendor(db.session, current_app.config, **some),
+                              _typed_profile(form), {"vat_id": ("country",)})
         if not errors:
-            try:
-                with db.session.begin_nested():
-                    save(**fields)
-                flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
-                return redirect(url_for("admin.vendor"))
-            except Exception as error:
-                errors = [error]
-        for error in errors:
-            if not apply_error(form, error):
-                raise error
+            flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
+            return redirect(url_for("admin.vendor"))
+        for error in errors:  # domain errors only: save_checked raises any other
+            apply_error(form, error)
     return _vendor_page(form, 422)
 
 
 @blueprint.get("/vendor/logo")
-@roles(*ADMIN)
 def vendor_logo():
     """The stored logo's bytes with their media type; opened on its own it can run nothing."""
     saved = profile.get_vendor(db.session, current_app.config)
@@ -321,7 +272,6 @@ def vendor_logo():
 
 
 @blueprint.post("/vendor/logo/remove")
-@roles(*ADMIN)
 @transaction
 def remove_vendor_logo():
     saved = profile.get_vendor(db.session, current_app.config)

@@ -28,10 +28,8 @@ ACTIONS = {
 def _day(name: str, errors: dict) -> date | None:
     """The query's ``name`` as a day; a typed value that is not one is noted beside its field and ignored."""
     typed = (request.args.get(name) or "").strip()
-    if not typed:
-        return None
     try:
-        return date.fromisoformat(typed)
+        return date.fromisoformat(typed) if typed else None
     except ValueError:
         errors[name] = _("Type a date as YYYY-MM-DD; this one was left out.")
         return None

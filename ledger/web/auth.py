@@ -12,17 +12,14 @@ from datetime import timedelta
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, or_, select, text
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
 
 from ..extensions import db
 from ..models import LoginFailure, User, utcnow
 from ..services import users as accounts
 from .boundary import transaction
+from .forms import SignInForm
 from .language import LANGUAGE_KEY
 
 blueprint = Blueprint("auth", __name__)
@@ -32,11 +29,6 @@ SESSION_KEY = "sid"
 #: failed sign-ins allowed per account or address within the window before 429
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=1)
-
-
-class SignInForm(FlaskForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
 def home_for(user: User) -> str:
@@ -61,12 +53,9 @@ def lock_attempts(email: str, address: str) -> None:
 
 
 def too_many_failures(email: str, address: str) -> bool:
-    since = utcnow() - FAILURE_WINDOW
-    count = db.session.scalar(
-        select(func.count(LoginFailure.id)).where(
-            LoginFailure.at >= since, or_(LoginFailure.email == email, LoginFailure.address == address)
-        )
-    )
+    count = db.session.scalar(select(func.count(LoginFailure.id)).where(
+        LoginFailure.at >= utcnow() - FAILURE_WINDOW,
+        or_(LoginFailure.email == email, LoginFailure.address == address)))
     return count >= MAX_FAILURES
 
 
@@ -77,8 +66,7 @@ def sign_in():
         return redirect(home_for(current_user))
     form = SignInForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        address = request.remote_addr or "unknown"
+        email, address = form.email.data.strip().lower(), request.remote_addr or "unknown"
         lock_attempts(email, address)
         if too_many_failures(email, address):
             abort(429, "Too many failed sign-ins. Wait a minute and try again.")

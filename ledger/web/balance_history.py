@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
 from flask import render_template, request
@@ -13,7 +11,7 @@ from .. import billing
 from ..extensions import db
 from ..models import Client
 from ..services.history import balance_history
-from .common import page_words, today, viewer_zone
+from .common import csv_download, page_words, today, viewer_zone
 from .forms import HistoryFilterForm, _
 
 
@@ -50,10 +48,9 @@ def history_page(client: Client, csv_url: str, *, portal: bool):
     """The page: the filter, the opening balance, each row with the balance after it, the closing one."""
     form, start, end, kinds = _filter_form(client)
     history = balance_history(db.session, client, start, end, kinds, page_words(), viewer_zone())
-    status = 400 if form.errors else 200
     return render_template("history/balance.html", client=client, form=form, history=history, start=start,
                            end=end, labels=kind_labels(), csv_url=csv_url, portal=portal,
-                           describe=describe_row), status
+                           describe=describe_row), 400 if form.errors else 200
 
 
 def describe_row(movement: billing.Movement) -> str:
@@ -72,15 +69,9 @@ def history_csv(client: Client, *, portal: bool):
         return history_page(client, request.path, portal=portal)
     history = balance_history(db.session, client, start, end, kinds, page_words(), viewer_zone())
     safe = billing.spreadsheet_safe
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerow((start.isoformat(), "opening", safe(_("Opening balance")), "", "", history.opening))
-    for row in history.rows:
-        move = row.movement
-        writer.writerow((move.effective_on.isoformat(), move.kind, safe(describe_row(move)),
-                         safe(move.case), move.quantity, row.balance))
-    writer.writerow((end.isoformat(), "closing", safe(_("Closing balance")), "", "", history.closing))
-    name = f"{client.code}-incidents-{start.isoformat()}-{end.isoformat()}.csv"
-    return out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8",
-                                 "Content-Disposition": f'attachment; filename="{name}"'}
+    rows = [(start.isoformat(), "opening", safe(_("Opening balance")), "", "", history.opening)]
+    rows += [(row.movement.effective_on.isoformat(), row.movement.kind, safe(describe_row(row.movement)),
+              safe(row.movement.case), row.movement.quantity, row.balance) for row in history.rows]
+    rows.append((end.isoformat(), "closing", safe(_("Closing balance")), "", "", history.closing))
+    return csv_download(CSV_COLUMNS, rows,
+                        f"{client.code}-incidents-{start.isoformat()}-{end.isoformat()}.csv")

@@ -41,17 +41,13 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="one-time form token")
 
 
-def once_token() -> str:
-    """A fresh one-time token for a form shown in the current page session ('' when signed out)."""
-    web_session = g.get("web_session")
-    if web_session is None:
-        return ""
-    return _serializer().dumps({"n": secrets.token_urlsafe(24), "s": web_session.id})
-
-
 def once_field() -> Markup:
-    """The hidden input carrying a fresh one-time token, for templates."""
-    return Markup('<input type="hidden" name="{}" value="{}">').format(ONCE_FIELD, once_token())
+    """The hidden input carrying a fresh one-time token for a form shown in the current page session
+    (empty when signed out), for templates."""
+    web_session = g.get("web_session")
+    token = "" if web_session is None else _serializer().dumps(
+        {"n": secrets.token_urlsafe(24), "s": web_session.id})
+    return Markup('<input type="hidden" name="{}" value="{}">').format(ONCE_FIELD, token)
 
 
 class FormExpired(BadRequest):
@@ -78,14 +74,6 @@ def _replay(nonce: str):
         return None
     flash(_(ALREADY_DONE), "info")
     return redirect(use.result_url or request.path)
-
-
-def _acted(response) -> bool:
-    """Whether the view acted: it redirected, or created something and shows it (201).
-
-    A form shown again with its errors, a preview or a confirmation page leaves the token unused.
-    """
-    return response.status_code == 201 or 300 <= response.status_code < 400
 
 
 def transaction(view=None, *, once: bool = True, batch: bool = False):
@@ -134,18 +122,22 @@ def _run(view, once: bool, lock: bool, args, kwargs):
         db.session.rollback()
         return _replay(nonce) or redirect(request.path)
     response = current_app.make_response(view(*args, **kwargs))
-    if _acted(response):
+    # the view acted when it redirected, or created something and shows it (201); a form shown again
+    # with its errors, a preview or a confirmation page leaves the token unused
+    if response.status_code == 201 or 300 <= response.status_code < 400:
         use.result_url = response.location or request.path
     else:
         db.session.delete(use)
     return response
 
 
-def errors_by_field(action, fields: dict, checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
-    """The domain error of each field on its own, so a form shows every mistake at once, not the first.
+def save_checked(action, fields: dict,
+                 checked_with: dict[str, tuple[str, ...]] | None = None) -> list[Exception]:
+    """``action(**fields)`` in a savepoint, and [] once it ran; else the domain error of each field on its
+    own, so a form shows every mistake at once, not the first.
 
-    ``action(**some_fields)`` runs once per field (with the fields ``checked_with`` names, e.g. a
-    VAT ID with its country) in a savepoint that is always undone: nothing is kept.
+    To find them ``action(**some_fields)`` runs once per field (with the fields ``checked_with`` names,
+    e.g. a VAT ID with its country) in a savepoint that is always undone: nothing is kept.
     """
     found: dict[tuple, Exception] = {}
     for name in fields:
@@ -160,4 +152,13 @@ def errors_by_field(action, fields: dict, checked_with: dict[str, tuple[str, ...
             found.setdefault((info.field, info.message), error)
         finally:
             savepoint.rollback()
-    return list(found.values())
+    if found:
+        return list(found.values())
+    try:
+        with db.session.begin_nested():
+            action(**fields)
+    except Exception as error:
+        if describe(error) is None:
+            raise
+        return [error]
+    return []

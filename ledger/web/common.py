@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_datetime_format
-from flask import abort, flash, has_request_context, render_template, request
+from flask import Blueprint, abort, current_app, flash, has_request_context, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -16,16 +20,11 @@ from wtforms import Form
 from ..errors import ErrorInfo, NotFound, ValidationError, describe
 from ..extensions import db
 from ..i18n import translations
-from ..models import Case, Client
+from ..models import Case, Client, RateCard
 from ..money import Money
-from ..services import history, sla
+from ..services import history, ratecards, sla
 from ..services.clients import find_client
 from .language import N_, ui_locale
-
-STAFF = ("admin", "account_manager", "finance")
-#: the interface's locale outside a request (in one, the page's: ``ui_locale()``)
-UI_LOCALE = "en_US"
-
 
 #: stored codes as the pages name them (statuses, states, severities, target outcomes, resolutions)
 CODE_WORDS = {
@@ -64,16 +63,44 @@ def roles(*allowed: str):
     return decorator
 
 
+def only_for(blueprint: Blueprint, *allowed: str) -> None:
+    """Every page of ``blueprint`` asks for sign-in and one of the ``allowed`` roles, as ``roles`` does."""
+    blueprint.before_request(roles(*allowed)(lambda: None))
+
+
+def allow_upload(blueprint: Blueprint, endpoint: str, limit: int) -> None:
+    """Let a POST to ``endpoint`` carry up to ``limit`` bytes, set before the CSRF check reads the body, so a
+    file too big still reaches the view, to be refused by name rather than with a bare 413."""
+
+    @blueprint.url_value_preprocessor
+    def allow(found: str | None, values) -> None:
+        if found == endpoint and request.method == "POST":
+            request.max_content_length = limit
+
+
 def client_or_404(code: str) -> Client:
     """The client the signed-in user may see, or 404 — never a hint that another exists."""
-    info = None
     try:
         return find_client(db.session, code, current_user)
     except Exception as error:  # only domain errors are turned into a 404
-        info = describe(error)
-        if info is None:
-            raise
+        info = domain_info(error)
     abort(404, error_text(info))
+
+
+def found_or_404(find: Callable, key):
+    """What ``find(session, key, user)`` finds among what the signed-in user may see, or 404."""
+    try:
+        return find(db.session, key, current_user)
+    except NotFound:
+        abort(404)
+
+
+def domain_info(error: Exception) -> ErrorInfo:
+    """What a domain error says (see ``errors.describe``); any other error is raised again."""
+    info = describe(error)
+    if info is None:
+        raise error
+    return info
 
 
 def error_text(info: ErrorInfo) -> str:
@@ -86,21 +113,54 @@ def error_text(info: ErrorInfo) -> str:
     return _(info.template or info.message, **params)
 
 
-def apply_error(form: Form, error: Exception) -> bool:
-    """Show a domain error beside the field it names (or above the form); False if not a domain error.
+def apply_error(form: Form | None, error: Exception) -> bool:
+    """Show a domain error beside the field it names (or above the form, or the page when there is no
+    form); False if not a domain error.
 
     The action that raised it ran in a savepoint (``db.session.begin_nested()``), undone already.
     """
     info = describe(error)
     if info is None:
         return False
-    field = getattr(form, (info.field or "").split(".")[0].split("[")[0], None)
+    field = None if form is None else getattr(form, (info.field or "").split(".")[0].split("[")[0], None)
     if field is not None and hasattr(field, "errors"):
         message = error_text(info)
         field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
     else:
         flash(error_text(info), "error")
     return True
+
+
+@contextmanager
+def attempt(form: Form | None = None):
+    """Run the block in a savepoint: a domain error it raises is undone and shown (see ``apply_error``),
+    and the view goes on after the block, to show the page again; any other error is raised."""
+    try:
+        with db.session.begin_nested():
+            yield
+    except Exception as error:
+        if not apply_error(form, error):
+            raise
+
+
+def form_status() -> int:
+    """200 for a fresh form, 422 when a submitted one is shown again with its errors."""
+    return 422 if request.method == "POST" else 200
+
+
+def download(data, mimetype: str, filename: str, disposition: str = "attachment"):
+    """A document to save (or, ``disposition="inline"``, to open in the browser) under ``filename``."""
+    return current_app.response_class(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'{disposition}; filename="{filename}"'})
+
+
+def csv_download(header: tuple[str, ...], rows: Iterable[tuple], filename: str):
+    """Rows as a CSV file to save, lines ending CRLF as RFC 4180 has them."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return download(out.getvalue(), "text/csv", filename)
 
 
 def confirmation(title: str, summary: list[str], back: str, button: str | None = None):
@@ -117,14 +177,11 @@ def confirm_decision(quote, action: str, back: str):
     """The confirmation step before a quote is accepted or declined (both are final)."""
     total = Money.from_minor(quote.total_minor, quote.client.currency).format(quote.client.locale)
     names = {"number": quote.number, "client": quote.client.name, "total": total}
-    if action == "accept":
-        title, summary, button = (_("Accept quote %(number)s", **names),
-                                  _("Accept quote %(number)s for %(client)s, total %(total)s.", **names),
-                                  _("Accept the quote"))
-    else:
-        title, summary, button = (_("Decline quote %(number)s", **names),
-                                  _("Decline quote %(number)s for %(client)s, total %(total)s.", **names),
-                                  _("Decline the quote"))
+    accept = action == "accept"
+    title = _("Accept quote %(number)s", **names) if accept else _("Decline quote %(number)s", **names)
+    summary = (_("Accept quote %(number)s for %(client)s, total %(total)s.", **names) if accept
+               else _("Decline quote %(number)s for %(client)s, total %(total)s.", **names))
+    button = _("Accept the quote") if accept else _("Decline the quote")
     return confirmation(title, [summary, _("The decision is final: it cannot be changed afterwards.")], back,
                         button=button)
 
@@ -151,20 +208,14 @@ def money_amount(amount, currency: str, locale: str) -> str:
 def viewer_zone() -> str:
     """The zone the signed-in user reads times in: their own, else their organisation's, else UTC."""
     user = current_user if has_request_context() else None
-    zone = None
-    if user is not None and getattr(user, "is_authenticated", False):
-        zone = user.time_zone or (user.client.time_zone if user.client is not None else None)
-    return zone or "UTC"
+    if user is None or not getattr(user, "is_authenticated", False):
+        return "UTC"
+    return user.time_zone or (user.client.time_zone if user.client is not None else None) or "UTC"
 
 
 def long_date(day: date | None, locale: str | None = None) -> str:
     """A day as ``locale`` (the viewer's by default) writes it: ``Dec 2, 2026``."""
     return "" if day is None else format_date(day, format="medium", locale=locale or ui_locale())
-
-
-def when(moment: datetime | None, locale: str | None = None) -> str:
-    """An instant in the viewer's zone, the zone named: ``Dec 2, 2026, 2:30 PM EST``."""
-    return local_when(moment, None, locale)
 
 
 def hours(minutes: int) -> str:
@@ -183,11 +234,6 @@ def local_when(moment: datetime | None, zone: str | None = None, locale: str | N
     # the locale's medium date and short time (no seconds), joined as the locale joins them
     joined = get_datetime_format("medium", locale=locale).replace("{1}", format_date(local, "medium", locale=locale))
     return f"{joined.replace('{0}', format_time(local, 'short', locale=locale))} {local.tzname()}"
-
-
-def local_input(moment: datetime, zone: str) -> str:
-    """An instant as a ``datetime-local`` input's value in ``zone``: ``2026-12-02T14:30``."""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
 
 
 def case_levels(case: Case) -> tuple[sla.CaseSla | None, str | None]:
@@ -216,29 +262,22 @@ def describe_activity(activity) -> str:
     return history.describe(activity, page_words(), viewer_zone())
 
 
-def role_titles() -> dict[str, str]:
-    """The title of each user role as the pages show it (the code is for the API and the database)."""
-    return {"account_manager": _("Account manager"), "finance": _("Finance"), "client": _("Client"),
-            "admin": _("Administrator")}
-
-
 def role_title(code: str | None) -> str:
-    """A user role's title: ``account_manager`` → ``Account manager``."""
-    return role_titles().get(code or "", label(code))
+    """A user role's title as the pages show it (the code is for the API and the database):
+    ``account_manager`` → ``Account manager``."""
+    return {"account_manager": _("Account manager"), "finance": _("Finance"), "client": _("Client"),
+            "admin": _("Administrator")}.get(code or "", label(code))
 
 
-def status_label(code: str | None) -> str:
-    """An invoice's derived status in words."""
-    return {"open": _("open"), "partially_paid": _("partially paid"), "paid": _("paid"), "overdue": _("overdue"),
-            "credited": _("credited")}.get(code or "", label(code))
+def card_today(currency: str) -> RateCard | None:
+    """The rate card in force today for ``currency``; None when there is none."""
+    try:
+        return ratecards.card_in_force(db.session, currency, today())
+    except NotFound:
+        return None
 
 
 def rate_card_titles(client: Client) -> dict[str, str]:
     """The titles of the roles on the client's rate card in force (``analyst`` → the role's title)."""
-    from ..services.ratecards import card_in_force
-
-    try:
-        card = card_in_force(db.session, client.currency, today())
-    except NotFound:
-        return {}
-    return {role.code: role.title for role in card.roles}
+    card = card_today(client.currency)
+    return {role.code: role.title for role in card.roles} if card else {}

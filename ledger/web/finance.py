@@ -8,42 +8,37 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
-from wtforms import (
-    DateField,
-    DecimalField,
-    FieldList,
-    Form,
-    FormField,
-    HiddenField,
-    IntegerField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from .. import batch, billing, storage
-from ..errors import NotFound, describe
 from ..extensions import db
 from ..models import Client, Invoice, InvoiceLine, Quote, RateCard
-from ..money import Money, exponent, is_currency
+from ..money import Money, is_currency
 from ..services import archive, exports, invoicing, payments, ratecards
-from ..services.vendor import get_vendor, missing_for_invoicing
+from ..services.vendor import get_vendor
 from . import receivables
+from .admin import vendor_missing
 from .boundary import transaction
-from .common import apply_error, confirmation, error_text, roles, today
-from .forms import choices
+from .common import (
+    attempt,
+    card_today,
+    confirmation,
+    domain_info,
+    download,
+    error_text,
+    found_or_404,
+    only_for,
+    today,
+)
+from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows
 from .language import ui_locale
-from .listing import like_pattern, paginate, paginate_list, search_text
+from .listing import paginate, paginate_list, search_text, searched
 
 blueprint = Blueprint("finance", __name__, url_prefix="/finance")
-FINANCE = ("finance",)
+only_for(blueprint, "finance")
 #: blank rows offered for volume-discount tiers and extra roles on the rate-card form
 SPARE_TIERS, SPARE_ROLES = 2, 1
 
@@ -51,22 +46,13 @@ SPARE_TIERS, SPARE_ROLES = 2, 1
 # --- the month: preview, issue, issued documents -----------------------------------------
 
 
-def last_month() -> str:
-    """The period before the current one, ``YYYY-MM``."""
-    return (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
-
-
 def _period(raw: str | None) -> str:
     """A ``YYYY-MM`` period from the query or form (last month when absent); 400 when malformed."""
-    period = (raw or "").strip() or last_month()
+    period = (raw or "").strip() or (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     try:
         return str(billing.Period.parse(period))
     except billing.RuleViolation as error:
         abort(400, error.message)
-
-
-class IssueForm(FlaskForm):
-    period = HiddenField(validators=[DataRequired()])
 
 
 @dataclass
@@ -85,14 +71,10 @@ def _preview(client: Client, period: str, issued: Invoice | None) -> Preview:
     try:
         return Preview(client, invoicing.compose(db.session, client, period), issued)
     except Exception as error:
-        info = describe(error)
-        if info is None:
-            raise
-        return Preview(client, None, issued, error_text(info))
+        return Preview(client, None, issued, error_text(domain_info(error)))
 
 
 @blueprint.get("/invoices")
-@roles(*FINANCE)
 def invoices():
     period = _period(request.args.get("period"))
     # invoices first, then credit notes, each in number order
@@ -104,7 +86,7 @@ def invoices():
     return render_template(
         "finance/invoices.html", period=period, previews=previews, documents=documents,
         form=IssueForm(formdata=None, period=period), begun=first <= today(),
-        vendor_missing=_vendor_missing(),
+        vendor_missing=vendor_missing(get_vendor(db.session, current_app.config)),
         previous=(first - timedelta(days=1)).strftime("%Y-%m"),
         following=(first + timedelta(days=31)).strftime("%Y-%m"),
     )
@@ -119,7 +101,6 @@ DOCUMENT_KEYS = {"number": lambda d: d.number, "kind": lambda d: d.kind, "client
 
 
 @blueprint.get("/documents")
-@roles(*FINANCE)
 def documents():
     """Every invoice and credit note, of all months and clients: searched, filtered, sorted, in pages."""
     search, cut = search_text()
@@ -134,11 +115,7 @@ def documents():
     if status and status not in billing.INVOICE_STATUSES:
         errors["status"] = _("Choose one of the statuses offered.")
     statement = select(Invoice).join(Client, Client.id == Invoice.client_id).options(selectinload(Invoice.client))
-    if search:
-        pattern = like_pattern(search)
-        statement = statement.where(or_(Invoice.number.ilike(pattern, escape="\\"),
-                                        Client.code.ilike(pattern, escape="\\"),
-                                        Client.name.ilike(pattern, escape="\\")))
+    statement = searched(statement, search, Invoice.number, Client.code, Client.name)
     if period and "period" not in errors:
         statement = statement.where(Invoice.period == period)
     if status and "status" not in errors:
@@ -153,16 +130,7 @@ def documents():
                            errors=errors), 400 if errors else 200
 
 
-def _vendor_missing() -> list[str]:
-    """What the vendor's profile lacks for issuing, as the profile page names it ([] when complete)."""
-    from .admin import VENDOR_LABELS
-
-    missing = missing_for_invoicing(get_vendor(db.session, current_app.config))
-    return [str(VENDOR_LABELS.get(name, name)) for name in missing]
-
-
 @blueprint.post("/invoices/issue")
-@roles(*FINANCE)
 @transaction(batch=True)  # the run commits client by client in its own session
 def issue():
     form = IssueForm()
@@ -178,10 +146,7 @@ def issue():
     try:
         result = batch.run(current_app._get_current_object(), period, today(), user=current_user)
     except Exception as error:
-        info = describe(error)
-        if info is None:
-            raise
-        flash(error_text(info), "error")
+        flash(error_text(domain_info(error)), "error")
         return redirect(url_for("finance.invoices", period=period))
     if result.issued:
         flash(ngettext("Issued %(num)d invoice for %(period)s: %(numbers)s.", "Issued %(num)d invoices for %(period)s: %(numbers)s.",
@@ -193,17 +158,17 @@ def issue():
     return redirect(url_for("finance.invoices", period=period))
 
 
-def _invoice_or_404(number: str) -> Invoice:
-    try:
-        return invoicing.find_invoice(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+def invoice_or_404(number: str, refusal: str | None = None) -> Invoice:
+    """The invoice or credit note ``number``, or 404; given a ``refusal``, a credit note gets a 409."""
+    found = found_or_404(invoicing.find_invoice, number)
+    if refusal is not None and found.kind != "invoice":
+        abort(409, refusal)
+    return found
 
 
 @blueprint.get("/invoices/<number>/pdf")
-@roles(*FINANCE)
 def invoice_pdf(number: str):
-    invoice = _invoice_or_404(number)
+    invoice = invoice_or_404(number)
     try:
         data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
     except archive.ArchiveUnavailable as error:
@@ -213,20 +178,13 @@ def invoice_pdf(number: str):
         current_app.logger.error("%s", error)
         abort(500, f"The archived PDF of {invoice.number} is damaged or missing; ask an administrator "
                    "to restore the invoice archive.")
-    return current_app.response_class(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+    return download(data, "application/pdf", f"{invoice.number}.pdf")
 
 
 # --- one invoice and its credit notes ----------------------------------------------------
 
 
-class CreditNoteForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A credit note needs a reason.")),
-                                                 Length(max=5000)])
-    lines = SelectMultipleField(_l("Lines to credit"), coerce=int, validate_choice=True)
-
-
-def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200, payment_form=None):
+def invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: int = 200, payment_form=None):
     notes = db.session.scalars(
         select(Invoice).where(Invoice.refers_to_id == invoice.id).order_by(Invoice.id)).all()
     credited = set(db.session.scalars(select(InvoiceLine.credits_line_id).where(
@@ -242,18 +200,14 @@ def _invoice_page(invoice: Invoice, form: CreditNoteForm | None = None, status: 
 
 
 @blueprint.get("/invoices/<number>")
-@roles(*FINANCE)
 def invoice(number: str):
-    return _invoice_page(_invoice_or_404(number))
+    return invoice_page(invoice_or_404(number))
 
 
 @blueprint.post("/invoices/<number>/credit-notes")
-@roles(*FINANCE)
 @transaction
 def credit_note(number: str):
-    found = _invoice_or_404(number)
-    if found.kind != "invoice":
-        abort(409, "Only an invoice can be credited.")
+    found = invoice_or_404(number, "Only an invoice can be credited.")
     form = CreditNoteForm()
     form.lines.choices = choices((line.position, line.description) for line in found.lines)
     if form.validate_on_submit():
@@ -267,109 +221,16 @@ def credit_note(number: str):
             url_for("finance.invoice", number=found.number), button=_("Issue the credit note"))
         if asked is not None:
             return asked
-        try:
-            with db.session.begin_nested():
-                note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
-                                                   today(), user=current_user, archive_config=current_app.config)
+        with attempt(form):
+            note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
+                                               today(), user=current_user, archive_config=current_app.config)
             flash(_("Credit note %(note)s issued against %(invoice)s.", note=note.number, invoice=found.number), "info")
             return redirect(url_for("finance.invoice", number=note.number))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            found = _invoice_or_404(number)
-    return _invoice_page(found, form, 422)
+        found = invoice_or_404(number)
+    return invoice_page(found, form, 422)
 
 
 # --- the rate card -----------------------------------------------------------------------
-
-
-class RoleRow(Form):
-    code = StringField(_l("Code"), validators=[Optional(), Length(max=40),
-                                           Regexp(ratecards.ROLE_CODE.pattern,
-                                                  message=_l("Lower-case letters, digits and '_'."))])
-    title = StringField(_l("Title"), validators=[Length(max=120)])
-    hourly = DecimalField(_l("Hourly"), validators=[Optional(), NumberRange(min=0)])
-    daily = DecimalField(_l("Daily (8 h)"), validators=[Optional(), NumberRange(min=0)])
-
-
-class TierRow(Form):
-    min_hours = IntegerField(_l("From hours"), validators=[Optional(), NumberRange(min=1, max=100_000)])
-    percent = DecimalField(_l("Discount %"), validators=[Optional(), NumberRange(min=0)])
-
-
-class RateCardForm(FlaskForm):
-    currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
-    effective_from = DateField(_l("In force from"), validators=[DataRequired()])
-    incident_price = DecimalField(_l("Incident price (bundles)"), validators=[InputRequired(), NumberRange(min=0)])
-    overage_price = DecimalField(_l("Overage price per incident"), validators=[InputRequired(), NumberRange(min=0)])
-    maintenance_fee = DecimalField(_l("Annual maintenance fee (default for new clients)"),
-                                   validators=[Optional(), NumberRange(min=0)])
-    roles = FieldList(FormField(RoleRow), min_entries=1, max_entries=50)
-    discounts = FieldList(FormField(TierRow), min_entries=1, max_entries=20)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        #: errors about a whole list ("roles", "discounts"), shown under it
-        self.list_errors: dict[str, str] = {}
-
-    def card_roles(self) -> list[tuple]:
-        """(code, title, hourly, daily) of each filled row; errors are put beside the row's fields."""
-        rows = []
-        for row in self.roles:
-            if not (row.code.data or "").strip():
-                continue
-            for name in ("title", "hourly", "daily"):
-                if row[name].data in (None, ""):
-                    row[name].errors = [*row[name].errors, "Required for a role."]
-            rows.append((row.code.data.strip(), (row.title.data or "").strip(), row.hourly.data, row.daily.data))
-        codes = [r[0] for r in rows]
-        if not rows:
-            self.list_errors["roles"] = "Name at least one role."
-        elif len(set(codes)) != len(codes):
-            self.list_errors["roles"] = "Each role code appears once."
-        return rows
-
-    def card_discounts(self) -> list[tuple]:
-        """(min_hours, percent) of each filled tier; errors beside the row's fields."""
-        tiers = []
-        for row in self.discounts:
-            if row.min_hours.data is None and row.percent.data is None:
-                continue
-            if row.min_hours.data is None:
-                row.min_hours.errors = [*row.min_hours.errors, "Give the hours the tier starts at."]
-            if row.percent.data is None or not 0 < row.percent.data < 100:
-                row.percent.errors = [*row.percent.errors, "A percent between 0 and 100."]
-            tiers.append((row.min_hours.data, row.percent.data))
-        hours = [t[0] for t in tiers]
-        if len(set(hours)) != len(hours):
-            self.list_errors["discounts"] = "Each tier's hours appear once."
-        return tiers
-
-    def check_amounts(self, currency: str) -> None:
-        """Amounts with more decimals than the currency has get an error beside them."""
-        step = exponent(currency)
-        fields = [self.incident_price, self.overage_price, self.maintenance_fee]
-        fields += [row[name] for row in self.roles for name in ("hourly", "daily")]
-        for field in fields:
-            if isinstance(field.data, Decimal) and field.data != field.data.quantize(step):
-                field.errors = [*field.errors, f"{currency} amounts have at most {-step.as_tuple().exponent} decimals."]
-
-    def has_errors(self) -> bool:
-        """Whether any field, row or list carries an error (checked after the extra checks above)."""
-        fields = any(f.errors for f in self if f.name not in ("roles", "discounts"))
-        rows = any(row.errors for row in [*self.roles, *self.discounts])
-        return fields or rows or bool(self.list_errors)
-
-
-def _currencies() -> list[str]:
-    return list(db.session.scalars(select(RateCard.currency).distinct().order_by(RateCard.currency)))
-
-
-def _card_or_none(currency: str) -> RateCard | None:
-    try:
-        return ratecards.card_in_force(db.session, currency, today())
-    except NotFound:
-        return None
 
 
 def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None:
@@ -378,59 +239,42 @@ def _fill_from(form: RateCardForm, card: RateCard | None, currency: str) -> None
     form.currency.data = currency
     form.effective_from.data = today() + timedelta(days=1)
     if card is not None:
-        form.incident_price.data = amount(card.incident_price_minor)
-        form.overage_price.data = amount(card.overage_price_minor)
-        form.maintenance_fee.data = amount(card.maintenance_fee_minor)
+        prices = [amount(card.incident_price_minor), amount(card.overage_price_minor),
+                  amount(card.maintenance_fee_minor)]
         role_rows = [(r.code, r.title, amount(r.hourly_minor), amount(r.daily_minor)) for r in card.roles]
         tiers = [(t.min_hours, t.percent) for t in card.volume_discounts]
     else:
-        form.incident_price.data = ratecards.SEED_INCIDENT_PRICE
-        form.overage_price.data = ratecards.SEED_OVERAGE_PRICE
-        form.maintenance_fee.data = Decimal(0)
+        prices = [ratecards.SEED_INCIDENT_PRICE, ratecards.SEED_OVERAGE_PRICE, Decimal(0)]
         role_rows, tiers = list(ratecards.SEED_ROLES), list(ratecards.SEED_DISCOUNTS)
-    _set_rows(form.roles, [{"code": c, "title": t, "hourly": h, "daily": d} for c, t, h, d in role_rows], SPARE_ROLES)
-    _set_rows(form.discounts, [{"min_hours": h, "percent": p} for h, p in tiers], SPARE_TIERS)
-
-
-def _set_rows(field_list: FieldList, rows: list[dict], spare: int) -> None:
-    while len(field_list):
-        field_list.pop_entry()
-    for row in rows:
-        field_list.append_entry(row)
-    for _spare in range(spare):
-        field_list.append_entry()
+    form.incident_price.data, form.overage_price.data, form.maintenance_fee.data = prices
+    set_rows(form.roles, [{"code": c, "title": t, "hourly": h, "daily": d} for c, t, h, d in role_rows], SPARE_ROLES)
+    set_rows(form.discounts, [{"min_hours": h, "percent": p} for h, p in tiers], SPARE_TIERS)
 
 
 def _rate_card_page(currency: str, form: RateCardForm, status: int = 200):
+    currencies = db.session.scalars(select(RateCard.currency).distinct().order_by(RateCard.currency)).all()
     versions = db.session.scalars(
         select(RateCard).where(RateCard.currency == currency).order_by(RateCard.version.desc())).all()
     quote_counts = dict(db.session.execute(
         select(Quote.rate_card_id, func.count(Quote.id)).join(RateCard, RateCard.id == Quote.rate_card_id)
         .where(RateCard.currency == currency).group_by(Quote.rate_card_id)).all())
     return render_template(
-        "finance/rate_card.html", currency=currency, currencies=_currencies(), card=_card_or_none(currency),
+        "finance/rate_card.html", currency=currency, currencies=currencies, card=card_today(currency),
         versions=versions, quote_counts=quote_counts, form=form, today=today(), ui_locale=ui_locale(),
     ), status
 
 
-def _currency_arg() -> str:
+@blueprint.get("/rate-card")
+def rate_card():
     currency = (request.args.get("currency") or "USD").strip().upper()
     if not is_currency(currency):
         abort(400, f"{currency!r} is not an ISO 4217 currency code.")
-    return currency
-
-
-@blueprint.get("/rate-card")
-@roles(*FINANCE)
-def rate_card():
-    currency = _currency_arg()
     form = RateCardForm(formdata=None)
-    _fill_from(form, _card_or_none(currency), currency)
+    _fill_from(form, card_today(currency), currency)
     return _rate_card_page(currency, form)
 
 
 @blueprint.post("/rate-card")
-@roles(*FINANCE)
 @transaction
 def create_rate_card():
     form = RateCardForm()
@@ -442,19 +286,15 @@ def create_rate_card():
     role_rows, tiers = form.card_roles(), form.card_discounts()
     form.check_amounts(currency)
     if valid and not form.has_errors():
-        try:
-            with db.session.begin_nested():
-                card = ratecards.create_rate_card(
-                    db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
-                    overage_price=form.overage_price.data,
-                    maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
+        with attempt(form):
+            card = ratecards.create_rate_card(
+                db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
+                overage_price=form.overage_price.data,
+                maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
             flash(_("Version %(version)s of the %(currency)s rate card is in force from %(day)s. "
                     "Existing quotes keep the prices of their version.", version=card.version, currency=currency,
                     day=card.effective_from.isoformat()), "info")
             return redirect(url_for("finance.rate_card", currency=currency))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return _rate_card_page(currency, form, 422)
 
 
@@ -462,8 +302,6 @@ def create_rate_card():
 
 
 @blueprint.get("/export.csv")
-@roles(*FINANCE)
 def export():
     period = _period(request.args.get("period"))
-    return current_app.response_class(exports.export_csv(db.session, period), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="invoices-{period}.csv"'})
+    return download(exports.export_csv(db.session, period), "text/csv", f"invoices-{period}.csv")

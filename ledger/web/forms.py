@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from flask import flash
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext  # noqa: F401  (the pages' plurals import it from here)
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
     DecimalField,
+    EmailField,
     FieldList,
     Form,
     FormField,
+    HiddenField,
     IntegerField,
+    PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -26,7 +32,11 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from ..businesstime import TARGET_UNITS
+from ..errors import ValidationError
 from ..models import SEVERITIES
+from ..money import exponent
+from ..services import payments, ratecards
 
 #: time zones offered where a time is typed; the offset is kept with the time
 TIME_ZONES = (
@@ -42,6 +52,14 @@ SEVERITY_TITLES = {"critical": _l("Critical"), "major": _l("Major"), "moderate":
 def choices(pairs) -> list[SelectChoice]:
     """Select options from ``(value, label)`` pairs (WTForms 3.4 drops plain tuples)."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def set_rows(field_list: FieldList, rows: list[dict], spare: int) -> None:
+    """Replace the list's rows with ``rows``, then ``spare`` blank ones to fill in."""
+    while len(field_list):
+        field_list.pop_entry()
+    for row in [*rows, *[None] * spare]:
+        field_list.append_entry(row)
 
 
 def aware(moment: datetime, zone: str) -> datetime:
@@ -242,3 +260,248 @@ class HistoryFilterForm(Form):
     start = DateField(_l("From"), validators=[Optional()])
     end = DateField(_l("To"), validators=[Optional()])
     kind = SelectMultipleField(_l("Kinds"), validate_choice=True)
+
+
+# --- signing in and one's own settings ---------------------------------------------------------
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class PreferencesForm(FlaskForm):
+    # validated by the service, so an unknown value is refused with a message naming the choices
+    language = SelectField(_l("Language"), validate_choice=False, default="")
+    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="")
+
+
+class OwnPasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[
+        DataRequired(_l("Type your current password.")), Length(max=200)])
+    new_password = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Type the new password.")), Length(max=200)])
+    repeat_password = PasswordField(_l("New password again"), validators=[
+        DataRequired(_l("Type the new password again.")), Length(max=200)])
+
+
+# --- finance: the month's batch, credit notes, payments, the rate card ------------------------
+
+
+class IssueForm(FlaskForm):
+    period = HiddenField(validators=[DataRequired()])
+
+
+class CreditNoteForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A credit note needs a reason.")),
+                                                 Length(max=5000)])
+    lines = SelectMultipleField(_l("Lines to credit"), coerce=int, validate_choice=True)
+
+
+class PaymentForm(FlaskForm):
+    amount = DecimalField(_l("Amount"), validators=[InputRequired(_l("Give the amount received."))])
+    paid_on = DateField(_l("Received on"), validators=[DataRequired(_l("Give the day the money arrived."))])
+    method = StringField(_l("Method"), validators=[Optional(), Length(max=payments.MAX_METHOD)])
+    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=payments.MAX_REFERENCE)])
+
+
+class ReversalForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A reversal needs a reason.")), Length(max=5000)])
+
+
+class BankFileForm(FlaskForm):
+    file = FileField("Bank CSV", validators=[FileRequired("Choose the bank's CSV export.")])
+    currency = StringField("Currency of lines without a currency column",
+                           validators=[DataRequired("Give a currency."), Length(min=3, max=3)])
+
+
+class RoleRow(Form):
+    code = StringField(_l("Code"), validators=[Optional(), Length(max=40),
+                                           Regexp(ratecards.ROLE_CODE.pattern,
+                                                  message=_l("Lower-case letters, digits and '_'."))])
+    title = StringField(_l("Title"), validators=[Length(max=120)])
+    hourly = DecimalField(_l("Hourly"), validators=[Optional(), NumberRange(min=0)])
+    daily = DecimalField(_l("Daily (8 h)"), validators=[Optional(), NumberRange(min=0)])
+
+
+class TierRow(Form):
+    min_hours = IntegerField(_l("From hours"), validators=[Optional(), NumberRange(min=1, max=100_000)])
+    percent = DecimalField(_l("Discount %"), validators=[Optional(), NumberRange(min=0)])
+
+
+class RateCardForm(FlaskForm):
+    currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
+    effective_from = DateField(_l("In force from"), validators=[DataRequired()])
+    incident_price = DecimalField(_l("Incident price (bundles)"), validators=[InputRequired(), NumberRange(min=0)])
+    overage_price = DecimalField(_l("Overage price per incident"), validators=[InputRequired(), NumberRange(min=0)])
+    maintenance_fee = DecimalField(_l("Annual maintenance fee (default for new clients)"),
+                                   validators=[Optional(), NumberRange(min=0)])
+    roles = FieldList(FormField(RoleRow), min_entries=1, max_entries=50)
+    discounts = FieldList(FormField(TierRow), min_entries=1, max_entries=20)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: errors about a whole list ("roles", "discounts"), shown under it
+        self.list_errors: dict[str, str] = {}
+
+    def card_roles(self) -> list[tuple]:
+        """(code, title, hourly, daily) of each filled row; errors are put beside the row's fields."""
+        rows = []
+        for row in self.roles:
+            if not (row.code.data or "").strip():
+                continue
+            for name in ("title", "hourly", "daily"):
+                if row[name].data in (None, ""):
+                    row[name].errors = [*row[name].errors, "Required for a role."]
+            rows.append((row.code.data.strip(), (row.title.data or "").strip(), row.hourly.data, row.daily.data))
+        codes = [r[0] for r in rows]
+        if not rows:
+            self.list_errors["roles"] = "Name at least one role."
+        elif len(set(codes)) != len(codes):
+            self.list_errors["roles"] = "Each role code appears once."
+        return rows
+
+    def card_discounts(self) -> list[tuple]:
+        """(min_hours, percent) of each filled tier; errors beside the row's fields."""
+        tiers = []
+        for row in self.discounts:
+            if row.min_hours.data is None and row.percent.data is None:
+                continue
+            if row.min_hours.data is None:
+                row.min_hours.errors = [*row.min_hours.errors, "Give the hours the tier starts at."]
+            if row.percent.data is None or not 0 < row.percent.data < 100:
+                row.percent.errors = [*row.percent.errors, "A percent between 0 and 100."]
+            tiers.append((row.min_hours.data, row.percent.data))
+        hours = [t[0] for t in tiers]
+        if len(set(hours)) != len(hours):
+            self.list_errors["discounts"] = "Each tier's hours appear once."
+        return tiers
+
+    def check_amounts(self, currency: str) -> None:
+        """Amounts with more decimals than the currency has get an error beside them."""
+        step = exponent(currency)
+        fields = [self.incident_price, self.overage_price, self.maintenance_fee]
+        fields += [row[name] for row in self.roles for name in ("hourly", "daily")]
+        for field in fields:
+            if isinstance(field.data, Decimal) and field.data != field.data.quantize(step):
+                field.errors = [*field.errors, f"{currency} amounts have at most {-step.as_tuple().exponent} decimals."]
+
+    def has_errors(self) -> bool:
+        """Whether any field, row or list carries an error (checked after the extra checks above)."""
+        fields = any(f.errors for f in self if f.name not in ("roles", "discounts"))
+        rows = any(row.errors for row in [*self.roles, *self.discounts])
+        return fields or rows or bool(self.list_errors)
+
+
+# --- support plans: a new plan or version, read by the API's own body model ---------------------
+
+#: opening-hours rows offered on the form
+HOURS_ROWS = 3
+UNIT_LABELS = {"": "no target", "hours": "hours", "business_hours": "business hours",
+               "business_days": "business days"}
+
+
+class HoursRow(Form):
+    days = StringField(_l("Days"), validators=[Length(max=40)], description=_l("mon-fri, sat or mon,wed"))
+    opens = StringField(_l("Opens"), validators=[Length(max=5)])
+    closes = StringField(_l("Closes"), validators=[Length(max=5)])
+    closes_next_day = BooleanField(_l("Closes the next day"))
+
+
+class TargetRow(Form):
+    #: a target's units; blank for no target
+    UNITS = ("", *TARGET_UNITS)
+    severity = HiddenField()
+    respond_amount = StringField(_l("Respond within"), validators=[Length(max=6)])
+    respond_unit = SelectField(_l("Respond unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
+                               default="")
+    resolve_amount = StringField(_l("Resolve within"), validators=[Length(max=6)])
+    resolve_unit = SelectField(_l("Resolve unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
+                               default="")
+
+
+class PlanForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[Length(max=40)])
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    effective_from = StringField(_l("In force from"), validators=[Length(max=10)])
+    time_zone = StringField(_l("Time zone"), validators=[Length(max=64)], default="America/Toronto")
+    hours = FieldList(FormField(HoursRow), min_entries=HOURS_ROWS, max_entries=21)
+    holiday_country = StringField(_l("Public holidays of (country)"), validators=[Length(max=2)])
+    holiday_subdivision = StringField(_l("Province or state"), validators=[Length(max=10)])
+    closures = TextAreaField(_l("Closure days"), validators=[Length(max=5000)])
+    clocks_start_in_business_hours = BooleanField(_l("Clocks start only in business hours"))
+    every_hour_for_critical = BooleanField(_l("Critical cases count every hour of the week"))
+    targets = FieldList(FormField(TargetRow), min_entries=len(SEVERITIES), max_entries=len(SEVERITIES))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: errors about the opening hours as a whole (they overlap), shown under them
+        self.list_errors: dict[str, str] = {}
+        for row, severity in zip(self.targets, SEVERITIES):
+            row.severity.data = severity
+
+    def body(self) -> dict:
+        """The form as the API's body: blank rows and blank optional fields left out."""
+        def text(field):
+            return (field.data or "").strip()
+
+        #: the form rows behind the body's hours, so an error finds its row again
+        self.hours_rows = [index for index, r in enumerate(self.hours) if text(r.days) or text(r.opens) or text(r.closes)]
+        return {
+            "code": text(self.code), "name": text(self.name), "time_zone": text(self.time_zone),
+            "effective_from": text(self.effective_from),
+            "hours": [{"days": text(r.days), "opens": text(r.opens), "closes": text(r.closes),
+                       "closes_next_day": bool(r.closes_next_day.data)} for r in map(self.hours.__getitem__, self.hours_rows)],
+            "holiday_country": text(self.holiday_country).upper() or None,
+            **({"holiday_subdivision": text(self.holiday_subdivision).upper()} if text(self.holiday_subdivision) else {}),
+            "closures": [day for day in re.split(r"[\s,]+", text(self.closures)) if day],
+            "clocks_start_in_business_hours": bool(self.clocks_start_in_business_hours.data),
+            "every_hour_for_critical": bool(self.every_hour_for_critical.data),
+            "targets": [{"severity": severity, "respond": _target(row.respond_amount, row.respond_unit),
+                         "resolve": _target(row.resolve_amount, row.resolve_unit)}
+                        for row, severity in zip(self.targets, SEVERITIES)],
+        }
+
+    def show(self, error: ValidationError) -> None:
+        """Put ``error`` beside the field its path names (``targets[1].respond.amount``), else above the form."""
+        path = re.sub(r"^hours\[(\d+)\]", lambda m: f"hours[{self.hours_rows[int(m[1])]}]", error.field or "")
+        field, message = self._field_at(path), _without_path(error.message, error.field)
+        if isinstance(field, FieldList) or field is None:
+            key = (error.field or "").split("[")[0].split(".")[0]
+            if key == "hours":
+                self.list_errors["hours"] = message
+            else:
+                flash(_(error.message), "error")
+        else:
+            field.errors = [*field.errors, message]
+
+    def _field_at(self, path: str):
+        field = self
+        names: list[str] = []
+        for name, index in re.findall(r"([A-Za-z_]+)|\[(\d+)\]", path):
+            if index:
+                if names or not isinstance(field, FieldList) or int(index) >= len(field):
+                    return field if not names else None
+                field = field[int(index)].form
+            else:
+                names.append(name)
+                joined = "_".join(names)
+                if hasattr(field, joined) and hasattr(getattr(field, joined), "errors"):
+                    field, names = getattr(field, joined), []
+        return None if names else field
+
+
+def _target(amount, unit) -> dict | None:
+    amount_text, unit_text = (amount.data or "").strip(), unit.data or ""
+    if not amount_text and not unit_text:
+        return None
+    given: dict = {"unit": unit_text}
+    if amount_text:
+        given["amount"] = int(amount_text) if re.fullmatch(r"-?[0-9]{1,6}", amount_text) else amount_text
+    return given
+
+
+def _without_path(message: str, field: str | None) -> str:
+    """``targets[1].respond.amount: Input should be …`` beside its field reads ``Input should be …``."""
+    rest = message.removeprefix(field or "").lstrip(": ")
+    return rest[:1].upper() + rest[1:] if rest else message

@@ -45,18 +45,11 @@ def page_locale() -> str:
         return DEFAULT
     if current_user and current_user.is_authenticated:
         # the users' own language setting may not exist yet on this database: read it if it does
-        own = supported(getattr(current_user, "language", None))
-        if own:
-            return own
-        client = getattr(current_user, "client", None)
-        from_client = supported(getattr(client, "locale", None))
-        if from_client:
-            return from_client
+        chosen = supported(getattr(current_user, "language", None)) \
+            or supported(getattr(getattr(current_user, "client", None), "locale", None))
     else:
-        remembered = supported(session.get(LANGUAGE_KEY))
-        if remembered:
-            return remembered
-    return request.accept_languages.best_match(SUPPORTED, default=DEFAULT)
+        chosen = supported(session.get(LANGUAGE_KEY))
+    return chosen or request.accept_languages.best_match(SUPPORTED, default=DEFAULT)
 
 
 def html_lang() -> str:
@@ -66,9 +59,7 @@ def html_lang() -> str:
 
 def ui_locale() -> str:
     """The locale the interface formats its own dates in: the page's (``en`` reads as ``en_US``)."""
-    if not has_request_context():
-        return "en_US"
-    chosen = str(get_locale() or DEFAULT)
+    chosen = str(get_locale() or DEFAULT) if has_request_context() else DEFAULT
     return "en_US" if chosen == "en" else chosen
 
 
@@ -76,9 +67,7 @@ class ChainedDomain(Domain):
     """The catalogues as documents read them: ``fr_CA`` on top of ``fr`` (Babel's loader picks only one)."""
 
     def get_translations(self):
-        if not has_request_context():
-            return translations(DEFAULT)
-        return translations(str(get_locale() or DEFAULT))
+        return translations(str(get_locale() or DEFAULT) if has_request_context() else DEFAULT)
 
 
 def init_app(app: Flask) -> None:

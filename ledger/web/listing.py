@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.sql import Select
 
 from ..extensions import db
@@ -50,8 +50,7 @@ class Listing:
 
     def link(self, **changes: Any) -> str:
         """This list's URL with ``changes`` to its query (``page``, ``sort``, a filter); None removes one."""
-        args = {name: value for name, value in request.args.items()}
-        args.update(changes)
+        args = {**request.args.to_dict(), **changes}
         kept = {name: value for name, value in args.items() if value not in (None, "")}
         return url_for(request.endpoint, **(request.view_args or {}), **kept)
 
@@ -74,20 +73,21 @@ def search_text() -> tuple[str, str | None]:
     return raw[:MAX_SEARCH], _("The search was cut to its first %(count)d characters.") % {"count": MAX_SEARCH}
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, its own ``%`` and ``_`` taken literally (escape ``\\``)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def searched(statement: Select, search: str, *columns: Any) -> Select:
+    """The rows where any of ``columns`` holds ``search`` (all rows for an empty one), case aside; the
+    search's own ``%`` and ``_`` are taken literally (escaped with ``\\``)."""
+    if not search:
+        return statement
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return statement.where(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
 
 
 def chosen_sort(allowed: Sequence[str], default: str) -> Sort:
     """The ``sort`` asked for (``-key`` for descending) if ``allowed``; ``default`` otherwise."""
     raw = request.args.get("sort", "")
-    key = raw.removeprefix("-")
-    if key not in allowed:
+    if raw.removeprefix("-") not in allowed:
         raw = default
-        key = default.removeprefix("-")
-    return Sort(key, raw.startswith("-"))
+    return Sort(raw.removeprefix("-"), raw.startswith("-"))
 
 
 def _page_asked() -> tuple[int, str | None]:
@@ -102,9 +102,9 @@ def _page_asked() -> tuple[int, str | None]:
     return number, None
 
 
-def _page_bounds(total: int, per_page: int) -> tuple[int, int, str | None]:
+def _page_bounds(total: int) -> tuple[int, int, str | None]:
     """The page to show, the number of pages, and a note when it is not the page asked for."""
-    pages = max(1, math.ceil(total / per_page))
+    pages = max(1, math.ceil(total / PAGE_SIZE))
     page, note = _page_asked()
     if page > pages:
         note = _("There is no page %(page)d: the list has %(pages)d. Here is the last.") % {
@@ -113,26 +113,22 @@ def _page_bounds(total: int, per_page: int) -> tuple[int, int, str | None]:
     return page, pages, note
 
 
-def paginate(statement: Select, columns: dict[str, Any], default: str, tiebreak: Any,
-             per_page: int | None = None) -> Listing:
+def paginate(statement: Select, columns: dict[str, Any], default: str, tiebreak: Any) -> Listing:
     """One page of ``statement``'s rows, sorted by the column ``columns`` names for ``sort``, then ``tiebreak``."""
-    per_page = per_page or PAGE_SIZE
     sort = chosen_sort(list(columns), default)
     total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    page, pages, note = _page_bounds(total, per_page)
+    page, pages, note = _page_bounds(total)
     column = columns[sort.key]
     ordered = statement.order_by(None).order_by(column.desc() if sort.descending else column.asc(),
                                                 tiebreak.desc() if sort.descending else tiebreak.asc())
-    items = db.session.scalars(ordered.offset((page - 1) * per_page).limit(per_page)).all()
+    items = db.session.scalars(ordered.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return Listing(list(items), page, pages, total, sort, note)
 
 
-def paginate_list(rows: Sequence, keys: dict[str, Callable[[Any], Any]], default: str,
-                  per_page: int | None = None) -> Listing:
+def paginate_list(rows: Sequence, keys: dict[str, Callable[[Any], Any]], default: str) -> Listing:
     """One page of ``rows`` already read (a list whose order is computed, not stored), sorted in Python."""
-    per_page = per_page or PAGE_SIZE
     sort = chosen_sort(list(keys), default)
-    page, pages, note = _page_bounds(len(rows), per_page)
+    page, pages, note = _page_bounds(len(rows))
     ordered = sorted(rows, key=keys[sort.key], reverse=sort.descending)
-    start = (page - 1) * per_page
-    return Listing(ordered[start:start + per_page], page, pages, len(rows), sort, note)
+    start = (page - 1) * PAGE_SIZE
+    return Listing(ordered[start:start + PAGE_SIZE], page, pages, len(rows), sort, note)

@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import billing
 from ..api.schemas import in_currency
 from ..businesstime import CASE_TRANSITIONS, RESOLUTIONS
-from ..errors import NotFound, ValidationError
-from ..errors import describe as describe_error
+from ..errors import ValidationError
 from ..extensions import db
 from ..models import SEVERITIES, Activity, Case, Client, Quote, SupportPlan, utcnow
 from ..money import Money, is_currency
@@ -25,15 +24,21 @@ from ..services import balances, bundles, case_queue, quotes, ratecards, sla, su
 from ..services.clients import create_client, current_term, maintenance_fee, update_client, visible_clients
 from ..services.vendor import set_client_billing, tax_components
 from .balance_history import history_csv, history_page
-from .boundary import errors_by_field, transaction
+from .boundary import save_checked, transaction
 from .common import (
     apply_error,
+    attempt,
+    card_today,
     case_levels,
     client_or_404,
     confirm_decision,
     confirmation,
     describe_activity,
+    domain_info,
+    download,
     error_text,
+    form_status,
+    found_or_404,
     label,
     roles,
     today,
@@ -41,6 +46,7 @@ from .common import (
 from .forms import (
     MAX_QUOTE_LINES,
     AppointmentForm,
+    BillingDetailsForm,
     BillingForm,
     BundleForm,
     CaseForm,
@@ -55,7 +61,7 @@ from .forms import (
     choices,
     in_zone,
 )
-from .listing import like_pattern, paginate, paginate_list, search_text
+from .listing import paginate, paginate_list, search_text, searched
 
 blueprint = Blueprint("manager", __name__)
 MANAGERS = ("account_manager",)
@@ -67,11 +73,7 @@ LOW_BALANCE = 5
 @roles(*MANAGERS)
 def clients():
     search, cut = search_text()
-    statement = visible_clients(current_user)
-    if search:
-        pattern = like_pattern(search)
-        statement = statement.where(or_(Client.code.ilike(pattern, escape="\\"),
-                                        Client.name.ilike(pattern, escape="\\")))
+    statement = searched(visible_clients(current_user), search, Client.code, Client.name)
     listing = paginate(statement, CLIENT_SORTS, "code", Client.id)
     rows = [(client, balances.balance(db.session, client, today())) for client in listing.items]
     return render_template("manager/clients.html", rows=rows, listing=listing, search=search, cut=cut,
@@ -89,7 +91,6 @@ def client(code: str):
     client = client_or_404(code)
     on = today()
     balance = balances.balance(db.session, client, on)
-    term = current_term(client, on)
     history = db.session.scalars(
         select(Activity).where(Activity.client_id == client.id)
         .options(selectinload(Activity.case), selectinload(Activity.waiver))
@@ -99,8 +100,8 @@ def client(code: str):
     client_quotes = db.session.scalars(
         select(Quote).where(Quote.client_id == client.id).order_by(Quote.id.desc())).all()
     return render_template(
-        "manager/client.html", client=client, balance=balance, term=term, history=history,
-        describe=describe_activity, cases=cases, quotes=client_quotes, today=on,
+        "manager/client.html", client=client, balance=balance, term=current_term(client, on), history=history,
+        describe=describe_activity, cases=cases, quotes=client_quotes,
         waivable=support.waivable(db.session, history, on),
         forecast=billing.rollover_forecast(balance.available),
         quote_state=lambda q: quotes.state_on(q, on),
@@ -130,15 +131,11 @@ def new_client():
     if request.method == "GET":
         form.term_start.data = today().replace(day=1)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                client = _create_client(form)
+        with attempt(form):  # domain errors go beside their field
+            client = _create_client(form)
             flash(_("Client %(code)s created.") % {"code": client.code}, "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/client_form.html", form=form, client=None), _status(form)
+    return render_template("manager/client_form.html", form=form, client=None), form_status()
 
 
 def _create_client(form: NewClientForm) -> Client:
@@ -150,17 +147,10 @@ def _create_client(form: NewClientForm) -> Client:
                            locale=form.locale.data.strip(), tax_rate=form.tax_rate.data,
                            term_start=form.term_start.data, maintenance_fee=fee,
                            overage_policy=form.overage_policy.data, address=(form.address.data or "").strip())
-    set_client_billing(db.session, client, country=(form.country.data or "").strip(),
-                       vat_id=form.vat_id.data or "", billing_emails=_lines(form.billing_emails.data),
-                       payment_terms_days=form.payment_terms_days.data,
-                       purchase_order=form.purchase_order.data or "", reverse_charge=bool(form.reverse_charge.data))
+    set_client_billing(db.session, client, **_billing_details(form))
     if form.support_plan.data:
         sla.set_client_plan(db.session, client, form.support_plan.data)
     return client
-
-
-def _lines(text: str | None) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def _plan_choices():
@@ -181,15 +171,11 @@ def edit_client(code: str):
         "address": client.address, "support_plan": _plan_code(client)})
     form.support_plan.choices = _plan_choices()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                _update_client(client, form)
+        with attempt(form):
+            _update_client(client, form)
             flash(_("The details of %(code)s are saved.") % {"code": client.code}, "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/client_form.html", form=form, client=client), _status(form)
+    return render_template("manager/client_form.html", form=form, client=client), form_status()
 
 
 def _plan_code(client: Client) -> str:
@@ -221,51 +207,46 @@ def edit_billing(code: str):
     form = BillingForm() if request.method == "POST" else _billing_form(client)
     tax_errors: list[str] = []
     if form.validate_on_submit():
-        fields = _typed_billing(form)
-
-        def save(**some):
-            return set_client_billing(db.session, client, **some)
-
-        errors = errors_by_field(save, fields, {"vat_id": ("country",)})
+        errors = save_checked(lambda **some: set_client_billing(db.session, client, **some),
+                              _typed_billing(form), {"vat_id": ("country",)})
         if not errors:
-            try:
-                with db.session.begin_nested():
-                    save(**fields)
-                flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
-                      % {"name": client.name}, "info")
-                return redirect(url_for("manager.client", code=client.code))
-            except Exception as error:
-                errors = [error]
-        for error in errors:
-            info = describe_error(error)
-            if info is not None and info.field == "taxes":
+            flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
+                  % {"name": client.name}, "info")
+            return redirect(url_for("manager.client", code=client.code))
+        for error in errors:  # domain errors only: save_checked raises any other
+            info = domain_info(error)
+            if info.field == "taxes":
                 tax_errors.append(error_text(info))  # the rows share one message, shown under the table
-            elif not apply_error(form, error):
-                raise error
+            else:
+                apply_error(form, error)
     return render_template("manager/billing.html", client=client, form=form,
-                           tax_errors=tax_errors), _status(form)
+                           tax_errors=tax_errors), form_status()
 
 
 def _billing_form(client: Client) -> BillingForm:
     """The form filled with the client's details; a client without named taxes shows its one rate."""
     taxes = [{"name": t.name, "rate": t.rate} for t in tax_components(client) if t.rate or client.taxes]
-    form = BillingForm(formdata=None, data={
+    return BillingForm(formdata=None, data={  # blank tax rows up to the form's min_entries
         "country": client.country, "vat_id": client.vat_id, "billing_emails": "\n".join(client.billing_emails or []),
         "payment_terms_days": client.payment_terms_days, "purchase_order": client.purchase_order,
         "reverse_charge": client.reverse_charge, "taxes": taxes})
-    while len(form.taxes) < 4:
-        form.taxes.append_entry()
-    return form
+
+
+def _billing_details(form: BillingDetailsForm) -> dict:
+    """The buyer's details as ``set_client_billing`` takes them (one billing e-mail a line)."""
+    return {
+        "country": (form.country.data or "").strip(), "vat_id": form.vat_id.data or "",
+        "billing_emails": [line.strip() for line in (form.billing_emails.data or "").splitlines() if line.strip()],
+        "payment_terms_days": form.payment_terms_days.data, "purchase_order": form.purchase_order.data or "",
+        "reverse_charge": bool(form.reverse_charge.data),
+    }
 
 
 def _typed_billing(form: BillingForm) -> dict:
     """The form's values as ``set_client_billing`` takes them; empty tax rows are left out."""
     rows = [row.form for row in form.taxes]
     return {
-        "country": (form.country.data or "").strip(), "vat_id": form.vat_id.data or "",
-        "billing_emails": [line.strip() for line in (form.billing_emails.data or "").splitlines() if line.strip()],
-        "payment_terms_days": form.payment_terms_days.data, "purchase_order": form.purchase_order.data or "",
-        "reverse_charge": bool(form.reverse_charge.data),
+        **_billing_details(form),
         "taxes": [{"name": (row.name.data or "").strip(), "rate": "" if row.rate.data is None else str(row.rate.data)}
                   for row in rows if (row.name.data or "").strip() or row.rate.data is not None],
     }
@@ -278,28 +259,17 @@ def open_case(code: str):
     client = client_or_404(code)
     form = in_zone(CaseForm(), client.time_zone)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                case = support.open_case(db.session, client, form.subject.data, form.severity.data,
-                                         aware(form.opened_at.data, form.time_zone.data), user=current_user)
+        with attempt(form):  # domain errors go beside their field
+            case = support.open_case(db.session, client, form.subject.data, form.severity.data,
+                                     aware(form.opened_at.data, form.time_zone.data), user=current_user)
             flash(_("Case %(number)s opened.", number=case.number), "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/case_new.html", client=client, form=form), _status(form)
+    return render_template("manager/case_new.html", client=client, form=form), form_status()
 
 
-def _status(form) -> int:
-    """200 for a fresh form, 422 when a submitted one is shown again with its errors."""
-    return 422 if request.method == "POST" else 200
-
-
-def _case_or_404(number: str) -> Case:
-    try:
-        return support.find_case(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+#: the forms the case page logs work with, by the names the page knows them by
+CASE_FORMS = {"helpdesk_form": HelpdeskForm, "response_form": ResponseForm,
+              "appointment_form": AppointmentForm}
 
 
 def _case_page(case: Case, status: int = 200, **forms):
@@ -307,12 +277,8 @@ def _case_page(case: Case, status: int = 200, **forms):
         select(Activity).where(Activity.case_id == case.id)
         .options(selectinload(Activity.waiver)).order_by(Activity.occurred_at, Activity.id)
     ).all()
-    zone = case.client.time_zone
-    forms = {
-        "helpdesk_form": in_zone(forms.get("helpdesk_form") or HelpdeskForm(formdata=None), zone),
-        "response_form": in_zone(forms.get("response_form") or ResponseForm(formdata=None), zone),
-        "appointment_form": in_zone(forms.get("appointment_form") or AppointmentForm(formdata=None), zone),
-    }
+    forms = {name: in_zone(forms.get(name) or form_class(formdata=None), case.client.time_zone)
+             for name, form_class in CASE_FORMS.items()}
     levels, zone = case_levels(case)
     return render_template("manager/case.html", case=case, client=case.client, activities=activities,
                            describe=describe_activity, waivable=support.waivable(db.session, activities, today()),
@@ -341,14 +307,14 @@ QUEUE_SORTS = {
 @blueprint.get("/cases/<number>")
 @roles(*MANAGERS)
 def case(number: str):
-    return _case_page(_case_or_404(number))
+    return _case_page(found_or_404(support.find_case, number))
 
 
 @blueprint.post("/cases/<number>/status")
 @roles(*MANAGERS)
 @transaction
 def change_status(number: str):
-    case = _case_or_404(number)
+    case = found_or_404(support.find_case, number)
     status = request.form.get("status", "")
     try:
         with db.session.begin_nested():
@@ -357,26 +323,20 @@ def change_status(number: str):
         flash(_("Case %(number)s is now %(status)s.", number=case.number, status=label(case.status)), "info")
         return redirect(url_for("manager.case", number=case.number))
     except Exception as error:  # a refused move is shown on the case page, nothing changed
-        info = describe_error(error)
-        if info is None:
-            raise
+        info = domain_info(error)
         db.session.refresh(case)
         flash(_("Case %(number)s was not changed: %(reason)s.", number=case.number, reason=error_text(info)), "error")
         return _case_page(case, info.status)
 
 
-def _log(number: str, form, form_name: str, action):
-    case = _case_or_404(number)
-    in_zone(form, case.client.time_zone)
+def _log(number: str, form_name: str, action):
+    case = found_or_404(support.find_case, number)
+    form = in_zone(CASE_FORMS[form_name](), case.client.time_zone)
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                activity = action(case, form)
+        with attempt(form):  # domain errors go beside their field
+            activity = action(case, form)
             flash(_("Logged: %(what)s.", what=describe_activity(activity)), "info")
             return redirect(url_for("manager.case", number=case.number))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
     return _case_page(case, 422, **{form_name: form})
 
 
@@ -384,7 +344,7 @@ def _log(number: str, form, form_name: str, action):
 @roles(*MANAGERS)
 @transaction
 def log_helpdesk_answer(number: str):
-    return _log(number, HelpdeskForm(), "helpdesk_form", lambda case, form: support.log_helpdesk_answer(
+    return _log(number, "helpdesk_form", lambda case, form: support.log_helpdesk_answer(
         db.session, case, aware(form.answered_at.data, form.time_zone.data), form.by.data,
         form.note.data or "", user=current_user))
 
@@ -393,7 +353,7 @@ def log_helpdesk_answer(number: str):
 @roles(*MANAGERS)
 @transaction
 def log_response(number: str):
-    return _log(number, ResponseForm(), "response_form", lambda case, form: support.log_technician_response(
+    return _log(number, "response_form", lambda case, form: support.log_technician_response(
         db.session, case, aware(form.responded_at.data, form.time_zone.data), form.technician.data,
         form.note.data or "", user=current_user))
 
@@ -404,36 +364,27 @@ def log_response(number: str):
 def log_appointment(number: str):
     def action(case, form):
         started = aware(form.started_at.data, form.time_zone.data)
-        if form.ended_at.data is not None:
-            ended = aware(form.ended_at.data, form.time_zone.data)
-        else:
-            ended = started + timedelta(minutes=form.duration.data)
+        ended = started + timedelta(minutes=form.duration.data) if form.ended_at.data is None \
+            else aware(form.ended_at.data, form.time_zone.data)
         return support.log_appointment(db.session, case, started, ended, form.technician.data,
                                        form.note.data or "", user=current_user)
 
-    return _log(number, AppointmentForm(), "appointment_form", action)
+    return _log(number, "appointment_form", action)
 
 
 @blueprint.route("/activities/<int:activity_id>/waive", methods=["GET", "POST"])
 @roles(*MANAGERS)
 @transaction
 def waive(activity_id: int):
-    try:
-        activity = support.find_activity(db.session, activity_id, current_user)
-    except NotFound:
-        abort(404)
+    activity = found_or_404(support.find_activity, activity_id)
     form = WaiverForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                support.waive(db.session, activity, form.reason.data, user=current_user)
+        with attempt(form):
+            support.waive(db.session, activity, form.reason.data, user=current_user)
             flash(_("The charge is waived."), "info")
             return redirect(url_for("manager.client", code=activity.client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     return render_template("manager/waive.html", activity=activity, describe=describe_activity,
-                           form=form), _status(form)
+                           form=form), form_status()
 
 
 @blueprint.route("/clients/<code>/bundles/new", methods=["GET", "POST"])
@@ -442,7 +393,8 @@ def waive(activity_id: int):
 def sell_bundle(code: str):
     client = client_or_404(code)
     form = BundleForm()
-    price = _incident_price(client)
+    card = card_today(client.currency)
+    price = None if card is None else Money.from_minor(card.incident_price_minor, client.currency).amount
     if request.method == "GET":
         form.purchased_on.data = today()
         form.unit_price.data = price
@@ -458,32 +410,17 @@ def sell_bundle(code: str):
             button=_("Confirm the sale"))
         if asked is not None:
             return asked
-        try:
-            with db.session.begin_nested():
-                bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
-                                            unit_price, user=current_user)
+        with attempt(form):
+            bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
+                                        unit_price, user=current_user)
             flash(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity), "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/bundle_new.html", client=client, form=form, price=price), _status(form)
-
-
-def _incident_price(client: Client) -> Decimal | None:
-    try:
-        card = ratecards.card_in_force(db.session, client.currency, today())
-    except NotFound:
-        return None
-    return Money.from_minor(card.incident_price_minor, client.currency).amount
+    return render_template("manager/bundle_new.html", client=client, form=form, price=price), form_status()
 
 
 def _role_choices(client: Client) -> list[tuple[str, str]]:
-    try:
-        card = ratecards.card_in_force(db.session, client.currency, today())
-    except NotFound:
-        return []
-    return [(role.code, role.title) for role in card.roles]
+    card = card_today(client.currency)
+    return [(role.code, role.title) for role in card.roles] if card else []
 
 
 @blueprint.route("/clients/<code>/work/new", methods=["GET", "POST"])
@@ -498,20 +435,16 @@ def log_work(code: str):
     if request.method == "GET":
         form.performed_on.data = today()
     if form.validate_on_submit():
-        try:
-            case = next((c for c in cases if c.number == form.case.data), None)
-            with db.session.begin_nested():
-                result = work.log_work(db.session, client, form.role.data, form.minutes.data,
-                                       form.performed_on.data, form.description.data, case=case,
-                                       user=current_user)
+        case = next((c for c in cases if c.number == form.case.data), None)
+        with attempt(form):
+            result = work.log_work(db.session, client, form.role.data, form.minutes.data,
+                                   form.performed_on.data, form.description.data, case=case,
+                                   user=current_user)
             flash(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
                     minutes=result.activity.minutes, billed=result.activity.billed_minutes,
                     prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes), "info")
             return redirect(url_for("manager.client", code=client.code))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-    return render_template("manager/work_new.html", client=client, form=form), _status(form)
+    return render_template("manager/work_new.html", client=client, form=form), form_status()
 
 
 @blueprint.route("/clients/<code>/quotes/new", methods=["GET", "POST"])
@@ -524,28 +457,22 @@ def new_quote(code: str):
     if request.method == "GET":
         form.valid_until.data = today() + timedelta(days=30)
     resized = _resized_quote_form(form, request.form.get("action", ""))
-    if resized is not None:  # "Add line" or "Remove": the same form again, one line more or less
-        for line in resized.lines:
-            line.role.choices = options
-        return render_template("manager/quote_new.html", client=client, form=resized, preview=None)
-    for line in form.lines:
+    for line in (resized or form).lines:
         line.role.choices = options
+    if resized is not None:  # "Add line" or "Remove": the same form again, one line more or less
+        return render_template("manager/quote_new.html", client=client, form=resized, preview=None)
     preview = None
     if form.validate_on_submit():
         lines = [billing.QuoteLineRequest(line.role.data, line.unit.data, line.quantity.data)
                  for line in form.lines if line.role.data and line.quantity.data is not None]
-        try:
+        with attempt(form):
             if request.form.get("action") == "preview":
                 preview = _price(client, lines)
             else:
-                with db.session.begin_nested():
-                    quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
-                                                user=current_user)
+                quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
+                                            user=current_user)
                 flash(_("Quote %(number)s saved as a draft.", number=quote.number), "info")
                 return redirect(url_for("manager.quote", number=quote.number))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
     status = 200 if preview is not None or request.method == "GET" else 422
     return render_template("manager/quote_new.html", client=client, form=form, preview=preview), status
 
@@ -574,17 +501,10 @@ def _price(client: Client, lines) -> billing.QuotePrice:
     return billing.price_quote(lines, ratecards.role_prices(card), tiers)
 
 
-def _quote_or_404(number: str) -> Quote:
-    try:
-        return quotes.find_quote(db.session, number, current_user)
-    except NotFound:
-        abort(404)
-
-
 @blueprint.get("/quotes/<number>")
 @roles(*MANAGERS, "finance")
 def quote(number: str):
-    found = _quote_or_404(number)
+    found = found_or_404(quotes.find_quote, number)
     titles = {role.code: role.title for role in found.rate_card.roles}
     return render_template("manager/quote.html", quote=found, client=found.client, titles=titles,
                            state=quotes.state_on(found, today()))
@@ -594,31 +514,22 @@ def quote(number: str):
 @roles(*MANAGERS, "finance")
 @transaction
 def move_quote(number: str, action: str):
-    found = _quote_or_404(number)
-    allowed = {"send": ("account_manager",), "accept": ("account_manager", "finance"),
-               "decline": ("account_manager",)}[action]
-    if current_user.role not in allowed and current_user.role != "admin":
+    found = found_or_404(quotes.find_quote, number)
+    if current_user.role == "finance" and action != "accept":  # finance may accept a quote, nothing more
         abort(403)
     if action != "send":
         asked = confirm_decision(found, action, url_for("manager.quote", number=found.number))
         if asked is not None:
             return asked
     move = {"send": quotes.send_quote, "accept": quotes.accept_quote, "decline": quotes.decline_quote}[action]
-    try:
-        with db.session.begin_nested():
-            move(db.session, found, today(), user=current_user)
+    with attempt():  # a refused move is flashed
+        move(db.session, found, today(), user=current_user)
         flash(_("Quote %(number)s is now %(state)s.", number=found.number, state=label(quotes.state_on(found, today()))), "info")
-    except Exception as error:
-        info = describe_error(error)
-        if info is None:
-            raise
-        flash(error_text(info), "error")
     return redirect(url_for("manager.quote", number=found.number))
 
 
 @blueprint.get("/quotes/<number>/pdf")
 @roles(*MANAGERS, "finance", "client")
 def quote_pdf(number: str):
-    found = _quote_or_404(number)
-    return current_app.response_class(render_quote_pdf(found, today()), mimetype="application/pdf",
-                                      headers={"Content-Disposition": f'inline; filename="{found.number}.pdf"'})
+    found = found_or_404(quotes.find_quote, number)
+    return download(render_quote_pdf(found, today()), "application/pdf", f"{found.number}.pdf", "inline")

@@ -11,10 +11,11 @@ from ..extensions import db
 from ..models import MAIL_STATES, OutboxMessage, utcnow
 from ..services import mail
 from .boundary import transaction
-from .common import roles
+from .common import only_for
 from .listing import paginate
 
 blueprint = Blueprint("outbox", __name__, url_prefix="/finance/outbox")
+only_for(blueprint, "finance")
 #: the columns the outbox may be sorted by
 SORTS = {"queued": OutboxMessage.created_at, "subject": OutboxMessage.subject, "state": OutboxMessage.state,
          "attempts": OutboxMessage.attempts}
@@ -25,26 +26,20 @@ class ResendForm(FlaskForm):
 
 
 @blueprint.get("/")
-@roles("finance")
 @transaction
 def index():
     state = request.args.get("state", "")
     if state and state not in MAIL_STATES:
         abort(400, f"state: one of {', '.join(MAIL_STATES)}")
-    query = select(OutboxMessage)
-    if state:
-        query = query.where(OutboxMessage.state == state)
+    query = select(OutboxMessage).where(OutboxMessage.state == state) if state else select(OutboxMessage)
     listing = paginate(query, SORTS, "-queued", OutboxMessage.id)
     return render_template("outbox/index.html", listing=listing, state=state, states=MAIL_STATES, form=ResendForm())
 
 
 @blueprint.post("/<int:message_id>/resend")
-@roles("finance")
 @transaction
 def resend(message_id: int):
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None:
-        abort(404)
+    message = db.get_or_404(OutboxMessage, message_id)
     if not ResendForm().validate_on_submit():
         abort(400, "The form expired; reload the page and try again.")
     if message.state != "failed":

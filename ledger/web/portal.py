@@ -13,34 +13,38 @@ from sqlalchemy.orm import selectinload
 
 from .. import billing, storage
 from ..charts import bar_chart
-from ..errors import NotFound
-from ..errors import describe as describe_error
 from ..extensions import db
 from ..models import Case, Invoice, Quote, utcnow
-from ..services import archive, balances, case_queue, einvoicing, quotes, support
+from ..services import archive, balances, case_queue, einvoicing, payments, quotes, support
 from ..services.clients import current_term
 from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
 from ..services.statement import service_levels as service_levels_of
-from . import balance_history, receivables
+from . import balance_history
 from .balance_history import history_page
 from .boundary import transaction
-from .common import apply_error, case_levels, confirm_decision, error_text, roles, today
+from .common import (
+    attempt,
+    case_levels,
+    confirm_decision,
+    domain_info,
+    download,
+    error_text,
+    form_status,
+    found_or_404,
+    only_for,
+    today,
+)
 from .forms import ClientCaseForm
 from .listing import paginate
 
 blueprint = Blueprint("portal", __name__, url_prefix="/portal")
-
-
-def own_client():
-    """The signed-in client user's organisation."""
-    return current_user.client
+only_for(blueprint, "client")
 
 
 @blueprint.get("/")
-@roles("client")
 def dashboard():
-    client, on = own_client(), today()
+    client, on = current_user.client, today()
     balance = balances.balance(db.session, client, on)
     used = balances.incidents_used_since(db.session, client, on - timedelta(days=billing.FORECAST_WINDOW_DAYS))
     monthly = monthly_usage(db.session, client, on)
@@ -59,21 +63,18 @@ def _month_label(month: str, locale: str) -> str:
 
 
 @blueprint.get("/history")
-@roles("client")
 def history():
-    return history_page(own_client(), url_for("portal.history_csv"), portal=True)
+    return history_page(current_user.client, url_for("portal.history_csv"), portal=True)
 
 
 @blueprint.get("/history.csv")
-@roles("client")
 def history_csv():
-    return balance_history.history_csv(own_client(), portal=True)
+    return balance_history.history_csv(current_user.client, portal=True)
 
 
 @blueprint.get("/cases")
-@roles("client")
 def cases():
-    client = own_client()
+    client = current_user.client
     listing = paginate(select(Case).where(Case.client_id == client.id).options(selectinload(Case.status_changes)),
                        CASE_SORTS, "-number", Case.id)
     return render_template("portal/cases.html", client=client, cases=listing.items, listing=listing,
@@ -89,55 +90,41 @@ INVOICE_SORTS = {"number": Invoice.id, "kind": Invoice.kind, "period": Invoice.p
 
 
 @blueprint.route("/cases/new", methods=["GET", "POST"])
-@roles("client")
 @transaction
 def open_case():
-    client, form = own_client(), ClientCaseForm()
+    client, form = current_user.client, ClientCaseForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
-                                         user=current_user, description=form.description.data)
+        with attempt(form):  # domain errors go beside their field
+            case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
+                                     user=current_user, description=form.description.data)
             flash(_("Case %(number)s opened: the service-level clock has started.", number=case.number), "info")
             return redirect(url_for("portal.case", number=case.number))
-        except Exception as error:  # domain errors go beside their field
-            if not apply_error(form, error):
-                raise
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/case_new.html", client=client, form=form), status
+    return render_template("portal/case_new.html", client=client, form=form), form_status()
 
 
 @blueprint.get("/cases/<number>")
-@roles("client")
 def case(number: str):
-    try:
-        found = support.find_case(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+    found = found_or_404(support.find_case, number)
     levels, zone = case_levels(found)
     return render_template("portal/case.html", client=found.client, case=found, levels=levels, zone=zone)
 
 
 @blueprint.get("/service-levels")
-@roles("client")
 def service_levels():
-    client = own_client()
+    client = current_user.client
     period = request.args.get("period") or today().strftime("%Y-%m")
     try:
         report = service_levels_of(db.session, client, period)
     except Exception as error:  # a bad month is named; anything else is raised
-        info = describe_error(error)
-        if info is None:
-            raise
+        info = domain_info(error)
         return render_template("portal/service_levels.html", client=client, period=period, report=None,
                                error=error_text(info)), info.status
     return render_template("portal/service_levels.html", client=client, period=period, report=report, error=None)
 
 
 @blueprint.get("/quotes")
-@roles("client")
 def quotes_page():
-    client = own_client()
+    client = current_user.client
     listing = paginate(quotes.visible_quotes(current_user).where(Quote.client_id == client.id),
                        QUOTE_SORTS, "-number", Quote.id)
     return render_template("portal/quotes.html", client=client, quotes=listing.items, listing=listing,
@@ -145,13 +132,9 @@ def quotes_page():
 
 
 @blueprint.post("/quotes/<number>/<any(accept, decline):action>")
-@roles("client")
 @transaction
 def decide_quote(number: str, action: str):
-    try:
-        quote = quotes.find_quote(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+    quote = found_or_404(quotes.find_quote, number)
     asked = confirm_decision(quote, action, url_for("portal.quotes_page"))
     if asked is not None:
         return asked
@@ -162,9 +145,7 @@ def decide_quote(number: str, action: str):
         flash(_("Quote %(number)s accepted.", number=quote.number) if action == "accept"
               else _("Quote %(number)s declined.", number=quote.number), "info")
     except Exception as error:  # a domain error is shown, anything else raised
-        info = describe_error(error)
-        if info is None:
-            raise
+        info = domain_info(error)
         if info.status == 404:
             abort(404)
         flash(error_text(info), "error")
@@ -172,47 +153,32 @@ def decide_quote(number: str, action: str):
 
 
 @blueprint.get("/invoices")
-@roles("client")
 def invoices():
-    client = own_client()
-    everything = db.session.scalars(select(Invoice).where(Invoice.client_id == client.id)).all()
-    listing = paginate(select(Invoice).where(Invoice.client_id == client.id), INVOICE_SORTS, "-number", Invoice.id)
-    # what is outstanding counts every invoice, not only the page shown
+    client = current_user.client
+    own = select(Invoice).where(Invoice.client_id == client.id)
+    listing = paginate(own, INVOICE_SORTS, "-number", Invoice.id)
+    # each invoice's standing, and what is outstanding: over every invoice, not only the page shown
+    everything = db.session.scalars(own).all()
+    found = payments.standings(db.session, everything, today())
+    outstanding = sum(found[doc.id].amount_due for doc in everything if doc.kind == "invoice")
     return render_template("portal/invoices.html", client=client, invoices=listing.items, listing=listing,
-                           **receivables.portal_invoices(client, everything))
-
-
-def own_invoice(number: str):
-    """The client's own invoice or credit note; 404 for another's, with no hint either way."""
-    try:
-        return find_invoice(db.session, number, current_user)
-    except NotFound:
-        abort(404)
+                           standings=found, outstanding=outstanding)
 
 
 @blueprint.get("/invoices/<number>/factur-x.xml")
-@roles("client")
 def invoice_xml(number: str):
-    invoice = own_invoice(number)
-    return _xml(einvoicing.invoice_xml(invoice), f"{invoice.number}-factur-x.xml")
+    invoice = found_or_404(find_invoice, number)  # another client's is a 404, with no hint either way
+    return download(einvoicing.invoice_xml(invoice), "application/xml", f"{invoice.number}-factur-x.xml")
 
 
 @blueprint.get("/invoices/<number>/ubl.xml")
-@roles("client")
 def invoice_ubl(number: str):
-    invoice = own_invoice(number)
-    return _xml(einvoicing.invoice_ubl(invoice), f"{invoice.number}-ubl.xml")
-
-
-def _xml(data: bytes, filename: str):
-    return current_app.response_class(data, mimetype="application/xml", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"'})
+    invoice = found_or_404(find_invoice, number)
+    return download(einvoicing.invoice_ubl(invoice), "application/xml", f"{invoice.number}-ubl.xml")
 
 
 @blueprint.get("/invoices/<number>.pdf")
-@roles("client")
 def invoice_pdf(number: str):
-    invoice = own_invoice(number)
+    invoice = found_or_404(find_invoice, number)
     data = archive.read_pdf(db.session, invoice, storage.for_config(current_app.config))
-    return current_app.response_class(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+    return download(data, "application/pdf", f"{invoice.number}.pdf")

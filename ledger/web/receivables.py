@@ -3,42 +3,24 @@ and what the portal shows a client about what it owes."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from .. import billing
-from ..errors import NotFound
 from ..extensions import db
 from ..models import Invoice
 from ..money import Money
 from ..services import payments, receivables
 from .boundary import transaction
-from .common import apply_error, client_or_404, confirmation, roles, today
+from .common import attempt, client_or_404, confirmation, csv_download, download, found_or_404, roles, today
+from .forms import PaymentForm, ReversalForm
 
 blueprint = Blueprint("receivables", __name__)
-FINANCE = ("finance",)
 BUCKET_LABELS = {"current": "Current", "1-30": "1–30 days", "31-60": "31–60 days", "61-90": "61–90 days",
                  "over_90": "Over 90 days"}
-
-
-class PaymentForm(FlaskForm):
-    amount = DecimalField(_l("Amount"), validators=[InputRequired(_l("Give the amount received."))])
-    paid_on = DateField(_l("Received on"), validators=[DataRequired(_l("Give the day the money arrived."))])
-    method = StringField(_l("Method"), validators=[Optional(), Length(max=payments.MAX_METHOD)])
-    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=payments.MAX_REFERENCE)])
-
-
-class ReversalForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(_l("A reversal needs a reason.")), Length(max=5000)])
 
 
 # --- payments on the invoice page --------------------------------------------------------
@@ -48,48 +30,38 @@ def payment_panel(invoice: Invoice, form: PaymentForm | None = None) -> dict:
     """What the finance invoice page shows about payments: standing, payments, the forms."""
     if invoice.kind != "invoice":
         return {"standing": None}
-    if form is None:
-        form = PaymentForm(formdata=None, paid_on=today())
     rows = payments.payments_of(db.session, invoice)
     return {"standing": payments.standing(db.session, invoice, today()), "payments": rows,
-            "reversed": payments.reversed_ids(db.session, rows), "payment_form": form,
+            "reversed": payments.reversed_ids(db.session, rows),
+            "payment_form": form or PaymentForm(formdata=None, paid_on=today()),
             "reversal_form": ReversalForm(formdata=None)}
 
 
 @blueprint.post("/finance/invoices/<number>/payments")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def record_payment(number: str):
-    from .finance import _invoice_or_404, _invoice_page  # finance imports this module
+    from .finance import invoice_or_404, invoice_page  # finance imports this module
 
-    found = _invoice_or_404(number)
-    if found.kind != "invoice":
-        abort(409, "Payments are recorded against invoices, not credit notes.")
+    found = invoice_or_404(number, "Payments are recorded against invoices, not credit notes.")
     form = PaymentForm()
     if form.validate_on_submit():
-        try:
-            with db.session.begin_nested():
-                payment = payments.record_payment(db.session, found, form.amount.data, form.paid_on.data,
-                                                  form.method.data, form.reference.data, current_user,
-                                                  today=today())
+        with attempt(form):
+            payment = payments.record_payment(db.session, found, form.amount.data, form.paid_on.data,
+                                              form.method.data, form.reference.data, current_user,
+                                              today=today())
             shown = Money.from_minor(payment.amount_minor, found.currency).format(found.client.locale)
             flash(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number), "info")
             return redirect(url_for("finance.invoice", number=found.number))
-        except Exception as error:
-            if not apply_error(form, error):
-                raise
-            found = _invoice_or_404(number)
-    return _invoice_page(found, None, 422, payment_form=form)
+        found = invoice_or_404(number)
+    return invoice_page(found, None, 422, payment_form=form)
 
 
 @blueprint.post("/finance/payments/<int:payment_id>/reverse")
-@roles(*FINANCE)
+@roles("finance")
 @transaction
 def reverse_payment(payment_id: int):
-    try:
-        payment = payments.find_payment(db.session, payment_id, current_user)
-    except NotFound:
-        abort(404)
+    payment = found_or_404(payments.find_payment, payment_id)
     invoice = payment.invoice
     back = url_for("finance.invoice", number=invoice.number)
     form = ReversalForm()
@@ -105,13 +77,9 @@ def reverse_payment(payment_id: int):
         back, button=_("Reverse the payment"))
     if asked is not None:
         return asked
-    try:
-        with db.session.begin_nested():
-            payments.reverse_payment(db.session, payment, form.reason.data, current_user, today=today())
+    with attempt(form):
+        payments.reverse_payment(db.session, payment, form.reason.data, current_user, today=today())
         flash(_("Payment of %(amount)s on %(number)s reversed.", amount=shown, number=invoice.number), "info")
-    except Exception as error:
-        if not apply_error(form, error):
-            raise
     return redirect(back)
 
 
@@ -120,16 +88,14 @@ def reverse_payment(payment_id: int):
 
 def _as_of() -> date:
     raw = (request.args.get("as_of") or "").strip()
-    if not raw:
-        return today()
     try:
-        return date.fromisoformat(raw)
+        return date.fromisoformat(raw) if raw else today()
     except ValueError:
         abort(400, "as_of is a date written YYYY-MM-DD.")
 
 
 @blueprint.get("/finance/receivables")
-@roles(*FINANCE)
+@roles("finance")
 def aging():
     as_of = _as_of()
     return render_template("receivables/aging.html", as_of=as_of, report=receivables.aging(db.session, as_of),
@@ -137,7 +103,7 @@ def aging():
 
 
 @blueprint.get("/finance/receivables/<currency>/<bucket>")
-@roles(*FINANCE)
+@roles("finance")
 def aging_bucket(currency: str, bucket: str):
     if bucket not in BUCKET_LABELS:
         abort(404)
@@ -154,34 +120,29 @@ CSV_COLUMNS = ("currency", "bucket", "client", "client_name", "invoice", "issued
 
 
 @blueprint.get("/finance/receivables.csv")
-@roles(*FINANCE)
+@roles("finance")
 def aging_csv():
     as_of = _as_of()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    return csv_download(CSV_COLUMNS, _aging_rows(as_of), f"receivables-{as_of}.csv")
+
+
+def _aging_rows(as_of: date):
+    """The report's rows, a client's name formula-safe (``=HYPERLINK(…)`` is not run)."""
     for block in receivables.aging(db.session, as_of):
         for item in block.items:
             invoice, money = item.invoice, lambda minor, c=block.currency: str(Money.from_minor(minor, c))
-            writer.writerow((block.currency, item.bucket, invoice.client.code, _cell(invoice.client.name),
-                             invoice.number, invoice.issued_on.isoformat(), invoice.due_on.isoformat(),
-                             max((as_of - invoice.due_on).days, 0), money(invoice.total_minor),
-                             money(item.standing.amount_paid), money(item.standing.amount_due),
-                             item.standing.status))
-    return out.getvalue(), 200, {"Content-Type": "text/csv; charset=utf-8",
-                                 "Content-Disposition": f'attachment; filename="receivables-{as_of}.csv"'}
-
-
-def _cell(text: str) -> str:
-    """Text a spreadsheet will not run as a formula (``=HYPERLINK(…)`` in a client's name)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+            yield (block.currency, item.bucket, invoice.client.code,
+                   billing.spreadsheet_safe(invoice.client.name), invoice.number,
+                   invoice.issued_on.isoformat(), invoice.due_on.isoformat(),
+                   max((as_of - invoice.due_on).days, 0), money(invoice.total_minor),
+                   money(item.standing.amount_paid), money(item.standing.amount_due), item.standing.status)
 
 
 # --- statements of account --------------------------------------------------------------------
 
 
-def _period_bounds(client) -> tuple[date, date]:
-    """The statement's first and last day: the query's ``from`` and ``to``, or the year so far."""
+def _statement_of(client) -> receivables.Statement:
+    """The client's statement from the query's ``from`` to its ``to``, or of the year so far."""
     end = today()
     try:
         start = date.fromisoformat(request.args.get("from") or end.replace(month=1, day=1).isoformat())
@@ -190,25 +151,23 @@ def _period_bounds(client) -> tuple[date, date]:
         abort(400, "from and to are dates written YYYY-MM-DD.")
     if start > end:
         abort(400, "from is after to.")
-    return start, end
+    return receivables.statement(db.session, client, start, end)
 
 
 @blueprint.get("/finance/clients/<code>/statement")
-@roles(*FINANCE)
+@roles("finance")
 def statement(code: str):
     client = client_or_404(code)
-    start, end = _period_bounds(client)
-    return render_template("receivables/statement.html", client=client,
-                           statement=receivables.statement(db.session, client, start, end), portal=False)
+    return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
+                           portal=False)
 
 
 @blueprint.get("/portal/statement")
 @roles("client")
 def portal_statement():
     client = current_user.client
-    start, end = _period_bounds(client)
-    return render_template("receivables/statement.html", client=client,
-                           statement=receivables.statement(db.session, client, start, end), portal=True)
+    return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
+                           portal=True)
 
 
 @blueprint.get("/statements/<code>.pdf")
@@ -220,14 +179,6 @@ def statement_pdf(code: str):
     from ..pdf import render_statement_pdf
 
     client = client_or_404(code)  # a client user asking for another client's code gets a 404
-    start, end = _period_bounds(client)
-    data = render_statement_pdf(receivables.statement(db.session, client, start, end), current_app.config)
-    return data, 200, {"Content-Type": "application/pdf",
-                       "Content-Disposition": f'attachment; filename="statement-{client.code}-{start}-{end}.pdf"'}
-
-
-def portal_invoices(client, invoices: list[Invoice]) -> dict:
-    """What the portal's invoice list adds: each invoice's standing and the total outstanding."""
-    found = payments.standings(db.session, invoices, today())
-    outstanding = sum(found[doc.id].amount_due for doc in invoices if doc.kind == "invoice")
-    return {"standings": found, "outstanding": outstanding}
+    found = _statement_of(client)
+    return download(render_statement_pdf(found, current_app.config), "application/pdf",
+                    f"statement-{client.code}-{found.start}-{found.end}.pdf")

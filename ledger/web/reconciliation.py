@@ -5,36 +5,21 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
 
 from .. import bankcsv
 from ..extensions import db
 from ..money import Money, is_currency
 from ..services import reconciliation
 from .boundary import ONCE_FIELD, transaction
-from .common import roles, today
+from .common import allow_upload, only_for, today
+from .forms import BankFileForm
 
 blueprint = Blueprint("reconciliation", __name__)
-FINANCE = ("finance",)
+only_for(blueprint, "finance")
 #: the body limit of the upload and of its confirmation (which carries the file's text again);
 #: above the file's own limit, so a file too big is refused by name, not with a bare 413
 UPLOAD_BODY_LIMIT = 2 * bankcsv.MAX_BYTES + 64 * 1024
-
-
-class BankFileForm(FlaskForm):
-    file = FileField("Bank CSV", validators=[FileRequired("Choose the bank's CSV export.")])
-    currency = StringField("Currency of lines without a currency column",
-                           validators=[DataRequired("Give a currency."), Length(min=3, max=3)])
-
-
-@blueprint.url_value_preprocessor
-def allow_a_large_bank_file(endpoint, values):
-    """Let a bank file up to the upload limit reach the view (this runs before the CSRF check reads the body)."""
-    if endpoint == "reconciliation.upload" and request.method == "POST":
-        request.max_content_length = UPLOAD_BODY_LIMIT
+allow_upload(blueprint, "reconciliation.upload", UPLOAD_BODY_LIMIT)
 
 
 def _page(form: BankFileForm, errors: list[str] | None = None, status: int = 200):
@@ -43,13 +28,11 @@ def _page(form: BankFileForm, errors: list[str] | None = None, status: int = 200
 
 
 @blueprint.get("/finance/reconciliation")
-@roles(*FINANCE)
 def index():
     return _page(BankFileForm(formdata=None, currency=current_app.config.get("HOME_CURRENCY", "USD")))
 
 
 @blueprint.post("/finance/reconciliation")
-@roles(*FINANCE)
 @transaction
 def upload():
     if request.form.get("confirmed") == "yes":
