@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
@@ -96,9 +95,8 @@ def api(method: str, rule: str, answer, summary: str, *, tag: str, status: int =
         @wraps(view)
         def handle(**kwargs):
             given = []
-            if load is not None:  # looked up on each call, like any service call (a test may replace it)
-                find = getattr(sys.modules[load.__module__], load.__name__)
-                given.append(find(db.session, kwargs.pop(key), g.user))
+            if load is not None:
+                given.append(load(db.session, kwargs.pop(key), g.user))
             if roles is not None:
                 require(*roles)
             if body is not None:

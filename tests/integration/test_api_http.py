@@ -6,10 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.api import parse_json
+from ledger.api import parse_json, schemas
 from ledger.api.openapi import document
 from ledger.api.schemas import NewQuote, Tier
-from ledger.services import clients
 
 CLIENT = {"code": "NEWCO", "name": "New Co", "currency": "USD", "locale": "en_US", "tax_rate": "10",
           "term_start": "2026-01-01"}
@@ -51,11 +50,12 @@ def test_an_empty_post_needs_no_content_type(api, make_client, rate_card):
     assert response.status_code == 200
 
 
-def test_an_unexpected_failure_is_500_with_the_error_object_and_no_traceback(api, monkeypatch):
+def test_an_unexpected_failure_is_500_with_the_error_object_and_no_traceback(api, make_client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(clients, "find_client", broken)
+    make_client("ACME")
+    monkeypatch.setattr(schemas.Client, "of", broken)
 
     response = api.get("/clients/ACME")
 
