@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import (
-    DateTime,
-    TypeDecorator,
-)
+from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
 
 
 def utcnow() -> datetime:
@@ -31,6 +31,19 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+#: every ``Mapped[datetime]`` column is stored as UTC (see UTCDateTime)
+db.Model.registry.update_type_annotation_map({datetime: UTCDateTime})
+
+
+class Record(db.Model):
+    """A table whose rows are known by an integer ``id`` (every table but ``counters``)."""
+
+    __abstract__ = True
+
+    #: first in every table, as the migrations create it
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-1)
 
 
 class Role(enum.StrEnum):

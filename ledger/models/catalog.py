@@ -18,12 +18,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import QUOTE_STATES, QUOTE_UNITS, UTCDateTime, _in, utcnow
+from .base import QUOTE_STATES, QUOTE_UNITS, Record, _in, utcnow
 from .parties import Client
 
 
-class RateCard(db.Model):
+class RateCard(Record):
     """One version of the price list for one currency, in force from ``effective_from``."""
 
     __tablename__ = "rate_cards"
@@ -34,7 +33,6 @@ class RateCard(db.Model):
         CheckConstraint("overage_price_minor >= 0", name="overage_price_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     currency: Mapped[str] = mapped_column(String(3))
     #: 1, 2, 3 … per currency
     version: Mapped[int] = mapped_column(Integer)
@@ -45,7 +43,7 @@ class RateCard(db.Model):
     overage_price_minor: Mapped[int] = mapped_column(BigInteger)
     #: default annual maintenance fee for new clients, minor units
     maintenance_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     roles: Mapped[list[RateCardRole]] = relationship(
         order_by="RateCardRole.id", cascade="all, delete-orphan"
@@ -55,11 +53,10 @@ class RateCard(db.Model):
     )
 
 
-class RateCardRole(db.Model):
+class RateCardRole(Record):
     __tablename__ = "rate_card_roles"
     __table_args__ = (UniqueConstraint("rate_card_id", "code"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     rate_card_id: Mapped[int] = mapped_column(ForeignKey("rate_cards.id"))
     #: e.g. 'analyst'
     code: Mapped[str] = mapped_column(String(40))
@@ -70,11 +67,10 @@ class RateCardRole(db.Model):
     daily_minor: Mapped[int] = mapped_column(BigInteger)
 
 
-class VolumeDiscount(db.Model):
+class VolumeDiscount(Record):
     __tablename__ = "volume_discounts"
     __table_args__ = (UniqueConstraint("rate_card_id", "min_hours"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     rate_card_id: Mapped[int] = mapped_column(ForeignKey("rate_cards.id"))
     #: hours bought in one quote from which the tier applies
     min_hours: Mapped[int] = mapped_column(Integer)
@@ -82,7 +78,7 @@ class VolumeDiscount(db.Model):
     percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
 
 
-class Quote(db.Model):
+class Quote(Record):
     """Professional services offered at the prices of one rate-card version, locked."""
 
     __tablename__ = "quotes"
@@ -92,7 +88,6 @@ class Quote(db.Model):
         CheckConstraint("total_minor = subtotal_minor - discount_minor", name="total_adds_up"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: public number from its own series, e.g. Q-2026-00012
     number: Mapped[str] = mapped_column(String(20), unique=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -111,10 +106,10 @@ class Quote(db.Model):
     discount_minor: Mapped[int] = mapped_column(BigInteger)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
     #: when it was accepted or declined, and by whom
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     client: Mapped[Client] = relationship()
@@ -122,14 +117,13 @@ class Quote(db.Model):
     lines: Mapped[list[QuoteLine]] = relationship(order_by="QuoteLine.id", cascade="all, delete-orphan")
 
 
-class QuoteLine(db.Model):
+class QuoteLine(Record):
     __tablename__ = "quote_lines"
     __table_args__ = (
         CheckConstraint(_in("unit", QUOTE_UNITS), name="unit"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     quote_id: Mapped[int] = mapped_column(ForeignKey("quotes.id"), index=True)
     role: Mapped[str] = mapped_column(String(40))
     #: 'hour' or 'day' (8 hours)
@@ -144,13 +138,12 @@ class QuoteLine(db.Model):
     minutes: Mapped[int] = mapped_column(Integer)
 
 
-class BillableItem(db.Model):
+class BillableItem(Record):
     """Something sold that the month's invoice bills: an accepted quote's lines and discount."""
 
     __tablename__ = "billable_items"
     __table_args__ = (Index("ix_billable_items_client_on", "client_id", "billable_on"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     #: the day it is billed for: the invoice of that day's month carries it
     billable_on: Mapped[date] = mapped_column(Date)
@@ -162,4 +155,4 @@ class BillableItem(db.Model):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     quote_id: Mapped[int | None] = mapped_column(ForeignKey("quotes.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,15 +20,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import UTCDateTime, _in, utcnow
+from .base import Record, _in, utcnow
 from .parties import Client
 
 DOCUMENT_KINDS = ("invoice", "credit_note")
 LINE_KINDS = ("bundle", "quote", "maintenance", "incident_overage", "hours_overage", "credit")
 
 
-class Invoice(db.Model):
+class Invoice(Record):
     """An issued invoice or credit note. Triggers refuse UPDATE and DELETE: a correction is a credit note."""
 
     __tablename__ = "invoices"
@@ -41,7 +40,6 @@ class Invoice(db.Model):
               sqlite_where=text("kind = 'invoice'"), postgresql_where=text("kind = 'invoice'")),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: INV-2026-00042 or CN-2026-00003, each series gapless
     number: Mapped[str] = mapped_column(String(20), unique=True)
     kind: Mapped[str] = mapped_column(String(12))
@@ -67,22 +65,21 @@ class Invoice(db.Model):
     #: period, named taxes with their amounts (see services/einvoicing.py); empty before 0009
     snapshot: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     client: Mapped[Client] = relationship()
     lines: Mapped[list[InvoiceLine]] = relationship(back_populates="invoice", order_by="InvoiceLine.position")
-    refers_to: Mapped[Invoice | None] = relationship(remote_side=[id])
+    refers_to: Mapped[Invoice | None] = relationship(remote_side="Invoice.id")
     document: Mapped[InvoiceDocument | None] = relationship(uselist=False)
 
 
-class InvoiceLine(db.Model):
+class InvoiceLine(Record):
     __tablename__ = "invoice_lines"
     __table_args__ = (
         CheckConstraint(_in("kind", LINE_KINDS), name="kind"),
         Index("ix_invoice_lines_invoice_position", "invoice_id", "position", unique=True),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     #: 1, 2, 3 … in print order
     position: Mapped[int] = mapped_column(Integer)
@@ -99,12 +96,11 @@ class InvoiceLine(db.Model):
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 
 
-class InvoiceSource(db.Model):
+class InvoiceSource(Record):
     """What an invoice billed (a bundle, an item, an overage entry, a maintenance year): billed once, ever."""
 
     __tablename__ = "invoice_sources"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     #: e.g. 'bundle:12', 'item:7', 'entry:4410', 'maintenance:3:2026-02-01'
     key: Mapped[str] = mapped_column(String(60), unique=True)
@@ -112,12 +108,11 @@ class InvoiceSource(db.Model):
     invoice: Mapped[Invoice] = relationship()
 
 
-class InvoiceDocument(db.Model):
+class InvoiceDocument(Record):
     """The archived PDF of an invoice: written once, its SHA-256 checked on every download."""
 
     __tablename__ = "invoice_documents"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), unique=True)
     #: path under the invoice directory, e.g. 2026/INV-2026-00042.pdf
     path: Mapped[str] = mapped_column(String(200))
@@ -125,4 +120,4 @@ class InvoiceDocument(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     #: bytes
     size: Mapped[int] = mapped_column(Integer)
-    rendered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rendered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,16 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS
 from ..extensions import db
-from .base import (
-    ACTIVITY_KINDS,
-    ENTRY_KINDS,
-    LOT_KINDS,
-    SEVERITIES,
-    UNITS,
-    UTCDateTime,
-    _in,
-    utcnow,
-)
+from .base import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, SEVERITIES, UNITS, Record, _in, utcnow
 from .parties import Client
 
 
@@ -46,13 +37,12 @@ class Counter(db.Model):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class TermClose(db.Model):
+class TermClose(Record):
     """The record that a client's term was closed: rollover and expiry were posted."""
 
     __tablename__ = "term_closes"
     __table_args__ = (UniqueConstraint("client_id", "term_end"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     #: first and last day of the closed term
     term_start: Mapped[date] = mapped_column(Date)
@@ -61,10 +51,10 @@ class TermClose(db.Model):
     rolled_over: Mapped[int] = mapped_column(Integer)
     #: incidents that lapsed
     expired: Mapped[int] = mapped_column(Integer)
-    closed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Lot(db.Model):
+class Lot(Record):
     """Incidents (or prepaid minutes of a role) that charges draw from, FIFO by expiry."""
 
     __tablename__ = "lots"
@@ -77,7 +67,6 @@ class Lot(db.Model):
         Index("ix_lots_client_unit_expiry", "client_id", "unit", "expires_on"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     #: 'incident', or 'minute' for prepaid professional-service time
     unit: Mapped[str] = mapped_column(String(10))
@@ -97,12 +86,12 @@ class Lot(db.Model):
     rolled_from: Mapped[date | None] = mapped_column(Date)
     #: set when the lot's term was closed and its remainder rolled over or expired
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     client: Mapped[Client] = relationship()
 
 
-class Bundle(db.Model):
+class Bundle(Record):
     """A purchase of incidents; it opens one lot."""
 
     __tablename__ = "bundles"
@@ -111,7 +100,6 @@ class Bundle(db.Model):
         CheckConstraint("unit_price_minor >= 0", name="unit_price_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), unique=True)
     #: incidents bought
@@ -121,13 +109,13 @@ class Bundle(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     purchased_on: Mapped[date] = mapped_column(Date)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     client: Mapped[Client] = relationship()
     lot: Mapped[Lot] = relationship()
 
 
-class Case(db.Model):
+class Case(Record):
     __tablename__ = "cases"
     __table_args__ = (
         CheckConstraint(_in("severity", SEVERITIES), name="severity"),
@@ -136,7 +124,6 @@ class Case(db.Model):
         Index("ix_cases_client_opened", "client_id", "opened_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: public case number, e.g. C-000042
     number: Mapped[str] = mapped_column(String(20), unique=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
@@ -144,22 +131,22 @@ class Case(db.Model):
     #: what the opener wrote about it (the portal asks a client for it)
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     severity: Mapped[str] = mapped_column(String(10))
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: where the case stands; every change is kept in case_status_changes
     status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
     #: how it was last resolved, while it is resolved or closed
     resolution: Mapped[str | None] = mapped_column(String(24))
     #: the first technician response or appointment
-    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    responded_at: Mapped[datetime | None]
     #: when it last became resolved (none once reopened)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None]
 
     client: Mapped[Client] = relationship()
 
 
-class Activity(db.Model):
+class Activity(Record):
     """Something support did for a client; its charge, if any, is in the ledger entries."""
 
     __tablename__ = "activities"
@@ -169,14 +156,13 @@ class Activity(db.Model):
         Index("ix_activities_case_kind", "case_id", "kind"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     kind: Mapped[str] = mapped_column(String(24))
     #: when it happened (an appointment's start)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurred_at: Mapped[datetime]
     #: an appointment's end
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None]
     #: the UTC offset the times were given in, in minutes, to show them as the user wrote them
     utc_offset_minutes: Mapped[int] = mapped_column(Integer, default=0)
     #: the day the charge counts on, in the time zone the times were given in
@@ -192,7 +178,7 @@ class Activity(db.Model):
     #: incidents the rules charged when it was logged (before any waiver)
     incidents_charged: Mapped[int] = mapped_column(Integer)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case | None] = relationship()
     client: Mapped[Client] = relationship()
@@ -200,21 +186,20 @@ class Activity(db.Model):
     entries: Mapped[list[Entry]] = relationship(back_populates="activity", order_by="Entry.id")
 
 
-class Waiver(db.Model):
+class Waiver(Record):
     """An account manager's decision that an activity charges nothing, with the reason."""
 
     __tablename__ = "waivers"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"), unique=True)
     reason: Mapped[str] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     activity: Mapped[Activity] = relationship(back_populates="waiver")
 
 
-class Entry(db.Model):
+class Entry(Record):
     """One append-only ledger line: never updated, never deleted (triggers refuse both)."""
 
     __tablename__ = "entries"
@@ -229,9 +214,8 @@ class Entry(db.Model):
         Index("ix_entries_activity", "activity_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
-    posted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    posted_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: the day the entry counts on for balances and statements
     effective_on: Mapped[date] = mapped_column(Date)
     #: 'incident', or 'minute' for professional-service time
@@ -253,20 +237,19 @@ class Entry(db.Model):
     lot: Mapped[Lot | None] = relationship()
 
 
-class IdempotencyRecord(db.Model):
+class IdempotencyRecord(Record):
     """The first response to a POST sent with an Idempotency-Key, replayed for repeats."""
 
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("user_id", "key"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     key: Mapped[str] = mapped_column(String(200))
     #: SHA-256 of method, path and body: the same key with another request is a conflict
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AppendOnlyViolation(RuntimeError):

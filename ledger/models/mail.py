@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import UTCDateTime, _in, utcnow
+from .base import Record, _in, utcnow
 
 #: queued → sending (claimed by one sender) → sent; or back to queued (temporary failure), or failed
 MAIL_STATES = ("queued", "sending", "sent", "failed")
@@ -18,7 +17,7 @@ MAIL_KINDS = ("invoice", "credit_note", "quote", "incidents_low", "incidents_exp
 ATTACHMENT_SOURCES = ("stored", "archived_pdf", "facturx_xml")
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Record):
     """One e-mail: sent at most once, under a Message-ID fixed when it was queued."""
 
     __tablename__ = "outbox"
@@ -28,7 +27,6 @@ class OutboxMessage(db.Model):
         Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: the RFC 5322 Message-ID, with its angle brackets; a resend keeps it
     message_id: Mapped[str] = mapped_column(String(250), unique=True)
     kind: Mapped[str] = mapped_column(String(30))
@@ -46,18 +44,18 @@ class OutboxMessage(db.Model):
     language: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: when a sender claimed it (state 'sending')
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     attachments: Mapped[list[OutboxAttachment]] = relationship(
         order_by="OutboxAttachment.position", cascade="all, delete-orphan")
 
 
-class OutboxAttachment(db.Model):
+class OutboxAttachment(Record):
     """A file attached to a message: its bytes, or a reference read when the message is sent."""
 
     __tablename__ = "outbox_attachments"
@@ -68,7 +66,6 @@ class OutboxAttachment(db.Model):
         Index("ix_outbox_attachments_message_position", "message_id", "position", unique=True),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
     position: Mapped[int] = mapped_column(Integer)
     #: the file name the recipient sees

@@ -21,12 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import OVERAGE_POLICIES, ROLES, UTCDateTime, _in, utcnow
+from .base import OVERAGE_POLICIES, ROLES, Record, _in, utcnow
 from .vendor import ClientTax
 
 
-class Client(db.Model):
+class Client(Record):
     __tablename__ = "clients"
     __table_args__ = (
         CheckConstraint(_in("overage_policy", OVERAGE_POLICIES), name="overage_policy"),
@@ -35,7 +34,6 @@ class Client(db.Model):
         CheckConstraint("payment_terms_days >= 0", name="payment_terms_not_negative"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: short code used in URLs and the API, unique
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -55,7 +53,7 @@ class Client(db.Model):
     address: Mapped[str] = mapped_column(Text, default="")
     #: the support plan the client is on; none means the ``standard`` plan
     support_plan_id: Mapped[int | None] = mapped_column(ForeignKey("support_plans.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     # --- billing details (EN 16931 buyer identification, payment terms, named taxes) ---
     #: ISO 3166-1 alpha-2, upper case; empty until set
@@ -77,14 +75,13 @@ class Client(db.Model):
         order_by="ClientTax.position", cascade="all, delete-orphan")
 
 
-class User(db.Model):
+class User(Record):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(_in("role", ROLES), name="role"),
         CheckConstraint("(role = 'client') = (client_id IS NOT NULL)", name="client_users_have_client"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: sign-in name, stored lower case
     email: Mapped[str] = mapped_column(String(254), unique=True)
     #: werkzeug scrypt hash; empty when the user may only use API tokens
@@ -93,7 +90,7 @@ class User(db.Model):
     #: the organisation a client user belongs to (only for role 'client')
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: IANA zone the user reads times in; none means their organisation's (else UTC)
     time_zone: Mapped[str | None] = mapped_column(String(64))
     #: language of the pages (en, de, fr, fr_CA); none means their organisation's
@@ -113,10 +110,9 @@ class User(db.Model):
         return str(self.id)
 
 
-class ApiToken(db.Model):
+class ApiToken(Record):
     __tablename__ = "api_tokens"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     #: SHA-256 of the token, hex; the token itself is shown once and never stored
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -124,17 +120,17 @@ class ApiToken(db.Model):
     prefix: Mapped[str] = mapped_column(String(12))
     #: what the token is for, as its owner named it
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: from this instant on the token no longer works; none means it never expires
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None]
     #: when the API last accepted it, to the minute (see services/users.note_use)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Record):
     """A failed sign-in, kept to slow down password guessing from one account or address."""
 
     __tablename__ = "login_failures"
@@ -143,9 +139,8 @@ class LoginFailure(db.Model):
         Index("ix_login_failures_address_at", "address", "at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: the email typed, lower case (it may name no user)
     email: Mapped[str] = mapped_column(String(254))
     #: the client's IP address
     address: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

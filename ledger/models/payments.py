@@ -7,12 +7,11 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
-from .base import UTCDateTime, utcnow
+from .base import Record, utcnow
 from .invoicing import Invoice
 
 
-class Payment(db.Model):
+class Payment(Record):
     """Money received for an invoice, or (``reverses_id`` set) the reversal of such a payment.
 
     Triggers refuse UPDATE and DELETE: what an invoice has been paid is the sum of its payments.
@@ -26,7 +25,6 @@ class Payment(db.Model):
         CheckConstraint("reverses_id IS NULL OR reason <> ''", name="reversals_have_reason"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     #: minor units of ``currency`` (the invoice's); negative on a reversal
     amount_minor: Mapped[int] = mapped_column(BigInteger)
@@ -42,13 +40,13 @@ class Payment(db.Model):
     #: why a payment was reversed
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     invoice: Mapped[Invoice] = relationship()
-    reverses: Mapped[Payment | None] = relationship(remote_side=[id])
+    reverses: Mapped[Payment | None] = relationship(remote_side="Payment.id")
 
 
-class BankLine(db.Model):
+class BankLine(Record):
     """A bank transaction posted as a payment by reconciliation: its fingerprint is posted once, ever.
 
     Append-only like payments: uploading the same statement again finds the fingerprint and
@@ -57,7 +55,6 @@ class BankLine(db.Model):
 
     __tablename__ = "bank_lines"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: SHA-256 of the line's date, amount, currency, reference and its occurrence in the file
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
@@ -66,4 +63,4 @@ class BankLine(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(200))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,39 +4,28 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS
-from ..extensions import db
-from .base import SEVERITIES, UTCDateTime, _in, utcnow
+from .base import SEVERITIES, Record, _in, utcnow
 
 
-class SupportPlan(db.Model):
+class SupportPlan(Record):
     """A named plan clients are on; what it promises lives in its versions."""
 
     __tablename__ = "support_plans"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     #: short code used in the API, e.g. standard
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     versions: Mapped[list[SupportPlanVersion]] = relationship(
         back_populates="plan", order_by="SupportPlanVersion.effective_from")
 
 
-class SupportPlanVersion(db.Model):
+class SupportPlanVersion(Record):
     """What a plan promises from ``effective_from`` on: a business calendar and targets.
 
     A case is held to the version in force on the day it was opened.
@@ -49,7 +38,6 @@ class SupportPlanVersion(db.Model):
         CheckConstraint("version > 0", name="version_positive"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("support_plans.id"))
     #: 1, 2, … per plan
     version: Mapped[int] = mapped_column(Integer)
@@ -65,7 +53,7 @@ class SupportPlanVersion(db.Model):
     clocks_start_in_business_hours: Mapped[bool] = mapped_column(Boolean, default=False)
     #: critical cases count every hour of the week, whatever the opening hours
     every_hour_for_critical: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     plan: Mapped[SupportPlan] = relationship(back_populates="versions")
     hours: Mapped[list[SupportPlanHours]] = relationship(
@@ -75,7 +63,7 @@ class SupportPlanVersion(db.Model):
     targets: Mapped[list[SupportPlanTarget]] = relationship(cascade="all")
 
 
-class SupportPlanHours(db.Model):
+class SupportPlanHours(Record):
     """One weekly opening window of a plan version."""
 
     __tablename__ = "support_plan_hours"
@@ -86,7 +74,6 @@ class SupportPlanHours(db.Model):
                         name="closes_after_opens"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("support_plan_versions.id"), index=True)
     #: 0 = Monday … 6 = Sunday
     weekday: Mapped[int] = mapped_column(Integer)
@@ -96,18 +83,17 @@ class SupportPlanHours(db.Model):
     closes_minute: Mapped[int] = mapped_column(Integer)
 
 
-class SupportPlanClosure(db.Model):
+class SupportPlanClosure(Record):
     """A day the vendor is closed besides public holidays."""
 
     __tablename__ = "support_plan_closures"
     __table_args__ = (UniqueConstraint("version_id", "day"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("support_plan_versions.id"))
     day: Mapped[date] = mapped_column(Date)
 
 
-class SupportPlanTarget(db.Model):
+class SupportPlanTarget(Record):
     """A plan version's respond and resolve targets for one severity; none where null."""
 
     __tablename__ = "support_plan_targets"
@@ -122,7 +108,6 @@ class SupportPlanTarget(db.Model):
         CheckConstraint(_in("resolve_unit", TARGET_UNITS), name="resolve_unit"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("support_plan_versions.id"))
     severity: Mapped[str] = mapped_column(String(10))
     #: whole units of ``respond_unit``
@@ -133,7 +118,7 @@ class SupportPlanTarget(db.Model):
     resolve_unit: Mapped[str | None] = mapped_column(String(16))
 
 
-class CaseStatusChange(db.Model):
+class CaseStatusChange(Record):
     """One change of a case's status, append-only: the resolve clock's pauses come from these."""
 
     __tablename__ = "case_status_changes"
@@ -144,16 +129,15 @@ class CaseStatusChange(db.Model):
         Index("ix_case_status_changes_case_at", "case_id", "at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     #: the status the case moved to
     status: Mapped[str] = mapped_column(String(20))
     #: how it was resolved (only when moving to resolved)
     resolution: Mapped[str | None] = mapped_column(String(24))
     #: when the change happened (may be earlier than it was recorded)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    at: Mapped[datetime]
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case = relationship("Case", backref=backref(
         "status_changes", order_by="(CaseStatusChange.at, CaseStatusChange.id)"))

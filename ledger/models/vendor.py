@@ -8,11 +8,10 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
-from .base import UTCDateTime, utcnow
+from .base import Record, utcnow
 
 
-class Vendor(db.Model):
+class Vendor(Record):
     """The one seller every invoice names: a single row, its id always 1."""
 
     __tablename__ = "vendor"
@@ -21,7 +20,6 @@ class Vendor(db.Model):
         CheckConstraint("logo_size <= 1048576", name="logo_at_most_1_mb"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     legal_name: Mapped[str] = mapped_column(String(200), default="")
     #: postal address, one line per line, printed as text
     address: Mapped[str] = mapped_column(Text, default="")
@@ -44,10 +42,10 @@ class Vendor(db.Model):
     logo_type: Mapped[str] = mapped_column(String(20), default="")
     #: bytes of ``logo``
     logo_size: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class ClientTax(db.Model):
+class ClientTax(Record):
     """One named tax component of a client (GST 5 %, QST 9.975 %), computed on the subtotal."""
 
     __tablename__ = "client_taxes"
@@ -57,7 +55,6 @@ class ClientTax(db.Model):
         Index("ix_client_taxes_client_position", "client_id", "position", unique=True),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     #: 1, 2, 3 … in print order
     position: Mapped[int] = mapped_column(Integer)
