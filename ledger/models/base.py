@@ -33,7 +33,8 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-#: every ``Mapped[datetime]`` column is stored as UTC (see UTCDateTime)
+#: every ``Mapped[datetime]`` column is stored as UTC (see UTCDateTime); a bare ``Mapped[int]``,
+#: ``Mapped[date]``, ``Mapped[bool]`` or ``Mapped[bytes]`` is SQLAlchemy's Integer, Date, Boolean, LargeBinary
 db.Model.registry.update_type_annotation_map({datetime: UTCDateTime})
 
 

@@ -5,17 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    Numeric,
-    String,
-    UniqueConstraint,
-)
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import QUOTE_STATES, QUOTE_UNITS, Record, _in, utcnow
@@ -35,8 +25,8 @@ class RateCard(Record):
 
     currency: Mapped[str] = mapped_column(String(3))
     #: 1, 2, 3 … per currency
-    version: Mapped[int] = mapped_column(Integer)
-    effective_from: Mapped[date] = mapped_column(Date)
+    version: Mapped[int]
+    effective_from: Mapped[date]
     #: price of one incident in a bundle, minor units
     incident_price_minor: Mapped[int] = mapped_column(BigInteger)
     #: price of one incident of overage, minor units
@@ -73,7 +63,7 @@ class VolumeDiscount(Record):
 
     rate_card_id: Mapped[int] = mapped_column(ForeignKey("rate_cards.id"))
     #: hours bought in one quote from which the tier applies
-    min_hours: Mapped[int] = mapped_column(Integer)
+    min_hours: Mapped[int]
     #: discount in percent
     percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
 
@@ -95,10 +85,10 @@ class Quote(Record):
     rate_card_id: Mapped[int] = mapped_column(ForeignKey("rate_cards.id"))
     state: Mapped[str] = mapped_column(String(10), default="draft")
     #: last day the quote can be accepted
-    valid_until: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date]
     currency: Mapped[str] = mapped_column(String(3))
     #: hours in all lines, a day counted as 8 hours, in minutes
-    minutes_total: Mapped[int] = mapped_column(Integer)
+    minutes_total: Mapped[int]
     #: volume-discount tier reached, percent
     discount_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     #: sums in minor units of ``currency``
@@ -135,7 +125,7 @@ class QuoteLine(Record):
     #: quantity × unit price, rounded half-up, minor units
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     #: prepaid minutes this line credits when accepted
-    minutes: Mapped[int] = mapped_column(Integer)
+    minutes: Mapped[int]
 
 
 class BillableItem(Record):
@@ -146,7 +136,7 @@ class BillableItem(Record):
 
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     #: the day it is billed for: the invoice of that day's month carries it
-    billable_on: Mapped[date] = mapped_column(Date)
+    billable_on: Mapped[date]
     description: Mapped[str] = mapped_column(String(300))
     #: units sold (hours or days), for the invoice line
     quantity: Mapped[Decimal] = mapped_column(Numeric(10, 2))

@@ -5,19 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    Numeric,
-    String,
-    Text,
-    text,
-)
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Record, _in, utcnow
@@ -46,8 +34,8 @@ class Invoice(Record):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     #: the billed month, YYYY-MM
     period: Mapped[str] = mapped_column(String(7))
-    issued_on: Mapped[date] = mapped_column(Date)
-    due_on: Mapped[date] = mapped_column(Date)
+    issued_on: Mapped[date]
+    due_on: Mapped[date]
     currency: Mapped[str] = mapped_column(String(3))
     #: the client's tax rate when issued, percent
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
@@ -82,7 +70,7 @@ class InvoiceLine(Record):
 
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     #: 1, 2, 3 … in print order
-    position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int]
     kind: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(300))
     #: incidents, hours or 1
@@ -119,5 +107,5 @@ class InvoiceDocument(Record):
     #: hex SHA-256 of the file
     sha256: Mapped[str] = mapped_column(String(64))
     #: bytes
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int]
     rendered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-    event,
-)
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS
@@ -45,12 +32,12 @@ class TermClose(Record):
 
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     #: first and last day of the closed term
-    term_start: Mapped[date] = mapped_column(Date)
-    term_end: Mapped[date] = mapped_column(Date)
+    term_start: Mapped[date]
+    term_end: Mapped[date]
     #: incidents carried into the next term
-    rolled_over: Mapped[int] = mapped_column(Integer)
+    rolled_over: Mapped[int]
     #: incidents that lapsed
-    expired: Mapped[int] = mapped_column(Integer)
+    expired: Mapped[int]
     closed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -75,17 +62,17 @@ class Lot(Record):
     #: 'purchase', 'rollover' (incidents) or 'prepaid' (minutes)
     kind: Mapped[str] = mapped_column(String(10))
     #: what the lot held when created, in its unit
-    quantity: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int]
     #: what is left, in its unit; kept equal to the sum of the lot's entries
-    remaining: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int]
     #: first day the lot can pay for a charge
-    starts_on: Mapped[date] = mapped_column(Date)
+    starts_on: Mapped[date]
     #: last day the lot can pay for a charge (the end of its term); none for prepaid minutes
-    expires_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None]
     #: for a rollover lot: the last day of the term it was carried from (one per client and term)
-    rolled_from: Mapped[date | None] = mapped_column(Date)
+    rolled_from: Mapped[date | None]
     #: set when the lot's term was closed and its remainder rolled over or expired
-    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     client: Mapped[Client] = relationship()
@@ -103,11 +90,11 @@ class Bundle(Record):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), unique=True)
     #: incidents bought
-    quantity: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int]
     #: price of one incident, minor units of ``currency``
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    purchased_on: Mapped[date] = mapped_column(Date)
+    purchased_on: Mapped[date]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -164,19 +151,19 @@ class Activity(Record):
     #: an appointment's end
     ended_at: Mapped[datetime | None]
     #: the UTC offset the times were given in, in minutes, to show them as the user wrote them
-    utc_offset_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    utc_offset_minutes: Mapped[int] = mapped_column(default=0)
     #: the day the charge counts on, in the time zone the times were given in
-    effective_on: Mapped[date] = mapped_column(Date)
+    effective_on: Mapped[date]
     #: an appointment's length, whole minutes
-    minutes: Mapped[int | None] = mapped_column(Integer)
+    minutes: Mapped[int | None]
     #: the technician, or the help-desk agent, who did it
     actor: Mapped[str] = mapped_column(String(120))
     #: professional-service work: the rate-card role, and the minutes billed (rounded up)
     role: Mapped[str | None] = mapped_column(String(40))
-    billed_minutes: Mapped[int | None] = mapped_column(Integer)
+    billed_minutes: Mapped[int | None]
     note: Mapped[str] = mapped_column(Text, default="")
     #: incidents the rules charged when it was logged (before any waiver)
-    incidents_charged: Mapped[int] = mapped_column(Integer)
+    incidents_charged: Mapped[int]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -217,13 +204,13 @@ class Entry(Record):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     posted_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: the day the entry counts on for balances and statements
-    effective_on: Mapped[date] = mapped_column(Date)
+    effective_on: Mapped[date]
     #: 'incident', or 'minute' for professional-service time
     unit: Mapped[str] = mapped_column(String(10))
     #: rate-card role code for minute entries
     role: Mapped[str | None] = mapped_column(String(40))
     #: signed, in ``unit``: credits positive, debits negative
-    quantity: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
     #: the lot drawn from or credited; none for overage
     lot_id: Mapped[int | None] = mapped_column(ForeignKey("lots.id"))
@@ -247,8 +234,8 @@ class IdempotencyRecord(Record):
     key: Mapped[str] = mapped_column(String(200))
     #: SHA-256 of method, path and body: the same key with another request is a conflict
     request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    response_body: Mapped[bytes] = mapped_column(LargeBinary)
+    status_code: Mapped[int]
+    response_body: Mapped[bytes]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

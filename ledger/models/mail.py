@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Record, _in, utcnow
@@ -43,7 +43,7 @@ class OutboxMessage(Record):
     #: the Babel locale the subject and body are written in
     language: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(10), default="queued")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: when a sender claimed it (state 'sending')
     claimed_at: Mapped[datetime | None]
@@ -67,12 +67,12 @@ class OutboxAttachment(Record):
     )
 
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
-    position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int]
     #: the file name the recipient sees
     name: Mapped[str] = mapped_column(String(200))
     #: e.g. application/pdf
     media_type: Mapped[str] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(20))
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content: Mapped[bytes | None]
     #: for 'archived_pdf' and 'facturx_xml': the invoice whose document is attached
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))

@@ -5,20 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    Numeric,
-    String,
-    Text,
-    false,
-)
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import OVERAGE_POLICIES, ROLES, Record, _in, utcnow
@@ -44,7 +31,7 @@ class Client(Record):
     #: tax rate in percent, e.g. 8.25
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
     #: anniversary date: terms run from here for one year at a time
-    term_start: Mapped[date] = mapped_column(Date)
+    term_start: Mapped[date]
     #: annual maintenance fee in minor units of ``currency``
     maintenance_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     #: 'bill' overage on the invoice, or 'block' charges the balance cannot cover
@@ -63,11 +50,11 @@ class Client(Record):
     #: addresses invoices are e-mailed to, in order
     billing_emails: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     #: days from issue to due date
-    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    payment_terms_days: Mapped[int] = mapped_column(default=30, server_default="30")
     #: the client's purchase-order reference, printed and sent as BT-13
     purchase_order: Mapped[str] = mapped_column(String(100), default="", server_default="")
     #: intra-EU B2B: tax is 0 % and the buyer accounts for VAT (EN 16931 category AE)
-    reverse_charge: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    reverse_charge: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: IANA zone the client's people work in: its pages show times here, its forms read typed times here
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     #: named tax components in print order; when set, ``tax_rate`` is their sum
@@ -89,7 +76,7 @@ class User(Record):
     role: Mapped[str] = mapped_column(String(20))
     #: the organisation a client user belongs to (only for role 'client')
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: IANA zone the user reads times in; none means their organisation's (else UTC)
     time_zone: Mapped[str | None] = mapped_column(String(64))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Record, utcnow
@@ -30,7 +30,7 @@ class Payment(Record):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     #: the day the money arrived (a reversal: the day it was recorded)
-    paid_on: Mapped[date] = mapped_column(Date)
+    paid_on: Mapped[date]
     #: bank transfer, card, cheque … as finance wrote it
     method: Mapped[str | None] = mapped_column(String(40))
     #: the bank's or payer's reference
@@ -58,7 +58,7 @@ class BankLine(Record):
     #: SHA-256 of the line's date, amount, currency, reference and its occurrence in the file
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
-    booked_on: Mapped[date] = mapped_column(Date)
+    booked_on: Mapped[date]
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(200))

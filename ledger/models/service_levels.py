@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS
@@ -40,9 +40,9 @@ class SupportPlanVersion(Record):
 
     plan_id: Mapped[int] = mapped_column(ForeignKey("support_plans.id"))
     #: 1, 2, … per plan
-    version: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int]
     #: the first day (in the plan's time zone) cases opened are held to this version
-    effective_from: Mapped[date] = mapped_column(Date)
+    effective_from: Mapped[date]
     #: IANA time zone of the opening hours, e.g. America/Toronto
     time_zone: Mapped[str] = mapped_column(String(64))
     #: ISO 3166-1 alpha-2 country whose public holidays close the calendar, or none
@@ -50,9 +50,9 @@ class SupportPlanVersion(Record):
     #: the country's subdivision, e.g. ON
     holiday_subdivision: Mapped[str | None] = mapped_column(String(10))
     #: clocks of a case opened outside business hours start at the next opening
-    clocks_start_in_business_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    clocks_start_in_business_hours: Mapped[bool] = mapped_column(default=False)
     #: critical cases count every hour of the week, whatever the opening hours
-    every_hour_for_critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    every_hour_for_critical: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     plan: Mapped[SupportPlan] = relationship(back_populates="versions")
@@ -76,11 +76,11 @@ class SupportPlanHours(Record):
 
     version_id: Mapped[int] = mapped_column(ForeignKey("support_plan_versions.id"), index=True)
     #: 0 = Monday … 6 = Sunday
-    weekday: Mapped[int] = mapped_column(Integer)
+    weekday: Mapped[int]
     #: minutes after local midnight
-    opens_minute: Mapped[int] = mapped_column(Integer)
+    opens_minute: Mapped[int]
     #: minutes after the same midnight; past 1440 for a shift ending the next day
-    closes_minute: Mapped[int] = mapped_column(Integer)
+    closes_minute: Mapped[int]
 
 
 class SupportPlanClosure(Record):
@@ -90,7 +90,7 @@ class SupportPlanClosure(Record):
     __table_args__ = (UniqueConstraint("version_id", "day"),)
 
     version_id: Mapped[int] = mapped_column(ForeignKey("support_plan_versions.id"))
-    day: Mapped[date] = mapped_column(Date)
+    day: Mapped[date]
 
 
 class SupportPlanTarget(Record):
@@ -111,10 +111,10 @@ class SupportPlanTarget(Record):
     version_id: Mapped[int] = mapped_column(ForeignKey("support_plan_versions.id"))
     severity: Mapped[str] = mapped_column(String(10))
     #: whole units of ``respond_unit``
-    respond_amount: Mapped[int | None] = mapped_column(Integer)
+    respond_amount: Mapped[int | None]
     #: hours (clock time), business_hours or business_days
     respond_unit: Mapped[str | None] = mapped_column(String(16))
-    resolve_amount: Mapped[int | None] = mapped_column(Integer)
+    resolve_amount: Mapped[int | None]
     resolve_unit: Mapped[str | None] = mapped_column(String(16))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Record, utcnow
@@ -37,11 +37,11 @@ class Vendor(Record):
     email: Mapped[str] = mapped_column(String(254), default="")
     phone: Mapped[str] = mapped_column(String(40), default="")
     #: the logo's bytes (PNG, JPEG or SVG, checked by content), at most 1 MB
-    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo: Mapped[bytes | None]
     #: image/png, image/jpeg or image/svg+xml; empty without a logo
     logo_type: Mapped[str] = mapped_column(String(20), default="")
     #: bytes of ``logo``
-    logo_size: Mapped[int] = mapped_column(Integer, default=0)
+    logo_size: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -57,7 +57,7 @@ class ClientTax(Record):
 
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
     #: 1, 2, 3 … in print order
-    position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int]
     name: Mapped[str] = mapped_column(String(60))
     #: percent, e.g. 9.975
     rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
