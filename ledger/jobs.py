@@ -21,6 +21,7 @@ PostgreSQL. Its schema is plain SQL that migration 0016 applies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -194,10 +195,8 @@ async def _work(jobs: procrastinate.App, stalled_after: float) -> None:
     async with jobs.open_async():
         # what waited while no worker ran: the outbox now, and today's reminders (each once)
         for task in (send_mail, send_reminders):
-            try:
+            with contextlib.suppress(AlreadyEnqueued):
                 await jobs.tasks[task.name].defer_async()
-            except AlreadyEnqueued:
-                pass
         rescuer = asyncio.create_task(_requeue_stalled(jobs, stalled_after))
         try:
             await jobs.run_worker_async(
@@ -217,12 +216,10 @@ async def _requeue_stalled(jobs: procrastinate.App, stalled_after: float) -> Non
             log.exception("looking for stalled jobs failed")
             continue
         for job in stalled:
-            try:
+            with contextlib.suppress(Exception):  # another worker put it back first
                 await jobs.job_manager.retry_job(job)
                 log.warning("job %s (%s %s) was left by a stopped worker: queued again", job.id,
                             job.task_name, job.task_kwargs)
-            except Exception:  # noqa: BLE001 - another worker put it back first
-                pass
 
 
 def poll_outbox(app: Flask, *, every: float = 10.0, today: Callable[[], date] = date.today) -> None:
