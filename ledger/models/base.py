@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import CheckConstraint, DateTime, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -66,7 +66,8 @@ QUOTE_STATES = ("draft", "sent", "accepted", "declined", "expired")
 QUOTE_UNITS = ("hour", "day")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    """A check, named after ``column``, that it holds one of ``values``."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=column)
 
 

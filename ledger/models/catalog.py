@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import QUOTE_STATES, QUOTE_UNITS, Record, _in, utcnow
+from .base import QUOTE_STATES, QUOTE_UNITS, Record, one_of, utcnow
 from .parties import Client
 
 
@@ -73,7 +73,7 @@ class Quote(Record):
 
     __tablename__ = "quotes"
     __table_args__ = (
-        CheckConstraint(_in("state", QUOTE_STATES), name="state"),
+        one_of("state", QUOTE_STATES),
         CheckConstraint("subtotal_minor >= 0 AND discount_minor >= 0", name="amounts_not_negative"),
         CheckConstraint("total_minor = subtotal_minor - discount_minor", name="total_adds_up"),
     )
@@ -110,7 +110,7 @@ class Quote(Record):
 class QuoteLine(Record):
     __tablename__ = "quote_lines"
     __table_args__ = (
-        CheckConstraint(_in("unit", QUOTE_UNITS), name="unit"),
+        one_of("unit", QUOTE_UNITS),
         CheckConstraint("quantity > 0", name="quantity_positive"),
     )
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Record, _in, utcnow
+from .base import Record, one_of, utcnow
 from .parties import Client
 
 DOCUMENT_KINDS = ("invoice", "credit_note")
@@ -20,7 +20,7 @@ class Invoice(Record):
 
     __tablename__ = "invoices"
     __table_args__ = (
-        CheckConstraint(_in("kind", DOCUMENT_KINDS), name="kind"),
+        one_of("kind", DOCUMENT_KINDS),
         CheckConstraint("total_minor = subtotal_minor + tax_minor", name="total_adds_up"),
         CheckConstraint("(kind = 'credit_note') = (refers_to_id IS NOT NULL)", name="credit_notes_refer"),
         # one invoice per client and month: running a month twice issues nothing new
@@ -64,7 +64,7 @@ class Invoice(Record):
 class InvoiceLine(Record):
     __tablename__ = "invoice_lines"
     __table_args__ = (
-        CheckConstraint(_in("kind", LINE_KINDS), name="kind"),
+        one_of("kind", LINE_KINDS),
         Index("ix_invoice_lines_invoice_position", "invoice_id", "position", unique=True),
     )
 

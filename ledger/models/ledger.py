@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS
 from ..extensions import db
-from .base import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, SEVERITIES, UNITS, Record, _in, utcnow
+from .base import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, SEVERITIES, UNITS, Record, one_of, utcnow
 from .parties import Client
 
 
@@ -48,8 +48,8 @@ class Lot(Record):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= quantity", name="remaining_in_range"),
-        CheckConstraint(_in("unit", UNITS), name="unit"),
-        CheckConstraint(_in("kind", LOT_KINDS), name="kind"),
+        one_of("unit", UNITS),
+        one_of("kind", LOT_KINDS),
         UniqueConstraint("client_id", "unit", "rolled_from"),
         Index("ix_lots_client_unit_expiry", "client_id", "unit", "expires_on"),
     )
@@ -105,9 +105,9 @@ class Bundle(Record):
 class Case(Record):
     __tablename__ = "cases"
     __table_args__ = (
-        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
-        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
-        CheckConstraint(_in("resolution", RESOLUTIONS), name="resolution"),
+        one_of("severity", SEVERITIES),
+        one_of("status", CASE_STATUSES),
+        one_of("resolution", RESOLUTIONS),
         Index("ix_cases_client_opened", "client_id", "opened_at"),
     )
 
@@ -138,7 +138,7 @@ class Activity(Record):
 
     __tablename__ = "activities"
     __table_args__ = (
-        CheckConstraint(_in("kind", ACTIVITY_KINDS), name="kind"),
+        one_of("kind", ACTIVITY_KINDS),
         CheckConstraint("incidents_charged >= 0", name="incidents_not_negative"),
         Index("ix_activities_case_kind", "case_id", "kind"),
     )
@@ -192,8 +192,8 @@ class Entry(Record):
     __tablename__ = "entries"
     __table_args__ = (
         CheckConstraint("quantity <> 0", name="quantity_not_zero"),
-        CheckConstraint(_in("unit", UNITS), name="unit"),
-        CheckConstraint(_in("kind", ENTRY_KINDS), name="kind"),
+        one_of("unit", UNITS),
+        one_of("kind", ENTRY_KINDS),
         Index("ix_entries_client_effective", "client_id", "effective_on"),
         Index("ix_entries_client_id", "client_id", "id"),
         Index("ix_entries_lot_effective", "lot_id", "effective_on"),

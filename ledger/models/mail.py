@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Record, _in, utcnow
+from .base import Record, one_of, utcnow
 
 #: queued → sending (claimed by one sender) → sent; or back to queued (temporary failure), or failed
 MAIL_STATES = ("queued", "sending", "sent", "failed")
@@ -22,8 +22,8 @@ class OutboxMessage(Record):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint(_in("state", MAIL_STATES), name="state"),
-        CheckConstraint(_in("kind", MAIL_KINDS), name="kind"),
+        one_of("state", MAIL_STATES),
+        one_of("kind", MAIL_KINDS),
         Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
     )
 
@@ -60,7 +60,7 @@ class OutboxAttachment(Record):
 
     __tablename__ = "outbox_attachments"
     __table_args__ = (
-        CheckConstraint(_in("source", ATTACHMENT_SOURCES), name="source"),
+        one_of("source", ATTACHMENT_SOURCES),
         CheckConstraint("(source = 'stored') = (content IS NOT NULL)", name="stored_has_content"),
         CheckConstraint("(source = 'stored') OR (invoice_id IS NOT NULL)", name="reference_names_invoice"),
         Index("ix_outbox_attachments_message_position", "message_id", "position", unique=True),

@@ -8,14 +8,14 @@ from decimal import Decimal
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import OVERAGE_POLICIES, ROLES, Record, _in, utcnow
+from .base import OVERAGE_POLICIES, ROLES, Record, one_of, utcnow
 from .vendor import ClientTax
 
 
 class Client(Record):
     __tablename__ = "clients"
     __table_args__ = (
-        CheckConstraint(_in("overage_policy", OVERAGE_POLICIES), name="overage_policy"),
+        one_of("overage_policy", OVERAGE_POLICIES),
         CheckConstraint("maintenance_fee_minor >= 0", name="maintenance_fee_not_negative"),
         CheckConstraint("tax_rate >= 0 AND tax_rate <= 100", name="tax_rate_percent"),
         CheckConstraint("payment_terms_days >= 0", name="payment_terms_not_negative"),
@@ -65,7 +65,7 @@ class Client(Record):
 class User(Record):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="role"),
+        one_of("role", ROLES),
         CheckConstraint("(role = 'client') = (client_id IS NOT NULL)", name="client_users_have_client"),
     )
 

@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS, TARGET_UNITS
-from .base import SEVERITIES, Record, _in, utcnow
+from .base import SEVERITIES, Record, one_of, utcnow
 
 
 class SupportPlan(Record):
@@ -99,13 +99,13 @@ class SupportPlanTarget(Record):
     __tablename__ = "support_plan_targets"
     __table_args__ = (
         UniqueConstraint("version_id", "severity"),
-        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
+        one_of("severity", SEVERITIES),
         CheckConstraint("respond_amount IS NULL OR respond_amount > 0", name="respond_positive"),
         CheckConstraint("resolve_amount IS NULL OR resolve_amount > 0", name="resolve_positive"),
         CheckConstraint("(respond_amount IS NULL) = (respond_unit IS NULL)", name="respond_has_unit"),
         CheckConstraint("(resolve_amount IS NULL) = (resolve_unit IS NULL)", name="resolve_has_unit"),
-        CheckConstraint(_in("respond_unit", TARGET_UNITS), name="respond_unit"),
-        CheckConstraint(_in("resolve_unit", TARGET_UNITS), name="resolve_unit"),
+        one_of("respond_unit", TARGET_UNITS),
+        one_of("resolve_unit", TARGET_UNITS),
     )
 
     version_id: Mapped[int] = mapped_column(ForeignKey("support_plan_versions.id"))
@@ -123,8 +123,8 @@ class CaseStatusChange(Record):
 
     __tablename__ = "case_status_changes"
     __table_args__ = (
-        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
-        CheckConstraint(_in("resolution", RESOLUTIONS), name="resolution"),
+        one_of("status", CASE_STATUSES),
+        one_of("resolution", RESOLUTIONS),
         CheckConstraint("(status = 'resolved') = (resolution IS NOT NULL)", name="resolved_has_resolution"),
         Index("ix_case_status_changes_case_at", "case_id", "at"),
     )
