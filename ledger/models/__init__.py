@@ -2,15 +2,11 @@
 
 from .access import FormUse, WebSession  # noqa: F401
 from .base import (  # noqa: F401
-    ACTIVITY_KINDS,
-    ENTRY_KINDS,
-    LOT_KINDS,
     OVERAGE_POLICIES,
     QUOTE_STATES,
     QUOTE_UNITS,
     ROLES,
     SEVERITIES,
-    UNITS,
     Role,
     UTCDateTime,
     utcnow,
@@ -18,6 +14,10 @@ from .base import (  # noqa: F401
 from .catalog import BillableItem, Quote, QuoteLine, RateCard, RateCardRole, VolumeDiscount  # noqa: F401
 from .invoicing import Invoice, InvoiceDocument, InvoiceLine, InvoiceSource  # noqa: F401
 from .ledger import (  # noqa: F401
+    ACTIVITY_KINDS,
+    ENTRY_KINDS,
+    LOT_KINDS,
+    UNITS,
     Activity,
     AppendOnlyViolation,
     Bundle,

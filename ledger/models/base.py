@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Annotated
 
-from sqlalchemy import CheckConstraint, DateTime, TypeDecorator
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -38,6 +39,12 @@ class UTCDateTime(TypeDecorator):
 db.Model.registry.update_type_annotation_map({datetime: UTCDateTime})
 
 
+#: an amount in minor units (cents) of a currency, stored as BIGINT
+Minor = Annotated[int, mapped_column(BigInteger)]
+#: an ISO 4217 currency code, e.g. EUR
+Currency = Annotated[str, mapped_column(String(3))]
+
+
 class Record(db.Model):
     """A table whose rows are known by an integer ``id`` (every table but ``counters``)."""
 
@@ -57,11 +64,6 @@ class Role(enum.StrEnum):
 ROLES = tuple(r.value for r in Role)
 SEVERITIES = ("critical", "major", "moderate", "minor")
 OVERAGE_POLICIES = ("bill", "block")
-ACTIVITY_KINDS = ("helpdesk_answer", "technician_response", "appointment", "work")
-#: incident lots are bought in a bundle or carried from the previous term; minutes are prepaid
-LOT_KINDS = ("purchase", "rollover", "prepaid")
-UNITS = ("incident", "minute")
-ENTRY_KINDS = ("purchase", "charge", "overage", "reversal", "rollover_in", "rollover_out", "expiry")
 QUOTE_STATES = ("draft", "sent", "accepted", "declined", "expired")
 QUOTE_UNITS = ("hour", "day")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import QUOTE_STATES, QUOTE_UNITS, Record, one_of, utcnow
+from .base import QUOTE_STATES, QUOTE_UNITS, Currency, Minor, Record, one_of, utcnow
 from .parties import Client
 
 
@@ -23,16 +23,16 @@ class RateCard(Record):
         CheckConstraint("overage_price_minor >= 0", name="overage_price_not_negative"),
     )
 
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[Currency]
     #: 1, 2, 3 … per currency
     version: Mapped[int]
     effective_from: Mapped[date]
     #: price of one incident in a bundle, minor units
-    incident_price_minor: Mapped[int] = mapped_column(BigInteger)
+    incident_price_minor: Mapped[Minor]
     #: price of one incident of overage, minor units
-    overage_price_minor: Mapped[int] = mapped_column(BigInteger)
+    overage_price_minor: Mapped[Minor]
     #: default annual maintenance fee for new clients, minor units
-    maintenance_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    maintenance_fee_minor: Mapped[Minor] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     roles: Mapped[list[RateCardRole]] = relationship(
@@ -52,9 +52,9 @@ class RateCardRole(Record):
     code: Mapped[str] = mapped_column(String(40))
     title: Mapped[str] = mapped_column(String(120))
     #: price of one hour, minor units
-    hourly_minor: Mapped[int] = mapped_column(BigInteger)
+    hourly_minor: Mapped[Minor]
     #: price of one day (8 hours), minor units
-    daily_minor: Mapped[int] = mapped_column(BigInteger)
+    daily_minor: Mapped[Minor]
 
 
 class VolumeDiscount(Record):
@@ -86,15 +86,15 @@ class Quote(Record):
     state: Mapped[str] = mapped_column(String(10), default="draft")
     #: last day the quote can be accepted
     valid_until: Mapped[date]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[Currency]
     #: hours in all lines, a day counted as 8 hours, in minutes
     minutes_total: Mapped[int]
     #: volume-discount tier reached, percent
     discount_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     #: sums in minor units of ``currency``
-    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
-    discount_minor: Mapped[int] = mapped_column(BigInteger)
-    total_minor: Mapped[int] = mapped_column(BigInteger)
+    subtotal_minor: Mapped[Minor]
+    discount_minor: Mapped[Minor]
+    total_minor: Mapped[Minor]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
@@ -121,9 +121,9 @@ class QuoteLine(Record):
     #: hours or days, in quarters
     quantity: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     #: price of one unit from the locked card, minor units
-    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    unit_price_minor: Mapped[Minor]
     #: quantity × unit price, rounded half-up, minor units
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[Minor]
     #: prepaid minutes this line credits when accepted
     minutes: Mapped[int]
 
@@ -141,8 +141,8 @@ class BillableItem(Record):
     #: units sold (hours or days), for the invoice line
     quantity: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     #: minor units; negative for a discount
-    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
+    unit_price_minor: Mapped[Minor]
+    amount_minor: Mapped[Minor]
+    currency: Mapped[Currency]
     quote_id: Mapped[int | None] = mapped_column(ForeignKey("quotes.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

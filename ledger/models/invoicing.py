@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Record, one_of, utcnow
+from .base import Currency, Minor, Record, one_of, utcnow
 from .parties import Client
 
 DOCUMENT_KINDS = ("invoice", "credit_note")
@@ -36,13 +36,13 @@ class Invoice(Record):
     period: Mapped[str] = mapped_column(String(7))
     issued_on: Mapped[date]
     due_on: Mapped[date]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[Currency]
     #: the client's tax rate when issued, percent
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))
     #: sums in minor units; negative on a credit note
-    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
-    tax_minor: Mapped[int] = mapped_column(BigInteger)
-    total_minor: Mapped[int] = mapped_column(BigInteger)
+    subtotal_minor: Mapped[Minor]
+    tax_minor: Mapped[Minor]
+    total_minor: Mapped[Minor]
     #: a credit note's invoice
     refers_to_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     #: why a credit note was issued
@@ -76,8 +76,8 @@ class InvoiceLine(Record):
     #: incidents, hours or 1
     quantity: Mapped[Decimal] = mapped_column(Numeric(12, 4))
     #: minor units
-    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    unit_price_minor: Mapped[Minor]
+    amount_minor: Mapped[Minor]
     #: on a credit note: the invoice line it credits
     credits_line_id: Mapped[int | None] = mapped_column(ForeignKey("invoice_lines.id"), unique=True)
 

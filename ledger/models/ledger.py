@@ -9,8 +9,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..businesstime import CASE_STATUSES, RESOLUTIONS
 from ..extensions import db
-from .base import ACTIVITY_KINDS, ENTRY_KINDS, LOT_KINDS, SEVERITIES, UNITS, Record, one_of, utcnow
+from .base import SEVERITIES, Currency, Minor, Record, one_of, utcnow
 from .parties import Client
+
+ACTIVITY_KINDS = ("helpdesk_answer", "technician_response", "appointment", "work")
+#: incident lots are bought in a bundle or carried from the previous term; minutes are prepaid
+LOT_KINDS = ("purchase", "rollover", "prepaid")
+UNITS = ("incident", "minute")
+ENTRY_KINDS = ("purchase", "charge", "overage", "reversal", "rollover_in", "rollover_out", "expiry")
 
 
 class Counter(db.Model):
@@ -92,8 +98,8 @@ class Bundle(Record):
     #: incidents bought
     quantity: Mapped[int]
     #: price of one incident, minor units of ``currency``
-    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
+    unit_price_minor: Mapped[Minor]
+    currency: Mapped[Currency]
     purchased_on: Mapped[date]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text, false
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import OVERAGE_POLICIES, ROLES, Record, one_of, utcnow
+from .base import OVERAGE_POLICIES, ROLES, Currency, Minor, Record, one_of, utcnow
 from .vendor import ClientTax
 
 
@@ -25,7 +25,7 @@ class Client(Record):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     #: ISO 4217 code every amount of this client is in
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[Currency]
     #: Babel locale for the client's documents and pages, e.g. de_DE
     locale: Mapped[str] = mapped_column(String(20))
     #: tax rate in percent, e.g. 8.25
@@ -33,7 +33,7 @@ class Client(Record):
     #: anniversary date: terms run from here for one year at a time
     term_start: Mapped[date]
     #: annual maintenance fee in minor units of ``currency``
-    maintenance_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    maintenance_fee_minor: Mapped[Minor] = mapped_column(default=0)
     #: 'bill' overage on the invoice, or 'block' charges the balance cannot cover
     overage_policy: Mapped[str] = mapped_column(String(5), default="bill")
     #: postal address printed on documents

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Record, utcnow
+from .base import Currency, Minor, Record, utcnow
 from .invoicing import Invoice
 
 
@@ -27,8 +27,8 @@ class Payment(Record):
 
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     #: minor units of ``currency`` (the invoice's); negative on a reversal
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[Minor]
+    currency: Mapped[Currency]
     #: the day the money arrived (a reversal: the day it was recorded)
     paid_on: Mapped[date]
     #: bank transfer, card, cheque … as finance wrote it
@@ -59,8 +59,8 @@ class BankLine(Record):
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
     booked_on: Mapped[date]
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[Minor]
+    currency: Mapped[Currency]
     reference: Mapped[str] = mapped_column(String(200))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
