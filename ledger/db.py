@@ -7,6 +7,7 @@ PostgreSQL it takes a row lock on the client (or the counter) it changes.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import functools
 import os
@@ -148,6 +149,8 @@ def sqlite_path(url) -> Path | None:
 IN_USE_KEY = 0x4C45_4447_4552  # "LEDGER"
 #: what holds this process's shared lock, kept until the process ends
 _held_in_use: list = []
+# closed at exit rather than by the interpreter's teardown, which warns about each open file it finds
+atexit.register(lambda: [held.close() for held in _held_in_use])
 
 
 class DatabaseInUse(Exception):
