@@ -16,7 +16,7 @@ from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
 from .boundary import save_checked, transaction
-from .common import allow_upload, apply_error, attempt, confirmation, only_for, role_title, today
+from .common import allow_upload, apply_error, attempt, confirmation, done, only_for, role_title, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -62,8 +62,8 @@ def create_user():
         with attempt(form):
             created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
                                            password=form.password.data)
-            flash(_("User %(email)s created (%(role)s).", email=created.email, role=role_title(created.role)), "info")
-            return redirect(url_for("admin.users"))
+            return done(_("User %(email)s created (%(role)s).", email=created.email, role=role_title(created.role)),
+                        "admin.users")
     return _users_page(form, 422)
 
 
@@ -109,8 +109,8 @@ def reset_password(user_id: int):
     if form.validate_on_submit():
         with attempt(form):
             accounts.change_password(db.session, account, form.password.data)
-            flash(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email), "info")
-            return redirect(url_for("admin.user", user_id=account.id))
+            return done(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email),
+                        "admin.user", user_id=account.id)
         account = db.get_or_404(User, user_id)
     return _user_page(account, form, 422)
 
@@ -173,8 +173,7 @@ def revoke_token(user_id: int, token_id: int):
         abort(404)
     back = url_for("admin.tokens", user_id=account.id)
     if token.revoked_at is not None:
-        flash(_("Token %(prefix)s… was revoked already.") % {"prefix": token.prefix}, "info")
-        return redirect(back)
+        return done(_("Token %(prefix)s… was revoked already.") % {"prefix": token.prefix}, url=back)
     named = f"{token.name} ({token.prefix}…)" if token.name else f"{token.prefix}…"
     asked = confirmation(_("Revoke token %(name)s") % {"name": named}, [
         _("Programs using token %(name)s of %(email)s get 401 from now on.") % {"name": named, "email": account.email},
@@ -183,8 +182,7 @@ def revoke_token(user_id: int, token_id: int):
     if asked is not None:
         return asked
     accounts.revoke_token(db.session, token.id)
-    flash(_("Token %(name)s is revoked.") % {"name": named}, "info")
-    return redirect(back)
+    return done(_("Token %(name)s is revoked.") % {"name": named}, url=back)
 
 
 # --- the vendor's profile ------------------------------------------------------------------
@@ -252,8 +250,8 @@ def vendor():
         errors = save_checked(lambda **some: profile.update_vendor(db.session, current_app.config, **some),
                               _typed_profile(form), {"vat_id": ("country",)})
         if not errors:
-            flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
-            return redirect(url_for("admin.vendor"))
+            return done(_("The vendor profile is saved; invoices issued from now on print it."),
+                        "admin.vendor")
         for error in errors:  # domain errors only: save_checked raises any other
             apply_error(form, error)
     return _vendor_page(form, 422)
@@ -276,8 +274,7 @@ def vendor_logo():
 def remove_vendor_logo():
     saved = profile.get_vendor(db.session, current_app.config)
     if not saved.logo:
-        flash(_("There is no logo to remove."), "info")
-        return redirect(url_for("admin.vendor"))
+        return done(_("There is no logo to remove."), "admin.vendor")
     asked = confirmation(_("Remove the logo"), [
         _("The logo is deleted from the vendor profile; invoices issued from now on print none."),
         _("Invoices issued already keep the logo they printed.")],
@@ -285,5 +282,4 @@ def remove_vendor_logo():
     if asked is not None:
         return asked
     profile.update_vendor(db.session, current_app.config, logo=None)
-    flash(_("The logo is removed."), "info")
-    return redirect(url_for("admin.vendor"))
+    return done(_("The logo is removed."), "admin.vendor")

@@ -27,6 +27,7 @@ from .common import (
     card_today,
     confirmation,
     domain_info,
+    done,
     download,
     error_text,
     found_or_404,
@@ -224,8 +225,8 @@ def credit_note(number: str):
         with attempt(form):
             note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
                                                today(), user=current_user, archive_config=current_app.config)
-            flash(_("Credit note %(note)s issued against %(invoice)s.", note=note.number, invoice=found.number), "info")
-            return redirect(url_for("finance.invoice", number=note.number))
+            return done(_("Credit note %(note)s issued against %(invoice)s.", note=note.number, invoice=found.number),
+                        "finance.invoice", number=note.number)
         found = invoice_or_404(number)
     return invoice_page(found, form, 422)
 
@@ -291,10 +292,10 @@ def create_rate_card():
                 db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
                 overage_price=form.overage_price.data,
                 maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
-            flash(_("Version %(version)s of the %(currency)s rate card is in force from %(day)s. "
-                    "Existing quotes keep the prices of their version.", version=card.version, currency=currency,
-                    day=card.effective_from.isoformat()), "info")
-            return redirect(url_for("finance.rate_card", currency=currency))
+            return done(_("Version %(version)s of the %(currency)s rate card is in force from %(day)s. "
+                          "Existing quotes keep the prices of their version.", version=card.version, currency=currency,
+                          day=card.effective_from.isoformat()),
+                        "finance.rate_card", currency=currency)
     return _rate_card_page(currency, form, 422)
 
 

@@ -35,6 +35,7 @@ from .common import (
     confirmation,
     describe_activity,
     domain_info,
+    done,
     download,
     error_text,
     form_status,
@@ -133,8 +134,8 @@ def new_client():
     if form.validate_on_submit():
         with attempt(form):  # domain errors go beside their field
             client = _create_client(form)
-            flash(_("Client %(code)s created.") % {"code": client.code}, "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("Client %(code)s created.") % {"code": client.code},
+                        "manager.client", code=client.code)
     return render_template("manager/client_form.html", form=form, client=None), form_status()
 
 
@@ -173,8 +174,8 @@ def edit_client(code: str):
     if form.validate_on_submit():
         with attempt(form):
             _update_client(client, form)
-            flash(_("The details of %(code)s are saved.") % {"code": client.code}, "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("The details of %(code)s are saved.") % {"code": client.code},
+                        "manager.client", code=client.code)
     return render_template("manager/client_form.html", form=form, client=client), form_status()
 
 
@@ -210,9 +211,9 @@ def edit_billing(code: str):
         errors = save_checked(lambda **some: set_client_billing(db.session, client, **some),
                               _typed_billing(form), {"vat_id": ("country",)})
         if not errors:
-            flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
-                  % {"name": client.name}, "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
+                        % {"name": client.name},
+                        "manager.client", code=client.code)
         for error in errors:  # domain errors only: save_checked raises any other
             info = domain_info(error)
             if info.field == "taxes":
@@ -262,8 +263,7 @@ def open_case(code: str):
         with attempt(form):  # domain errors go beside their field
             case = support.open_case(db.session, client, form.subject.data, form.severity.data,
                                      aware(form.opened_at.data, form.time_zone.data), user=current_user)
-            flash(_("Case %(number)s opened.", number=case.number), "info")
-            return redirect(url_for("manager.case", number=case.number))
+            return done(_("Case %(number)s opened.", number=case.number), "manager.case", number=case.number)
     return render_template("manager/case_new.html", client=client, form=form), form_status()
 
 
@@ -320,8 +320,8 @@ def change_status(number: str):
         with db.session.begin_nested():
             sla.change_status(db.session, case, status, utcnow(), request.form.get("resolution") or None,
                               user=current_user)
-        flash(_("Case %(number)s is now %(status)s.", number=case.number, status=label(case.status)), "info")
-        return redirect(url_for("manager.case", number=case.number))
+        return done(_("Case %(number)s is now %(status)s.", number=case.number, status=label(case.status)),
+                    "manager.case", number=case.number)
     except Exception as error:  # a refused move is shown on the case page, nothing changed
         info = domain_info(error)
         db.session.refresh(case)
@@ -335,8 +335,8 @@ def _log(number: str, form_name: str, action):
     if form.validate_on_submit():
         with attempt(form):  # domain errors go beside their field
             activity = action(case, form)
-            flash(_("Logged: %(what)s.", what=describe_activity(activity)), "info")
-            return redirect(url_for("manager.case", number=case.number))
+            return done(_("Logged: %(what)s.", what=describe_activity(activity)),
+                        "manager.case", number=case.number)
     return _case_page(case, 422, **{form_name: form})
 
 
@@ -381,8 +381,7 @@ def waive(activity_id: int):
     if form.validate_on_submit():
         with attempt(form):
             support.waive(db.session, activity, form.reason.data, user=current_user)
-            flash(_("The charge is waived."), "info")
-            return redirect(url_for("manager.client", code=activity.client.code))
+            return done(_("The charge is waived."), "manager.client", code=activity.client.code)
     return render_template("manager/waive.html", activity=activity, describe=describe_activity,
                            form=form), form_status()
 
@@ -413,8 +412,8 @@ def sell_bundle(code: str):
         with attempt(form):
             bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
                                         unit_price, user=current_user)
-            flash(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity), "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity),
+                        "manager.client", code=client.code)
     return render_template("manager/bundle_new.html", client=client, form=form, price=price), form_status()
 
 
@@ -440,10 +439,10 @@ def log_work(code: str):
             result = work.log_work(db.session, client, form.role.data, form.minutes.data,
                                    form.performed_on.data, form.description.data, case=case,
                                    user=current_user)
-            flash(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
-                    minutes=result.activity.minutes, billed=result.activity.billed_minutes,
-                    prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes), "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
+                          minutes=result.activity.minutes, billed=result.activity.billed_minutes,
+                          prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes),
+                        "manager.client", code=client.code)
     return render_template("manager/work_new.html", client=client, form=form), form_status()
 
 
@@ -471,8 +470,8 @@ def new_quote(code: str):
             else:
                 quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
                                             user=current_user)
-                flash(_("Quote %(number)s saved as a draft.", number=quote.number), "info")
-                return redirect(url_for("manager.quote", number=quote.number))
+                return done(_("Quote %(number)s saved as a draft.", number=quote.number),
+                            "manager.quote", number=quote.number)
     status = 200 if preview is not None or request.method == "GET" else 422
     return render_template("manager/quote_new.html", client=client, form=form, preview=preview), status
 

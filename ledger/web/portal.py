@@ -28,6 +28,7 @@ from .common import (
     case_levels,
     confirm_decision,
     domain_info,
+    done,
     download,
     error_text,
     form_status,
@@ -97,8 +98,8 @@ def open_case():
         with attempt(form):  # domain errors go beside their field
             case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
                                      user=current_user, description=form.description.data)
-            flash(_("Case %(number)s opened: the service-level clock has started.", number=case.number), "info")
-            return redirect(url_for("portal.case", number=case.number))
+            return done(_("Case %(number)s opened: the service-level clock has started.", number=case.number),
+                        "portal.case", number=case.number)
     return render_template("portal/case_new.html", client=client, form=form), form_status()
 
 

@@ -15,7 +15,17 @@ from ..models import Invoice
 from ..money import Money
 from ..services import payments, receivables
 from .boundary import transaction
-from .common import attempt, client_or_404, confirmation, csv_download, download, found_or_404, roles, today
+from .common import (
+    attempt,
+    client_or_404,
+    confirmation,
+    csv_download,
+    done,
+    download,
+    found_or_404,
+    roles,
+    today,
+)
 from .forms import PaymentForm, ReversalForm
 
 blueprint = Blueprint("receivables", __name__)
@@ -51,8 +61,8 @@ def record_payment(number: str):
                                               form.method.data, form.reference.data, current_user,
                                               today=today())
             shown = Money.from_minor(payment.amount_minor, found.currency).format(found.client.locale)
-            flash(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number), "info")
-            return redirect(url_for("finance.invoice", number=found.number))
+            return done(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number),
+                        "finance.invoice", number=found.number)
         found = invoice_or_404(number)
     return invoice_page(found, None, 422, payment_form=form)
 
