@@ -41,6 +41,7 @@ from .common import (
     form_status,
     found_or_404,
     label,
+    rate_card_titles,
     roles,
     today,
 )
@@ -417,18 +418,13 @@ def sell_bundle(code: str):
     return render_template("manager/bundle_new.html", client=client, form=form, price=price), form_status()
 
 
-def _role_choices(client: Client) -> list[tuple[str, str]]:
-    card = card_today(client.currency)
-    return [(role.code, role.title) for role in card.roles] if card else []
-
-
 @blueprint.route("/clients/<code>/work/new", methods=["GET", "POST"])
 @roles(*MANAGERS)
 @transaction
 def log_work(code: str):
     client = client_or_404(code)
     form = WorkForm()
-    form.role.choices = choices(_role_choices(client))
+    form.role.choices = choices(rate_card_titles(client).items())
     cases = db.session.scalars(select(Case).where(Case.client_id == client.id).order_by(Case.id.desc())).all()
     form.case.choices = choices([("", "—")] + [(c.number, f"{c.number} {c.subject}") for c in cases])
     if request.method == "GET":
@@ -452,7 +448,7 @@ def log_work(code: str):
 def new_quote(code: str):
     client = client_or_404(code)
     form = QuoteForm()
-    options = choices([("", "—")] + _role_choices(client))
+    options = choices([("", "—"), *rate_card_titles(client).items()])
     if request.method == "GET":
         form.valid_until.data = today() + timedelta(days=30)
     resized = _resized_quote_form(form, request.form.get("action", ""))
