@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,6 +13,7 @@ from .. import billing
 from ..extensions import db
 from ..models import Invoice
 from ..money import Money
+from ..pdf import render_statement_pdf
 from ..services import payments, receivables
 from .boundary import transaction
 from .common import (
@@ -167,27 +168,24 @@ def _statement_of(client) -> receivables.Statement:
 @blueprint.get("/finance/clients/<code>/statement")
 @roles("finance")
 def statement(code: str):
-    client = client_or_404(code)
-    return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
-                           portal=False)
+    return _statement_page(client_or_404(code), portal=False)
 
 
 @blueprint.get("/portal/statement")
 @roles("client")
 def portal_statement():
-    client = current_user.client
+    return _statement_page(current_user.client, portal=True)
+
+
+def _statement_page(client, *, portal: bool):
     return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
-                           portal=True)
+                           portal=portal)
 
 
 @blueprint.get("/statements/<code>.pdf")
 @roles("finance", "client")
 def statement_pdf(code: str):
     """The statement of account as a PDF in the client's language: finance any client's, a client its own."""
-    from flask import current_app
-
-    from ..pdf import render_statement_pdf
-
     client = client_or_404(code)  # a client user asking for another client's code gets a 404
     found = _statement_of(client)
     return download(render_statement_pdf(found, current_app.config), "application/pdf",
