@@ -216,8 +216,7 @@ class VendorForm(FlaskForm):
     phone = StringField(VENDOR_LABELS["phone"], validators=[Length(max=40), no_markup()])
     logo = FileField(VENDOR_LABELS["logo"])
 
-    TEXT = ("legal_name", "address", "country", "vat_id", "registration", "iban", "bic", "bank_account",
-            "email", "phone")
+    TEXT = tuple(name for name in VENDOR_LABELS if name != "logo")
 
 
 def vendor_missing(vendor) -> list[str]:

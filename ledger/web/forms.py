@@ -32,6 +32,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from ..api.schemas import TEXT_PATTERN
 from ..businesstime import TARGET_UNITS
 from ..errors import ValidationError
 from ..models import SEVERITIES
@@ -215,13 +216,9 @@ class BillingForm(BillingDetailsForm):
     taxes = FieldList(FormField(TaxRowForm), min_entries=4, max_entries=5)
 
 
-
-#: typed text without control characters (tabs and newlines aside), as the API accepts it
-PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
-
-
 def plain_text() -> Regexp:
-    return Regexp(PLAIN_TEXT, message=_l("Remove the control characters from this text."))
+    """Typed text without control characters (tabs and newlines aside), as the API accepts it."""
+    return Regexp(TEXT_PATTERN, message=_l("Remove the control characters from this text."))
 
 
 class ClientDetailsForm(FlaskForm):
@@ -410,14 +407,12 @@ class HoursRow(Form):
 
 class TargetRow(Form):
     #: a target's units; blank for no target
-    UNITS = ("", *TARGET_UNITS)
+    UNITS = choices((u, UNIT_LABELS[u]) for u in ("", *TARGET_UNITS))
     severity = HiddenField()
     respond_amount = StringField(_l("Respond within"), validators=[Length(max=6)])
-    respond_unit = SelectField(_l("Respond unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
-                               default="")
+    respond_unit = SelectField(_l("Respond unit"), choices=UNITS, default="")
     resolve_amount = StringField(_l("Resolve within"), validators=[Length(max=6)])
-    resolve_unit = SelectField(_l("Resolve unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
-                               default="")
+    resolve_unit = SelectField(_l("Resolve unit"), choices=UNITS, default="")
 
 
 class PlanForm(FlaskForm):
