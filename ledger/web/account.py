@@ -9,8 +9,8 @@ from ..extensions import db
 from ..models import LoginFailure
 from ..services import users as accounts
 from . import auth
-from .boundary import transaction
-from .common import attempt, done
+from .boundary import done, transaction
+from .common import attempt
 from .forms import OwnPasswordForm, PreferencesForm, _, choices
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")

@@ -15,8 +15,8 @@ from ..extensions import db
 from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
-from .boundary import save_checked, transaction
-from .common import allow_upload, apply_error, attempt, confirmation, done, only_for, role_title, today
+from .boundary import done, save_checked, transaction
+from .common import allow_upload, apply_error, attempt, confirmation, only_for, role_title, today
 from .forms import _, _l, choices, no_markup
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")

@@ -18,8 +18,7 @@ from sqlalchemy import func, or_, select, text
 from ..extensions import db
 from ..models import LoginFailure, User, utcnow
 from ..services import users as accounts
-from .boundary import transaction
-from .common import done
+from .boundary import done, transaction
 from .forms import SignInForm
 from .language import LANGUAGE_KEY
 

@@ -11,17 +11,7 @@ from functools import wraps
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_datetime_format
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    has_request_context,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, flash, has_request_context, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -151,13 +141,6 @@ def attempt(form: Form | None = None):
     except Exception as error:
         if not apply_error(form, error):
             raise
-
-
-def done(message: str, endpoint: str | None = None, *, url: str | None = None, **values):
-    """Say what was done and go on to ``endpoint`` (with ``values``) or ``url``: the redirect that marks a
-    post as acted on (see ``boundary.transaction``)."""
-    flash(message, "info")
-    return redirect(url or url_for(endpoint, **values))
 
 
 def form_status() -> int:

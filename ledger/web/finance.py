@@ -21,13 +21,12 @@ from ..services import archive, exports, invoicing, payments, ratecards
 from ..services.vendor import get_vendor
 from . import receivables
 from .admin import vendor_missing
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import (
     attempt,
     card_today,
     confirmation,
     domain_info,
-    done,
     download,
     error_text,
     found_or_404,

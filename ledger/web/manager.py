@@ -24,7 +24,7 @@ from ..services import balances, bundles, case_queue, quotes, ratecards, sla, su
 from ..services.clients import create_client, current_term, maintenance_fee, update_client, visible_clients
 from ..services.vendor import set_client_billing, tax_components
 from .balance_history import history_csv, history_page
-from .boundary import save_checked, transaction
+from .boundary import done, save_checked, transaction
 from .common import (
     apply_error,
     attempt,
@@ -35,7 +35,6 @@ from .common import (
     confirmation,
     describe_activity,
     domain_info,
-    done,
     download,
     error_text,
     form_status,

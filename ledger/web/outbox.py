@@ -10,8 +10,8 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import MAIL_STATES, OutboxMessage, utcnow
 from ..services import mail
-from .boundary import transaction
-from .common import done, only_for
+from .boundary import done, transaction
+from .common import only_for
 from .listing import paginate
 
 blueprint = Blueprint("outbox", __name__, url_prefix="/finance/outbox")

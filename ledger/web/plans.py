@@ -18,8 +18,8 @@ from ..errors import ValidationError
 from ..extensions import db
 from ..models import SEVERITIES, Client, SupportPlan, SupportPlanVersion
 from ..services import sla
-from .boundary import transaction
-from .common import domain_info, done, only_for, today
+from .boundary import done, transaction
+from .common import domain_info, only_for, today
 from .forms import HOURS_ROWS, UNIT_LABELS, PlanForm, set_rows
 
 blueprint = Blueprint("plans", __name__, url_prefix="/finance/support-plans")

@@ -21,13 +21,12 @@ from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
 from ..services.statement import service_levels as service_levels_of
 from . import balance_history
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import (
     attempt,
     case_levels,
     confirm_decision,
     domain_info,
-    done,
     download,
     error_text,
     form_status,

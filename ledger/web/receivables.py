@@ -15,18 +15,8 @@ from ..models import Invoice
 from ..money import Money
 from ..pdf import render_statement_pdf
 from ..services import payments, receivables
-from .boundary import transaction
-from .common import (
-    attempt,
-    client_or_404,
-    confirmation,
-    csv_download,
-    done,
-    download,
-    found_or_404,
-    roles,
-    today,
-)
+from .boundary import done, transaction
+from .common import attempt, client_or_404, confirmation, csv_download, download, found_or_404, roles, today
 from .forms import PaymentForm, ReversalForm
 
 blueprint = Blueprint("receivables", __name__)

@@ -10,8 +10,8 @@ from .. import bankcsv
 from ..extensions import db
 from ..money import Money, is_currency
 from ..services import reconciliation
-from .boundary import ONCE_FIELD, transaction
-from .common import allow_upload, done, only_for, today
+from .boundary import ONCE_FIELD, done, transaction
+from .common import allow_upload, only_for, today
 from .forms import BankFileForm
 
 blueprint = Blueprint("reconciliation", __name__)
