@@ -11,7 +11,7 @@ from ..services import users as accounts
 from . import auth
 from .boundary import done, transaction
 from .common import attempt
-from .forms import OwnPasswordForm, PreferencesForm, _, choices
+from .forms import OwnPasswordForm, PreferencesForm, _, choices, typed
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
@@ -47,7 +47,7 @@ def save_preferences():
     form = _preferences_form(request.form)
     if form.validate_on_submit():
         with attempt(form):
-            accounts.set_preferences(db.session, current_user, time_zone=(form.time_zone.data or "").strip() or None,
+            accounts.set_preferences(db.session, current_user, time_zone=typed(form.time_zone) or None,
                                      language=form.language.data or None)
             return done(_("Your language and time zone are saved."), "account.settings")
     return _page(preferences=form, status=422)

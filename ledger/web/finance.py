@@ -33,7 +33,7 @@ from .common import (
     only_for,
     today,
 )
-from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows
+from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows, typed
 from .language import ui_locale
 from .listing import paginate, paginate_list, search_text, searched
 
@@ -278,7 +278,7 @@ def rate_card():
 @transaction
 def create_rate_card():
     form = RateCardForm()
-    currency = (form.currency.data or "").strip().upper()
+    currency = typed(form.currency).upper()
     valid = form.validate_on_submit()
     if not is_currency(currency):
         form.currency.errors = [*form.currency.errors, f"{currency!r} is not an ISO 4217 currency code."]

@@ -61,6 +61,7 @@ from .forms import (
     aware,
     choices,
     in_zone,
+    typed,
 )
 from .listing import paginate, paginate_list, search_text, searched
 
@@ -147,7 +148,7 @@ def _create_client(form: NewClientForm) -> Client:
     client = create_client(db.session, code=form.code.data.strip(), name=form.name.data.strip(), currency=currency,
                            locale=form.locale.data.strip(), tax_rate=form.tax_rate.data,
                            term_start=form.term_start.data, maintenance_fee=fee,
-                           overage_policy=form.overage_policy.data, address=(form.address.data or "").strip())
+                           overage_policy=form.overage_policy.data, address=typed(form.address))
     set_client_billing(db.session, client, **_billing_details(form))
     if form.support_plan.data:
         sla.set_client_plan(db.session, client, form.support_plan.data)
@@ -189,7 +190,7 @@ def _plan_code(client: Client) -> str:
 def _update_client(client: Client, form: ClientDetailsForm) -> None:
     """The API's ``PATCH /clients/{code}``; an unchanged tax rate keeps the client's named taxes."""
     fields = {"name": form.name.data.strip(), "locale": form.locale.data.strip(),
-              "overage_policy": form.overage_policy.data, "address": (form.address.data or "").strip(),
+              "overage_policy": form.overage_policy.data, "address": typed(form.address),
               "maintenance_fee": in_currency(form.maintenance_fee.data or Decimal(0), client.currency,
                                              "maintenance_fee")}
     if form.tax_rate.data != client.tax_rate:
@@ -236,7 +237,7 @@ def _billing_form(client: Client) -> BillingForm:
 def _billing_details(form: BillingDetailsForm) -> dict:
     """The buyer's details as ``set_client_billing`` takes them (one billing e-mail a line)."""
     return {
-        "country": (form.country.data or "").strip(), "vat_id": form.vat_id.data or "",
+        "country": typed(form.country), "vat_id": form.vat_id.data or "",
         "billing_emails": [line.strip() for line in (form.billing_emails.data or "").splitlines() if line.strip()],
         "payment_terms_days": form.payment_terms_days.data, "purchase_order": form.purchase_order.data or "",
         "reverse_charge": bool(form.reverse_charge.data),
@@ -246,11 +247,9 @@ def _billing_details(form: BillingDetailsForm) -> dict:
 def _typed_billing(form: BillingForm) -> dict:
     """The form's values as ``set_client_billing`` takes them; empty tax rows are left out."""
     rows = [row.form for row in form.taxes]
-    return {
-        **_billing_details(form),
-        "taxes": [{"name": (row.name.data or "").strip(), "rate": "" if row.rate.data is None else str(row.rate.data)}
-                  for row in rows if (row.name.data or "").strip() or row.rate.data is not None],
-    }
+    taxes = [{"name": typed(row.name), "rate": "" if row.rate.data is None else str(row.rate.data)}
+             for row in rows if typed(row.name) or row.rate.data is not None]
+    return {**_billing_details(form), "taxes": taxes}
 
 
 @blueprint.route("/clients/<code>/cases/new", methods=["GET", "POST"])
