@@ -85,20 +85,19 @@ def set_active(user_id: int, action: str):
         else url_for("admin.users")
     if account.id == current_user.id and action == "deactivate":
         flash(_("You cannot deactivate yourself; ask another admin."), "error")
-    else:
-        if action == "deactivate":
-            asked = confirmation(_("Deactivate %(email)s", email=account.email), [
-                _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
-                  email=account.email, role=role_title(account.role)),
-                _("An admin can reactivate the user later; the sessions ended now stay ended.")],
-                back, button=_("Deactivate the user"))
-            if asked is not None:
-                return asked
-        accounts.set_active(db.session, account, action == "reactivate")
-        flash(_("%(email)s is active again.", email=account.email) if account.active else
-              _("%(email)s is deactivated: they can no longer sign in or use their API tokens.",
-                email=account.email), "info")
-    return redirect(back)
+        return redirect(back)
+    if action == "deactivate":
+        asked = confirmation(_("Deactivate %(email)s", email=account.email), [
+            _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
+              email=account.email, role=role_title(account.role)),
+            _("An admin can reactivate the user later; the sessions ended now stay ended.")],
+            back, button=_("Deactivate the user"))
+        if asked is not None:
+            return asked
+    accounts.set_active(db.session, account, action == "reactivate")
+    return done(_("%(email)s is active again.", email=account.email) if account.active else
+                _("%(email)s is deactivated: they can no longer sign in or use their API tokens.",
+                  email=account.email), url=back)
 
 
 @blueprint.post("/users/<int:user_id>/password")
