@@ -198,11 +198,7 @@ class BillingDetails(Body):
 
     def billing(self) -> dict:
         """The billing fields the body gave, as ``set_client_billing`` takes them."""
-        given = {name: getattr(self, name) for name in BillingDetails.model_fields
-                 if name in self.model_fields_set}
-        if given.get("taxes") is not None:
-            given["taxes"] = [{"name": t.name, "rate": t.rate} for t in given["taxes"]]
-        return {name: value for name, value in given.items() if value is not None}
+        return self.model_dump(include=self.model_fields_set & set(BillingDetails.model_fields), exclude_none=True)
 
 
 class NewClient(BillingDetails):

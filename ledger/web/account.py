@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, render_template, request, session
 from flask_login import current_user, login_required
 
 from ..extensions import db
 from ..models import LoginFailure
 from ..services import users as accounts
 from . import auth
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import attempt
-from .forms import OwnPasswordForm, PreferencesForm, _, choices
+from .forms import OwnPasswordForm, PreferencesForm, _, choices, typed
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
@@ -47,10 +47,9 @@ def save_preferences():
     form = _preferences_form(request.form)
     if form.validate_on_submit():
         with attempt(form):
-            accounts.set_preferences(db.session, current_user, time_zone=(form.time_zone.data or "").strip() or None,
+            accounts.set_preferences(db.session, current_user, time_zone=typed(form.time_zone) or None,
                                      language=form.language.data or None)
-            flash(_("Your language and time zone are saved."), "info")
-            return redirect(url_for("account.settings"))
+            return done(_("Your language and time zone are saved."), "account.settings")
     return _page(preferences=form, status=422)
 
 
@@ -70,8 +69,8 @@ def change_password():
                                          form.new_password.data, form.repeat_password.data)
             # every session ended, this one too: the browser that changed it stays signed in on a new one
             session[auth.SESSION_KEY] = accounts.start_session(db.session, current_user)
-            flash(_("Your password is changed; you are signed out everywhere else."), "info")
-            return redirect(url_for("account.settings"))
+            return done(_("Your password is changed; you are signed out everywhere else."),
+                        "account.settings")
         if form.current_password.errors:
             db.session.add(LoginFailure(email=email, address=address))  # committed with the 422 answer
     return _page(password=form, status=422)

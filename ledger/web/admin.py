@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import ROLES, ApiToken, Client, User, utcnow
 from ..services import users as accounts
 from ..services import vendor as profile
-from .boundary import save_checked, transaction
+from .boundary import done, save_checked, transaction
 from .common import allow_upload, apply_error, attempt, confirmation, only_for, role_title, today
 from .forms import _, _l, choices, no_markup
 
@@ -62,8 +62,8 @@ def create_user():
         with attempt(form):
             created = accounts.create_user(db.session, form.email.data, form.role.data, client=client,
                                            password=form.password.data)
-            flash(_("User %(email)s created (%(role)s).", email=created.email, role=role_title(created.role)), "info")
-            return redirect(url_for("admin.users"))
+            return done(_("User %(email)s created (%(role)s).", email=created.email, role=role_title(created.role)),
+                        "admin.users")
     return _users_page(form, 422)
 
 
@@ -85,20 +85,19 @@ def set_active(user_id: int, action: str):
         else url_for("admin.users")
     if account.id == current_user.id and action == "deactivate":
         flash(_("You cannot deactivate yourself; ask another admin."), "error")
-    else:
-        if action == "deactivate":
-            asked = confirmation(_("Deactivate %(email)s", email=account.email), [
-                _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
-                  email=account.email, role=role_title(account.role)),
-                _("An admin can reactivate the user later; the sessions ended now stay ended.")],
-                back, button=_("Deactivate the user"))
-            if asked is not None:
-                return asked
-        accounts.set_active(db.session, account, action == "reactivate")
-        flash(_("%(email)s is active again.", email=account.email) if account.active else
-              _("%(email)s is deactivated: they can no longer sign in or use their API tokens.",
-                email=account.email), "info")
-    return redirect(back)
+        return redirect(back)
+    if action == "deactivate":
+        asked = confirmation(_("Deactivate %(email)s", email=account.email), [
+            _("%(email)s (%(role)s) is signed out everywhere and can no longer sign in or use their API tokens.",
+              email=account.email, role=role_title(account.role)),
+            _("An admin can reactivate the user later; the sessions ended now stay ended.")],
+            back, button=_("Deactivate the user"))
+        if asked is not None:
+            return asked
+    accounts.set_active(db.session, account, action == "reactivate")
+    return done(_("%(email)s is active again.", email=account.email) if account.active else
+                _("%(email)s is deactivated: they can no longer sign in or use their API tokens.",
+                  email=account.email), url=back)
 
 
 @blueprint.post("/users/<int:user_id>/password")
@@ -109,8 +108,8 @@ def reset_password(user_id: int):
     if form.validate_on_submit():
         with attempt(form):
             accounts.change_password(db.session, account, form.password.data)
-            flash(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email), "info")
-            return redirect(url_for("admin.user", user_id=account.id))
+            return done(_("The password of %(email)s is changed; they are signed out everywhere.", email=account.email),
+                        "admin.user", user_id=account.id)
         account = db.get_or_404(User, user_id)
     return _user_page(account, form, 422)
 
@@ -173,8 +172,7 @@ def revoke_token(user_id: int, token_id: int):
         abort(404)
     back = url_for("admin.tokens", user_id=account.id)
     if token.revoked_at is not None:
-        flash(_("Token %(prefix)s… was revoked already.") % {"prefix": token.prefix}, "info")
-        return redirect(back)
+        return done(_("Token %(prefix)s… was revoked already.") % {"prefix": token.prefix}, url=back)
     named = f"{token.name} ({token.prefix}…)" if token.name else f"{token.prefix}…"
     asked = confirmation(_("Revoke token %(name)s") % {"name": named}, [
         _("Programs using token %(name)s of %(email)s get 401 from now on.") % {"name": named, "email": account.email},
@@ -183,8 +181,7 @@ def revoke_token(user_id: int, token_id: int):
     if asked is not None:
         return asked
     accounts.revoke_token(db.session, token.id)
-    flash(_("Token %(name)s is revoked.") % {"name": named}, "info")
-    return redirect(back)
+    return done(_("Token %(name)s is revoked.") % {"name": named}, url=back)
 
 
 # --- the vendor's profile ------------------------------------------------------------------
@@ -218,8 +215,7 @@ class VendorForm(FlaskForm):
     phone = StringField(VENDOR_LABELS["phone"], validators=[Length(max=40), no_markup()])
     logo = FileField(VENDOR_LABELS["logo"])
 
-    TEXT = ("legal_name", "address", "country", "vat_id", "registration", "iban", "bic", "bank_account",
-            "email", "phone")
+    TEXT = tuple(name for name in VENDOR_LABELS if name != "logo")
 
 
 def vendor_missing(vendor) -> list[str]:
@@ -252,8 +248,8 @@ def vendor():
         errors = save_checked(lambda **some: profile.update_vendor(db.session, current_app.config, **some),
                               _typed_profile(form), {"vat_id": ("country",)})
         if not errors:
-            flash(_("The vendor profile is saved; invoices issued from now on print it."), "info")
-            return redirect(url_for("admin.vendor"))
+            return done(_("The vendor profile is saved; invoices issued from now on print it."),
+                        "admin.vendor")
         for error in errors:  # domain errors only: save_checked raises any other
             apply_error(form, error)
     return _vendor_page(form, 422)
@@ -276,8 +272,7 @@ def vendor_logo():
 def remove_vendor_logo():
     saved = profile.get_vendor(db.session, current_app.config)
     if not saved.logo:
-        flash(_("There is no logo to remove."), "info")
-        return redirect(url_for("admin.vendor"))
+        return done(_("There is no logo to remove."), "admin.vendor")
     asked = confirmation(_("Remove the logo"), [
         _("The logo is deleted from the vendor profile; invoices issued from now on print none."),
         _("Invoices issued already keep the logo they printed.")],
@@ -285,5 +280,4 @@ def remove_vendor_logo():
     if asked is not None:
         return asked
     profile.update_vendor(db.session, current_app.config, logo=None)
-    flash(_("The logo is removed."), "info")
-    return redirect(url_for("admin.vendor"))
+    return done(_("The logo is removed."), "admin.vendor")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, text
 from ..extensions import db
 from ..models import LoginFailure, User, utcnow
 from ..services import users as accounts
-from .boundary import transaction
+from .boundary import done, transaction
 from .forms import SignInForm
 from .language import LANGUAGE_KEY
 
@@ -89,5 +89,4 @@ def sign_out():
     logout_user()
     session.pop(SESSION_KEY, None)
     session[LANGUAGE_KEY] = language
-    flash(_("You are signed out."), "info")
-    return redirect(url_for("auth.sign_in"))
+    return done(_("You are signed out."), "auth.sign_in")

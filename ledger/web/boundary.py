@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from functools import wraps
 
-from flask import current_app, flash, g, redirect, request
+from flask import current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
@@ -72,8 +72,14 @@ def _replay(nonce: str):
     use = db.session.scalar(select(FormUse).where(FormUse.nonce == nonce))
     if use is None:
         return None
-    flash(_(ALREADY_DONE), "info")
-    return redirect(use.result_url or request.path)
+    return done(_(ALREADY_DONE), url=use.result_url or request.path)
+
+
+def done(message: str, endpoint: str | None = None, *, url: str | None = None, **values):
+    """Say what was done and go on to ``endpoint`` (with ``values``) or ``url``: the redirect that marks a
+    post as acted on (see :func:`transaction`)."""
+    flash(message, "info")
+    return redirect(url or url_for(endpoint, **values))
 
 
 def transaction(view=None, *, once: bool = True, batch: bool = False):

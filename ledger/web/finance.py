@@ -21,7 +21,7 @@ from ..services import archive, exports, invoicing, payments, ratecards
 from ..services.vendor import get_vendor
 from . import receivables
 from .admin import vendor_missing
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import (
     attempt,
     card_today,
@@ -33,7 +33,7 @@ from .common import (
     only_for,
     today,
 )
-from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows
+from .forms import CreditNoteForm, IssueForm, RateCardForm, choices, set_rows, typed
 from .language import ui_locale
 from .listing import paginate, paginate_list, search_text, searched
 
@@ -224,8 +224,8 @@ def credit_note(number: str):
         with attempt(form):
             note = invoicing.issue_credit_note(db.session, found, form.reason.data, form.lines.data or None,
                                                today(), user=current_user, archive_config=current_app.config)
-            flash(_("Credit note %(note)s issued against %(invoice)s.", note=note.number, invoice=found.number), "info")
-            return redirect(url_for("finance.invoice", number=note.number))
+            return done(_("Credit note %(note)s issued against %(invoice)s.", note=note.number, invoice=found.number),
+                        "finance.invoice", number=note.number)
         found = invoice_or_404(number)
     return invoice_page(found, form, 422)
 
@@ -278,7 +278,7 @@ def rate_card():
 @transaction
 def create_rate_card():
     form = RateCardForm()
-    currency = (form.currency.data or "").strip().upper()
+    currency = typed(form.currency).upper()
     valid = form.validate_on_submit()
     if not is_currency(currency):
         form.currency.errors = [*form.currency.errors, f"{currency!r} is not an ISO 4217 currency code."]
@@ -291,10 +291,10 @@ def create_rate_card():
                 db.session, currency, form.effective_from.data, incident_price=form.incident_price.data,
                 overage_price=form.overage_price.data,
                 maintenance_fee=form.maintenance_fee.data or Decimal(0), roles=role_rows, discounts=tiers)
-            flash(_("Version %(version)s of the %(currency)s rate card is in force from %(day)s. "
-                    "Existing quotes keep the prices of their version.", version=card.version, currency=currency,
-                    day=card.effective_from.isoformat()), "info")
-            return redirect(url_for("finance.rate_card", currency=currency))
+            return done(_("Version %(version)s of the %(currency)s rate card is in force from %(day)s. "
+                          "Existing quotes keep the prices of their version.", version=card.version, currency=currency,
+                          day=card.effective_from.isoformat()),
+                        "finance.rate_card", currency=currency)
     return _rate_card_page(currency, form, 422)
 
 

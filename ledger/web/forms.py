@@ -32,6 +32,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from ..api.schemas import TEXT_PATTERN
 from ..businesstime import TARGET_UNITS
 from ..errors import ValidationError
 from ..models import SEVERITIES
@@ -60,6 +61,11 @@ def set_rows(field_list: FieldList, rows: list[dict], spare: int) -> None:
         field_list.pop_entry()
     for row in [*rows, *[None] * spare]:
         field_list.append_entry(row)
+
+
+def typed(field) -> str:
+    """What was typed into a text field, trimmed ("" when nothing was)."""
+    return (field.data or "").strip()
 
 
 def aware(moment: datetime, zone: str) -> datetime:
@@ -186,7 +192,7 @@ class TaxRowForm(Form):
     def validate(self, extra_validators=None) -> bool:
         """A row is empty, or has both a name and a rate."""
         valid = super().validate(extra_validators)
-        named = bool((self.name.data or "").strip())
+        named = bool(typed(self.name))
         if named and self.rate.data is None and not self.rate.errors:
             self.rate.errors.append(_("Give the rate of this tax, e.g. 9.975."))
             return False
@@ -215,13 +221,9 @@ class BillingForm(BillingDetailsForm):
     taxes = FieldList(FormField(TaxRowForm), min_entries=4, max_entries=5)
 
 
-
-#: typed text without control characters (tabs and newlines aside), as the API accepts it
-PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
-
-
 def plain_text() -> Regexp:
-    return Regexp(PLAIN_TEXT, message=_l("Remove the control characters from this text."))
+    """Typed text without control characters (tabs and newlines aside), as the API accepts it."""
+    return Regexp(TEXT_PATTERN, message=_l("Remove the control characters from this text."))
 
 
 class ClientDetailsForm(FlaskForm):
@@ -348,12 +350,12 @@ class RateCardForm(FlaskForm):
         """(code, title, hourly, daily) of each filled row; errors are put beside the row's fields."""
         rows = []
         for row in self.roles:
-            if not (row.code.data or "").strip():
+            if not typed(row.code):
                 continue
             for name in ("title", "hourly", "daily"):
                 if row[name].data in (None, ""):
                     row[name].errors = [*row[name].errors, "Required for a role."]
-            rows.append((row.code.data.strip(), (row.title.data or "").strip(), row.hourly.data, row.daily.data))
+            rows.append((typed(row.code), typed(row.title), row.hourly.data, row.daily.data))
         codes = [r[0] for r in rows]
         if not rows:
             self.list_errors["roles"] = "Name at least one role."
@@ -410,14 +412,12 @@ class HoursRow(Form):
 
 class TargetRow(Form):
     #: a target's units; blank for no target
-    UNITS = ("", *TARGET_UNITS)
+    UNITS = choices((u, UNIT_LABELS[u]) for u in ("", *TARGET_UNITS))
     severity = HiddenField()
     respond_amount = StringField(_l("Respond within"), validators=[Length(max=6)])
-    respond_unit = SelectField(_l("Respond unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
-                               default="")
+    respond_unit = SelectField(_l("Respond unit"), choices=UNITS, default="")
     resolve_amount = StringField(_l("Resolve within"), validators=[Length(max=6)])
-    resolve_unit = SelectField(_l("Resolve unit"), choices=choices((u, UNIT_LABELS[u]) for u in UNITS),
-                               default="")
+    resolve_unit = SelectField(_l("Resolve unit"), choices=UNITS, default="")
 
 
 class PlanForm(FlaskForm):
@@ -442,19 +442,16 @@ class PlanForm(FlaskForm):
 
     def body(self) -> dict:
         """The form as the API's body: blank rows and blank optional fields left out."""
-        def text(field):
-            return (field.data or "").strip()
-
         #: the form rows behind the body's hours, so an error finds its row again
-        self.hours_rows = [index for index, r in enumerate(self.hours) if text(r.days) or text(r.opens) or text(r.closes)]
+        self.hours_rows = [index for index, r in enumerate(self.hours) if typed(r.days) or typed(r.opens) or typed(r.closes)]
         return {
-            "code": text(self.code), "name": text(self.name), "time_zone": text(self.time_zone),
-            "effective_from": text(self.effective_from),
-            "hours": [{"days": text(r.days), "opens": text(r.opens), "closes": text(r.closes),
+            "code": typed(self.code), "name": typed(self.name), "time_zone": typed(self.time_zone),
+            "effective_from": typed(self.effective_from),
+            "hours": [{"days": typed(r.days), "opens": typed(r.opens), "closes": typed(r.closes),
                        "closes_next_day": bool(r.closes_next_day.data)} for r in map(self.hours.__getitem__, self.hours_rows)],
-            "holiday_country": text(self.holiday_country).upper() or None,
-            **({"holiday_subdivision": text(self.holiday_subdivision).upper()} if text(self.holiday_subdivision) else {}),
-            "closures": [day for day in re.split(r"[\s,]+", text(self.closures)) if day],
+            "holiday_country": typed(self.holiday_country).upper() or None,
+            **({"holiday_subdivision": typed(self.holiday_subdivision).upper()} if typed(self.holiday_subdivision) else {}),
+            "closures": [day for day in re.split(r"[\s,]+", typed(self.closures)) if day],
             "clocks_start_in_business_hours": bool(self.clocks_start_in_business_hours.data),
             "every_hour_for_critical": bool(self.every_hour_for_critical.data),
             "targets": [{"severity": severity, "respond": _target(row.respond_amount, row.respond_unit),
@@ -492,7 +489,7 @@ class PlanForm(FlaskForm):
 
 
 def _target(amount, unit) -> dict | None:
-    amount_text, unit_text = (amount.data or "").strip(), unit.data or ""
+    amount_text, unit_text = typed(amount), unit.data or ""
     if not amount_text and not unit_text:
         return None
     given: dict = {"unit": unit_text}

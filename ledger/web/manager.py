@@ -24,7 +24,7 @@ from ..services import balances, bundles, case_queue, quotes, ratecards, sla, su
 from ..services.clients import create_client, current_term, maintenance_fee, update_client, visible_clients
 from ..services.vendor import set_client_billing, tax_components
 from .balance_history import history_csv, history_page
-from .boundary import save_checked, transaction
+from .boundary import done, save_checked, transaction
 from .common import (
     apply_error,
     attempt,
@@ -40,6 +40,7 @@ from .common import (
     form_status,
     found_or_404,
     label,
+    rate_card_titles,
     roles,
     today,
 )
@@ -60,6 +61,7 @@ from .forms import (
     aware,
     choices,
     in_zone,
+    typed,
 )
 from .listing import paginate, paginate_list, search_text, searched
 
@@ -133,8 +135,8 @@ def new_client():
     if form.validate_on_submit():
         with attempt(form):  # domain errors go beside their field
             client = _create_client(form)
-            flash(_("Client %(code)s created.") % {"code": client.code}, "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("Client %(code)s created.") % {"code": client.code},
+                        "manager.client", code=client.code)
     return render_template("manager/client_form.html", form=form, client=None), form_status()
 
 
@@ -146,7 +148,7 @@ def _create_client(form: NewClientForm) -> Client:
     client = create_client(db.session, code=form.code.data.strip(), name=form.name.data.strip(), currency=currency,
                            locale=form.locale.data.strip(), tax_rate=form.tax_rate.data,
                            term_start=form.term_start.data, maintenance_fee=fee,
-                           overage_policy=form.overage_policy.data, address=(form.address.data or "").strip())
+                           overage_policy=form.overage_policy.data, address=typed(form.address))
     set_client_billing(db.session, client, **_billing_details(form))
     if form.support_plan.data:
         sla.set_client_plan(db.session, client, form.support_plan.data)
@@ -173,8 +175,8 @@ def edit_client(code: str):
     if form.validate_on_submit():
         with attempt(form):
             _update_client(client, form)
-            flash(_("The details of %(code)s are saved.") % {"code": client.code}, "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("The details of %(code)s are saved.") % {"code": client.code},
+                        "manager.client", code=client.code)
     return render_template("manager/client_form.html", form=form, client=client), form_status()
 
 
@@ -188,7 +190,7 @@ def _plan_code(client: Client) -> str:
 def _update_client(client: Client, form: ClientDetailsForm) -> None:
     """The API's ``PATCH /clients/{code}``; an unchanged tax rate keeps the client's named taxes."""
     fields = {"name": form.name.data.strip(), "locale": form.locale.data.strip(),
-              "overage_policy": form.overage_policy.data, "address": (form.address.data or "").strip(),
+              "overage_policy": form.overage_policy.data, "address": typed(form.address),
               "maintenance_fee": in_currency(form.maintenance_fee.data or Decimal(0), client.currency,
                                              "maintenance_fee")}
     if form.tax_rate.data != client.tax_rate:
@@ -210,9 +212,9 @@ def edit_billing(code: str):
         errors = save_checked(lambda **some: set_client_billing(db.session, client, **some),
                               _typed_billing(form), {"vat_id": ("country",)})
         if not errors:
-            flash(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
-                  % {"name": client.name}, "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("The billing details of %(name)s are saved; invoices issued from now on print them.")
+                        % {"name": client.name},
+                        "manager.client", code=client.code)
         for error in errors:  # domain errors only: save_checked raises any other
             info = domain_info(error)
             if info.field == "taxes":
@@ -235,7 +237,7 @@ def _billing_form(client: Client) -> BillingForm:
 def _billing_details(form: BillingDetailsForm) -> dict:
     """The buyer's details as ``set_client_billing`` takes them (one billing e-mail a line)."""
     return {
-        "country": (form.country.data or "").strip(), "vat_id": form.vat_id.data or "",
+        "country": typed(form.country), "vat_id": form.vat_id.data or "",
         "billing_emails": [line.strip() for line in (form.billing_emails.data or "").splitlines() if line.strip()],
         "payment_terms_days": form.payment_terms_days.data, "purchase_order": form.purchase_order.data or "",
         "reverse_charge": bool(form.reverse_charge.data),
@@ -245,11 +247,9 @@ def _billing_details(form: BillingDetailsForm) -> dict:
 def _typed_billing(form: BillingForm) -> dict:
     """The form's values as ``set_client_billing`` takes them; empty tax rows are left out."""
     rows = [row.form for row in form.taxes]
-    return {
-        **_billing_details(form),
-        "taxes": [{"name": (row.name.data or "").strip(), "rate": "" if row.rate.data is None else str(row.rate.data)}
-                  for row in rows if (row.name.data or "").strip() or row.rate.data is not None],
-    }
+    taxes = [{"name": typed(row.name), "rate": "" if row.rate.data is None else str(row.rate.data)}
+             for row in rows if typed(row.name) or row.rate.data is not None]
+    return {**_billing_details(form), "taxes": taxes}
 
 
 @blueprint.route("/clients/<code>/cases/new", methods=["GET", "POST"])
@@ -262,8 +262,7 @@ def open_case(code: str):
         with attempt(form):  # domain errors go beside their field
             case = support.open_case(db.session, client, form.subject.data, form.severity.data,
                                      aware(form.opened_at.data, form.time_zone.data), user=current_user)
-            flash(_("Case %(number)s opened.", number=case.number), "info")
-            return redirect(url_for("manager.case", number=case.number))
+            return done(_("Case %(number)s opened.", number=case.number), "manager.case", number=case.number)
     return render_template("manager/case_new.html", client=client, form=form), form_status()
 
 
@@ -320,8 +319,8 @@ def change_status(number: str):
         with db.session.begin_nested():
             sla.change_status(db.session, case, status, utcnow(), request.form.get("resolution") or None,
                               user=current_user)
-        flash(_("Case %(number)s is now %(status)s.", number=case.number, status=label(case.status)), "info")
-        return redirect(url_for("manager.case", number=case.number))
+        return done(_("Case %(number)s is now %(status)s.", number=case.number, status=label(case.status)),
+                    "manager.case", number=case.number)
     except Exception as error:  # a refused move is shown on the case page, nothing changed
         info = domain_info(error)
         db.session.refresh(case)
@@ -335,8 +334,8 @@ def _log(number: str, form_name: str, action):
     if form.validate_on_submit():
         with attempt(form):  # domain errors go beside their field
             activity = action(case, form)
-            flash(_("Logged: %(what)s.", what=describe_activity(activity)), "info")
-            return redirect(url_for("manager.case", number=case.number))
+            return done(_("Logged: %(what)s.", what=describe_activity(activity)),
+                        "manager.case", number=case.number)
     return _case_page(case, 422, **{form_name: form})
 
 
@@ -381,8 +380,7 @@ def waive(activity_id: int):
     if form.validate_on_submit():
         with attempt(form):
             support.waive(db.session, activity, form.reason.data, user=current_user)
-            flash(_("The charge is waived."), "info")
-            return redirect(url_for("manager.client", code=activity.client.code))
+            return done(_("The charge is waived."), "manager.client", code=activity.client.code)
     return render_template("manager/waive.html", activity=activity, describe=describe_activity,
                            form=form), form_status()
 
@@ -413,14 +411,9 @@ def sell_bundle(code: str):
         with attempt(form):
             bundle = bundles.buy_bundle(db.session, client, form.quantity.data, form.purchased_on.data,
                                         unit_price, user=current_user)
-            flash(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity), "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(ngettext("Sold a bundle of %(num)d incident.", "Sold a bundle of %(num)d incidents.", bundle.quantity),
+                        "manager.client", code=client.code)
     return render_template("manager/bundle_new.html", client=client, form=form, price=price), form_status()
-
-
-def _role_choices(client: Client) -> list[tuple[str, str]]:
-    card = card_today(client.currency)
-    return [(role.code, role.title) for role in card.roles] if card else []
 
 
 @blueprint.route("/clients/<code>/work/new", methods=["GET", "POST"])
@@ -429,7 +422,7 @@ def _role_choices(client: Client) -> list[tuple[str, str]]:
 def log_work(code: str):
     client = client_or_404(code)
     form = WorkForm()
-    form.role.choices = choices(_role_choices(client))
+    form.role.choices = choices(rate_card_titles(client).items())
     cases = db.session.scalars(select(Case).where(Case.client_id == client.id).order_by(Case.id.desc())).all()
     form.case.choices = choices([("", "—")] + [(c.number, f"{c.number} {c.subject}") for c in cases])
     if request.method == "GET":
@@ -440,10 +433,10 @@ def log_work(code: str):
             result = work.log_work(db.session, client, form.role.data, form.minutes.data,
                                    form.performed_on.data, form.description.data, case=case,
                                    user=current_user)
-            flash(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
-                    minutes=result.activity.minutes, billed=result.activity.billed_minutes,
-                    prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes), "info")
-            return redirect(url_for("manager.client", code=client.code))
+            return done(_("Logged %(minutes)s min, billed as %(billed)s min: %(prepaid)s from prepaid hours, %(beyond)s beyond.",
+                          minutes=result.activity.minutes, billed=result.activity.billed_minutes,
+                          prepaid=result.prepaid_minutes_used, beyond=result.overage_minutes),
+                        "manager.client", code=client.code)
     return render_template("manager/work_new.html", client=client, form=form), form_status()
 
 
@@ -453,7 +446,7 @@ def log_work(code: str):
 def new_quote(code: str):
     client = client_or_404(code)
     form = QuoteForm()
-    options = choices([("", "—")] + _role_choices(client))
+    options = choices([("", "—"), *rate_card_titles(client).items()])
     if request.method == "GET":
         form.valid_until.data = today() + timedelta(days=30)
     resized = _resized_quote_form(form, request.form.get("action", ""))
@@ -471,8 +464,8 @@ def new_quote(code: str):
             else:
                 quote = quotes.create_quote(db.session, client, lines, form.valid_until.data, today(),
                                             user=current_user)
-                flash(_("Quote %(number)s saved as a draft.", number=quote.number), "info")
-                return redirect(url_for("manager.quote", number=quote.number))
+                return done(_("Quote %(number)s saved as a draft.", number=quote.number),
+                            "manager.quote", number=quote.number)
     status = 200 if preview is not None or request.method == "GET" else 422
     return render_template("manager/quote_new.html", client=client, form=form, preview=preview), status
 

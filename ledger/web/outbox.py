@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import MAIL_STATES, OutboxMessage, utcnow
 from ..services import mail
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import only_for
 from .listing import paginate
 
@@ -45,5 +45,5 @@ def resend(message_id: int):
     if message.state != "failed":
         abort(409, f"Only a failed message can be resent; this one is {message.state}.")
     mail.resend(db.session, message, utcnow())
-    flash(_("“%(subject)s” is queued again and goes out with the next send.", subject=message.subject), "info")
-    return redirect(url_for("outbox.index"))
+    return done(_("“%(subject)s” is queued again and goes out with the next send.", subject=message.subject),
+                "outbox.index")

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pydantic
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -18,7 +18,7 @@ from ..errors import ValidationError
 from ..extensions import db
 from ..models import SEVERITIES, Client, SupportPlan, SupportPlanVersion
 from ..services import sla
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import domain_info, only_for, today
 from .forms import HOURS_ROWS, UNIT_LABELS, PlanForm, set_rows
 
@@ -83,9 +83,9 @@ def create_plan():
             with db.session.begin_nested():
                 fields = NewSupportPlan.model_validate(form.body()).plan_fields()
                 version = sla.add_plan_version(db.session, **fields)
-            flash(_("Version %(version)s of support plan %(code)s is in force from %(day)s.", version=version.version,
-                    code=version.plan.code, day=version.effective_from.isoformat()), "info")
-            return redirect(url_for("plans.plans"))
+            return done(_("Version %(version)s of support plan %(code)s is in force from %(day)s.", version=version.version,
+                          code=version.plan.code, day=version.effective_from.isoformat()),
+                        "plans.plans")
         except pydantic.ValidationError as error:
             for problem in field_errors(error):
                 form.show(problem)

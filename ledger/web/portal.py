@@ -21,8 +21,7 @@ from ..services.invoicing import find_invoice
 from ..services.statement import monthly_usage
 from ..services.statement import service_levels as service_levels_of
 from . import balance_history
-from .balance_history import history_page
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import (
     attempt,
     case_levels,
@@ -64,7 +63,7 @@ def _month_label(month: str, locale: str) -> str:
 
 @blueprint.get("/history")
 def history():
-    return history_page(current_user.client, url_for("portal.history_csv"), portal=True)
+    return balance_history.history_page(current_user.client, url_for("portal.history_csv"), portal=True)
 
 
 @blueprint.get("/history.csv")
@@ -97,8 +96,8 @@ def open_case():
         with attempt(form):  # domain errors go beside their field
             case = support.open_case(db.session, client, form.subject.data, form.severity.data, utcnow(),
                                      user=current_user, description=form.description.data)
-            flash(_("Case %(number)s opened: the service-level clock has started.", number=case.number), "info")
-            return redirect(url_for("portal.case", number=case.number))
+            return done(_("Case %(number)s opened: the service-level clock has started.", number=case.number),
+                        "portal.case", number=case.number)
     return render_template("portal/case_new.html", client=client, form=form), form_status()
 
 
@@ -114,12 +113,12 @@ def service_levels():
     client = current_user.client
     period = request.args.get("period") or today().strftime("%Y-%m")
     try:
-        report = service_levels_of(db.session, client, period)
-    except Exception as error:  # a bad month is named; anything else is raised
-        info = domain_info(error)
-        return render_template("portal/service_levels.html", client=client, period=period, report=None,
-                               error=error_text(info)), info.status
-    return render_template("portal/service_levels.html", client=client, period=period, report=report, error=None)
+        report, error, status = service_levels_of(db.session, client, period), None, 200
+    except Exception as refused:  # a bad month is named; anything else is raised
+        info = domain_info(refused)
+        report, error, status = None, error_text(info), info.status
+    return render_template("portal/service_levels.html", client=client, period=period, report=report,
+                           error=error), status
 
 
 @blueprint.get("/quotes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,8 +13,9 @@ from .. import billing
 from ..extensions import db
 from ..models import Invoice
 from ..money import Money
+from ..pdf import render_statement_pdf
 from ..services import payments, receivables
-from .boundary import transaction
+from .boundary import done, transaction
 from .common import attempt, client_or_404, confirmation, csv_download, download, found_or_404, roles, today
 from .forms import PaymentForm, ReversalForm
 
@@ -51,8 +52,8 @@ def record_payment(number: str):
                                               form.method.data, form.reference.data, current_user,
                                               today=today())
             shown = Money.from_minor(payment.amount_minor, found.currency).format(found.client.locale)
-            flash(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number), "info")
-            return redirect(url_for("finance.invoice", number=found.number))
+            return done(_("Payment of %(amount)s recorded against %(number)s.", amount=shown, number=found.number),
+                        "finance.invoice", number=found.number)
         found = invoice_or_404(number)
     return invoice_page(found, None, 422, payment_form=form)
 
@@ -157,27 +158,24 @@ def _statement_of(client) -> receivables.Statement:
 @blueprint.get("/finance/clients/<code>/statement")
 @roles("finance")
 def statement(code: str):
-    client = client_or_404(code)
-    return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
-                           portal=False)
+    return _statement_page(client_or_404(code), portal=False)
 
 
 @blueprint.get("/portal/statement")
 @roles("client")
 def portal_statement():
-    client = current_user.client
+    return _statement_page(current_user.client, portal=True)
+
+
+def _statement_page(client, *, portal: bool):
     return render_template("receivables/statement.html", client=client, statement=_statement_of(client),
-                           portal=True)
+                           portal=portal)
 
 
 @blueprint.get("/statements/<code>.pdf")
 @roles("finance", "client")
 def statement_pdf(code: str):
     """The statement of account as a PDF in the client's language: finance any client's, a client its own."""
-    from flask import current_app
-
-    from ..pdf import render_statement_pdf
-
     client = client_or_404(code)  # a client user asking for another client's code gets a 404
     found = _statement_of(client)
     return download(render_statement_pdf(found, current_app.config), "application/pdf",

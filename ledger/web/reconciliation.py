@@ -10,7 +10,7 @@ from .. import bankcsv
 from ..extensions import db
 from ..money import Money, is_currency
 from ..services import reconciliation
-from .boundary import ONCE_FIELD, transaction
+from .boundary import ONCE_FIELD, done, transaction
 from .common import allow_upload, only_for, today
 from .forms import BankFileForm
 
@@ -69,8 +69,7 @@ def _confirmed():
         flash("Nothing was posted: " + "; ".join(error.errors), "error")
         return redirect(back)
     posted = reconciliation.post_matches(db.session, lines, current_user, today())
-    flash(f"{len(posted)} payment(s) posted from the bank file.", "info")
-    return redirect(back)
+    return done(f"{len(posted)} payment(s) posted from the bank file.", url=back)
 
 
 def _shown(proposal: bankcsv.Proposal) -> str:
