@@ -21,9 +21,10 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 # Tests keep their databases and archives in /dev/shm when it has 4 GiB free: a commit there costs no
-# disk flush. Each clone has its own folder; passed tests' folders go as soon as they pass.
+# disk flush. pytest numbers each run's folder there as under /tmp (runs side by side never share
+# one), and removes a passed test's folder as soon as it passes (pyproject.toml).
 SHM_FREE_KIB := $(shell df --output=avail -k /dev/shm 2>/dev/null | tail -n 1)
-TEST_BASETEMP := $(if $(shell [ "$(SHM_FREE_KIB)" -gt 4194304 ] 2>/dev/null && echo yes),--basetemp=/dev/shm/support-ledger-tests-$(shell printf %s "$(CURDIR)" | md5sum | cut -c1-8))
+TEST_TMP := $(if $(shell [ "$(SHM_FREE_KIB)" -gt 4194304 ] 2>/dev/null && echo yes),PYTEST_DEBUG_TEMPROOT=/dev/shm)
 # _l is flask_babel.lazy_gettext (form labels); N_ (a default keyword) marks text translated when shown
 I18N_KEYWORDS := -k _l
 
@@ -56,7 +57,7 @@ run: venv-run
 	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
 
 test-fast: venv
-	$(BIN)/pytest -n 2 -m "not slow" --hypothesis-profile=fast $(TEST_BASETEMP) $(PYTEST_ARGS)
+	$(TEST_TMP) $(BIN)/pytest -n 2 -m "not slow" --hypothesis-profile=fast $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check ledger tests bench
@@ -77,8 +78,8 @@ test: venv
 		echo "make test: install it with 'apt-get install postgresql' (or set LEDGER_TEST_POSTGRES_URL)." >&2; \
 		echo "" >&2; \
 	fi; \
-	echo "+ $(BIN)/pytest -n 2 $(TEST_BASETEMP) $(PYTEST_ARGS)"; \
-	$(BIN)/pytest -n 2 $(TEST_BASETEMP) $(PYTEST_ARGS)
+	echo "+ $(TEST_TMP) $(BIN)/pytest -n 2 $(PYTEST_ARGS)"; \
+	$(TEST_TMP) $(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python bench/run.py
