@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 
@@ -29,9 +30,19 @@ MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120)
 
 
-@functools.cache
+#: a gunicorn worker serves on two threads: their first requests must not each make a set of metric
+#: objects, for two objects over one multiprocess file overwrite each other's counts
+_making = threading.Lock()
+
+
 def metrics() -> SimpleNamespace:
     """The process's metric objects, made once, on first use, in a registry of their own."""
+    with _making:
+        return _made()
+
+
+@functools.cache
+def _made() -> SimpleNamespace:
     from prometheus_client import CollectorRegistry, values
     from prometheus_client import Counter as _Counter
     from prometheus_client import Gauge as _Gauge
@@ -198,7 +209,7 @@ def prepare_multiprocess_dir(folder: str) -> None:
         if name.endswith(".db"):
             os.remove(os.path.join(folder, name))
     os.environ[MULTIPROC_DIR] = folder
-    metrics.cache_clear()
+    _made.cache_clear()
 
 
 def worker_exited(pid: int) -> None:

@@ -7,8 +7,8 @@ import json
 import pytest
 import requests
 
+from tests.helpers import in_parallel, running_server
 from tests.helpers import metric_sample as sample
-from tests.helpers import running_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.served]
 
@@ -20,10 +20,16 @@ def log_lines(server) -> list[dict]:
 
 def test_two_workers_log_json_and_one_scrape_sums_both(database_url, tmp_path):
     with running_server(database_url, tmp_path / "served", workers=2) as server:
-        for n in range(60):  # a new connection each time: gunicorn hands them to either worker
-            response = requests.get(f"{server.base_url}/healthz", headers={"X-Request-Id": f"probe-{n}"},
-                                    timeout=10)
-            assert response.headers["X-Request-Id"] == f"probe-{n}"
+        def probe(n: int):
+            return lambda: requests.get(f"{server.base_url}/healthz", headers={"X-Request-Id": f"probe-{n}"},
+                                        timeout=10)
+
+        # bursts of 12 at once, each on a new connection: while one worker answers, the other takes the
+        # next (one after another, the same worker may win every accept)
+        for burst in range(5):
+            numbers = range(burst * 12, burst * 12 + 12)
+            responses = in_parallel([probe(n) for n in numbers])
+            assert [r.headers["X-Request-Id"] for r in responses] == [f"probe-{n}" for n in numbers]
         scraped = requests.get(f"{server.base_url}/metrics", timeout=10)
         assert scraped.status_code == 200
         lines = log_lines(server)
